@@ -1,0 +1,12 @@
+//! One module per `ratelab` subcommand.
+
+pub mod tiers;
+
+/// What a command concluded, when it ran to the end without an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Everything asked for was done and every check passed.
+    Success,
+    /// The command ran, but its verdict is negative (exit code 1).
+    Failed,
+}

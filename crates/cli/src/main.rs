@@ -1,0 +1,50 @@
+//! The `ratelab` binary: parses the command line and dispatches to one module per command.
+//!
+//! Each command lives in `commands/<name>.rs` and is thin glue over the library crates; this
+//! file only parses arguments, runs the command and maps its outcome to an exit code.
+
+mod commands;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// ratelab: a load-simulation and resilience test harness for rate-limited LLM APIs.
+///
+/// It emulates OpenAI's tiered RPM/TPM/RPD/TPD limits exactly as OpenAI signals them, replays
+/// traffic scenarios in virtual time, and compares retry strategies on identical workloads.
+#[derive(Debug, Parser)]
+#[command(name = "ratelab", version, propagate_version = true, max_term_width = 100)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Print the tier catalog: RPM, RPD, TPM, TPD and batch queue limits per tier and model.
+    Tiers(commands::tiers::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let outcome = match cli.command {
+        Command::Tiers(args) => commands::tiers::run(args),
+    };
+    exit_code(outcome)
+}
+
+/// The one place that turns a command's outcome into an exit code.
+///
+/// 0: success. 1: the command ran and its verdict is negative (e.g. an SLO threshold failed).
+/// 2: usage errors, bad input files, or any other error, printed with its full cause chain.
+fn exit_code(outcome: anyhow::Result<commands::Outcome>) -> ExitCode {
+    match outcome {
+        Ok(commands::Outcome::Success) => ExitCode::SUCCESS,
+        Ok(commands::Outcome::Failed) => ExitCode::from(1),
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! ratelab limiter model (in progress).

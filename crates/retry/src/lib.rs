@@ -1,0 +1,1 @@
+//! ratelab retry strategies (in progress).
