@@ -156,7 +156,12 @@ impl Strategy for HonourRetryAfter {
         } else {
             asked
         };
-        let extra = seconds(asked.as_secs_f64() * self.jitter * unit_interval(rng));
+        // No draw without jitter, so adding the wrapper does not shift the RNG stream.
+        let extra = if self.jitter > 0.0 {
+            seconds(asked.as_secs_f64() * self.jitter * unit_interval(rng))
+        } else {
+            Duration::ZERO
+        };
         Decision::Retry {
             after: asked.saturating_add(extra),
         }
