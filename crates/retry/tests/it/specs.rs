@@ -14,6 +14,9 @@ fn every_builtin_builds_with_its_defaults() {
     let registry = Registry::with_builtins();
     for info in registry.infos() {
         let mut spec = StrategySpec::named(&info.name);
+        if info.name == "token-bucket" {
+            spec = spec.with("rpm", retry::ParamValue::Integer(500));
+        }
         for param in info.params.iter().filter(|param| param.required) {
             spec = spec.with(
                 &param.name,
@@ -100,6 +103,11 @@ fn bad_parameters_say_what_is_allowed() {
     assert_eq!(
         build_error("honour-retry-after:cap=60s"),
         "strategy \"honour-retry-after\": missing parameter \"inner\" (a strategy)"
+    );
+    assert_eq!(
+        build_error("token-bucket:inner=none"),
+        "strategy \"token-bucket\": missing parameter \"rpm\" (rpm and/or tpm, e.g. \
+         token-bucket:rpm=500,inner=(none))"
     );
     // Errors inside nested strategies surface with the nested name.
     assert_eq!(
