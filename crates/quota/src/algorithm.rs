@@ -94,9 +94,9 @@ impl LimitState {
                 }
             }
             LimitState::SlidingWindowLog { entries, used } => {
-                let horizon = now.as_nanos().saturating_sub(rule.count_window());
+                let window = rule.count_window();
                 while let Some(&(time, amount)) = entries.front() {
-                    if time.as_nanos() > horizon {
+                    if time.as_nanos().saturating_add(window) > now.as_nanos() {
                         break;
                     }
                     entries.pop_front();
@@ -213,8 +213,16 @@ impl LimitState {
                     *used += added;
                 }
             }
-            LimitState::SlidingWindowCounter { current, .. } => {
-                *current = (*current + amount).min(ceiling);
+            LimitState::SlidingWindowCounter {
+                window,
+                previous,
+                current,
+            } => {
+                // The debt ceiling bounds the estimate, which includes the weighted previous
+                // window, not the current count alone.
+                let weighted_previous = weighted_previous(rule, now, *window, *previous);
+                let room = ceiling.saturating_sub(weighted_previous);
+                *current = (*current + amount).min(room.max(*current));
             }
         }
     }
@@ -238,16 +246,7 @@ impl LimitState {
                 window,
                 previous,
                 current,
-            } => {
-                let length = u128::from(rule.count_window());
-                let elapsed =
-                    u128::from(now.as_nanos()).saturating_sub(u128::from(*window) * length);
-                let weighted = div_ceil(
-                    u128::from(*previous) * length.saturating_sub(elapsed),
-                    length,
-                );
-                to_u64(weighted) + current
-            }
+            } => weighted_previous(rule, now, *window, *previous) + current,
         }
     }
 
@@ -298,6 +297,17 @@ impl LimitState {
             _ => self.clone().reset_nanos(rule, now) == 0,
         }
     }
+}
+
+/// The sliding-window counter's previous count weighted by how much of the previous window
+/// still overlaps the trailing window at `now`, rounded up.
+fn weighted_previous(rule: &Rule, now: Instant, window: u64, previous: u64) -> u64 {
+    let length = u128::from(rule.count_window());
+    let elapsed = u128::from(now.as_nanos()).saturating_sub(u128::from(window) * length);
+    to_u64(div_ceil(
+        u128::from(previous) * length.saturating_sub(elapsed),
+        length,
+    ))
 }
 
 /// The sliding-window-counter wait: the estimate is `previous x (length - elapsed) / length +

@@ -216,18 +216,20 @@ impl Catalog {
             toml::from_str(text).map_err(|error| CatalogError::Parse {
                 message: error.to_string(),
             })?;
+        // Merge into a copy so a refused file leaves the catalog unchanged.
+        let mut merged = self.clone();
         if let Some(version) = overrides.version {
-            self.version = version;
+            merged.version = version;
         }
         if let Some(date) = overrides.date {
-            self.date = date;
+            merged.date = date;
         }
         if let Some(sources) = overrides.sources {
-            self.sources = sources;
+            merged.sources = sources;
         }
-        self.tiers.extend(overrides.tiers);
+        merged.tiers.extend(overrides.tiers);
         for (name, entry) in overrides.models {
-            let target = self.models.entry(name).or_default();
+            let target = merged.models.entry(name).or_default();
             if entry.pool.is_some() {
                 target.pool = entry.pool;
             }
@@ -235,7 +237,9 @@ impl Catalog {
                 target.tiers.entry(tier).or_default().overlay(&limits);
             }
         }
-        self.check_tiers()
+        merged.check_tiers()?;
+        *self = merged;
+        Ok(())
     }
 
     fn check_tiers(&self) -> Result<(), CatalogError> {
