@@ -14,7 +14,12 @@ use clap::{Parser, Subcommand};
 /// It emulates OpenAI's tiered RPM/TPM/RPD/TPD limits exactly as OpenAI signals them, replays
 /// traffic scenarios in virtual time, and compares retry strategies on identical workloads.
 #[derive(Debug, Parser)]
-#[command(name = "ratelab", version, propagate_version = true, max_term_width = 100)]
+#[command(
+    name = "ratelab",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
