@@ -1,0 +1,200 @@
+//! Validation errors for typical mistakes: each names `file:line:col`, what is wrong and what is
+//! allowed.
+
+use scenario::parse_scenario;
+
+const BASE: &str = r#"name = "example"
+duration = "10m"
+
+[server]
+model = "gpt-4o-mini"
+tier = "tier-1"
+
+[[clients]]
+name = "app"
+arrival = { kind = "poisson", rpm = 100 }
+prompt_tokens = { kind = "fixed", value = 100 }
+completion_tokens = { kind = "fixed", value = 50 }
+"#;
+
+#[track_caller]
+fn check(text: &str, expected: &str) {
+    let error = parse_scenario(text, "scenarios/example.toml", &mut |path| {
+        Err(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!("no such file {}", path.display()),
+        ))
+    })
+    .expect_err("the scenario should be rejected");
+    assert_eq!(error.to_string(), expected);
+}
+
+fn with(from: &str, to: &str) -> String {
+    assert!(BASE.contains(from), "BASE lacks {from:?}");
+    BASE.replacen(from, to, 1)
+}
+
+#[test]
+fn base_scenario_is_valid() {
+    let scenario = parse_scenario(BASE, "scenarios/example.toml", &mut crate::read_from_disk)
+        .expect("the base scenario is valid");
+    assert_eq!(scenario.groups.len(), 1);
+}
+
+#[test]
+fn unknown_key_in_client_group() {
+    // TOML puts a key after `[[clients]]` into that table.
+    check(
+        &format!("{BASE}colour = \"blue\"\n"),
+        "scenarios/example.toml:13:1: unknown field `colour`, expected one of `name`, `instances`, `start`, `stagger`, `closed_loop`, `arrival`, `prompt_tokens`, `completion_tokens`, `max_tokens`, `timeout`",
+    );
+}
+
+#[test]
+fn unknown_top_level_key() {
+    check(
+        &format!("colour = \"blue\"\n{BASE}"),
+        "scenarios/example.toml:1:1: unknown field `colour`, expected one of `name`, `description`, `seed`, `duration`, `drain`, `server`, `clients`, `metrics`",
+    );
+}
+
+#[test]
+fn unknown_arrival_kind() {
+    check(
+        &with("kind = \"poisson\"", "kind = \"spikey\""),
+        "scenarios/example.toml:10:20: unknown variant `spikey`, expected one of `constant`, `poisson`, `gamma`, `burst`, `spike`, `ramp`, `diurnal`, `replay`",
+    );
+}
+
+#[test]
+fn unknown_key_in_arrival() {
+    check(
+        &with("rpm = 100", "rpm = 100, burst = 3"),
+        "scenarios/example.toml:10:11: unknown field `burst`, expected `rpm`",
+    );
+}
+
+#[test]
+fn duration_without_unit() {
+    check(
+        &with("duration = \"10m\"", "duration = \"600\""),
+        "scenarios/example.toml:2:12: duration \"600\" lacks a unit (expected a duration such as \"250ms\", \"90s\", \"5m\", \"1h30m\" or \"1d\")",
+    );
+}
+
+#[test]
+fn duration_as_number() {
+    check(
+        &with("duration = \"10m\"", "duration = 600"),
+        "scenarios/example.toml:2:12: invalid type: integer `600`, expected a string",
+    );
+}
+
+#[test]
+fn missing_duration() {
+    check(
+        &with("duration = \"10m\"\n", ""),
+        "scenarios/example.toml:1:1: missing field `duration`",
+    );
+}
+
+#[test]
+fn unknown_tier() {
+    check(
+        &with("tier = \"tier-1\"", "tier = \"tier-9\""),
+        "scenarios/example.toml:6:8: unknown tier \"tier-9\" (expected one of: free, tier-1, tier-2, tier-3, tier-4, tier-5)",
+    );
+}
+
+#[test]
+fn both_loops() {
+    check(
+        &with(
+            "name = \"app\"\n",
+            "name = \"app\"\nclosed_loop = { concurrency = 4 }\n",
+        ),
+        "scenarios/example.toml:11:11: client group \"app\" has both closed_loop and arrival (choose one: closed-loop workers or open-loop arrivals)",
+    );
+}
+
+#[test]
+fn neither_loop() {
+    check(
+        &with("arrival = { kind = \"poisson\", rpm = 100 }\n", ""),
+        "scenarios/example.toml:8:1: client group \"app\" has neither closed_loop nor arrival (add closed_loop = { concurrency = N } or arrival = { kind = \"poisson\", rpm = N })",
+    );
+}
+
+#[test]
+fn negative_rate() {
+    check(
+        &with("rpm = 100", "rpm = -5"),
+        "scenarios/example.toml:10:11: arrival rpm -5 is not allowed (expected requests per minute, more than 0)",
+    );
+}
+
+#[test]
+fn uniform_min_above_max() {
+    check(
+        &with(
+            "completion_tokens = { kind = \"fixed\", value = 50 }",
+            "completion_tokens = { kind = \"uniform\", min = 80, max = 20 }",
+        ),
+        "scenarios/example.toml:12:21: completion_tokens: min 80 is above max 20 (expected min <= max)",
+    );
+}
+
+#[test]
+fn missing_prompt_tokens() {
+    check(
+        &with("prompt_tokens = { kind = \"fixed\", value = 100 }\n", ""),
+        "scenarios/example.toml:8:1: client group \"app\" lacks prompt_tokens (add e.g. prompt_tokens = { kind = \"fixed\", value = 100 })",
+    );
+}
+
+#[test]
+fn duplicate_group_names() {
+    let second = &BASE[BASE.find("[[clients]]").unwrap_or(0)..];
+    check(
+        &format!("{BASE}\n{second}"),
+        "scenarios/example.toml:14:1: client group name \"app\" is used twice (names must be unique: they seed each group's random streams)",
+    );
+}
+
+#[test]
+fn bad_scenario_name() {
+    check(
+        &with("name = \"example\"", "name = \"my scenario\""),
+        "scenarios/example.toml:1:8: scenario name \"my scenario\" is not allowed (use letters, digits, `-` and `_`; it names the output folder)",
+    );
+}
+
+#[test]
+fn fault_status_not_5xx() {
+    check(
+        &with(
+            "[[clients]]",
+            "[[server.faults]]\nstatus = 404\n\n[[clients]]",
+        ),
+        "scenarios/example.toml:8:1: fault status 404 is not allowed (expected a server error from 500 to 599, e.g. 503)",
+    );
+}
+
+#[test]
+fn missing_trace_file() {
+    check(
+        &with(
+            "arrival = { kind = \"poisson\", rpm = 100 }",
+            "arrival = { kind = \"replay\", path = \"traces/missing.jsonl\" }",
+        ),
+        "scenarios/example.toml:10:11: cannot read scenarios/traces/missing.jsonl: no such file scenarios/traces/missing.jsonl",
+    );
+}
+
+#[test]
+fn invalid_toml() {
+    check(
+        &with("[server]", "[server"),
+        "scenarios/example.toml:4:8: unclosed table, expected `]`",
+    );
+}

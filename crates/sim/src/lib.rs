@@ -1,0 +1,1 @@
+//! ratelab discrete-event simulator (in progress).
