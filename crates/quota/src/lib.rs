@@ -1,1 +1,55 @@
-//! ratelab limiter model (in progress).
+//! ratelab's limiter model: OpenAI-exact rate limits as a pure function of time.
+//!
+//! The mock server and the simulator share this crate, so a simulated hour and a live run
+//! agree. Nothing here reads a clock, sleeps, spawns or does I/O: `now` is an [`Instant`]
+//! passed in, and a rejection is a [`Rejection`] value saying which limit refused and exactly
+//! when the request would fit.
+//!
+//! The pieces, in the order a request meets them:
+//! - [`Catalog`]: tiers and per-model limits ([`Catalog::builtin`], user overrides);
+//! - [`LimitSet`] (serde config: limits, [`Algorithm`], quantization, [`RejectedRequests`]),
+//!   compiled into [`Limits`];
+//! - [`chat_charge`] / [`count_text_tokens`] / [`Charge::request`]: what a request costs;
+//! - [`Limiter`]: keyed state, atomic checks over organization and project [`ScopedKey`]s;
+//! - [`rate_limit_headers`], [`retry_headers`], [`ErrorBody`]: what OpenAI sends back.
+//!
+//! ```
+//! use quota::{Catalog, Charge, Instant, Limiter, Scope, ScopedKey};
+//!
+//! let catalog = Catalog::builtin();
+//! let limits = catalog.limits("tier-1", "gpt-4o").unwrap().limit_set().compile().unwrap();
+//! let mut limiter = Limiter::new();
+//! let key = ("org-1", "gpt-4o");
+//! let scopes = [ScopedKey { scope: Scope::Organization, key: &key, limits: &limits }];
+//!
+//! let admitted = limiter.decide(Instant::ZERO, Charge::request(4), &scopes).unwrap();
+//! let headers = quota::rate_limit_headers(&admitted.statuses);
+//! assert!(headers.contains(&("x-ratelimit-remaining-tokens", "29996".to_owned())));
+//! assert!(headers.contains(&("x-ratelimit-reset-tokens", "8ms".to_owned())));
+//! ```
+
+mod algorithm;
+mod catalog;
+mod charge;
+mod error_body;
+mod go_duration;
+mod headers;
+mod limiter;
+mod limits;
+mod time;
+
+pub use catalog::{BUILTIN_CATALOG_TOML, Catalog, CatalogError, ModelEntry, ModelLimits, TierInfo};
+pub use charge::{
+    ChatMessage, chat_charge, count_chat_prompt_tokens, count_text_tokens, token_charge,
+};
+pub use error_body::{ErrorBody, ErrorDetail};
+pub use go_duration::{GoDurationError, format_go_duration, parse_go_duration};
+pub use headers::{
+    Header, rate_limit_headers, retry_after_millis, retry_after_seconds, retry_headers,
+};
+pub use limiter::{Admitted, Decision, LimitStatus, Limiter, Rejection, ScopedKey};
+pub use limits::{
+    Algorithm, Charge, LimitConfigError, LimitKind, LimitRule, LimitSet, Limits, RejectedRequests,
+    Scope, Unit,
+};
+pub use time::Instant;

@@ -1,0 +1,345 @@
+//! The per-limit state machines, one per [`Algorithm`], behind one small interface.
+//!
+//! All arithmetic is integer. The token bucket keeps its level scaled by the window so that a
+//! refill of `limit / window` per nanosecond is exact: one unit of use is stored as `window`
+//! scaled units and the bucket drains `limit` scaled units per nanosecond.
+
+use std::collections::VecDeque;
+
+use crate::limits::{Algorithm, Rule};
+use crate::time::Instant;
+
+/// The state of one limit of one key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum LimitState {
+    /// `used` scaled units (unit x window) as of `at`.
+    TokenBucket { used: u128, at: Instant },
+    /// Theoretical arrival time: the instant the bucket is empty of use again.
+    Gcra { tat: Instant },
+    /// Use within the window with index `window` (start = index x window length).
+    FixedWindow { window: u64, used: u64 },
+    /// Admissions (time, amount) inside the trailing window and their running sum.
+    SlidingWindowLog {
+        entries: VecDeque<(Instant, u64)>,
+        used: u64,
+    },
+    /// Counts of the current window (index `window`) and the one before.
+    SlidingWindowCounter {
+        window: u64,
+        previous: u64,
+        current: u64,
+    },
+}
+
+/// Ceiling of `numerator / denominator` for a non-zero denominator.
+fn div_ceil(numerator: u128, denominator: u128) -> u128 {
+    numerator.div_ceil(denominator)
+}
+
+fn to_u64(value: u128) -> u64 {
+    u64::try_from(value).unwrap_or(u64::MAX)
+}
+
+impl Rule {
+    /// The window windowed algorithms count in: the quantum when quantized, else the window.
+    fn count_window(&self) -> u64 {
+        self.quantum.unwrap_or(self.window)
+    }
+
+    /// GCRA's emission interval: nanoseconds per unit, rounded to nearest, at least 1.
+    fn emission_interval(&self) -> u64 {
+        ((self.window + self.limit / 2) / self.limit).max(1)
+    }
+}
+
+impl LimitState {
+    /// A state with nothing used.
+    pub(crate) fn fresh(rule: &Rule) -> LimitState {
+        match rule.algorithm {
+            Algorithm::TokenBucket => LimitState::TokenBucket {
+                used: 0,
+                at: Instant::ZERO,
+            },
+            Algorithm::Gcra => LimitState::Gcra { tat: Instant::ZERO },
+            Algorithm::FixedWindow => LimitState::FixedWindow { window: 0, used: 0 },
+            Algorithm::SlidingWindowLog => LimitState::SlidingWindowLog {
+                entries: VecDeque::new(),
+                used: 0,
+            },
+            Algorithm::SlidingWindowCounter => LimitState::SlidingWindowCounter {
+                window: 0,
+                previous: 0,
+                current: 0,
+            },
+        }
+    }
+
+    /// Brings the state forward to `now` (refill, window roll-over, log expiry). Never moves
+    /// time backwards: a `now` earlier than the last update is treated as the last update.
+    fn advance(&mut self, rule: &Rule, now: Instant) {
+        match self {
+            LimitState::TokenBucket { used, at } => {
+                if now > *at {
+                    let refill = u128::from(now.nanos_since(*at)) * u128::from(rule.limit);
+                    *used = used.saturating_sub(refill);
+                    *at = now;
+                }
+            }
+            LimitState::Gcra { .. } => {}
+            LimitState::FixedWindow { window, used } => {
+                let index = now.as_nanos() / rule.count_window();
+                if index > *window {
+                    *window = index;
+                    *used = 0;
+                }
+            }
+            LimitState::SlidingWindowLog { entries, used } => {
+                let horizon = now.as_nanos().saturating_sub(rule.count_window());
+                while let Some(&(time, amount)) = entries.front() {
+                    if time.as_nanos() > horizon {
+                        break;
+                    }
+                    entries.pop_front();
+                    *used -= amount;
+                }
+            }
+            LimitState::SlidingWindowCounter {
+                window,
+                previous,
+                current,
+            } => {
+                let index = now.as_nanos() / rule.count_window();
+                if index > *window {
+                    *previous = if index == *window + 1 { *current } else { 0 };
+                    *current = 0;
+                    *window = index;
+                }
+            }
+        }
+    }
+
+    /// Nanoseconds from `now` until `amount` fits (0: fits now), or `None` when it never fits
+    /// because it exceeds the capacity. Only brings the state forward to `now`.
+    pub(crate) fn wait_nanos(&mut self, rule: &Rule, now: Instant, amount: u64) -> Option<u64> {
+        if amount > rule.capacity {
+            return None;
+        }
+        if amount == 0 {
+            return Some(0);
+        }
+        self.advance(rule, now);
+        Some(self.wait_after_advance(rule, now, amount))
+    }
+
+    fn wait_after_advance(&self, rule: &Rule, now: Instant, amount: u64) -> u64 {
+        let capacity = rule.capacity;
+        match self {
+            LimitState::TokenBucket { used, .. } => {
+                let full = u128::from(capacity) * u128::from(rule.window);
+                let needed = used + u128::from(amount) * u128::from(rule.window);
+                if needed <= full {
+                    0
+                } else {
+                    to_u64(div_ceil(needed - full, u128::from(rule.limit)))
+                }
+            }
+            LimitState::Gcra { tat } => {
+                let interval = u128::from(rule.emission_interval());
+                let start = u128::from((*tat).max(now).as_nanos());
+                let new_tat = start + u128::from(amount) * interval;
+                let earliest = new_tat.saturating_sub(u128::from(capacity) * interval);
+                to_u64(earliest.saturating_sub(u128::from(now.as_nanos())))
+            }
+            LimitState::FixedWindow { window, used } => {
+                if used + amount <= capacity {
+                    0
+                } else {
+                    let next_start = (window + 1) * rule.count_window();
+                    next_start.saturating_sub(now.as_nanos())
+                }
+            }
+            LimitState::SlidingWindowLog { entries, used } => {
+                let mut remaining_use = *used;
+                for &(time, entry_amount) in entries.iter() {
+                    if remaining_use + amount <= capacity {
+                        break;
+                    }
+                    remaining_use -= entry_amount;
+                    let expires = time.as_nanos() + rule.count_window();
+                    if remaining_use + amount <= capacity {
+                        return expires.saturating_sub(now.as_nanos());
+                    }
+                }
+                0
+            }
+            LimitState::SlidingWindowCounter {
+                window,
+                previous,
+                current,
+            } => {
+                let length = u128::from(rule.count_window());
+                let start = u128::from(*window) * length;
+                let elapsed = u128::from(now.as_nanos()).saturating_sub(start);
+                counter_wait(length, elapsed, *previous, *current, amount, capacity)
+            }
+        }
+    }
+
+    /// Charges `amount` at `now`. Callers admit only after `wait_nanos` returned `Some(0)`;
+    /// with `cap_at_debt` the use may exceed the capacity, up to twice the capacity.
+    pub(crate) fn consume(&mut self, rule: &Rule, now: Instant, amount: u64, cap_at_debt: bool) {
+        self.advance(rule, now);
+        let ceiling = if cap_at_debt {
+            2 * rule.capacity
+        } else {
+            u64::MAX
+        };
+        match self {
+            LimitState::TokenBucket { used, .. } => {
+                let scaled_ceiling = u128::from(ceiling) * u128::from(rule.window);
+                *used = (*used + u128::from(amount) * u128::from(rule.window)).min(scaled_ceiling);
+            }
+            LimitState::Gcra { tat } => {
+                let interval = rule.emission_interval();
+                let new_tat = (*tat).max(now).plus_nanos(amount.saturating_mul(interval));
+                let ceiling_tat = now.plus_nanos(ceiling.saturating_mul(interval));
+                *tat = new_tat.min(ceiling_tat);
+            }
+            LimitState::FixedWindow { used, .. } => *used = (*used + amount).min(ceiling),
+            LimitState::SlidingWindowLog { entries, used } => {
+                let added = amount.min(ceiling.saturating_sub(*used));
+                if added > 0 {
+                    entries.push_back((now, added));
+                    *used += added;
+                }
+            }
+            LimitState::SlidingWindowCounter { current, .. } => {
+                *current = (*current + amount).min(ceiling);
+            }
+        }
+    }
+
+    /// Units in use at `now` (rounded up for fractional token-bucket and counter use), which
+    /// may exceed the capacity while a rejection debt is outstanding.
+    pub(crate) fn used(&mut self, rule: &Rule, now: Instant) -> u64 {
+        self.advance(rule, now);
+        match &*self {
+            LimitState::TokenBucket { used, .. } => {
+                to_u64(div_ceil(*used, u128::from(rule.window)))
+            }
+            LimitState::Gcra { tat } => {
+                let ahead = tat.nanos_since(now);
+                ahead.div_ceil(rule.emission_interval())
+            }
+            LimitState::FixedWindow { used, .. } | LimitState::SlidingWindowLog { used, .. } => {
+                *used
+            }
+            LimitState::SlidingWindowCounter {
+                window,
+                previous,
+                current,
+            } => {
+                let length = u128::from(rule.count_window());
+                let elapsed =
+                    u128::from(now.as_nanos()).saturating_sub(u128::from(*window) * length);
+                let weighted = div_ceil(
+                    u128::from(*previous) * length.saturating_sub(elapsed),
+                    length,
+                );
+                to_u64(weighted) + current
+            }
+        }
+    }
+
+    /// Nanoseconds from `now` until nothing is in use any more (the bucket is full again).
+    pub(crate) fn reset_nanos(&mut self, rule: &Rule, now: Instant) -> u64 {
+        self.advance(rule, now);
+        match &*self {
+            LimitState::TokenBucket { used, .. } => to_u64(div_ceil(*used, u128::from(rule.limit))),
+            LimitState::Gcra { tat } => tat.nanos_since(now),
+            LimitState::FixedWindow { window, used } => {
+                if *used == 0 {
+                    0
+                } else {
+                    ((window + 1) * rule.count_window()).saturating_sub(now.as_nanos())
+                }
+            }
+            LimitState::SlidingWindowLog { entries, .. } => {
+                entries.back().map_or(0, |&(time, _)| {
+                    (time.as_nanos() + rule.count_window()).saturating_sub(now.as_nanos())
+                })
+            }
+            LimitState::SlidingWindowCounter {
+                window,
+                previous,
+                current,
+            } => {
+                let next_start = (window + 1) * rule.count_window();
+                let until_next = next_start.saturating_sub(now.as_nanos());
+                if *current > 0 {
+                    until_next + rule.count_window()
+                } else if *previous > 0 {
+                    until_next
+                } else {
+                    0
+                }
+            }
+        }
+    }
+
+    /// Whether nothing is in use at `now`, so the state can be dropped and rebuilt fresh later
+    /// without changing any decision.
+    pub(crate) fn is_idle(&self, rule: &Rule, now: Instant) -> bool {
+        match self {
+            LimitState::TokenBucket { used, at } => {
+                *used <= u128::from(now.nanos_since(*at)) * u128::from(rule.limit)
+            }
+            LimitState::Gcra { tat } => *tat <= now,
+            _ => self.clone().reset_nanos(rule, now) == 0,
+        }
+    }
+}
+
+/// The sliding-window-counter wait: the estimate is `previous x (length - elapsed) / length +
+/// current`, compared exactly as `previous x (length - elapsed) + (current + amount) x length <=
+/// capacity x length`.
+fn counter_wait(
+    length: u128,
+    elapsed: u128,
+    previous: u64,
+    current: u64,
+    amount: u64,
+    capacity: u64,
+) -> u64 {
+    let (previous, current, amount, capacity) = (
+        u128::from(previous),
+        u128::from(current),
+        u128::from(amount),
+        u128::from(capacity),
+    );
+    // The elapsed time within a window at which `previous` weighs little enough, or None if the
+    // current count alone leaves no room in this window.
+    let fits_from = |previous: u128, current: u128| -> Option<u128> {
+        if current + amount > capacity {
+            return None;
+        }
+        let room = (capacity - current - amount) * length;
+        if previous * length <= room {
+            return Some(0);
+        }
+        // previous x (length - e) <= room  <=>  e >= length - room / previous
+        Some(length - room / previous)
+    };
+    match fits_from(previous, current) {
+        Some(from) if from <= elapsed => 0,
+        Some(from) if from < length => to_u64(from - elapsed),
+        _ => {
+            let until_next = length.saturating_sub(elapsed);
+            // In the next window, today's count becomes the weighted previous one.
+            match fits_from(current, 0) {
+                Some(from) => to_u64(until_next + from.min(length)),
+                None => to_u64(until_next + length),
+            }
+        }
+    }
+}

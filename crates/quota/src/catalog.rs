@@ -1,0 +1,304 @@
+//! The tier catalog: OpenAI's usage tiers and per-model limits, a dated, versioned TOML file
+//! embedded in the binary, which a user file can override or extend field by field.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::limits::LimitSet;
+
+/// The embedded catalog file.
+pub const BUILTIN_CATALOG_TOML: &str = include_str!("../data/tiers.toml");
+
+/// The tier catalog.
+///
+/// ```
+/// use quota::Catalog;
+///
+/// let catalog = Catalog::builtin();
+/// let limits = catalog.limits("tier-1", "gpt-4o").unwrap();
+/// assert_eq!((limits.rpm, limits.tpm), (Some(500), Some(30_000)));
+///
+/// let error = catalog.limits("tier-9", "gpt-4o").unwrap_err();
+/// assert_eq!(
+///     error.to_string(),
+///     "unknown tier \"tier-9\" (expected one of: free, tier-1, tier-2, tier-3, tier-4, tier-5)"
+/// );
+///
+/// // A user file overrides single fields and adds models.
+/// let mut catalog = catalog;
+/// catalog.apply_overrides_toml(r#"
+///     [models.gpt-4o.tiers]
+///     tier-1 = { tpm = 60000 }
+///     [models.my-model]
+///     pool = "gpt-4o"
+///     [models.my-model.tiers]
+///     tier-1 = { rpm = 10 }
+/// "#).unwrap();
+/// assert_eq!(catalog.limits("tier-1", "gpt-4o").unwrap().tpm, Some(60_000));
+/// assert_eq!(catalog.limits("tier-1", "gpt-4o").unwrap().rpm, Some(500));
+/// assert_eq!(catalog.pool("my-model").unwrap(), "gpt-4o");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Catalog {
+    /// The catalog format and content version.
+    pub version: u32,
+    /// When the figures were read, `YYYY-MM-DD`.
+    pub date: String,
+    /// Where the figures come from.
+    #[serde(default)]
+    pub sources: String,
+    /// Tier name (`free`, `tier-1` ... `tier-5`) to its description.
+    pub tiers: BTreeMap<String, TierInfo>,
+    /// Model name to its limits per tier.
+    pub models: BTreeMap<String, ModelEntry>,
+}
+
+/// One usage tier.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TierInfo {
+    /// What qualifies an organization for the tier.
+    pub qualification: String,
+    /// The monthly spend cap in US dollars.
+    pub monthly_spend_cap_usd: u64,
+}
+
+/// One model's limits per tier.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelEntry {
+    /// The shared pool this model draws from; models with the same pool share one bucket.
+    /// Unset: the model has its own pool, named after it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pool: Option<String>,
+    /// Tier name to limits; a tier missing here does not offer the model.
+    #[serde(default)]
+    pub tiers: BTreeMap<String, ModelLimits>,
+}
+
+/// A model's limits in one tier. A missing value means no such limit is listed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelLimits {
+    /// Requests per minute.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rpm: Option<u64>,
+    /// Requests per day.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rpd: Option<u64>,
+    /// Tokens per minute.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tpm: Option<u64>,
+    /// Tokens per day.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tpd: Option<u64>,
+    /// Images per minute.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipm: Option<u64>,
+    /// Batch API queue limit in enqueued input tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch_queue_tokens: Option<u64>,
+    /// `false` when the figures are not confirmed by ratelab's facts sheet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verified: Option<bool>,
+}
+
+impl ModelLimits {
+    /// The online limits as a [`LimitSet`] with default algorithm and options, ready to adjust
+    /// and compile.
+    pub fn limit_set(&self) -> LimitSet {
+        LimitSet {
+            rpm: self.rpm,
+            rpd: self.rpd,
+            tpm: self.tpm,
+            tpd: self.tpd,
+            ipm: self.ipm,
+            ..LimitSet::default()
+        }
+    }
+
+    /// Overlays every value `overrides` sets.
+    fn overlay(&mut self, overrides: &ModelLimits) {
+        let pairs = [
+            (&mut self.rpm, overrides.rpm),
+            (&mut self.rpd, overrides.rpd),
+            (&mut self.tpm, overrides.tpm),
+            (&mut self.tpd, overrides.tpd),
+            (&mut self.ipm, overrides.ipm),
+            (&mut self.batch_queue_tokens, overrides.batch_queue_tokens),
+        ];
+        for (slot, value) in pairs {
+            if value.is_some() {
+                *slot = value;
+            }
+        }
+        if overrides.verified.is_some() {
+            self.verified = overrides.verified;
+        }
+    }
+}
+
+/// A user override file: every part optional, merged field by field into a catalog.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CatalogOverrides {
+    version: Option<u32>,
+    date: Option<String>,
+    sources: Option<String>,
+    #[serde(default)]
+    tiers: BTreeMap<String, TierInfo>,
+    #[serde(default)]
+    models: BTreeMap<String, ModelEntry>,
+}
+
+/// A catalog problem: bad file, unknown tier or model.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CatalogError {
+    /// The TOML does not parse or does not match the catalog format.
+    #[error("tier catalog: {message}")]
+    Parse {
+        /// The parser's message, with line and column.
+        message: String,
+    },
+    /// The tier name is not in the catalog.
+    #[error("unknown tier {tier:?} (expected one of: {})", valid.join(", "))]
+    UnknownTier {
+        /// The name asked for.
+        tier: String,
+        /// The tiers the catalog knows.
+        valid: Vec<String>,
+    },
+    /// The model is not in the catalog, or not offered in the tier.
+    #[error("unknown model {model:?} in tier {tier} (expected one of: {})", valid.join(", "))]
+    UnknownModel {
+        /// The name asked for.
+        model: String,
+        /// The tier it was looked up in.
+        tier: String,
+        /// The models the tier offers.
+        valid: Vec<String>,
+    },
+    /// An override or model entry names a tier the catalog does not define.
+    #[error("model {model:?} lists limits for unknown tier {tier:?} (expected one of: {})", valid.join(", "))]
+    UndefinedTier {
+        /// The model entry.
+        model: String,
+        /// The undefined tier.
+        tier: String,
+        /// The tiers the catalog knows.
+        valid: Vec<String>,
+    },
+}
+
+impl Catalog {
+    /// The catalog embedded in ratelab.
+    pub fn builtin() -> Catalog {
+        Catalog::from_toml(BUILTIN_CATALOG_TOML)
+            .expect("the embedded tier catalog parses: a test checks it")
+    }
+
+    /// Parses a complete catalog file.
+    pub fn from_toml(text: &str) -> Result<Catalog, CatalogError> {
+        let catalog: Catalog = toml::from_str(text).map_err(|error| CatalogError::Parse {
+            message: error.to_string(),
+        })?;
+        catalog.check_tiers()?;
+        Ok(catalog)
+    }
+
+    /// Merges a user file: top-level values, tiers and model pools replace; per-tier model
+    /// limits overlay field by field; new tiers and models are added.
+    pub fn apply_overrides_toml(&mut self, text: &str) -> Result<(), CatalogError> {
+        let overrides: CatalogOverrides =
+            toml::from_str(text).map_err(|error| CatalogError::Parse {
+                message: error.to_string(),
+            })?;
+        if let Some(version) = overrides.version {
+            self.version = version;
+        }
+        if let Some(date) = overrides.date {
+            self.date = date;
+        }
+        if let Some(sources) = overrides.sources {
+            self.sources = sources;
+        }
+        self.tiers.extend(overrides.tiers);
+        for (name, entry) in overrides.models {
+            let target = self.models.entry(name).or_default();
+            if entry.pool.is_some() {
+                target.pool = entry.pool;
+            }
+            for (tier, limits) in entry.tiers {
+                target.tiers.entry(tier).or_default().overlay(&limits);
+            }
+        }
+        self.check_tiers()
+    }
+
+    fn check_tiers(&self) -> Result<(), CatalogError> {
+        for (model, entry) in &self.models {
+            if let Some(tier) = entry
+                .tiers
+                .keys()
+                .find(|tier| !self.tiers.contains_key(*tier))
+            {
+                return Err(CatalogError::UndefinedTier {
+                    model: model.clone(),
+                    tier: tier.clone(),
+                    valid: self.tier_names(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The tier names, sorted (`free`, `tier-1` ... `tier-5`).
+    pub fn tier_names(&self) -> Vec<String> {
+        self.tiers.keys().cloned().collect()
+    }
+
+    /// The tier's description, or an error listing the valid tiers.
+    pub fn tier(&self, tier: &str) -> Result<&TierInfo, CatalogError> {
+        self.tiers
+            .get(tier)
+            .ok_or_else(|| CatalogError::UnknownTier {
+                tier: tier.to_owned(),
+                valid: self.tier_names(),
+            })
+    }
+
+    /// The limits of `model` in `tier`, or an error listing the valid tiers or the models the
+    /// tier offers.
+    pub fn limits(&self, tier: &str, model: &str) -> Result<&ModelLimits, CatalogError> {
+        self.tier(tier)?;
+        self.models
+            .get(model)
+            .and_then(|entry| entry.tiers.get(tier))
+            .ok_or_else(|| CatalogError::UnknownModel {
+                model: model.to_owned(),
+                tier: tier.to_owned(),
+                valid: self
+                    .models
+                    .iter()
+                    .filter(|(_, entry)| entry.tiers.contains_key(tier))
+                    .map(|(name, _)| name.clone())
+                    .collect(),
+            })
+    }
+
+    /// The pool `model` draws from: its `pool`, else its own name. Use it in limiter keys so
+    /// models sharing a pool share a bucket.
+    pub fn pool<'a>(&'a self, model: &'a str) -> Result<&'a str, CatalogError> {
+        match self.models.get(model) {
+            Some(entry) => Ok(entry.pool.as_deref().unwrap_or(model)),
+            None => Err(CatalogError::UnknownModel {
+                model: model.to_owned(),
+                tier: "any".to_owned(),
+                valid: self.models.keys().cloned().collect(),
+            }),
+        }
+    }
+}

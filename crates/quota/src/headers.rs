@@ -1,0 +1,119 @@
+//! The response headers OpenAI sends, as pure functions the server only copies.
+
+use std::time::Duration;
+
+use crate::go_duration::format_go_duration;
+use crate::limiter::{LimitStatus, Rejection};
+use crate::limits::{LimitKind, Scope, Unit};
+
+/// A header name and its value.
+pub type Header = (&'static str, String);
+
+/// The `x-ratelimit-*` headers for the statuses of a decision.
+///
+/// `requests` reports the organization's RPM (RPD when no RPM is set), `tokens` its TPM (TPD
+/// when no TPM is set), and the `project-tokens` trio appears only when a project token limit
+/// applies. Limits that are not set produce no headers.
+///
+/// ```
+/// use std::time::Duration;
+/// use quota::{rate_limit_headers, LimitKind, LimitStatus, Scope};
+///
+/// let statuses = [LimitStatus {
+///     scope: Scope::Organization,
+///     kind: LimitKind::Rpm,
+///     limit: 500,
+///     remaining: 499,
+///     reset: Duration::from_millis(120),
+/// }];
+/// assert_eq!(rate_limit_headers(&statuses), vec![
+///     ("x-ratelimit-limit-requests", "500".to_owned()),
+///     ("x-ratelimit-remaining-requests", "499".to_owned()),
+///     ("x-ratelimit-reset-requests", "120ms".to_owned()),
+/// ]);
+/// ```
+pub fn rate_limit_headers(statuses: &[LimitStatus]) -> Vec<Header> {
+    let pick = |scope: Scope, unit: Unit| {
+        let (per_minute, per_day) = match unit {
+            Unit::Requests => (LimitKind::Rpm, LimitKind::Rpd),
+            Unit::Tokens => (LimitKind::Tpm, LimitKind::Tpd),
+            Unit::Images => (LimitKind::Ipm, LimitKind::Ipm),
+        };
+        let find = |kind| {
+            statuses
+                .iter()
+                .find(|status| status.scope == scope && status.kind == kind)
+        };
+        find(per_minute).or_else(|| find(per_day))
+    };
+    let mut headers = Vec::with_capacity(9);
+    let groups = [
+        (Scope::Organization, Unit::Requests, HEADERS_REQUESTS),
+        (Scope::Organization, Unit::Tokens, HEADERS_TOKENS),
+        (Scope::Project, Unit::Tokens, HEADERS_PROJECT_TOKENS),
+    ];
+    for (scope, unit, [limit, remaining, reset]) in groups {
+        if let Some(status) = pick(scope, unit) {
+            headers.push((limit, status.limit.to_string()));
+            headers.push((remaining, status.remaining.to_string()));
+            headers.push((reset, format_go_duration(status.reset)));
+        }
+    }
+    headers
+}
+
+const HEADERS_REQUESTS: [&str; 3] = [
+    "x-ratelimit-limit-requests",
+    "x-ratelimit-remaining-requests",
+    "x-ratelimit-reset-requests",
+];
+const HEADERS_TOKENS: [&str; 3] = [
+    "x-ratelimit-limit-tokens",
+    "x-ratelimit-remaining-tokens",
+    "x-ratelimit-reset-tokens",
+];
+const HEADERS_PROJECT_TOKENS: [&str; 3] = [
+    "x-ratelimit-limit-project-tokens",
+    "x-ratelimit-remaining-project-tokens",
+    "x-ratelimit-reset-project-tokens",
+];
+
+/// `Retry-After` for a wait: whole seconds, rounded up (a 644 ms wait says `1`).
+pub fn retry_after_seconds(wait: Duration) -> u64 {
+    u64::try_from(wait.as_nanos().div_ceil(1_000_000_000)).unwrap_or(u64::MAX)
+}
+
+/// `retry-after-ms` for a wait: whole milliseconds, rounded up.
+pub fn retry_after_millis(wait: Duration) -> u64 {
+    u64::try_from(wait.as_nanos().div_ceil(1_000_000)).unwrap_or(u64::MAX)
+}
+
+/// The retry headers of a rejection: `retry-after` (seconds) and `retry-after-ms`, or none
+/// when the request is too large to ever fit. The server decides which of them to send.
+///
+/// ```
+/// use std::time::Duration;
+/// use quota::{retry_headers, LimitKind, Rejection, Scope};
+///
+/// let rejection = Rejection {
+///     scope: Scope::Organization,
+///     kind: LimitKind::Tpm,
+///     limit: 30_000,
+///     used: 29_937,
+///     requested: 385,
+///     retry_after: Some(Duration::from_millis(644)),
+/// };
+/// assert_eq!(retry_headers(&rejection), vec![
+///     ("retry-after", "1".to_owned()),
+///     ("retry-after-ms", "644".to_owned()),
+/// ]);
+/// ```
+pub fn retry_headers(rejection: &Rejection) -> Vec<Header> {
+    match rejection.retry_after {
+        Some(wait) => vec![
+            ("retry-after", retry_after_seconds(wait).to_string()),
+            ("retry-after-ms", retry_after_millis(wait).to_string()),
+        ],
+        None => Vec::new(),
+    }
+}

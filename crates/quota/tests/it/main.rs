@@ -1,0 +1,1 @@
+//! ratelab-quota integration tests.
