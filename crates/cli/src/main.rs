@@ -14,7 +14,12 @@ use clap::{Parser, Subcommand};
 /// It emulates OpenAI's tiered RPM/TPM/RPD/TPD limits exactly as OpenAI signals them, replays
 /// traffic scenarios in virtual time, and compares retry strategies on identical workloads.
 #[derive(Debug, Parser)]
-#[command(name = "ratelab", version, propagate_version = true, max_term_width = 100)]
+#[command(
+    name = "ratelab",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -24,12 +29,15 @@ struct Cli {
 enum Command {
     /// Print the tier catalog: RPM, RPD, TPM, TPD and batch queue limits per tier and model.
     Tiers(commands::tiers::Args),
+    /// Re-render report.json, summary.md, index.html and the SVG charts of a run directory.
+    Report(commands::report::Args),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
         Command::Tiers(args) => commands::tiers::run(args),
+        Command::Report(args) => commands::report::run(args),
     };
     exit_code(outcome)
 }

@@ -9,6 +9,7 @@
 //! This crate is pure: it never reads a clock, sleeps, or spawns; files a scenario refers to
 //! are read through a function the caller passes in.
 
+mod analysis;
 mod duration;
 mod error;
 pub mod file;
@@ -21,6 +22,9 @@ mod trace;
 mod validate;
 mod workload;
 
+pub use analysis::{
+    Backlog, CDF_QUANTILES, CdfPoint, Fairness, Goodput, RejectedCost, RunAnalysis, jain_index,
+};
 pub use duration::{HumanDuration, parse_duration};
 pub use error::{Location, ScenarioError};
 pub use metrics::RunMetrics;
@@ -31,7 +35,7 @@ pub use model::{
 pub use replay::{RecordedArrival, RecordedTrace, TraceFormat};
 pub use result::{
     GroupSummary, LatencySummary, REPORT_FORMAT_VERSION, RunReport, RunResult, ScenarioSummary,
-    TimeBin, Totals,
+    ServerSummary, TimeBin, Totals,
 };
 pub use trace::{AttemptDecision, AttemptOutcome, AttemptRecord, LimitKind};
 pub use validate::{ReadFile, json_schema, parse_scenario};

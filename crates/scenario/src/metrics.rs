@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use hdrhistogram::Histogram;
 
+use crate::analysis::AnalysisAggregator;
 use crate::model::Scenario;
 use crate::result::{LatencySummary, RunResult, TimeBin, Totals};
 use crate::trace::{AttemptDecision, AttemptOutcome, AttemptRecord, LimitKind};
@@ -46,6 +47,7 @@ pub struct RunMetrics {
     rejections: [u64; LIMIT_KINDS.len()],
     bins: Vec<TimeBin>,
     latency_us: Histogram<u64>,
+    analysis: AnalysisAggregator,
 }
 
 impl RunMetrics {
@@ -54,19 +56,21 @@ impl RunMetrics {
     /// A zero `bin_width_ns` is treated as one second.
     pub fn new(group_names: Vec<String>, bin_width_ns: u64) -> Self {
         let groups = vec![Totals::default(); group_names.len()];
+        let bin_width_ns = if bin_width_ns == 0 {
+            1_000_000_000
+        } else {
+            bin_width_ns
+        };
         RunMetrics {
             group_names,
-            bin_width_ns: if bin_width_ns == 0 {
-                1_000_000_000
-            } else {
-                bin_width_ns
-            },
+            bin_width_ns,
             totals: Totals::default(),
             groups,
             rejections: [0; LIMIT_KINDS.len()],
             bins: Vec::new(),
             // Three significant digits: percentiles exact to 0.1%, a few tens of kilobytes.
             latency_us: Histogram::new(3).expect("hdrhistogram supports 3 significant digits"),
+            analysis: AnalysisAggregator::new(bin_width_ns, Vec::new()),
         }
     }
 
@@ -78,7 +82,22 @@ impl RunMetrics {
             .map(|group| group.name.clone())
             .collect();
         let width = u64::try_from(scenario.bin_width.as_nanos()).unwrap_or(u64::MAX);
-        RunMetrics::new(names, width)
+        let mut metrics = RunMetrics::new(names, width);
+        // Known instance counts let fairness count instances that never succeeded.
+        let instances = scenario
+            .groups
+            .iter()
+            .map(|group| group.instances)
+            .collect();
+        metrics.analysis = AnalysisAggregator::new(metrics.bin_width_ns, instances);
+        metrics.set_sending_window(u64::try_from(scenario.duration.as_nanos()).unwrap_or(u64::MAX));
+        metrics
+    }
+
+    /// Sets how long clients sent new requests (the scenario's duration): goodput is measured
+    /// from the start over at least this window, or up to the last success if later.
+    pub fn set_sending_window(&mut self, window_ns: u64) {
+        self.analysis.set_sending_window(window_ns);
     }
 
     fn bin(&mut self, at_ns: u64) -> &mut TimeBin {
@@ -108,10 +127,12 @@ impl RunMetrics {
         self.totals.requests += 1;
         self.group(client).requests += 1;
         self.bin(at_ns).arrivals += 1;
+        self.analysis.record_arrival(at_ns);
     }
 
     /// Counts one attempt and, when it ended its request, the request's fate and latency.
     pub fn record_attempt(&mut self, record: &AttemptRecord) {
+        self.analysis.record_attempt(record);
         let mut delta = Totals {
             attempts: 1,
             ..Totals::default()
@@ -175,6 +196,10 @@ impl RunMetrics {
 
     /// The finished result, labelled with its server variant and strategy.
     pub fn finish(self, server: String, strategy: String) -> RunResult {
+        let mut bins = self.bins;
+        let analysis = self
+            .analysis
+            .finish(&mut bins, &self.group_names, &self.latency_us);
         let mut totals = self.totals;
         totals.unfinished = totals
             .requests
@@ -217,7 +242,8 @@ impl RunMetrics {
             latency,
             rejections,
             groups,
-            bins: self.bins,
+            bins,
+            analysis,
         }
     }
 }

@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::analysis::RunAnalysis;
+
 /// Version of the `report.json` layout; bumped on incompatible changes.
 pub const REPORT_FORMAT_VERSION: u32 = 1;
 
@@ -40,6 +42,24 @@ pub struct ScenarioSummary {
     pub bin_width_ms: u64,
     /// Client groups with their fan-out.
     pub groups: Vec<GroupSummary>,
+    /// Limits of each server variant, in the order of the runs.
+    #[serde(default)]
+    pub servers: Vec<ServerSummary>,
+}
+
+/// A server variant's limits, for goodput and the timeline's limit lines.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ServerSummary {
+    /// Variant label, as in [`RunResult::server`].
+    pub label: String,
+    /// Requests per minute, if limited.
+    pub rpm: Option<u64>,
+    /// Tokens per minute, if limited.
+    pub tpm: Option<u64>,
+    /// Requests per day, if limited.
+    pub rpd: Option<u64>,
+    /// Tokens per day, if limited.
+    pub tpd: Option<u64>,
 }
 
 /// A client group as the report names it.
@@ -69,6 +89,9 @@ pub struct RunResult {
     /// Counts per time bin, from the scenario start; attempts are binned by when they ended,
     /// arrivals by when they arrived.
     pub bins: Vec<TimeBin>,
+    /// Goodput, backlog drain, fairness, rejected cost, early retries and the latency CDF.
+    #[serde(default)]
+    pub analysis: RunAnalysis,
 }
 
 /// Request and attempt counts.
@@ -159,4 +182,14 @@ pub struct TimeBin {
     pub timeouts: u64,
     /// Requests given up.
     pub gave_up: u64,
+    /// Tokens charged (prompt plus `max_tokens`) by attempts admitted past the limiter that
+    /// ended in this bin.
+    #[serde(default)]
+    pub admitted_tokens: u64,
+    /// Requests open (arrived, not yet succeeded or given up) at the end of the bin.
+    #[serde(default)]
+    pub open_requests: u64,
+    /// Requests in retry (a first attempt failed, not yet finished) at the end of the bin.
+    #[serde(default)]
+    pub retrying: u64,
 }

@@ -1,0 +1,3 @@
+//! Integration tests of the report crate: one binary, one module per feature.
+
+mod render;
