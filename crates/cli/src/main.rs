@@ -14,7 +14,12 @@ use clap::{Parser, Subcommand};
 /// It emulates OpenAI's tiered RPM/TPM/RPD/TPD limits exactly as OpenAI signals them, replays
 /// traffic scenarios in virtual time, and compares retry strategies on identical workloads.
 #[derive(Debug, Parser)]
-#[command(name = "ratelab", version, propagate_version = true, max_term_width = 100)]
+#[command(
+    name = "ratelab",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -24,12 +29,21 @@ struct Cli {
 enum Command {
     /// Print the tier catalog: RPM, RPD, TPM, TPD and batch queue limits per tier and model.
     Tiers(commands::tiers::Args),
+    /// Simulate a scenario in virtual time and compare its strategies.
+    Run(commands::run::Args),
+    /// Check scenario files without running them.
+    Validate(commands::validate::Args),
+    /// Print the JSON Schema of scenario files, for editors.
+    Schema(commands::schema::Args),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
         Command::Tiers(args) => commands::tiers::run(args),
+        Command::Run(args) => commands::run::run(args),
+        Command::Validate(args) => commands::validate::run(args),
+        Command::Schema(args) => commands::schema::run(args),
     };
     exit_code(outcome)
 }

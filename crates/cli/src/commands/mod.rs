@@ -1,6 +1,9 @@
 //! One module per `ratelab` subcommand.
 
+pub mod run;
+pub mod schema;
 pub mod tiers;
+pub mod validate;
 
 /// What a command concluded, when it ran to the end without an error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
