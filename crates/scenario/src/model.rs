@@ -37,6 +37,24 @@ impl Scenario {
         self.duration + self.drain
     }
 
+    /// The same scenario cut to at most `duration` of new traffic and `drain` afterwards: for
+    /// quick checks (tests, previews) of scenarios whose full length is not needed.
+    ///
+    /// ```
+    /// # let text = "name = \"x\"\nduration = \"1h\"\n[server]\nmodel = \"gpt-4o\"\ntier = \"tier-1\"\n[[clients]]\nname = \"a\"\narrival = { kind = \"poisson\", rpm = 1 }\nprompt_tokens = { kind = \"fixed\", value = 1 }\ncompletion_tokens = { kind = \"fixed\", value = 1 }\n";
+    /// # let scenario = scenario::parse_scenario(text, "x.toml", &mut |p| std::fs::read_to_string(p)).unwrap();
+    /// use std::time::Duration;
+    /// let short = scenario.shortened(Duration::from_secs(120), Duration::from_secs(60));
+    /// assert_eq!(short.horizon(), Duration::from_secs(180));
+    /// ```
+    pub fn shortened(&self, duration: Duration, drain: Duration) -> Scenario {
+        Scenario {
+            duration: self.duration.min(duration),
+            drain: self.drain.min(drain),
+            ..self.clone()
+        }
+    }
+
     /// Total client instances across groups.
     pub fn instance_count(&self) -> u64 {
         self.groups

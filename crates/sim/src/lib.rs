@@ -17,7 +17,7 @@
 //! tier = "tier-1"
 //! [[clients]]
 //! name = "app"
-//! arrival = { kind = "constant", rpm = 600 }
+//! arrival = { kind = "constant", rpm = 1200 }
 //! prompt_tokens = { kind = "fixed", value = 100 }
 //! completion_tokens = { kind = "fixed", value = 20 }
 //! [[strategies]]
@@ -29,11 +29,13 @@
 //!     .unwrap();
 //! let report = sim::simulate(&scenario, &mut |_attempt| {}).unwrap();
 //! assert_eq!(report.runs.len(), 2);
-//! // 600 requests a minute against 500 RPM: the limit bites without retries.
+//! // 1,200 requests a minute against 500 RPM: a full bucket of 500 plus a minute's refill
+//! // cannot take them all, and without retries every 429 is a lost request.
 //! let without_retries = &report.runs[0].totals;
-//! assert_eq!(without_retries.requests, 600);
+//! assert_eq!(without_retries.requests, 1200);
 //! assert!(without_retries.rate_limited > 0);
-//! assert_eq!(without_retries.succeeded + without_retries.gave_up, 600);
+//! assert_eq!(without_retries.gave_up, without_retries.rate_limited);
+//! assert_eq!(without_retries.succeeded + without_retries.gave_up, 1200);
 //! ```
 
 mod engine;
