@@ -11,5 +11,9 @@ pub enum Outcome {
     /// Everything asked for was done and every check passed.
     Success,
     /// The command ran, but its verdict is negative (exit code 1).
+    #[allow(
+        dead_code,
+        reason = "constructed by the verdict commands (run, compare) that come later"
+    )]
     Failed,
 }
