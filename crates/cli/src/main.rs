@@ -35,6 +35,8 @@ enum Command {
     Validate(commands::validate::Args),
     /// Print the JSON Schema of scenario files, for editors.
     Schema(commands::schema::Args),
+    /// List the retry strategies: parameters, defaults and the source of each formula.
+    Strategies(commands::strategies::Args),
 }
 
 fn main() -> ExitCode {
@@ -44,6 +46,7 @@ fn main() -> ExitCode {
         Command::Run(args) => commands::run::run(args),
         Command::Validate(args) => commands::validate::run(args),
         Command::Schema(args) => commands::schema::run(args),
+        Command::Strategies(args) => commands::strategies::run(args),
     };
     exit_code(outcome)
 }

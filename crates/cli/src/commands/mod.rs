@@ -2,6 +2,7 @@
 
 pub mod run;
 pub mod schema;
+pub mod strategies;
 pub mod tiers;
 pub mod validate;
 
