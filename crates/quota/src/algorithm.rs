@@ -13,14 +13,16 @@ use crate::time::Instant;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum LimitState {
     /// `used` scaled units (unit x window) as of `at`.
-    TokenBucket { used: u128, at: Instant },
+    TokenBucket { used: Wide, at: Instant },
     /// Theoretical arrival time: the instant the bucket is empty of use again.
     Gcra { tat: Instant },
     /// Use within the window with index `window` (start = index x window length).
     FixedWindow { window: u64, used: u64 },
-    /// Admissions (time, amount) inside the trailing window and their running sum.
+    /// Admissions (time, amount) inside the trailing window and their running sum. Boxed so
+    /// the other, far more common states stay small enough to store inline per key.
+    #[allow(clippy::box_collection, reason = "keeps LimitState at 32 bytes")]
     SlidingWindowLog {
-        entries: VecDeque<(Instant, u64)>,
+        entries: Box<VecDeque<(Instant, u64)>>,
         used: u64,
     },
     /// Counts of the current window (index `window`) and the one before.
@@ -29,6 +31,22 @@ pub(crate) enum LimitState {
         previous: u64,
         current: u64,
     },
+}
+
+/// A `u128` stored as two `u64` halves: 8-byte alignment keeps [`LimitState`] at 32 bytes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Wide([u64; 2]);
+
+impl Wide {
+    #[inline]
+    fn get(self) -> u128 {
+        (u128::from(self.0[0]) << 64) | u128::from(self.0[1])
+    }
+
+    #[inline]
+    fn set(&mut self, value: u128) {
+        *self = Wide([(value >> 64) as u64, value as u64]);
+    }
 }
 
 /// Ceiling of `numerator / denominator` for a non-zero denominator.
@@ -57,13 +75,13 @@ impl LimitState {
     pub(crate) fn fresh(rule: &Rule) -> LimitState {
         match rule.algorithm {
             Algorithm::TokenBucket => LimitState::TokenBucket {
-                used: 0,
+                used: Wide::default(),
                 at: Instant::ZERO,
             },
             Algorithm::Gcra => LimitState::Gcra { tat: Instant::ZERO },
             Algorithm::FixedWindow => LimitState::FixedWindow { window: 0, used: 0 },
             Algorithm::SlidingWindowLog => LimitState::SlidingWindowLog {
-                entries: VecDeque::new(),
+                entries: Box::default(),
                 used: 0,
             },
             Algorithm::SlidingWindowCounter => LimitState::SlidingWindowCounter {
@@ -76,12 +94,13 @@ impl LimitState {
 
     /// Brings the state forward to `now` (refill, window roll-over, log expiry). Never moves
     /// time backwards: a `now` earlier than the last update is treated as the last update.
+    #[inline]
     fn advance(&mut self, rule: &Rule, now: Instant) {
         match self {
             LimitState::TokenBucket { used, at } => {
                 if now > *at {
                     let refill = u128::from(now.nanos_since(*at)) * u128::from(rule.limit);
-                    *used = used.saturating_sub(refill);
+                    used.set(used.get().saturating_sub(refill));
                     *at = now;
                 }
             }
@@ -94,9 +113,9 @@ impl LimitState {
                 }
             }
             LimitState::SlidingWindowLog { entries, used } => {
-                let horizon = now.as_nanos().saturating_sub(rule.count_window());
+                let window = rule.count_window();
                 while let Some(&(time, amount)) = entries.front() {
-                    if time.as_nanos() > horizon {
+                    if time.as_nanos().saturating_add(window) > now.as_nanos() {
                         break;
                     }
                     entries.pop_front();
@@ -118,8 +137,38 @@ impl LimitState {
         }
     }
 
+    /// Whether `amount` fits now: the admission fast path, computing no wait. Brings the
+    /// state forward to `now`; agrees with `wait_nanos(..) == Some(0)`.
+    #[inline]
+    pub(crate) fn fits(&mut self, rule: &Rule, now: Instant, amount: u64) -> bool {
+        if amount == 0 {
+            return true;
+        }
+        self.advance(rule, now);
+        match self {
+            LimitState::TokenBucket { used, .. } => {
+                let window = u128::from(rule.window);
+                used.get() + u128::from(amount) * window <= u128::from(rule.capacity) * window
+            }
+            LimitState::FixedWindow { used, .. } => *used + amount <= rule.capacity,
+            _ => amount <= rule.capacity && self.wait_after_advance(rule, now, amount) == 0,
+        }
+    }
+
+    /// Charges an amount that [`LimitState::fits`] just accepted at the same `now`.
+    #[inline]
+    pub(crate) fn admit(&mut self, rule: &Rule, now: Instant, amount: u64) {
+        match self {
+            LimitState::TokenBucket { used, .. } => {
+                used.set(used.get() + u128::from(amount) * u128::from(rule.window));
+            }
+            _ => self.consume(rule, now, amount, false),
+        }
+    }
+
     /// Nanoseconds from `now` until `amount` fits (0: fits now), or `None` when it never fits
     /// because it exceeds the capacity. Only brings the state forward to `now`.
+    #[inline]
     pub(crate) fn wait_nanos(&mut self, rule: &Rule, now: Instant, amount: u64) -> Option<u64> {
         if amount > rule.capacity {
             return None;
@@ -131,12 +180,13 @@ impl LimitState {
         Some(self.wait_after_advance(rule, now, amount))
     }
 
+    #[inline]
     fn wait_after_advance(&self, rule: &Rule, now: Instant, amount: u64) -> u64 {
         let capacity = rule.capacity;
         match self {
             LimitState::TokenBucket { used, .. } => {
                 let full = u128::from(capacity) * u128::from(rule.window);
-                let needed = used + u128::from(amount) * u128::from(rule.window);
+                let needed = used.get() + u128::from(amount) * u128::from(rule.window);
                 if needed <= full {
                     0
                 } else {
@@ -187,6 +237,7 @@ impl LimitState {
 
     /// Charges `amount` at `now`. Callers admit only after `wait_nanos` returned `Some(0)`;
     /// with `cap_at_debt` the use may exceed the capacity, up to twice the capacity.
+    #[inline]
     pub(crate) fn consume(&mut self, rule: &Rule, now: Instant, amount: u64, cap_at_debt: bool) {
         self.advance(rule, now);
         let ceiling = if cap_at_debt {
@@ -197,7 +248,8 @@ impl LimitState {
         match self {
             LimitState::TokenBucket { used, .. } => {
                 let scaled_ceiling = u128::from(ceiling) * u128::from(rule.window);
-                *used = (*used + u128::from(amount) * u128::from(rule.window)).min(scaled_ceiling);
+                let added = u128::from(amount) * u128::from(rule.window);
+                used.set((used.get() + added).min(scaled_ceiling));
             }
             LimitState::Gcra { tat } => {
                 let interval = rule.emission_interval();
@@ -213,8 +265,16 @@ impl LimitState {
                     *used += added;
                 }
             }
-            LimitState::SlidingWindowCounter { current, .. } => {
-                *current = (*current + amount).min(ceiling);
+            LimitState::SlidingWindowCounter {
+                window,
+                previous,
+                current,
+            } => {
+                // The debt ceiling bounds the estimate, which includes the weighted previous
+                // window, not the current count alone.
+                let weighted_previous = weighted_previous(rule, now, *window, *previous);
+                let room = ceiling.saturating_sub(weighted_previous);
+                *current = (*current + amount).min(room.max(*current));
             }
         }
     }
@@ -225,7 +285,7 @@ impl LimitState {
         self.advance(rule, now);
         match &*self {
             LimitState::TokenBucket { used, .. } => {
-                to_u64(div_ceil(*used, u128::from(rule.window)))
+                to_u64(div_ceil(used.get(), u128::from(rule.window)))
             }
             LimitState::Gcra { tat } => {
                 let ahead = tat.nanos_since(now);
@@ -238,16 +298,7 @@ impl LimitState {
                 window,
                 previous,
                 current,
-            } => {
-                let length = u128::from(rule.count_window());
-                let elapsed =
-                    u128::from(now.as_nanos()).saturating_sub(u128::from(*window) * length);
-                let weighted = div_ceil(
-                    u128::from(*previous) * length.saturating_sub(elapsed),
-                    length,
-                );
-                to_u64(weighted) + current
-            }
+            } => weighted_previous(rule, now, *window, *previous) + current,
         }
     }
 
@@ -255,7 +306,9 @@ impl LimitState {
     pub(crate) fn reset_nanos(&mut self, rule: &Rule, now: Instant) -> u64 {
         self.advance(rule, now);
         match &*self {
-            LimitState::TokenBucket { used, .. } => to_u64(div_ceil(*used, u128::from(rule.limit))),
+            LimitState::TokenBucket { used, .. } => {
+                to_u64(div_ceil(used.get(), u128::from(rule.limit)))
+            }
             LimitState::Gcra { tat } => tat.nanos_since(now),
             LimitState::FixedWindow { window, used } => {
                 if *used == 0 {
@@ -292,12 +345,23 @@ impl LimitState {
     pub(crate) fn is_idle(&self, rule: &Rule, now: Instant) -> bool {
         match self {
             LimitState::TokenBucket { used, at } => {
-                *used <= u128::from(now.nanos_since(*at)) * u128::from(rule.limit)
+                used.get() <= u128::from(now.nanos_since(*at)) * u128::from(rule.limit)
             }
             LimitState::Gcra { tat } => *tat <= now,
             _ => self.clone().reset_nanos(rule, now) == 0,
         }
     }
+}
+
+/// The sliding-window counter's previous count weighted by how much of the previous window
+/// still overlaps the trailing window at `now`, rounded up.
+fn weighted_previous(rule: &Rule, now: Instant, window: u64, previous: u64) -> u64 {
+    let length = u128::from(rule.count_window());
+    let elapsed = u128::from(now.as_nanos()).saturating_sub(u128::from(window) * length);
+    to_u64(div_ceil(
+        u128::from(previous) * length.saturating_sub(elapsed),
+        length,
+    ))
 }
 
 /// The sliding-window-counter wait: the estimate is `previous x (length - elapsed) / length +
@@ -341,5 +405,15 @@ fn counter_wait(
                 None => to_u64(until_next + length),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limit_state_stays_small_enough_to_store_two_inline() {
+        assert_eq!(std::mem::size_of::<LimitState>(), 32);
     }
 }

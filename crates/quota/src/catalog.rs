@@ -172,12 +172,16 @@ pub enum CatalogError {
         valid: Vec<String>,
     },
     /// The model is not in the catalog, or not offered in the tier.
-    #[error("unknown model {model:?} in tier {tier} (expected one of: {})", valid.join(", "))]
+    #[error(
+        "unknown model {model:?}{} (expected one of: {})",
+        tier.as_ref().map(|tier| format!(" in tier {tier}")).unwrap_or_default(),
+        valid.join(", ")
+    )]
     UnknownModel {
         /// The name asked for.
         model: String,
-        /// The tier it was looked up in.
-        tier: String,
+        /// The tier it was looked up in, if any.
+        tier: Option<String>,
         /// The models the tier offers.
         valid: Vec<String>,
     },
@@ -216,18 +220,20 @@ impl Catalog {
             toml::from_str(text).map_err(|error| CatalogError::Parse {
                 message: error.to_string(),
             })?;
+        // Merge into a copy so a refused file leaves the catalog unchanged.
+        let mut merged = self.clone();
         if let Some(version) = overrides.version {
-            self.version = version;
+            merged.version = version;
         }
         if let Some(date) = overrides.date {
-            self.date = date;
+            merged.date = date;
         }
         if let Some(sources) = overrides.sources {
-            self.sources = sources;
+            merged.sources = sources;
         }
-        self.tiers.extend(overrides.tiers);
+        merged.tiers.extend(overrides.tiers);
         for (name, entry) in overrides.models {
-            let target = self.models.entry(name).or_default();
+            let target = merged.models.entry(name).or_default();
             if entry.pool.is_some() {
                 target.pool = entry.pool;
             }
@@ -235,7 +241,9 @@ impl Catalog {
                 target.tiers.entry(tier).or_default().overlay(&limits);
             }
         }
-        self.check_tiers()
+        merged.check_tiers()?;
+        *self = merged;
+        Ok(())
     }
 
     fn check_tiers(&self) -> Result<(), CatalogError> {
@@ -279,7 +287,7 @@ impl Catalog {
             .and_then(|entry| entry.tiers.get(tier))
             .ok_or_else(|| CatalogError::UnknownModel {
                 model: model.to_owned(),
-                tier: tier.to_owned(),
+                tier: Some(tier.to_owned()),
                 valid: self
                     .models
                     .iter()
@@ -289,16 +297,20 @@ impl Catalog {
             })
     }
 
+    /// The entry of `model`, or an error listing every model.
+    pub fn model(&self, model: &str) -> Result<&ModelEntry, CatalogError> {
+        self.models
+            .get(model)
+            .ok_or_else(|| CatalogError::UnknownModel {
+                model: model.to_owned(),
+                tier: None,
+                valid: self.models.keys().cloned().collect(),
+            })
+    }
+
     /// The pool `model` draws from: its `pool`, else its own name. Use it in limiter keys so
     /// models sharing a pool share a bucket.
     pub fn pool<'a>(&'a self, model: &'a str) -> Result<&'a str, CatalogError> {
-        match self.models.get(model) {
-            Some(entry) => Ok(entry.pool.as_deref().unwrap_or(model)),
-            None => Err(CatalogError::UnknownModel {
-                model: model.to_owned(),
-                tier: "any".to_owned(),
-                valid: self.models.keys().cloned().collect(),
-            }),
-        }
+        Ok(self.model(model)?.pool.as_deref().unwrap_or(model))
     }
 }

@@ -47,7 +47,7 @@ pub use go_duration::{GoDurationError, format_go_duration, parse_go_duration};
 pub use headers::{
     Header, rate_limit_headers, retry_after_millis, retry_after_seconds, retry_headers,
 };
-pub use limiter::{Admitted, Decision, LimitStatus, Limiter, Rejection, ScopedKey};
+pub use limiter::{Admitted, Decision, DirectLimiter, LimitStatus, Limiter, Rejection, ScopedKey};
 pub use limits::{
     Algorithm, Charge, LimitConfigError, LimitKind, LimitRule, LimitSet, Limits, RejectedRequests,
     Scope, Unit,

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
+use smallvec::SmallVec;
 
 use crate::algorithm::LimitState;
 use crate::limits::{Charge, LimitKind, Limits, Scope};
@@ -82,11 +83,12 @@ pub struct Admitted {
 /// The outcome of [`Limiter::decide`].
 pub type Decision = Result<Admitted, Rejection>;
 
-/// Per-key state for one set of limits.
+/// Per-key state for one set of limits: inline for up to two limits (e.g. RPM and TPM), so a
+/// key lookup touches one allocation.
 #[derive(Debug, Clone)]
 struct KeyState {
     limits: Limits,
-    states: Vec<LimitState>,
+    states: SmallVec<[LimitState; 2]>,
 }
 
 impl KeyState {
@@ -99,6 +101,7 @@ impl KeyState {
 
     /// The longest wait over this key's limits for `charge`: `Some(0)` when everything fits,
     /// `None` when some limit can never fit it, with the index of the deciding limit.
+    #[inline]
     fn worst_wait(&mut self, now: Instant, charge: Charge) -> (Option<u64>, usize) {
         let mut worst = (Some(0), 0);
         for (index, (rule, state)) in self.limits.rules.iter().zip(&mut self.states).enumerate() {
@@ -115,6 +118,7 @@ impl KeyState {
         worst
     }
 
+    #[inline]
     fn consume(&mut self, now: Instant, charge: Charge) {
         for (rule, state) in self.limits.rules.iter().zip(&mut self.states) {
             state.consume(rule, now, rule.kind.amount(charge), false);
@@ -126,6 +130,61 @@ impl KeyState {
             if rule.counts_rejections {
                 state.consume(rule, now, rule.kind.amount(charge), true);
             }
+        }
+    }
+
+    /// Whether every limit has room for `charge` now.
+    #[inline]
+    fn fits(&mut self, now: Instant, charge: Charge) -> bool {
+        self.limits
+            .rules
+            .iter()
+            .zip(&mut self.states)
+            .all(|(rule, state)| state.fits(rule, now, rule.kind.amount(charge)))
+    }
+
+    /// Admits and charges `charge` if every limit has room; else reports the deciding limit.
+    #[inline]
+    fn try_acquire(&mut self, now: Instant, charge: Charge) -> Result<(), (Option<u64>, usize)> {
+        if self.fits(now, charge) {
+            for (rule, state) in self.limits.rules.iter().zip(&mut self.states) {
+                state.admit(rule, now, rule.kind.amount(charge));
+            }
+            Ok(())
+        } else {
+            Err(self.worst_wait(now, charge))
+        }
+    }
+
+    /// The rejection by limit `index` with the given wait, after any debt was charged.
+    fn rejection(
+        &mut self,
+        now: Instant,
+        charge: Charge,
+        scope: Scope,
+        (wait, index): (Option<u64>, usize),
+    ) -> Rejection {
+        let rule = &self.limits.rules[index];
+        Rejection {
+            scope,
+            kind: rule.kind,
+            limit: rule.limit,
+            used: self.states[index].used(rule, now),
+            requested: rule.kind.amount(charge),
+            retry_after: wait.map(Duration::from_nanos),
+        }
+    }
+
+    fn statuses(&mut self, now: Instant, scope: Scope, statuses: &mut Vec<LimitStatus>) {
+        for (rule, limit_state) in self.limits.rules.iter().zip(&mut self.states) {
+            let used = limit_state.used(rule, now);
+            statuses.push(LimitStatus {
+                scope,
+                kind: rule.kind,
+                limit: rule.limit,
+                remaining: rule.capacity.saturating_sub(used),
+                reset: Duration::from_nanos(limit_state.reset_nanos(rule, now)),
+            });
         }
     }
 
@@ -213,6 +272,7 @@ impl<K: Hash + Eq + Clone> Limiter<K> {
     /// Admits `charge` at `now` if every limit of every scope has room, charging all of them;
     /// otherwise returns the rejection of the limit that forces the longest wait. This is the
     /// simulator's fast path: no statuses are computed.
+    #[inline]
     pub fn try_acquire(
         &mut self,
         now: Instant,
@@ -220,16 +280,29 @@ impl<K: Hash + Eq + Clone> Limiter<K> {
         scopes: &[ScopedKey<'_, K>],
     ) -> Result<(), Rejection> {
         if let [only] = scopes {
-            let state = self.state_mut(only.key, only.limits, now);
-            if state.worst_wait(now, charge).0 == Some(0) {
-                state.consume(now, charge);
+            // One lookup on the hot path; the borrow checker needs the miss handled apart.
+            if let Some(state) = self.states.get_mut(only.key)
+                && state.limits.fingerprint == only.limits.fingerprint
+            {
+                return match state.try_acquire(now, charge) {
+                    Ok(()) => Ok(()),
+                    Err(_) => Err(self.reject(now, charge, scopes)),
+                };
+            }
+            if self
+                .state_mut(only.key, only.limits, now)
+                .try_acquire(now, charge)
+                .is_ok()
+            {
                 return Ok(());
             }
         } else {
             let mut all_fit = true;
             for scoped in scopes {
-                let state = self.state_mut(scoped.key, scoped.limits, now);
-                if state.worst_wait(now, charge).0 != Some(0) {
+                if !self
+                    .state_mut(scoped.key, scoped.limits, now)
+                    .fits(now, charge)
+                {
                     all_fit = false;
                     break;
                 }
@@ -268,18 +341,8 @@ impl<K: Hash + Eq + Clone> Limiter<K> {
         }
         let (wait, scope, index, key, limits) =
             worst.expect("a rejection comes from a check with at least one scope");
-        let state = self.state_mut(key, limits, now);
-        let rule = &state.limits.rules[index];
-        let (kind, limit) = (rule.kind, rule.limit);
-        let used = state.states[index].used(rule, now);
-        Rejection {
-            scope,
-            kind,
-            limit,
-            used,
-            requested: kind.amount(charge),
-            retry_after: wait.map(Duration::from_nanos),
-        }
+        self.state_mut(key, limits, now)
+            .rejection(now, charge, scope, (wait, index))
     }
 
     /// Like [`Limiter::try_acquire`], and on admission also reports every limit's status after
@@ -301,17 +364,11 @@ impl<K: Hash + Eq + Clone> Limiter<K> {
     pub fn status(&mut self, now: Instant, scopes: &[ScopedKey<'_, K>]) -> Vec<LimitStatus> {
         let mut statuses = Vec::new();
         for scoped in scopes {
-            let state = self.state_mut(scoped.key, scoped.limits, now);
-            for (rule, limit_state) in state.limits.rules.iter().zip(&mut state.states) {
-                let used = limit_state.used(rule, now);
-                statuses.push(LimitStatus {
-                    scope: scoped.scope,
-                    kind: rule.kind,
-                    limit: rule.limit,
-                    remaining: rule.capacity.saturating_sub(used),
-                    reset: Duration::from_nanos(limit_state.reset_nanos(rule, now)),
-                });
-            }
+            self.state_mut(scoped.key, scoped.limits, now).statuses(
+                now,
+                scoped.scope,
+                &mut statuses,
+            );
         }
         statuses
     }
@@ -343,5 +400,53 @@ impl<K: Hash + Eq + Clone> Limiter<K> {
     /// Whether no key holds state.
     pub fn is_empty(&self) -> bool {
         self.states.is_empty()
+    }
+}
+
+/// The limits of one holder without a key store: the fastest path, for a simulator that keeps
+/// its holders in its own arrays. Rejections report [`Scope::Organization`]; for atomic
+/// organization-plus-project checks use [`Limiter`].
+///
+/// ```
+/// use quota::{Charge, DirectLimiter, Instant, LimitSet};
+///
+/// let limits = LimitSet { rpm: Some(2), ..LimitSet::default() }.compile().unwrap();
+/// let mut limiter = DirectLimiter::new(&limits);
+/// assert!(limiter.try_acquire(Instant::ZERO, Charge::request(10)).is_ok());
+/// assert!(limiter.try_acquire(Instant::ZERO, Charge::request(10)).is_ok());
+/// let rejection = limiter.try_acquire(Instant::ZERO, Charge::request(10)).unwrap_err();
+/// // Two per minute refill one every 30 s; the rejected request is charged too.
+/// assert_eq!(rejection.retry_after, Some(std::time::Duration::from_secs(60)));
+/// ```
+#[derive(Debug, Clone)]
+pub struct DirectLimiter {
+    state: KeyState,
+}
+
+impl DirectLimiter {
+    /// A limiter with nothing used.
+    pub fn new(limits: &Limits) -> DirectLimiter {
+        DirectLimiter {
+            state: KeyState::fresh(limits),
+        }
+    }
+
+    /// Admits `charge` at `now` if every limit has room, charging all of them; otherwise
+    /// charges the rejection debt and returns the limit forcing the longest wait.
+    #[inline]
+    pub fn try_acquire(&mut self, now: Instant, charge: Charge) -> Result<(), Rejection> {
+        self.state.try_acquire(now, charge).map_err(|_| {
+            self.state.charge_rejection(now, charge);
+            let worst = self.state.worst_wait(now, charge);
+            self.state
+                .rejection(now, charge, Scope::Organization, worst)
+        })
+    }
+
+    /// Every limit's status at `now`, for the `x-ratelimit-*` headers.
+    pub fn status(&mut self, now: Instant) -> Vec<LimitStatus> {
+        let mut statuses = Vec::new();
+        self.state.statuses(now, Scope::Organization, &mut statuses);
+        statuses
     }
 }

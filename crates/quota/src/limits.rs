@@ -69,6 +69,7 @@ impl LimitKind {
     }
 
     /// What the limit counts.
+    #[inline]
     pub const fn unit(self) -> Unit {
         match self {
             LimitKind::Rpm | LimitKind::Rpd => Unit::Requests,
@@ -83,6 +84,7 @@ impl LimitKind {
     }
 
     /// The part of a [`Charge`] this limit counts.
+    #[inline]
     pub const fn amount(self, charge: Charge) -> u64 {
         match self.unit() {
             Unit::Requests => charge.requests,
@@ -140,6 +142,7 @@ pub struct Charge {
 
 impl Charge {
     /// One request charging `tokens` tokens and no images.
+    #[inline]
     pub const fn request(tokens: u64) -> Charge {
         Charge {
             requests: 1,

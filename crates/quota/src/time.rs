@@ -28,26 +28,31 @@ impl Instant {
     pub const ZERO: Instant = Instant(0);
 
     /// The instant `nanos` nanoseconds after the epoch.
+    #[inline]
     pub const fn from_nanos(nanos: u64) -> Instant {
         Instant(nanos)
     }
 
     /// Nanoseconds since the epoch.
+    #[inline]
     pub const fn as_nanos(self) -> u64 {
         self.0
     }
 
     /// The time from `earlier` to `self`, or zero when `earlier` is later.
+    #[inline]
     pub const fn saturating_duration_since(self, earlier: Instant) -> Duration {
         Duration::from_nanos(self.0.saturating_sub(earlier.0))
     }
 
     /// Nanoseconds from `earlier` to `self`, zero when `earlier` is later.
+    #[inline]
     pub(crate) const fn nanos_since(self, earlier: Instant) -> u64 {
         self.0.saturating_sub(earlier.0)
     }
 
     /// `self` plus `nanos`, saturating at the end of time rather than wrapping.
+    #[inline]
     pub(crate) const fn plus_nanos(self, nanos: u64) -> Instant {
         Instant(self.0.saturating_add(nanos))
     }
@@ -57,18 +62,21 @@ impl Instant {
 impl Add<Duration> for Instant {
     type Output = Instant;
 
+    #[inline]
     fn add(self, duration: Duration) -> Instant {
         self.plus_nanos(duration_to_nanos(duration))
     }
 }
 
 impl AddAssign<Duration> for Instant {
+    #[inline]
     fn add_assign(&mut self, duration: Duration) {
         *self = *self + duration;
     }
 }
 
 /// A duration in whole nanoseconds, saturating at `u64::MAX`.
+#[inline]
 pub(crate) fn duration_to_nanos(duration: Duration) -> u64 {
     u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
 }

@@ -13,7 +13,7 @@ use crate::units;
 
 const STYLE: &str = "
 body { font-family: system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif; margin: 0 auto;
-  max-width: 1000px; padding: 24px; color: #1f2328; background: #fff; line-height: 1.45; }
+  max-width: 1240px; padding: 24px; color: #1f2328; background: #fff; line-height: 1.45; }
 h1 { font-size: 1.6em; margin-bottom: 0.2em; }
 h2 { font-size: 1.2em; margin-top: 2em; border-bottom: 1px solid #d0d7de; padding-bottom: 0.2em; }
 p.meta { color: #59636e; margin-top: 0; }
@@ -22,7 +22,9 @@ th, td { border: 1px solid #d0d7de; padding: 4px 8px; }
 th { background: #f6f8fa; text-align: left; }
 td.number { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 td.best { background: #dafbe1; font-weight: 600; }
-td.label { font-family: ui-monospace, SFMono-Regular, Menlo, monospace; }
+td.label { font-family: ui-monospace, SFMono-Regular, Menlo, monospace; max-width: 24em;
+  overflow-wrap: anywhere; }
+div.table { overflow-x: auto; }
 figure { margin: 1em 0; }
 figure svg { max-width: 100%; height: auto; border: 1px solid #eaeef2; }
 figcaption { color: #59636e; font-size: 0.85em; }
@@ -98,7 +100,7 @@ pub fn html_page(report: &RunReport, charts: &[Chart]) -> String {
     }
 
     if !report.runs.is_empty() {
-        out.push_str("<h2>More numbers per run</h2>\n<table>\n<tr>");
+        out.push_str("<h2>More numbers per run</h2>\n<div class=\"table\"><table>\n<tr>");
         for header in DETAIL_HEADERS {
             let _ = write!(out, "<th>{}</th>", escape(header));
         }
@@ -111,7 +113,7 @@ pub fn html_page(report: &RunReport, charts: &[Chart]) -> String {
             }
             out.push_str("</tr>\n");
         }
-        out.push_str("</table>\n");
+        out.push_str("</table></div>\n");
     }
     let _ = writeln!(
         out,
@@ -123,7 +125,7 @@ pub fn html_page(report: &RunReport, charts: &[Chart]) -> String {
 }
 
 fn scoreboard_table(out: &mut String, board: &Scoreboard) {
-    out.push_str("<table>\n<tr>");
+    out.push_str("<div class=\"table\"><table>\n<tr>");
     if board.several_servers {
         out.push_str("<th>server</th>");
     }
@@ -144,7 +146,7 @@ fn scoreboard_table(out: &mut String, board: &Scoreboard) {
         }
         out.push_str("</tr>\n");
     }
-    out.push_str("</table>\n");
+    out.push_str("</table></div>\n");
 }
 
 fn figure(out: &mut String, chart: &Chart) {

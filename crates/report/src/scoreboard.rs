@@ -70,7 +70,7 @@ pub struct Scoreboard {
     pub several_servers: bool,
 }
 
-const COLUMNS: [Column; 11] = [
+const COLUMNS: [Column; 12] = [
     Column {
         title: "requests",
         better: Better::Neither,
@@ -86,6 +86,10 @@ const COLUMNS: [Column; 11] = [
     Column {
         title: "429s",
         better: Better::Lower,
+    },
+    Column {
+        title: "attempts",
+        better: Better::Neither,
     },
     Column {
         title: "amplif.",
@@ -199,6 +203,7 @@ fn cells(run: &RunResult, limits: Option<&ServerSummary>) -> Vec<Cell> {
             Some(totals.rate_limited as f64),
             totals.rate_limited.to_string(),
         ),
+        cell(Some(totals.attempts as f64), totals.attempts.to_string()),
         cell(
             Some(totals.amplification()),
             units::factor(totals.amplification()),

@@ -64,9 +64,12 @@ fn official(
     default_retries: &str,
 ) -> (StrategyInfo, StrategyFactory) {
     let source = match kind {
-        OfficialClientKind::AsyncOpenAi0_36 | OfficialClientKind::AsyncOpenAi0_37 => {
-            "async-openai client.rs (backoff crate 0.4 ExponentialBackoff up to 0.36); \
+        OfficialClientKind::AsyncOpenAi0_36 => {
+            "async-openai client.rs with the backoff crate's ExponentialBackoff defaults; \
              ratelab shared notes section 6"
+        }
+        OfficialClientKind::AsyncOpenAi0_37 => {
+            "async-openai client.rs retry loop since 0.37; ratelab shared notes section 6"
         }
         OfficialClientKind::OpenAiNode4
         | OfficialClientKind::OpenAiNode6_26
@@ -201,7 +204,12 @@ pub(crate) fn builtins() -> Vec<(StrategyInfo, StrategyFactory)> {
             })
         },
     );
-    all.push(with_default(polly, "max-attempts", "4"));
+    all.push(with_default(
+        polly,
+        "max-attempts",
+        "4",
+        "cap: attempts, the first included (Polly's MaxRetryAttempts 3 + 1)",
+    ));
     for (name, lower_bound_is_min, summary) in [
         (
             "tenacity@9",
@@ -293,10 +301,12 @@ fn with_default(
     (mut info, factory): (StrategyInfo, StrategyFactory),
     name: &str,
     default: &str,
+    doc: &str,
 ) -> (StrategyInfo, StrategyFactory) {
     for param in &mut info.params {
         if param.name == name {
             param.default = Some(default.to_owned());
+            param.doc = doc.to_owned();
         }
     }
     (info, factory)
@@ -455,10 +465,19 @@ fn wrappers() -> Vec<(StrategyInfo, StrategyFactory)> {
                 ],
             ),
             Box::new(|params, registry| {
+                let (rpm, tpm) = (params.optional_float("rpm")?, params.optional_float("tpm")?);
+                if rpm.is_none() && tpm.is_none() {
+                    return Err(crate::SpecError::MissingParam {
+                        kind: "token-bucket".to_owned(),
+                        param: "rpm".to_owned(),
+                        expected: "rpm and/or tpm, e.g. token-bucket:rpm=500,inner=(none)"
+                            .to_owned(),
+                    });
+                }
                 Ok(Box::new(LocalTokenBucket::new(
                     params.strategy("inner", registry)?,
-                    params.optional_float("rpm")?,
-                    params.optional_float("tpm")?,
+                    rpm,
+                    tpm,
                     params.optional_float("request-burst")?,
                     params.optional_float("token-burst")?,
                 )))

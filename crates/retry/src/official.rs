@@ -38,8 +38,9 @@ pub enum OfficialClientKind {
 /// it, else `min(0.5 x 2^n, 8) x (1 - 0.25 u)` seconds with `n` the retries so far. Per-attempt
 /// timeout 600 s.
 ///
-/// async-openai (source: async-openai `client.rs`): retries 429 except `insufficient_quota`
-/// and 5xx; transport errors, timeouts and `x-should-retry` are not retried or read.
+/// async-openai (source: async-openai `client.rs`): retries 429 unless the error `type` is
+/// `insufficient_quota`, and 5xx (releases before about 0.19 retried 429 only); reqwest errors,
+/// timeouts included, are permanent; `x-should-retry` is not read.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OfficialClient {
     kind: OfficialClientKind,

@@ -231,19 +231,19 @@ impl Outcome {
         self.error_code() == Some("insufficient_quota")
     }
 
-    /// True when the server pushed back on load: 429 (except `insufficient_quota`), 503, or
-    /// a timeout. Budgets, breakers and adaptive limiters count these.
+    /// True when the server pushed back on load: 429 (except `insufficient_quota`) or 503.
+    /// Adaptive limiters (AWS adaptive mode, SRE throttling) react to these.
     pub fn is_throttle(&self) -> bool {
         match self {
             Outcome::Response { status, .. } => {
                 (*status == 429 && !self.is_insufficient_quota()) || *status == 503
             }
-            Outcome::Timeout => true,
-            Outcome::TransportError => false,
+            Outcome::TransportError | Outcome::Timeout => false,
         }
     }
 
-    /// True for failures a breaker counts: throttles, 5xx and transport errors.
+    /// True for failures breakers and gRPC throttling count: throttles, 5xx, transport errors
+    /// and timeouts.
     pub fn is_failure_signal(&self) -> bool {
         match self {
             Outcome::Response { status, .. } => self.is_throttle() || *status >= 500,

@@ -88,7 +88,9 @@ fn paced(
 /// `x-ratelimit-remaining-*`/`x-ratelimit-reset-*`/`x-ratelimit-limit-*` headers (level =
 /// remaining, refill rate = `(limit - remaining) / reset`, or `limit / 60 s` when full) and
 /// delays a send until the bucket holds one request and the request's tokens. Before the first
-/// headers arrive it sends at once. Source: OpenAI's rate-limit guide (headers) and its cookbook
+/// headers arrive it sends at once. Each response's headers replace the model, so sends still in
+/// flight when a response arrives are forgotten: with high concurrency it over-sends slightly,
+/// as a real client reading the same headers would. Source: OpenAI's rate-limit guide (headers) and its cookbook
 /// `api_request_parallel_processor.py` (throttle below the limits instead of retrying).
 #[derive(Debug)]
 pub struct HeaderPacing {

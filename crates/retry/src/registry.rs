@@ -354,7 +354,8 @@ impl Registry {
     }
 
     /// The strategy `kind` names: an exact name, `family@version` resolved to the latest
-    /// release line at or below that version, or a bare family meaning its latest line.
+    /// release line at or below that version (older versions get the earliest line), or a
+    /// bare family meaning its latest line.
     pub fn resolve(&self, kind: &str) -> Result<&StrategyInfo, SpecError> {
         self.entry(kind).map(|entry| &entry.info)
     }
@@ -364,7 +365,7 @@ impl Registry {
             return Ok(entry);
         }
         let (family, wanted) = match kind.split_once('@') {
-            Some((family, version)) => (family, Some(version_key(version))),
+            Some((family, version)) => (family, Some(version)),
             None => (kind, None),
         };
         let lines: Vec<&Entry> = self
@@ -381,25 +382,30 @@ impl Registry {
         }
         let line_version = |entry: &Entry| {
             let version = entry.info.name.split_once('@').map(|(_, version)| version);
-            version.map(version_key).unwrap_or_default()
+            version.and_then(version_key).unwrap_or_default()
         };
-        lines
+        let known = || {
+            let names: Vec<&str> = lines.iter().map(|entry| entry.info.name.as_str()).collect();
+            names.join(", ")
+        };
+        let Some(wanted) = wanted else {
+            return Ok(lines
+                .iter()
+                .max_by_key(|entry| line_version(entry))
+                .unwrap_or(&lines[0]));
+        };
+        let wanted = version_key(wanted).ok_or_else(|| SpecError::UnknownVersion {
+            kind: kind.to_owned(),
+            known: known(),
+        })?;
+        // The latest line at or below the version; older versions behave as the earliest line
+        // (`openai-python@2.51` stands for "2.51 and earlier").
+        let at_or_below = lines
             .iter()
-            .filter(|entry| {
-                wanted
-                    .as_ref()
-                    .is_none_or(|wanted| line_version(entry) <= *wanted)
-            })
-            .max_by_key(|entry| line_version(entry))
-            .copied()
-            .ok_or_else(|| SpecError::UnknownVersion {
-                kind: kind.to_owned(),
-                known: lines
-                    .iter()
-                    .map(|entry| entry.info.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            })
+            .filter(|entry| line_version(entry) <= wanted)
+            .max_by_key(|entry| line_version(entry));
+        let earliest = lines.iter().min_by_key(|entry| line_version(entry));
+        Ok(at_or_below.or(earliest).unwrap_or(&lines[0]))
     }
 
     /// Validates `spec` and builds its strategy, wrapped in [`Capped`] when a cap is set.
@@ -447,10 +453,7 @@ impl Registry {
     }
 }
 
-/// Dotted version numbers compared numerically (`7.10` after `7.5`).
-fn version_key(version: &str) -> Vec<u64> {
-    version
-        .split('.')
-        .map(|part| part.parse().unwrap_or(0))
-        .collect()
+/// Dotted version numbers compared numerically (`7.10` after `7.5`); `None` if not numeric.
+fn version_key(version: &str) -> Option<Vec<u64>> {
+    version.split('.').map(|part| part.parse().ok()).collect()
 }

@@ -201,8 +201,8 @@ pub enum SpecError {
     /// No strategy is registered under this name.
     #[error("unknown strategy {kind:?} (expected one of: {known})")]
     UnknownKind { kind: String, known: String },
-    /// The version names no known release line of this strategy family.
-    #[error("strategy {kind:?}: no release line at or below this version (known: {known})")]
+    /// The version is not a dotted number.
+    #[error("strategy {kind:?}: the version must be dotted numbers such as 2.52 (known: {known})")]
     UnknownVersion { kind: String, known: String },
     /// The parameter does not exist for this strategy.
     #[error("strategy {kind:?}: unknown parameter {param:?} (allowed: {allowed})")]

@@ -156,7 +156,12 @@ impl Strategy for HonourRetryAfter {
         } else {
             asked
         };
-        let extra = seconds(asked.as_secs_f64() * self.jitter * unit_interval(rng));
+        // No draw without jitter, so adding the wrapper does not shift the RNG stream.
+        let extra = if self.jitter > 0.0 {
+            seconds(asked.as_secs_f64() * self.jitter * unit_interval(rng))
+        } else {
+            Duration::ZERO
+        };
         Decision::Retry {
             after: asked.saturating_add(extra),
         }
@@ -174,6 +179,32 @@ impl Strategy for HonourRetryAfter {
 ///
 /// Keeps one [`RequestState`] per layer in `request.layers` (outer, inner); the outer's
 /// attempts count inner sequences.
+///
+/// ```
+/// use std::time::Duration;
+/// use rand::SeedableRng;
+/// use retry::{Admission, Decision, Headers, Outcome, Registry, RetryClient};
+///
+/// let strategy = Registry::with_builtins()
+///     .build_str("stacked:outer=(tenacity@9:max-attempts=6),inner=(openai-python@2.52)")
+///     .unwrap();
+/// let mut client = RetryClient::new(strategy);
+/// let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+/// let (mut now, mut calls) = (Duration::ZERO, 0);
+/// let mut request = client.begin(now, 0);
+/// let overloaded = Outcome::response(503, Headers::new());
+/// loop {
+///     if let Admission::Send { after } = client.before_attempt(&mut request, now, &mut rng) {
+///         now += after;
+///     }
+///     calls += 1;
+///     match client.after_outcome(&mut request, &overloaded, now, &mut rng) {
+///         Decision::Retry { after } => now += after,
+///         _ => break,
+///     }
+/// }
+/// assert_eq!(calls, 18);
+/// ```
 #[derive(Debug)]
 pub struct Stacked {
     outer: Box<dyn Strategy>,

@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// A duration written the way people write them: a sequence of `<number><unit>` parts, with units
-/// `ms`, `s`, `m`, `h` and `d` (`"1h30m"`, `"1.5s"`, `"250ms"`).
+/// `ns`, `us`, `ms`, `s`, `m`, `h` and `d` (`"1h30m"`, `"1.5s"`, `"250ms"`).
 ///
 /// ```
 /// use scenario::HumanDuration;
@@ -52,6 +52,8 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             .find(|c: char| c.is_ascii_digit() || c == '.')
             .unwrap_or(rest.len());
         let nanos_per_unit: f64 = match &rest[..unit_length] {
+            "ns" => 1.0,
+            "us" => 1e3,
             "ms" => 1e6,
             "s" => 1e9,
             "m" => 60e9,
@@ -60,7 +62,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             "" => return Err(format!("duration \"{text}\" lacks a unit ({allowed})")),
             other => {
                 return Err(format!(
-                    "unknown unit \"{other}\" in duration \"{text}\" (units: ms, s, m, h, d)"
+                    "unknown unit \"{other}\" in duration \"{text}\" (units: ns, us, ms, s, m, h, d)"
                 ));
             }
         };
@@ -123,7 +125,7 @@ impl schemars::JsonSchema for HumanDuration {
     fn json_schema(_generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
         schemars::json_schema!({
             "type": "string",
-            "pattern": "^([0-9]+(\\.[0-9]+)?(ms|s|m|h|d))+$",
+            "pattern": "^([0-9]+(\\.[0-9]+)?(ns|us|ms|s|m|h|d))+$",
             "description": "a duration such as \"250ms\", \"90s\", \"5m\", \"1h30m\" or \"1d\"",
         })
     }
@@ -158,7 +160,7 @@ mod tests {
         );
         check(
             "3 weeks",
-            Err("unknown unit \" weeks\" in duration \"3 weeks\" (units: ms, s, m, h, d)"),
+            Err("unknown unit \" weeks\" in duration \"3 weeks\" (units: ns, us, ms, s, m, h, d)"),
         );
         check(
             "",

@@ -36,9 +36,32 @@ pub struct ScenarioFile {
     #[serde(default)]
     #[schemars(with = "Vec<ClientGroupFile>")]
     pub clients: Vec<Spanned<ClientGroupFile>>,
+    /// Retry strategies to compare, each a table whose `kind` names a registered strategy and
+    /// whose other keys are its parameters. Default: `openai-python` alone.
+    #[serde(default)]
+    #[schemars(schema_with = "strategies_schema")]
+    pub strategies: Vec<Spanned<retry::StrategySpec>>,
     /// How metrics are binned over time.
     #[serde(default)]
     pub metrics: MetricsFile,
+}
+
+fn strategies_schema(_generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "array",
+        "description": "retry strategies: `ratelab strategies` lists the kinds and their parameters",
+        "items": {
+            "type": "object",
+            "required": ["kind"],
+            "properties": {
+                "kind": {
+                    "type": "string",
+                    "description": "a registered strategy, optionally with @version, e.g. openai-python@2.52"
+                }
+            },
+            "additionalProperties": true
+        }
+    })
 }
 
 /// The server side: limits, latency and faults.
@@ -49,10 +72,17 @@ pub struct ServerFile {
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub model: Option<Spanned<String>>,
-    /// Usage tier from the catalog: `free`, `tier-1` ... `tier-5`.
+    /// Usage tier from the catalog: `free`, `tier-1` ... `tier-5`. Its limits for `model` apply,
+    /// overlaid by any value set in `limits`.
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub tier: Option<Spanned<String>>,
+    /// Explicit limits and limiter options (`rpm`, `rpd`, `tpm`, `tpd`, `algorithm`,
+    /// `quantum_ms`, `rejected_requests`): the whole limit set when no tier is given, otherwise
+    /// overrides of the tier's values.
+    #[serde(default)]
+    #[schemars(schema_with = "limit_set_schema")]
+    pub limits: Option<Spanned<quota::LimitSet>>,
     /// More tiers to run the same workload against, for a side-by-side comparison: each is a
     /// server variant identical to this one except for its tier.
     #[serde(default)]
@@ -61,10 +91,36 @@ pub struct ServerFile {
     /// How long responses take.
     #[serde(default)]
     pub latency: LatencyFile,
+    /// Which headers responses carry.
+    #[serde(default)]
+    pub headers: HeadersFile,
     /// Windows and rates of server errors.
     #[serde(default)]
     #[schemars(with = "Vec<FaultFile>")]
     pub faults: Vec<Spanned<FaultFile>>,
+}
+
+fn limit_set_schema(_generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "object",
+        "description": "limits and limiter options, as quota::LimitSet reads them",
+        "additionalProperties": false,
+        "properties": {
+            "rpm": { "type": "integer", "minimum": 1 },
+            "rpd": { "type": "integer", "minimum": 1 },
+            "tpm": { "type": "integer", "minimum": 1 },
+            "tpd": { "type": "integer", "minimum": 1 },
+            "ipm": { "type": "integer", "minimum": 1 },
+            "algorithm": {
+                "enum": ["token-bucket", "fixed-window", "sliding-window-log",
+                         "sliding-window-counter", "gcra"]
+            },
+            "quantum_ms": { "type": "integer", "minimum": 1 },
+            "rejected_requests": {
+                "enum": ["free", "count-per-minute", "count-all-request-limits"]
+            }
+        }
+    })
 }
 
 /// Service time of an admitted request:
@@ -116,6 +172,36 @@ fn default_jitter() -> f64 {
 
 fn default_reject_latency() -> HumanDuration {
     HumanDuration(std::time::Duration::from_millis(20))
+}
+
+/// Which headers the simulated server sends; the defaults match what OpenAI is known to send.
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HeadersFile {
+    /// `retry-after` (whole seconds, rounded up) on 429s that can ever fit. Default: true.
+    #[serde(default = "yes")]
+    pub retry_after: bool,
+    /// `retry-after-ms` on such 429s, as Azure OpenAI sends; OpenAI is not known to. Default:
+    /// false.
+    #[serde(default)]
+    pub retry_after_ms: bool,
+    /// `x-ratelimit-*` on successes and 429s. Default: true.
+    #[serde(default = "yes")]
+    pub rate_limit: bool,
+}
+
+impl Default for HeadersFile {
+    fn default() -> Self {
+        HeadersFile {
+            retry_after: true,
+            retry_after_ms: false,
+            rate_limit: true,
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// A window in which a share of requests fails with a server error instead of being served.

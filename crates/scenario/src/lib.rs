@@ -29,8 +29,8 @@ pub use duration::{HumanDuration, parse_duration};
 pub use error::{Location, ScenarioError};
 pub use metrics::RunMetrics;
 pub use model::{
-    ArrivalProcess, ClientGroup, Driver, Fault, LatencyModel, RequestShape, Scenario, ServerSpec,
-    ServerVariant, SizeDistribution,
+    ArrivalProcess, ClientGroup, Driver, Fault, HeaderPolicy, LatencyModel, RequestShape, Scenario,
+    ServerSpec, ServerVariant, SizeDistribution,
 };
 pub use replay::{RecordedArrival, RecordedTrace, TraceFormat};
 pub use result::{
@@ -38,5 +38,5 @@ pub use result::{
     ServerSummary, TimeBin, Totals,
 };
 pub use trace::{AttemptDecision, AttemptOutcome, AttemptRecord, LimitKind};
-pub use validate::{ReadFile, json_schema, parse_scenario};
+pub use validate::{DEFAULT_STRATEGY, ReadFile, json_schema, parse_scenario};
 pub use workload::{ClientId, ClientStream, RequestSpec, StreamPurpose, stream_rng, workload};

@@ -130,19 +130,21 @@ impl RunMetrics {
         self.analysis.record_arrival(at_ns);
     }
 
-    /// Counts one attempt and, when it ended its request, the request's fate and latency.
+    /// Counts one attempt (a [`AttemptOutcome::NotSent`] record counts no attempt) and, when it
+    /// ended its request, the request's fate and latency.
     pub fn record_attempt(&mut self, record: &AttemptRecord) {
         self.analysis.record_attempt(record);
+        let sent = u64::from(record.was_sent());
         let mut delta = Totals {
-            attempts: 1,
+            attempts: sent,
             ..Totals::default()
         };
         let mut bin_delta = TimeBin {
-            attempts: 1,
+            attempts: sent,
             ..TimeBin::default()
         };
         match record.outcome {
-            AttemptOutcome::Success => {}
+            AttemptOutcome::Success | AttemptOutcome::NotSent => {}
             AttemptOutcome::RateLimited { limit, .. } => {
                 delta.rate_limited = 1;
                 bin_delta.rate_limited = 1;

@@ -25,6 +25,8 @@ pub struct Scenario {
     pub server: ServerSpec,
     /// Who sends traffic, in file order.
     pub groups: Vec<ClientGroup>,
+    /// Retry strategies to compare, in file order, each checked by the registry.
+    pub strategies: Vec<retry::StrategySpec>,
     /// Width of a metrics time bin.
     pub bin_width: Duration,
 }
@@ -33,6 +35,24 @@ impl Scenario {
     /// The instant after which the executor stops: `duration + drain`.
     pub fn horizon(&self) -> Duration {
         self.duration + self.drain
+    }
+
+    /// The same scenario cut to at most `duration` of new traffic and `drain` afterwards: for
+    /// quick checks (tests, previews) of scenarios whose full length is not needed.
+    ///
+    /// ```
+    /// # let text = "name = \"x\"\nduration = \"1h\"\n[server]\nmodel = \"gpt-4o\"\ntier = \"tier-1\"\n[[clients]]\nname = \"a\"\narrival = { kind = \"poisson\", rpm = 1 }\nprompt_tokens = { kind = \"fixed\", value = 1 }\ncompletion_tokens = { kind = \"fixed\", value = 1 }\n";
+    /// # let scenario = scenario::parse_scenario(text, "x.toml", &mut |p| std::fs::read_to_string(p)).unwrap();
+    /// use std::time::Duration;
+    /// let short = scenario.shortened(Duration::from_secs(120), Duration::from_secs(60));
+    /// assert_eq!(short.horizon(), Duration::from_secs(180));
+    /// ```
+    pub fn shortened(&self, duration: Duration, drain: Duration) -> Scenario {
+        Scenario {
+            duration: self.duration.min(duration),
+            drain: self.drain.min(drain),
+            ..self.clone()
+        }
     }
 
     /// Total client instances across groups.
@@ -53,17 +73,30 @@ pub struct ServerSpec {
     pub variants: Vec<ServerVariant>,
     /// Service-time model.
     pub latency: LatencyModel,
+    /// Which headers responses carry.
+    pub headers: HeaderPolicy,
     /// Server-error windows.
     pub faults: Vec<Fault>,
 }
 
-/// One server configuration in a comparison: today, a tier of the catalog.
+/// One server configuration in a comparison: a tier of the catalog (or `custom` limits).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerVariant {
-    /// Label in reports, e.g. `tier-1`.
+    /// Label in reports: the tier name, or `custom` for explicit limits without a tier.
     pub label: String,
-    /// Tier name in the catalog.
-    pub tier: String,
+    /// The resolved limits and limiter options.
+    pub limits: quota::LimitSet,
+}
+
+/// Which headers the simulated server sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeaderPolicy {
+    /// `retry-after` in whole seconds on 429s that can fit later.
+    pub retry_after: bool,
+    /// `retry-after-ms` on those 429s.
+    pub retry_after_ms: bool,
+    /// `x-ratelimit-*` on successes and 429s.
+    pub rate_limit: bool,
 }
 
 /// How long an admitted request takes to serve.

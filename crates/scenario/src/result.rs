@@ -193,3 +193,40 @@ pub struct TimeBin {
     #[serde(default)]
     pub retrying: u64,
 }
+
+impl ScenarioSummary {
+    /// The summary of a validated scenario.
+    pub fn of(scenario: &crate::Scenario) -> ScenarioSummary {
+        let millis =
+            |duration: std::time::Duration| u64::try_from(duration.as_millis()).unwrap_or(u64::MAX);
+        ScenarioSummary {
+            name: scenario.name.clone(),
+            description: scenario.description.clone(),
+            seed: scenario.seed,
+            model: scenario.server.model.clone(),
+            duration_ms: millis(scenario.duration),
+            drain_ms: millis(scenario.drain),
+            bin_width_ms: millis(scenario.bin_width),
+            groups: scenario
+                .groups
+                .iter()
+                .map(|group| GroupSummary {
+                    name: group.name.clone(),
+                    instances: group.instances,
+                })
+                .collect(),
+            servers: scenario
+                .server
+                .variants
+                .iter()
+                .map(|variant| ServerSummary {
+                    label: variant.label.clone(),
+                    rpm: variant.limits.rpm,
+                    tpm: variant.limits.tpm,
+                    rpd: variant.limits.rpd,
+                    tpd: variant.limits.tpd,
+                })
+                .collect(),
+        }
+    }
+}

@@ -59,6 +59,9 @@ pub enum AttemptOutcome {
     },
     /// The client's timeout fired before the response.
     Timeout,
+    /// The strategy refused to send (circuit open, client-side throttling): no HTTP call was
+    /// made, and the record's send and end times are equal.
+    NotSent,
 }
 
 /// What the client did after the attempt.
@@ -107,6 +110,11 @@ pub struct AttemptRecord {
 }
 
 impl AttemptRecord {
+    /// Whether an HTTP call was made (every outcome except [`AttemptOutcome::NotSent`]).
+    pub fn was_sent(&self) -> bool {
+        self.outcome != AttemptOutcome::NotSent
+    }
+
     /// Whether this attempt ended its request (success or give-up).
     pub fn is_final(&self) -> bool {
         !matches!(self.decision, AttemptDecision::Retry { .. })

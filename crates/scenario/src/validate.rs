@@ -14,8 +14,8 @@ use crate::file::{
     ArrivalFile, ClientGroupFile, FaultFile, LatencyFile, ScenarioFile, ServerFile, SizeFile,
 };
 use crate::model::{
-    ArrivalProcess, ClientGroup, Driver, Fault, LatencyModel, RequestShape, Scenario, ServerSpec,
-    ServerVariant, SizeDistribution,
+    ArrivalProcess, ClientGroup, Driver, Fault, HeaderPolicy, LatencyModel, RequestShape, Scenario,
+    ServerSpec, ServerVariant, SizeDistribution,
 };
 use crate::replay::{RecordedTrace, TraceFormat};
 
@@ -23,7 +23,8 @@ use crate::replay::{RecordedTrace, TraceFormat};
 /// `std::fs::read_to_string`, tests may serve files from memory.
 pub type ReadFile<'a> = &'a mut dyn FnMut(&Path) -> std::io::Result<String>;
 
-const TIERS: [&str; 6] = ["free", "tier-1", "tier-2", "tier-3", "tier-4", "tier-5"];
+/// The strategy run when a scenario names none: what most applications run without knowing.
+pub const DEFAULT_STRATEGY: &str = "openai-python";
 const DEFAULT_DRAIN: Duration = Duration::from_secs(600);
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
 const DEFAULT_MAX_TOKENS: u32 = 4_096;
@@ -141,6 +142,7 @@ impl Validator<'_, '_> {
             }
             groups.push(group);
         }
+        let strategies = self.strategies(file.strategies)?;
         let bin_width = match file.metrics.bin {
             Some(bin) if bin.0.is_zero() => {
                 return self.fail(0..0, "metrics.bin must be longer than 0s");
@@ -161,23 +163,80 @@ impl Validator<'_, '_> {
             drain,
             server,
             groups,
+            strategies,
             bin_width,
         })
     }
 
-    fn tier(&self, tier: &Spanned<String>) -> Result<String, ScenarioError> {
-        let name = tier.get_ref();
-        if TIERS.contains(&name.as_str()) {
-            Ok(name.clone())
-        } else {
-            self.fail(
-                tier.span(),
-                format!(
-                    "unknown tier \"{name}\" (expected one of: {})",
-                    TIERS.join(", ")
-                ),
-            )
+    fn strategies(
+        &self,
+        specs: Vec<Spanned<retry::StrategySpec>>,
+    ) -> Result<Vec<retry::StrategySpec>, ScenarioError> {
+        if specs.is_empty() {
+            return Ok(vec![retry::StrategySpec::named(DEFAULT_STRATEGY)]);
         }
+        let registry = retry::Registry::with_builtins();
+        let mut labels = BTreeSet::new();
+        let mut checked = Vec::with_capacity(specs.len());
+        for spec in specs {
+            let span = spec.span();
+            let spec = spec.into_inner();
+            if let Err(error) = registry.build(&spec) {
+                return self.fail(span, error.to_string());
+            }
+            if !labels.insert(spec.to_string()) {
+                return self.fail(
+                    span,
+                    format!("strategy {spec} is listed twice (compare each strategy once)"),
+                );
+            }
+            checked.push(spec);
+        }
+        Ok(checked)
+    }
+
+    /// The limits of one server variant: the tier's catalog limits (if a tier is given) overlaid
+    /// with the explicit `limits` table, checked by compiling them.
+    fn variant(
+        &self,
+        catalog: &quota::Catalog,
+        model: &str,
+        tier: Option<&Spanned<String>>,
+        overrides: Option<&Spanned<quota::LimitSet>>,
+        server_span: &Range<usize>,
+    ) -> Result<ServerVariant, ScenarioError> {
+        let (label, mut limits) = match tier {
+            Some(tier) => {
+                let from_catalog = catalog
+                    .limits(tier.get_ref(), model)
+                    .map_err(|error| self.source.invalid(tier.span(), error.to_string()))?;
+                (tier.get_ref().clone(), from_catalog.limit_set())
+            }
+            None => (String::from("custom"), quota::LimitSet::default()),
+        };
+        if let Some(overrides) = overrides {
+            let explicit = overrides.get_ref();
+            for kind in quota::LimitKind::ALL {
+                if let Some(value) = explicit.get(kind) {
+                    limits.set(kind, Some(value));
+                }
+            }
+            limits.algorithm = explicit.algorithm;
+            limits.quantum_ms = explicit.quantum_ms.or(limits.quantum_ms);
+            limits.rejected_requests = explicit.rejected_requests;
+        }
+        let span = overrides.map_or_else(|| server_span.clone(), Spanned::span);
+        let compiled = limits.compile().map_err(|error| {
+            self.source
+                .invalid(span.clone(), format!("server.limits: {error}"))
+        })?;
+        if compiled.is_unlimited() {
+            return self.fail(
+                span,
+                "the server has no limits (give a tier, or set e.g. rpm and tpm in server.limits)",
+            );
+        }
+        Ok(ServerVariant { label, limits })
     }
 
     fn server(&mut self, server: Spanned<ServerFile>) -> Result<ServerSpec, ScenarioError> {
@@ -189,29 +248,48 @@ impl Validator<'_, '_> {
                 "server.model is missing (name the model whose limits apply, e.g. model = \"gpt-4o-mini\")",
             );
         };
-        let Some(tier) = server.tier else {
+        let catalog = quota::Catalog::builtin();
+        if server.tier.is_none() && server.limits.is_none() {
             return self.fail(
                 span,
-                "server.tier is missing (expected one of: free, tier-1, tier-2, tier-3, tier-4, tier-5)",
+                format!(
+                    "the server has neither tier nor limits (add tier = one of: {}; or a [server.limits] table)",
+                    catalog.tier_names().join(", ")
+                ),
             );
-        };
-        let first = self.tier(&tier)?;
-        let mut variants = vec![ServerVariant {
-            label: first.clone(),
-            tier: first,
-        }];
+        }
+        let first = self.variant(
+            &catalog,
+            model.get_ref(),
+            server.tier.as_ref(),
+            server.limits.as_ref(),
+            &span,
+        )?;
+        if !server.compare_tiers.is_empty() && server.tier.is_none() {
+            return self.fail(
+                span,
+                "server.compare_tiers needs server.tier: the comparison runs the same workload on each tier",
+            );
+        }
+        let mut variants = vec![first];
         for extra in &server.compare_tiers {
-            let name = self.tier(extra)?;
-            if variants.iter().any(|variant| variant.tier == name) {
+            let variant = self.variant(
+                &catalog,
+                model.get_ref(),
+                Some(extra),
+                server.limits.as_ref(),
+                &span,
+            )?;
+            if variants.iter().any(|known| known.label == variant.label) {
                 return self.fail(
                     extra.span(),
-                    format!("tier \"{name}\" is listed twice (compare each tier once)"),
+                    format!(
+                        "tier \"{}\" is listed twice (compare each tier once)",
+                        variant.label
+                    ),
                 );
             }
-            variants.push(ServerVariant {
-                label: name.clone(),
-                tier: name,
-            });
+            variants.push(variant);
         }
         let latency = self.latency(&server.latency, span.clone())?;
         let faults = server
@@ -226,6 +304,11 @@ impl Validator<'_, '_> {
             model: model.into_inner(),
             variants,
             latency,
+            headers: HeaderPolicy {
+                retry_after: server.headers.retry_after,
+                retry_after_ms: server.headers.retry_after_ms,
+                rate_limit: server.headers.rate_limit,
+            },
             faults,
         })
     }
@@ -371,10 +454,25 @@ impl Validator<'_, '_> {
                 );
             }
             Some(max_tokens) => max_tokens,
-            None => match completion_tokens.upper_bound() {
-                0 | u32::MAX => DEFAULT_MAX_TOKENS,
-                bound => bound,
-            },
+            None => {
+                let bound = match &driver {
+                    // A replayed request's completion is its own max_tokens bound: the largest
+                    // recorded completion stands in for what the application sent.
+                    Driver::OpenLoop(ArrivalProcess::Replay { trace, .. }) if trace_has_tokens => {
+                        trace
+                            .arrivals
+                            .iter()
+                            .filter_map(|arrival| arrival.completion_tokens)
+                            .max()
+                            .unwrap_or(0)
+                    }
+                    _ => completion_tokens.upper_bound(),
+                };
+                match bound {
+                    0 | u32::MAX => DEFAULT_MAX_TOKENS,
+                    bound => bound,
+                }
+            }
         };
         let timeout = group.timeout.map_or(DEFAULT_TIMEOUT, |timeout| timeout.0);
         if timeout.is_zero() {

@@ -1,5 +1,9 @@
 //! `ratelab tiers`: prints the tier catalog.
 
+use std::fmt::Write as _;
+
+use quota::{Catalog, ModelLimits};
+
 use super::Outcome;
 
 /// Arguments of `ratelab tiers`.
@@ -13,6 +17,133 @@ pub struct Args {
     pub json: bool,
 }
 
-pub fn run(_args: Args) -> anyhow::Result<Outcome> {
-    anyhow::bail!("the tier catalog is not built yet")
+pub fn run(args: Args) -> anyhow::Result<Outcome> {
+    let mut catalog = Catalog::builtin();
+    if let Some(model) = &args.model {
+        catalog.model(model)?;
+        catalog.models.retain(|name, _| name == model);
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&catalog)?);
+    } else {
+        print!("{}", render_table(&catalog));
+    }
+    Ok(Outcome::Success)
+}
+
+/// The catalog as a plain-text table, one row per tier and model.
+fn render_table(catalog: &Catalog) -> String {
+    let header = ["tier", "model", "RPM", "RPD", "TPM", "TPD", "batch queue"];
+    let mut rows: Vec<[String; 7]> = Vec::new();
+    let mut any_unverified = false;
+    for tier in catalog.tiers.keys() {
+        for (model, entry) in &catalog.models {
+            let Some(limits) = entry.tiers.get(tier) else {
+                continue;
+            };
+            let unverified = limits.verified == Some(false);
+            any_unverified |= unverified;
+            let model = if unverified {
+                format!("{model} *")
+            } else {
+                model.clone()
+            };
+            rows.push(row(tier, model, limits));
+        }
+    }
+    let mut widths = header.map(str::len);
+    for row in &rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.len());
+        }
+    }
+    let mut out = format!(
+        "ratelab tier catalog, version {} ({})\n\n",
+        catalog.version, catalog.date
+    );
+    let header = header.map(str::to_owned);
+    for row in std::iter::once(&header).chain(&rows) {
+        let mut line = String::new();
+        for (column, (cell, width)) in row.iter().zip(widths).enumerate() {
+            if column < 2 {
+                let _ = write!(line, "{cell:<width$}  ");
+            } else {
+                let _ = write!(line, "{cell:>width$}  ");
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out.push_str("\nmonthly spend caps:");
+    for (tier, info) in &catalog.tiers {
+        let _ = write!(
+            out,
+            " {tier} ${}",
+            thousands(Some(info.monthly_spend_cap_usd))
+        );
+    }
+    out.push('\n');
+    if any_unverified {
+        out.push_str("* not confirmed by ratelab's facts sheet; check before relying on it\n");
+    }
+    out
+}
+
+fn row(tier: &str, model: String, limits: &ModelLimits) -> [String; 7] {
+    [
+        tier.to_owned(),
+        model,
+        thousands(limits.rpm),
+        thousands(limits.rpd),
+        thousands(limits.tpm),
+        thousands(limits.tpd),
+        thousands(limits.batch_queue_tokens),
+    ]
+}
+
+/// `30000` as `30,000`; a missing limit as `-`.
+fn thousands(value: Option<u64>) -> String {
+    let Some(value) = value else {
+        return "-".to_owned();
+    };
+    let digits = value.to_string();
+    let mut out = String::new();
+    for (index, digit) in digits.chars().enumerate() {
+        if index > 0 && (digits.len() - index) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_lists_every_tier_of_a_model_with_separators() {
+        let mut catalog = Catalog::builtin();
+        catalog.models.retain(|name, _| name == "gpt-4o-mini");
+        let table = render_table(&catalog);
+        let rows: Vec<&str> = table
+            .lines()
+            .filter(|line| line.contains("gpt-4o-mini"))
+            .collect();
+        assert_eq!(rows.len(), 5, "{table}");
+        assert_eq!(
+            rows[0].split_whitespace().collect::<Vec<_>>(),
+            [
+                "tier-1",
+                "gpt-4o-mini",
+                "500",
+                "10,000",
+                "200,000",
+                "-",
+                "2,000,000"
+            ]
+        );
+        assert_eq!(thousands(Some(15_000_000_000)), "15,000,000,000");
+        assert_eq!(thousands(Some(999)), "999");
+    }
 }

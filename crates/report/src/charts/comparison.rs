@@ -66,6 +66,7 @@ pub(super) fn chart(report: &RunReport) -> Result<Chart, ReportError> {
         let root = root.titled(&title, (FONT, 20)).map_err(&error)?;
         let areas = root.split_evenly((2, 2));
         for (panel, area) in PANELS.iter().zip(&areas) {
+            // The first run is drawn at the top, in table order.
             let values: Vec<f64> = report.runs.iter().map(|run| (panel.value)(run)).collect();
             let largest = values.iter().copied().fold(0.0, f64::max);
             let mut chart = ChartBuilder::on(area)
@@ -94,10 +95,11 @@ pub(super) fn chart(report: &RunReport) -> Result<Chart, ReportError> {
                 .map_err(&error)?;
             chart
                 .draw_series(values.iter().enumerate().map(|(index, &value)| {
+                    let slot = rows - 1 - index;
                     let mut bar = Rectangle::new(
                         [
-                            (0.0, SegmentValue::Exact(index)),
-                            (value, SegmentValue::Exact(index + 1)),
+                            (0.0, SegmentValue::Exact(slot)),
+                            (value, SegmentValue::Exact(slot + 1)),
                         ],
                         run_colour(index).filled(),
                     );
@@ -109,7 +111,7 @@ pub(super) fn chart(report: &RunReport) -> Result<Chart, ReportError> {
                 .draw_series(values.iter().enumerate().map(|(index, &value)| {
                     Text::new(
                         format!(" {}", (panel.text)(value)),
-                        (value, SegmentValue::CenterOf(index)),
+                        (value, SegmentValue::CenterOf(rows - 1 - index)),
                         TextStyle::from((FONT, 13).into_font())
                             .pos(Pos::new(HPos::Left, VPos::Center)),
                     )

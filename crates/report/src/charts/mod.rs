@@ -89,14 +89,16 @@ fn shorten(text: &str, limit: usize) -> String {
     }
 }
 
-/// A file-name-safe run name: `01-tier-1-none`.
+/// A file-name-safe run name: `01-tier-1-none`. The run number keeps it unique; long
+/// strategy specs are cut so names stay readable.
 fn run_file_stem(index: usize, run: &RunResult) -> String {
-    format!(
-        "{:02}-{}-{}",
-        index + 1,
+    let stem = format!(
+        "{}-{}",
         units::slug(&run.server),
         units::slug(&run.strategy)
-    )
+    );
+    let short: String = stem.chars().take(48).collect();
+    format!("{:02}-{}", index + 1, short.trim_end_matches('-'))
 }
 
 /// Turns a plotters error into a [`ReportError::Chart`] naming the chart.

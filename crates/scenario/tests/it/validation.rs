@@ -29,6 +29,16 @@ fn check(text: &str, expected: &str) {
     assert_eq!(error.to_string(), expected);
 }
 
+/// For messages ending in a list that other crates own (the tier catalog, the strategy
+/// registry): the exact text up to the list.
+#[track_caller]
+fn check_start(text: &str, expected_start: &str) {
+    let error = parse_scenario(text, "scenarios/example.toml", &mut crate::read_from_disk)
+        .expect_err("the scenario should be rejected")
+        .to_string();
+    assert!(error.starts_with(expected_start), "{error}");
+}
+
 fn with(from: &str, to: &str) -> String {
     assert!(BASE.contains(from), "BASE lacks {from:?}");
     BASE.replacen(from, to, 1)
@@ -54,7 +64,7 @@ fn unknown_key_in_client_group() {
 fn unknown_top_level_key() {
     check(
         &format!("colour = \"blue\"\n{BASE}"),
-        "scenarios/example.toml:1:1: unknown field `colour`, expected one of `name`, `description`, `seed`, `duration`, `drain`, `server`, `clients`, `metrics`",
+        "scenarios/example.toml:1:1: unknown field `colour`, expected one of `name`, `description`, `seed`, `duration`, `drain`, `server`, `clients`, `strategies`, `metrics`",
     );
 }
 
@@ -196,5 +206,96 @@ fn invalid_toml() {
     check(
         &with("[server]", "[server"),
         "scenarios/example.toml:4:8: unclosed table, expected `]`",
+    );
+}
+
+#[test]
+fn unknown_strategy() {
+    check_start(
+        &format!("{BASE}\n[[strategies]]\nkind = \"yolo\"\n"),
+        "scenarios/example.toml:14:1: unknown strategy \"yolo\" (expected one of: ",
+    );
+}
+
+#[test]
+fn unknown_strategy_parameter() {
+    check(
+        &format!(
+            "{BASE}\n[[strategies]]\nkind = \"full-jitter\"\nbase = \"1s\"\nceiling = \"9s\"\n"
+        ),
+        "scenarios/example.toml:14:1: strategy \"full-jitter\": unknown parameter \"ceiling\" (allowed: base, cap, max-attempts, deadline, attempt-timeout)",
+    );
+}
+
+#[test]
+fn zero_limit() {
+    check(
+        &with(
+            "tier = \"tier-1\"",
+            "tier = \"tier-1\"\nlimits = { rpm = 0 }",
+        ),
+        "scenarios/example.toml:7:10: server.limits: limit RPM is 0: set a positive limit or remove the key to leave RPM unlimited",
+    );
+}
+
+#[test]
+fn unknown_model_in_tier() {
+    check_start(
+        &with("model = \"gpt-4o-mini\"", "model = \"gpt-5-turbo\""),
+        "scenarios/example.toml:6:8: unknown model \"gpt-5-turbo\" in tier tier-1 (expected one of: ",
+    );
+}
+
+#[test]
+fn compare_tiers_without_tier() {
+    check(
+        &with(
+            "tier = \"tier-1\"",
+            "compare_tiers = [\"tier-2\"]\nlimits = { rpm = 100 }",
+        ),
+        "scenarios/example.toml:4:1: server.compare_tiers needs server.tier: the comparison runs the same workload on each tier",
+    );
+}
+
+#[test]
+fn explicit_limits_without_tier_are_a_custom_variant() {
+    let text = with(
+        "tier = \"tier-1\"",
+        "limits = { rpm = 100, tpm = 5000, quantum_ms = 1000 }",
+    );
+    let scenario = parse_scenario(&text, "scenarios/example.toml", &mut crate::read_from_disk)
+        .expect("explicit limits are valid");
+    let variant = &scenario.server.variants[0];
+    assert_eq!(variant.label, "custom");
+    assert_eq!(
+        (variant.limits.rpm, variant.limits.tpm),
+        (Some(100), Some(5000))
+    );
+    assert_eq!(variant.limits.quantum_ms, Some(1000));
+}
+
+#[test]
+fn tier_limits_are_overlaid_by_explicit_limits() {
+    let text = with(
+        "tier = \"tier-1\"",
+        "tier = \"tier-1\"\ncompare_tiers = [\"tier-2\"]\nlimits = { tpm = 1000 }",
+    );
+    let scenario = parse_scenario(&text, "scenarios/example.toml", &mut crate::read_from_disk)
+        .expect("overrides are valid");
+    let labels: Vec<_> = scenario
+        .server
+        .variants
+        .iter()
+        .map(|v| v.label.as_str())
+        .collect();
+    assert_eq!(labels, ["tier-1", "tier-2"]);
+    assert_eq!(scenario.server.variants[0].limits.rpm, Some(500));
+    assert_eq!(scenario.server.variants[1].limits.rpm, Some(5000));
+    assert!(
+        scenario
+            .server
+            .variants
+            .iter()
+            .all(|v| v.limits.tpm == Some(1000))
     );
 }

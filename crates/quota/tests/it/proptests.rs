@@ -1,0 +1,201 @@
+//! Property tests of the limiter's invariants over random limits and request sequences, for
+//! every algorithm and option. Failing cases are kept in `proptests.txt` next to this file.
+
+use proptest::prelude::*;
+use quota::{
+    Algorithm, Charge, Instant, LimitKind, LimitSet, Limiter, Limits, RejectedRequests, Rejection,
+    Scope, ScopedKey,
+};
+
+use crate::ALGORITHMS;
+
+const SECOND: u64 = 1_000_000_000;
+const MINUTE: u64 = 60 * SECOND;
+
+/// One request of the sequence.
+#[derive(Debug, Clone)]
+struct Step {
+    /// Time since the previous step.
+    advance_nanos: u64,
+    tokens: u64,
+    /// Whether the request also goes through the project scope.
+    with_project: bool,
+}
+
+fn limit_set() -> impl Strategy<Value = LimitSet> {
+    (
+        proptest::sample::select(ALGORITHMS.to_vec()),
+        proptest::option::of(1..40u64),
+        1..5_000u64,
+        proptest::option::of(prop_oneof![Just(1_000u64), 1..60_000u64]),
+        proptest::sample::select(vec![
+            RejectedRequests::Free,
+            RejectedRequests::CountPerMinute,
+            RejectedRequests::CountAllRequestLimits,
+        ]),
+    )
+        .prop_map(
+            |(algorithm, rpm, tpm, quantum_ms, rejected_requests)| LimitSet {
+                rpm,
+                tpm: Some(tpm),
+                algorithm,
+                quantum_ms,
+                rejected_requests,
+                ..LimitSet::default()
+            },
+        )
+}
+
+fn steps() -> impl Strategy<Value = Vec<Step>> {
+    let step = (
+        prop_oneof![Just(0u64), 0..2 * SECOND, 0..2 * MINUTE],
+        0..3_000u64,
+        any::<bool>(),
+    )
+        .prop_map(|(advance_nanos, tokens, with_project)| Step {
+            advance_nanos,
+            tokens,
+            with_project,
+        });
+    proptest::collection::vec(step, 1..120)
+}
+
+/// What one step decided.
+type Outcome = (Instant, Charge, Result<(), Rejection>);
+
+/// Runs the steps on a fresh limiter, checking per decision that remaining stays within the
+/// capacity, used within the debt rule, and that a retry at exactly the returned wait succeeds.
+fn run(org_limits: &Limits, project_limits: &Limits, steps: &[Step]) -> Vec<Outcome> {
+    let mut limiter = Limiter::new();
+    let mut now = Instant::from_nanos(3 * SECOND);
+    let mut outcomes = Vec::new();
+    for step in steps {
+        now = Instant::from_nanos(now.as_nanos() + step.advance_nanos);
+        let org_scope = ScopedKey {
+            scope: Scope::Organization,
+            key: &0u8,
+            limits: org_limits,
+        };
+        let project_scope = ScopedKey {
+            scope: Scope::Project,
+            key: &1u8,
+            limits: project_limits,
+        };
+        let both = [org_scope, project_scope];
+        let scopes: &[ScopedKey<'_, u8>] = if step.with_project { &both } else { &both[..1] };
+        let charge = Charge::request(step.tokens);
+        let result = limiter.try_acquire(now, charge, scopes);
+        if let Err(rejection) = &result {
+            check_used(
+                rejection,
+                if step.with_project && rejection.scope == Scope::Project {
+                    project_limits
+                } else {
+                    org_limits
+                },
+            );
+            if let Some(wait) = rejection.retry_after {
+                let mut retry = limiter.clone();
+                assert_eq!(
+                    retry.try_acquire(now + wait, charge, scopes),
+                    Ok(()),
+                    "retry at exactly the returned wait {wait:?} after {rejection:?}"
+                );
+            }
+        }
+        for status in limiter.status(now, scopes) {
+            let limits = if status.scope == Scope::Project {
+                project_limits
+            } else {
+                org_limits
+            };
+            let capacity = capacity_of(limits, status.kind);
+            assert!(
+                status.remaining <= capacity,
+                "{status:?} above capacity {capacity}"
+            );
+        }
+        outcomes.push((now, charge, result));
+    }
+    outcomes
+}
+
+fn capacity_of(limits: &Limits, kind: LimitKind) -> u64 {
+    limits
+        .rules()
+        .find(|rule| rule.kind == kind)
+        .expect("statuses only report configured limits")
+        .capacity
+}
+
+/// Used never exceeds the capacity, except by the rejection debt: at most one more capacity,
+/// and only on request limits that count rejections.
+fn check_used(rejection: &Rejection, limits: &Limits) {
+    let capacity = capacity_of(limits, rejection.kind);
+    let may_hold_debt = rejection.kind == LimitKind::Rpm;
+    let ceiling = if may_hold_debt {
+        2 * capacity
+    } else {
+        capacity
+    };
+    assert!(
+        rejection.used <= ceiling,
+        "{rejection:?} exceeds its ceiling {ceiling}"
+    );
+}
+
+/// Tokens admitted within any interval [t, t + d] are at most capacity + rate x d.
+fn check_interval_bound(set: &LimitSet, limits: &Limits, outcomes: &[Outcome]) {
+    let tpm = set.tpm.expect("the strategy always sets a TPM limit");
+    let capacity = capacity_of(limits, LimitKind::Tpm);
+    let window = u128::from(LimitKind::Tpm.window().as_nanos() as u64);
+    let admitted: Vec<(u64, u64)> = outcomes
+        .iter()
+        .filter(|(_, _, result)| result.is_ok())
+        .map(|(now, charge, _)| (now.as_nanos(), charge.tokens))
+        .collect();
+    for first in 0..admitted.len() {
+        let mut total = 0u128;
+        for last in first..admitted.len() {
+            total += u128::from(admitted[last].1);
+            let elapsed = u128::from(admitted[last].0 - admitted[first].0);
+            let holds = match set.algorithm {
+                // GCRA's emission interval is rounded to whole nanoseconds.
+                Algorithm::Gcra => {
+                    let interval = (window + u128::from(tpm) / 2) / u128::from(tpm);
+                    total * interval <= u128::from(capacity) * interval + elapsed
+                }
+                _ => total * window <= u128::from(capacity) * window + u128::from(tpm) * elapsed,
+            };
+            assert!(
+                holds,
+                "{total} tokens admitted in {elapsed} ns exceed capacity {capacity} + rate"
+            );
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(400))]
+
+    #[test]
+    fn limiter_invariants_hold(
+        org_set in limit_set(),
+        project_set in limit_set(),
+        steps in steps(),
+    ) {
+        let org_limits = org_set.compile().unwrap();
+        let project_limits = project_set.compile().unwrap();
+        let outcomes = run(&org_limits, &project_limits, &steps);
+        // Fixed and sliding-counter windows admit up to twice the limit around a boundary by
+        // design; the interval bound is the continuous algorithms' promise.
+        if matches!(
+            org_set.algorithm,
+            Algorithm::TokenBucket | Algorithm::SlidingWindowLog | Algorithm::Gcra
+        ) {
+            check_interval_bound(&org_set, &org_limits, &outcomes);
+        }
+        // The same input gives the same decisions.
+        prop_assert_eq!(run(&org_limits, &project_limits, &steps), outcomes);
+    }
+}

@@ -1,0 +1,95 @@
+//! OpenAI's real samples (shared facts sheet, section 2) reproduced to the millisecond.
+
+use std::time::Duration;
+
+use quota::{
+    Charge, Instant, LimitKind, LimitSet, Limiter, RejectedRequests, format_go_duration,
+    rate_limit_headers,
+};
+
+use crate::{compile, org};
+
+#[test]
+fn rpm_500_with_499_remaining_resets_in_120ms() {
+    let limits = compile(LimitSet {
+        rpm: Some(500),
+        ..LimitSet::default()
+    });
+    let mut limiter = Limiter::new();
+    let scopes = [org(&1, &limits)];
+    let admitted = limiter
+        .decide(Instant::from_nanos(5), Charge::request(0), &scopes)
+        .unwrap();
+    let headers = rate_limit_headers(&admitted.statuses);
+    assert_eq!(
+        headers,
+        vec![
+            ("x-ratelimit-limit-requests", "500".to_owned()),
+            ("x-ratelimit-remaining-requests", "499".to_owned()),
+            ("x-ratelimit-reset-requests", "120ms".to_owned()),
+        ]
+    );
+}
+
+#[test]
+fn tpm_30000_used_29937_requested_385_waits_644ms() {
+    let limits = compile(LimitSet {
+        tpm: Some(30_000),
+        ..LimitSet::default()
+    });
+    let mut limiter = Limiter::new();
+    let scopes = [org(&1, &limits)];
+    let now = Instant::from_nanos(1_000_000_000);
+    limiter
+        .try_acquire(now, Charge::request(29_937), &scopes)
+        .unwrap();
+    let rejection = limiter
+        .try_acquire(now, Charge::request(385), &scopes)
+        .unwrap_err();
+    assert_eq!(rejection.kind, LimitKind::Tpm);
+    assert_eq!(
+        (rejection.limit, rejection.used, rejection.requested),
+        (30_000, 29_937, 385)
+    );
+    assert_eq!(rejection.retry_after, Some(Duration::from_millis(644)));
+    assert_eq!(format_go_duration(rejection.retry_after.unwrap()), "644ms");
+}
+
+#[test]
+fn tpm_30000_with_29996_remaining_resets_in_8ms() {
+    let limits = compile(LimitSet {
+        tpm: Some(30_000),
+        ..LimitSet::default()
+    });
+    let mut limiter = Limiter::new();
+    let admitted = limiter
+        .decide(Instant::ZERO, Charge::request(4), &[org(&1, &limits)])
+        .unwrap();
+    let headers = rate_limit_headers(&admitted.statuses);
+    assert!(headers.contains(&("x-ratelimit-remaining-tokens", "29996".to_owned())));
+    assert!(headers.contains(&("x-ratelimit-reset-tokens", "8ms".to_owned())));
+}
+
+#[test]
+fn rpd_200_used_200_requested_1_waits_7m12s() {
+    // The per-day limit is not charged for rejections by default, so the wait is OpenAI's.
+    let limits = compile(LimitSet {
+        rpd: Some(200),
+        rejected_requests: RejectedRequests::CountPerMinute,
+        ..LimitSet::default()
+    });
+    let mut limiter = Limiter::new();
+    let scopes = [org(&1, &limits)];
+    let now = Instant::from_nanos(7);
+    for _ in 0..200 {
+        limiter
+            .try_acquire(now, Charge::request(1), &scopes)
+            .unwrap();
+    }
+    let rejection = limiter
+        .try_acquire(now, Charge::request(1), &scopes)
+        .unwrap_err();
+    assert_eq!(rejection.kind, LimitKind::Rpd);
+    assert_eq!((rejection.used, rejection.requested), (200, 1));
+    assert_eq!(format_go_duration(rejection.retry_after.unwrap()), "7m12s");
+}

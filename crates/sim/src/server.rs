@@ -1,0 +1,146 @@
+//! The simulated server: fault windows, then the `quota` limiter, then the latency model; it
+//! answers with the status, headers and error code an OpenAI-style API would send.
+
+use std::time::Duration;
+
+use quota::{Charge, Instant, Limiter, Limits, Scope, ScopedKey};
+use rand_chacha::ChaCha8Rng;
+use retry::{Headers, Outcome};
+use scenario::{AttemptOutcome, Fault, HeaderPolicy, LimitKind, RequestSpec};
+
+/// What the server answers to one attempt, before the client's timeout is applied.
+#[derive(Debug)]
+pub(crate) struct Response {
+    /// What the strategy sees.
+    pub outcome: Outcome,
+    /// What the trace records.
+    pub record: AttemptOutcome,
+    /// How long after sending the answer arrives.
+    pub latency: Duration,
+}
+
+/// One organization's server: every client instance of a scenario shares its key.
+#[derive(Debug)]
+pub(crate) struct SimServer {
+    limiter: Limiter<u8>,
+    limits: Limits,
+    faults: Vec<Fault>,
+    headers: HeaderPolicy,
+    reject_latency: Duration,
+}
+
+/// The limiter key: a scenario models one organization and one model pool.
+const ORGANIZATION: u8 = 0;
+
+impl SimServer {
+    pub(crate) fn new(
+        limits: Limits,
+        faults: Vec<Fault>,
+        headers: HeaderPolicy,
+        reject_latency: Duration,
+    ) -> Self {
+        SimServer {
+            limiter: Limiter::new(),
+            limits,
+            faults,
+            headers,
+            reject_latency,
+        }
+    }
+
+    /// Answers an attempt sent at `now` (since the scenario start).
+    pub(crate) fn handle(
+        &mut self,
+        now: Duration,
+        request: &RequestSpec,
+        fault_rng: &mut ChaCha8Rng,
+    ) -> Response {
+        if let Some(fault) = self.faults.iter().find(|fault| fault.covers(now)) {
+            // Only attempts inside a window draw, so faults never shift other draws.
+            if fault.probability >= 1.0 || retry::unit_interval(fault_rng) < fault.probability {
+                let code = if fault.status == 503 {
+                    "server_is_overloaded"
+                } else {
+                    "server_error"
+                };
+                return Response {
+                    outcome: Outcome::error(fault.status, Headers::new(), code),
+                    record: AttemptOutcome::ServerError {
+                        status: fault.status,
+                    },
+                    latency: self.reject_latency,
+                };
+            }
+        }
+        let instant = Instant::from_nanos(nanos(now));
+        let tokens = quota::token_charge(
+            u64::from(request.prompt_tokens),
+            Some(u64::from(request.max_tokens)),
+            1,
+        );
+        let scopes = [ScopedKey {
+            scope: Scope::Organization,
+            key: &ORGANIZATION,
+            limits: &self.limits,
+        }];
+        match self
+            .limiter
+            .try_acquire(instant, Charge::request(tokens), &scopes)
+        {
+            Ok(()) => {
+                let headers = if self.headers.rate_limit {
+                    let statuses = self.limiter.status(instant, &scopes);
+                    Headers::from_pairs(quota::rate_limit_headers(&statuses))
+                } else {
+                    Headers::new()
+                };
+                Response {
+                    outcome: Outcome::response(200, headers),
+                    record: AttemptOutcome::Success,
+                    latency: request.service_time,
+                }
+            }
+            Err(rejection) => {
+                let mut pairs = Vec::new();
+                if self.headers.rate_limit {
+                    pairs = quota::rate_limit_headers(&self.limiter.status(instant, &scopes));
+                }
+                if let Some(wait) = rejection.retry_after {
+                    if self.headers.retry_after {
+                        pairs.push(("retry-after", quota::retry_after_seconds(wait).to_string()));
+                    }
+                    if self.headers.retry_after_ms {
+                        pairs.push((
+                            "retry-after-ms",
+                            quota::retry_after_millis(wait).to_string(),
+                        ));
+                    }
+                }
+                let limit = if rejection.is_request_too_large() {
+                    LimitKind::TooLarge
+                } else {
+                    match rejection.kind {
+                        quota::LimitKind::Rpm => LimitKind::Rpm,
+                        quota::LimitKind::Rpd => LimitKind::Rpd,
+                        quota::LimitKind::Tpm => LimitKind::Tpm,
+                        quota::LimitKind::Tpd => LimitKind::Tpd,
+                        _ => LimitKind::Other,
+                    }
+                };
+                Response {
+                    outcome: Outcome::error(429, Headers::from_pairs(pairs), "rate_limit_exceeded"),
+                    record: AttemptOutcome::RateLimited {
+                        limit,
+                        retry_after_ns: rejection.retry_after.map(nanos),
+                    },
+                    latency: self.reject_latency,
+                }
+            }
+        }
+    }
+}
+
+/// Nanoseconds of a duration, saturating (584 years of virtual time is plenty).
+pub(crate) fn nanos(duration: Duration) -> u64 {
+    u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
+}
