@@ -37,6 +37,8 @@ enum Command {
     Schema(commands::schema::Args),
     /// List the retry strategies: parameters, defaults and the source of each formula.
     Strategies(commands::strategies::Args),
+    /// Run scenarios and check their [expect] thresholds: exit 0 if all pass, 1 if any fails.
+    Check(commands::check::Args),
     /// Re-render report.json, summary.md, index.html and the SVG charts of a run directory.
     Report(commands::report::Args),
 }
@@ -49,6 +51,7 @@ fn main() -> ExitCode {
         Command::Validate(args) => commands::validate::run(args),
         Command::Schema(args) => commands::schema::run(args),
         Command::Strategies(args) => commands::strategies::run(args),
+        Command::Check(args) => commands::check::run(args),
         Command::Report(args) => commands::report::run(args),
     };
     exit_code(outcome)

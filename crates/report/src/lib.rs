@@ -27,19 +27,23 @@ mod error;
 mod example;
 mod html;
 mod json;
+mod junit;
 mod markdown;
 mod scoreboard;
 mod terminal;
 mod units;
+mod verdict;
 
 pub use charts::{Chart, charts};
 pub use error::ReportError;
 pub use example::example_report;
 pub use html::html_page;
 pub use json::{parse_report_json, report_json};
+pub use junit::junit_xml;
 pub use markdown::summary_markdown;
 pub use scoreboard::{Better, Cell, Column, Row, Scoreboard};
 pub use terminal::{Colour, terminal_table};
+pub use verdict::{CheckedScenario, Verdict, evaluate, verdicts_markdown, verdicts_terminal};
 
 pub use scenario::RunReport;
 

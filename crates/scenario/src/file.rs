@@ -44,6 +44,11 @@ pub struct ScenarioFile {
     /// How metrics are binned over time.
     #[serde(default)]
     pub metrics: MetricsFile,
+    /// Service-level thresholds for `ratelab check`: success rate, p99 latency,
+    /// amplification, 429 share, gave-up count and early retries, for every strategy or one.
+    #[serde(default)]
+    #[schemars(with = "Option<crate::expect::ExpectFile>")]
+    pub expect: Option<Spanned<crate::expect::ExpectFile>>,
 }
 
 fn strategies_schema(_generator: &mut schemars::SchemaGenerator) -> schemars::Schema {

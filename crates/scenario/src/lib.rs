@@ -12,6 +12,7 @@
 mod analysis;
 mod duration;
 mod error;
+pub mod expect;
 pub mod file;
 mod metrics;
 mod model;
@@ -27,6 +28,7 @@ pub use analysis::{
 };
 pub use duration::{HumanDuration, parse_duration};
 pub use error::{Location, ScenarioError};
+pub use expect::{Expectations, SloMetric, Threshold, strategy_kind};
 pub use metrics::RunMetrics;
 pub use model::{
     ArrivalProcess, ClientGroup, Driver, Fault, HeaderPolicy, LatencyModel, RequestShape, Scenario,

@@ -29,6 +29,8 @@ pub struct Scenario {
     pub strategies: Vec<retry::StrategySpec>,
     /// Width of a metrics time bin.
     pub bin_width: Duration,
+    /// Thresholds the runs must meet (`ratelab check`); empty without an `[expect]` table.
+    pub expect: crate::expect::Expectations,
 }
 
 impl Scenario {

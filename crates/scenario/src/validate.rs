@@ -143,6 +143,8 @@ impl Validator<'_, '_> {
             groups.push(group);
         }
         let strategies = self.strategies(file.strategies)?;
+        let labels: Vec<String> = strategies.iter().map(ToString::to_string).collect();
+        let expect = crate::expect::validate(&self.source, file.expect, &labels)?;
         let bin_width = match file.metrics.bin {
             Some(bin) if bin.0.is_zero() => {
                 return self.fail(0..0, "metrics.bin must be longer than 0s");
@@ -165,6 +167,7 @@ impl Validator<'_, '_> {
             groups,
             strategies,
             bin_width,
+            expect,
         })
     }
 

@@ -1,5 +1,6 @@
 //! One module per `ratelab` subcommand.
 
+pub mod check;
 pub mod report;
 pub mod run;
 pub mod schema;

@@ -1,3 +1,4 @@
 //! Integration tests of the report crate: one binary, one module per feature.
 
 mod render;
+mod verdict;

@@ -64,7 +64,7 @@ fn unknown_key_in_client_group() {
 fn unknown_top_level_key() {
     check(
         &format!("colour = \"blue\"\n{BASE}"),
-        "scenarios/example.toml:1:1: unknown field `colour`, expected one of `name`, `description`, `seed`, `duration`, `drain`, `server`, `clients`, `strategies`, `metrics`",
+        "scenarios/example.toml:1:1: unknown field `colour`, expected one of `name`, `description`, `seed`, `duration`, `drain`, `server`, `clients`, `strategies`, `metrics`, `expect`",
     );
 }
 
