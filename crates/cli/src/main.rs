@@ -39,6 +39,8 @@ enum Command {
     Strategies(commands::strategies::Args),
     /// Run scenarios and check their [expect] thresholds: exit 0 if all pass, 1 if any fails.
     Check(commands::check::Args),
+    /// Compare two runs (directories or report.json files), e.g. a baseline and this change.
+    Diff(commands::diff::Args),
     /// Re-render report.json, summary.md, index.html and the SVG charts of a run directory.
     Report(commands::report::Args),
 }
@@ -52,6 +54,7 @@ fn main() -> ExitCode {
         Command::Schema(args) => commands::schema::run(args),
         Command::Strategies(args) => commands::strategies::run(args),
         Command::Check(args) => commands::check::run(args),
+        Command::Diff(args) => commands::diff::run(args),
         Command::Report(args) => commands::report::run(args),
     };
     exit_code(outcome)

@@ -23,6 +23,7 @@
 
 mod charts;
 mod details;
+mod diff;
 mod error;
 mod example;
 mod html;
@@ -35,6 +36,7 @@ mod units;
 mod verdict;
 
 pub use charts::{Chart, charts};
+pub use diff::{Change, MetricDelta, ReportDiff, RunDelta};
 pub use error::ReportError;
 pub use example::example_report;
 pub use html::html_page;

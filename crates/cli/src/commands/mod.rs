@@ -1,6 +1,7 @@
 //! One module per `ratelab` subcommand.
 
 pub mod check;
+pub mod diff;
 pub mod report;
 pub mod run;
 pub mod schema;

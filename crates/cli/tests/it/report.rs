@@ -85,3 +85,61 @@ fn report_of_a_directory_without_report_json_exits_2() {
         "{stderr}"
     );
 }
+
+#[test]
+fn diff_compares_two_runs_and_can_gate_on_regressions() {
+    let dir = scratch_dir("diff");
+    let scenario = fixture("gate-pass.toml");
+    let base = dir.join("base");
+    let head = dir.join("head");
+    for (out, seed) in [(&base, "11"), (&head, "12")] {
+        let output = ratelab(
+            &[
+                "run",
+                scenario.to_str().unwrap(),
+                "--seed",
+                seed,
+                "--out",
+                out.to_str().unwrap(),
+            ],
+            &[],
+        );
+        assert_exit(&output, 0);
+    }
+    let markdown = dir.join("diff.md");
+    let output = ratelab(
+        &[
+            "diff",
+            base.to_str().unwrap(),
+            head.join("report.json").to_str().unwrap(),
+            "--markdown",
+            markdown.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_exit(&output, 0);
+    let text = std::fs::read_to_string(&markdown).unwrap();
+    assert!(text.starts_with("### ratelab diff: gate-pass: "), "{text}");
+    assert!(text.contains("different seeds"), "{text}");
+
+    // The same run compared with itself never regresses, even with the gate on.
+    let output = ratelab(
+        &[
+            "diff",
+            base.to_str().unwrap(),
+            base.to_str().unwrap(),
+            "--fail-on-regression",
+        ],
+        &[],
+    );
+    assert_exit(&output, 0);
+    let output = ratelab(
+        &[
+            "diff",
+            base.to_str().unwrap(),
+            dir.join("nowhere").to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_exit(&output, 2);
+}

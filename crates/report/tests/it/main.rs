@@ -1,4 +1,5 @@
 //! Integration tests of the report crate: one binary, one module per feature.
 
+mod diff;
 mod render;
 mod verdict;
