@@ -31,7 +31,7 @@ pub use model::{
 pub use replay::{RecordedArrival, RecordedTrace, TraceFormat};
 pub use result::{
     GroupSummary, LatencySummary, REPORT_FORMAT_VERSION, RunReport, RunResult, ScenarioSummary,
-    TimeBin, Totals,
+    ServerSummary, TimeBin, Totals,
 };
 pub use trace::{AttemptDecision, AttemptOutcome, AttemptRecord, LimitKind};
 pub use validate::{DEFAULT_STRATEGY, ReadFile, json_schema, parse_scenario};

@@ -40,6 +40,19 @@ pub struct ScenarioSummary {
     pub bin_width_ms: u64,
     /// Client groups with their fan-out.
     pub groups: Vec<GroupSummary>,
+    /// Server variants with their resolved limits, in run order.
+    pub servers: Vec<ServerSummary>,
+    /// Strategies in their compact form, in run order.
+    pub strategies: Vec<String>,
+}
+
+/// A server variant as the report names it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerSummary {
+    /// Variant label: the tier, or `custom`.
+    pub label: String,
+    /// The limits and limiter options that applied.
+    pub limits: quota::LimitSet,
 }
 
 /// A client group as the report names it.
@@ -64,6 +77,8 @@ pub struct RunResult {
     pub latency: LatencySummary,
     /// 429s by the limit that caused them (`rpm`, `tpm`, `rpd`, `tpd`, `too_large`, `other`).
     pub rejections: BTreeMap<String, u64>,
+    /// Requests given up, by the strategy's reason (`max-attempts`, `circuit-open`, ...).
+    pub give_up_reasons: BTreeMap<retry::GiveUpReason, u64>,
     /// Counts per client group, by group name.
     pub groups: BTreeMap<String, Totals>,
     /// Counts per time bin, from the scenario start; attempts are binned by when they ended,
@@ -181,6 +196,20 @@ impl ScenarioSummary {
                     name: group.name.clone(),
                     instances: group.instances,
                 })
+                .collect(),
+            servers: scenario
+                .server
+                .variants
+                .iter()
+                .map(|variant| ServerSummary {
+                    label: variant.label.clone(),
+                    limits: variant.limits.clone(),
+                })
+                .collect(),
+            strategies: scenario
+                .strategies
+                .iter()
+                .map(ToString::to_string)
                 .collect(),
         }
     }

@@ -304,14 +304,11 @@ impl<'a> Run<'a> {
                     Event::Send { request: slot },
                 );
             }
-            Admission::GiveUp { .. } => {
-                self.emit(
-                    slot,
-                    now,
-                    now,
-                    AttemptOutcome::NotSent,
-                    AttemptDecision::GiveUp,
-                );
+            Admission::GiveUp { reason } => {
+                let decision = AttemptDecision::GiveUp {
+                    reason: Some(reason),
+                };
+                self.emit(slot, now, now, AttemptOutcome::NotSent, decision);
                 self.finish(slot, now);
             }
         }
@@ -369,8 +366,16 @@ impl<'a> Run<'a> {
                 self.finish(slot, now);
             }
             // A strategy that calls a failure done has stopped trying: the request is lost.
-            Decision::Done | Decision::GiveUp { .. } => {
-                self.emit(slot, sent_at, now, record, AttemptDecision::GiveUp);
+            Decision::Done => {
+                let decision = AttemptDecision::GiveUp { reason: None };
+                self.emit(slot, sent_at, now, record, decision);
+                self.finish(slot, now);
+            }
+            Decision::GiveUp { reason } => {
+                let decision = AttemptDecision::GiveUp {
+                    reason: Some(reason),
+                };
+                self.emit(slot, sent_at, now, record, decision);
                 self.finish(slot, now);
             }
             Decision::Retry { after } => {

@@ -92,6 +92,10 @@ fn check_invariants(report: &RunReport, attempts: &[AttemptRecord]) {
             run.bins.iter().map(|bin| bin.arrivals).sum::<u64>()
         );
         assert_eq!(run.latency.count, totals.succeeded);
+        assert!(
+            run.give_up_reasons.values().sum::<u64>() <= totals.gave_up,
+            "run {index}: every reason is a give-up"
+        );
 
         let mut next_attempt: BTreeMap<(ClientId, u64), u32> = BTreeMap::new();
         for record in &mine {
