@@ -7,11 +7,12 @@ use crate::scoreboard::server_limits;
 use crate::units;
 
 /// Column headers of [`detail_rows`].
-pub(crate) const DETAIL_HEADERS: [&str; 12] = [
+pub(crate) const DETAIL_HEADERS: [&str; 13] = [
     "run",
     "p90",
     "p99.9",
     "max",
+    "gave up by reason",
     "429s by limit",
     "5xx",
     "timeouts",
@@ -48,6 +49,15 @@ fn detail_row(report: &RunReport, run: &RunResult) -> Vec<String> {
             .collect::<Vec<_>>()
             .join(", ")
     };
+    let reasons = if run.give_up_reasons.is_empty() {
+        "-".to_owned()
+    } else {
+        run.give_up_reasons
+            .iter()
+            .map(|(reason, count)| format!("{reason} {count}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     let backlog = &run.analysis.backlog;
     let tokens_per_minute = run.analysis.goodput.tokens_per_minute;
     let tokens = match server_limits(report, &run.server).and_then(|limits| limits.tpm) {
@@ -63,6 +73,7 @@ fn detail_row(report: &RunReport, run: &RunResult) -> Vec<String> {
         latency(run.latency.p90_us),
         latency(run.latency.p999_us),
         latency(run.latency.max_us),
+        reasons,
         rejections,
         run.totals.server_errors.to_string(),
         run.totals.timeouts.to_string(),

@@ -37,11 +37,14 @@ pub fn example_report() -> RunReport {
             }],
             servers: vec![ServerSummary {
                 label: "tier-1".to_owned(),
-                rpm: Some(100),
-                tpm: Some(60_000),
-                rpd: Some(10_000),
-                tpd: None,
+                limits: quota::LimitSet {
+                    rpm: Some(100),
+                    tpm: Some(60_000),
+                    rpd: Some(10_000),
+                    ..quota::LimitSet::default()
+                },
             }],
+            strategies: vec!["none".to_owned(), "retry-after".to_owned()],
         },
         runs,
     }
@@ -104,7 +107,9 @@ fn example_run(strategy: &str, retries: bool) -> scenario::RunResult {
                     retry_after_ns: Some(retry_after_ns),
                 },
                 decision: if last_try {
-                    AttemptDecision::GiveUp
+                    AttemptDecision::GiveUp {
+                        reason: Some(retry::GiveUpReason::MaxAttempts),
+                    }
                 } else {
                     AttemptDecision::Retry { after_ns: wait_ns }
                 },

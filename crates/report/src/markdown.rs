@@ -61,10 +61,10 @@ pub(crate) fn scenario_line(scenario: &ScenarioSummary) -> String {
 /// `tier-1: 500 RPM · 200000 TPM · 10000 RPD`.
 pub(crate) fn limits_line(server: &scenario::ServerSummary) -> String {
     let limits: Vec<String> = [
-        (server.rpm, "RPM"),
-        (server.tpm, "TPM"),
-        (server.rpd, "RPD"),
-        (server.tpd, "TPD"),
+        (server.limits.rpm, "RPM"),
+        (server.limits.tpm, "TPM"),
+        (server.limits.rpd, "RPD"),
+        (server.limits.tpd, "TPD"),
     ]
     .into_iter()
     .filter_map(|(limit, name)| limit.map(|limit| format!("{limit} {name}")))

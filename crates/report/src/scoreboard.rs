@@ -1,7 +1,8 @@
 //! The scoreboard: one row per run (server variant x strategy), the numbers every format shows,
 //! with the best value in each column marked.
 
-use scenario::{RunReport, RunResult, ServerSummary};
+use quota::LimitSet;
+use scenario::{RunReport, RunResult};
 
 use crate::units;
 
@@ -149,12 +150,13 @@ impl Scoreboard {
 }
 
 /// The limits of the server variant labelled `label`, if the report carries them.
-pub(crate) fn server_limits<'a>(report: &'a RunReport, label: &str) -> Option<&'a ServerSummary> {
+pub(crate) fn server_limits<'a>(report: &'a RunReport, label: &str) -> Option<&'a LimitSet> {
     report
         .scenario
         .servers
         .iter()
         .find(|server| server.label == label)
+        .map(|server| &server.limits)
 }
 
 /// The lowest Jain index over groups with more than one instance, if any.
@@ -168,7 +170,7 @@ pub(crate) fn worst_fairness(run: &RunResult) -> Option<f64> {
 }
 
 /// Goodput as text, with its share of the RPM limit when known.
-pub(crate) fn goodput_text(run: &RunResult, limits: Option<&ServerSummary>) -> String {
+pub(crate) fn goodput_text(run: &RunResult, limits: Option<&LimitSet>) -> String {
     let rate = run.analysis.goodput.requests_per_minute;
     match limits.and_then(|limits| limits.rpm) {
         Some(rpm) if rpm > 0 => format!(
@@ -180,7 +182,7 @@ pub(crate) fn goodput_text(run: &RunResult, limits: Option<&ServerSummary>) -> S
     }
 }
 
-fn cells(run: &RunResult, limits: Option<&ServerSummary>) -> Vec<Cell> {
+fn cells(run: &RunResult, limits: Option<&LimitSet>) -> Vec<Cell> {
     let totals = &run.totals;
     let has_latency = run.latency.count > 0;
     let latency_cell = |micros: u64| {

@@ -1,7 +1,7 @@
 //! The scenario file as written: serde types that mirror the TOML, with unknown keys rejected.
 //!
-//! These types only describe syntax. [`crate::validate`] turns them into the domain types of
-//! [`crate::model`], checking everything that spans more than one value.
+//! These types only describe syntax. [`crate::parse_scenario`] turns them into the domain types
+//! ([`crate::Scenario`] and its parts), checking everything that spans more than one value.
 
 use schemars::JsonSchema;
 use serde::Deserialize;

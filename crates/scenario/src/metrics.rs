@@ -45,6 +45,7 @@ pub struct RunMetrics {
     totals: Totals,
     groups: Vec<Totals>,
     rejections: [u64; LIMIT_KINDS.len()],
+    give_up_reasons: BTreeMap<retry::GiveUpReason, u64>,
     bins: Vec<TimeBin>,
     latency_us: Histogram<u64>,
     analysis: AnalysisAggregator,
@@ -67,6 +68,7 @@ impl RunMetrics {
             totals: Totals::default(),
             groups,
             rejections: [0; LIMIT_KINDS.len()],
+            give_up_reasons: BTreeMap::new(),
             bins: Vec::new(),
             // Three significant digits: percentiles exact to 0.1%, a few tens of kilobytes.
             latency_us: Histogram::new(3).expect("hdrhistogram supports 3 significant digits"),
@@ -174,9 +176,12 @@ impl RunMetrics {
                 // latency in microseconds never reaches.
                 let _ = self.latency_us.record(latency_us.max(1));
             }
-            AttemptDecision::GiveUp => {
+            AttemptDecision::GiveUp { reason } => {
                 delta.gave_up = 1;
                 bin_delta.gave_up = 1;
+                if let Some(reason) = reason {
+                    *self.give_up_reasons.entry(reason).or_insert(0) += 1;
+                }
             }
             AttemptDecision::Retry { .. } => {}
         }
@@ -243,6 +248,7 @@ impl RunMetrics {
             totals,
             latency,
             rejections,
+            give_up_reasons: self.give_up_reasons,
             groups,
             bins,
             analysis,

@@ -42,24 +42,19 @@ pub struct ScenarioSummary {
     pub bin_width_ms: u64,
     /// Client groups with their fan-out.
     pub groups: Vec<GroupSummary>,
-    /// Limits of each server variant, in the order of the runs.
-    #[serde(default)]
+    /// Server variants with their resolved limits, in run order.
     pub servers: Vec<ServerSummary>,
+    /// Strategies in their compact form, in run order.
+    pub strategies: Vec<String>,
 }
 
-/// A server variant's limits, for goodput and the timeline's limit lines.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+/// A server variant as the report names it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ServerSummary {
-    /// Variant label, as in [`RunResult::server`].
+    /// Variant label: the tier, or `custom`.
     pub label: String,
-    /// Requests per minute, if limited.
-    pub rpm: Option<u64>,
-    /// Tokens per minute, if limited.
-    pub tpm: Option<u64>,
-    /// Requests per day, if limited.
-    pub rpd: Option<u64>,
-    /// Tokens per day, if limited.
-    pub tpd: Option<u64>,
+    /// The limits and limiter options that applied.
+    pub limits: quota::LimitSet,
 }
 
 /// A client group as the report names it.
@@ -84,6 +79,8 @@ pub struct RunResult {
     pub latency: LatencySummary,
     /// 429s by the limit that caused them (`rpm`, `tpm`, `rpd`, `tpd`, `too_large`, `other`).
     pub rejections: BTreeMap<String, u64>,
+    /// Requests given up, by the strategy's reason (`max-attempts`, `circuit-open`, ...).
+    pub give_up_reasons: BTreeMap<retry::GiveUpReason, u64>,
     /// Counts per client group, by group name.
     pub groups: BTreeMap<String, Totals>,
     /// Counts per time bin, from the scenario start; attempts are binned by when they ended,
@@ -221,11 +218,13 @@ impl ScenarioSummary {
                 .iter()
                 .map(|variant| ServerSummary {
                     label: variant.label.clone(),
-                    rpm: variant.limits.rpm,
-                    tpm: variant.limits.tpm,
-                    rpd: variant.limits.rpd,
-                    tpd: variant.limits.tpd,
+                    limits: variant.limits.clone(),
                 })
+                .collect(),
+            strategies: scenario
+                .strategies
+                .iter()
+                .map(ToString::to_string)
                 .collect(),
         }
     }

@@ -76,7 +76,10 @@ pub enum AttemptDecision {
         after_ns: u64,
     },
     /// The client gave the request up.
-    GiveUp,
+    GiveUp {
+        /// Why, as the strategy said; `None` when a strategy ended a failed request as done.
+        reason: Option<retry::GiveUpReason>,
+    },
 }
 
 /// One attempt of one request.

@@ -161,7 +161,9 @@ impl ClientStream {
             return None;
         }
         let (offset, recorded) = clock.next(&mut self.arrival_rng, self.arrival_until)?;
-        let at = self.start + Duration::from_secs_f64(offset);
+        // Float seconds to whole nanoseconds directly: `Duration::from_secs_f64` is exact but slow,
+        // and arrivals are the simulator's hottest path after the event queue.
+        let at = self.start + Duration::from_nanos((offset * 1e9) as u64);
         let prompt = recorded.and_then(|recorded| recorded.prompt_tokens);
         let completion = recorded.and_then(|recorded| recorded.completion_tokens);
         Some((at, self.draw_request(prompt, completion)))
@@ -182,7 +184,9 @@ impl ClientStream {
         let nominal = self.latency.nominal(prompt_tokens, completion_tokens);
         let service_time = if self.latency.jitter > 0.0 {
             let normal: f64 = self.service_rng.sample(StandardNormal);
-            nominal.mul_f64((self.latency.jitter * normal).exp())
+            Duration::from_nanos(
+                (nominal.as_nanos() as f64 * (self.latency.jitter * normal).exp()) as u64,
+            )
         } else {
             nominal
         };

@@ -41,6 +41,8 @@
 mod engine;
 mod server;
 
+pub use server::reads_rate_limit_headers;
+
 use retry::{Registry, RetryClient, SpecError};
 use scenario::{
     AttemptRecord, REPORT_FORMAT_VERSION, RunReport, RunResult, Scenario, ScenarioSummary,
@@ -101,11 +103,29 @@ pub fn simulate(
     })
 }
 
+/// Knobs of a run that do not change its results, only how they are computed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SimOptions {
+    /// Build `x-ratelimit-*` headers even for strategies known not to read them (see
+    /// [`reads_rate_limit_headers`]); tests use it to check the shortcut changes nothing.
+    pub always_build_rate_limit_headers: bool,
+}
+
 /// Simulates run `index` alone: variant `index / strategies`, strategy `index % strategies`.
 /// The workload is regenerated from the seed, identical for every run.
 pub fn simulate_run(
     scenario: &Scenario,
     index: usize,
+    trace: &mut dyn FnMut(&AttemptRecord),
+) -> Result<RunResult, SimError> {
+    simulate_run_with(scenario, index, SimOptions::default(), trace)
+}
+
+/// [`simulate_run`] with explicit [`SimOptions`].
+pub fn simulate_run_with(
+    scenario: &Scenario,
+    index: usize,
+    options: SimOptions,
     trace: &mut dyn FnMut(&AttemptRecord),
 ) -> Result<RunResult, SimError> {
     let count = run_count(scenario);
@@ -135,6 +155,7 @@ pub fn simulate_run(
         limits,
         scenario.server.faults.clone(),
         scenario.server.headers,
+        options.always_build_rate_limit_headers || reads_rate_limit_headers(spec),
         scenario.server.latency.reject,
     );
     let metrics = Run::new(scenario, index as u32, server, clients, trace).run();

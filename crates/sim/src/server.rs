@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use quota::{Charge, Instant, Limiter, Limits, Scope, ScopedKey};
+use quota::{Charge, DirectLimiter, Instant, Limits};
 use rand_chacha::ChaCha8Rng;
 use retry::{Headers, Outcome};
 use scenario::{AttemptOutcome, Fault, HeaderPolicy, LimitKind, RequestSpec};
@@ -22,28 +22,28 @@ pub(crate) struct Response {
 /// One organization's server: every client instance of a scenario shares its key.
 #[derive(Debug)]
 pub(crate) struct SimServer {
-    limiter: Limiter<u8>,
-    limits: Limits,
+    limiter: DirectLimiter,
     faults: Vec<Fault>,
     headers: HeaderPolicy,
+    /// Whether to build `x-ratelimit-*` headers: only for strategies that read them.
+    rate_limit_headers: bool,
     reject_latency: Duration,
 }
-
-/// The limiter key: a scenario models one organization and one model pool.
-const ORGANIZATION: u8 = 0;
 
 impl SimServer {
     pub(crate) fn new(
         limits: Limits,
         faults: Vec<Fault>,
         headers: HeaderPolicy,
+        strategy_reads_rate_limit_headers: bool,
         reject_latency: Duration,
     ) -> Self {
         SimServer {
-            limiter: Limiter::new(),
-            limits,
+            // A scenario models one organization and one model pool: a single holder.
+            limiter: DirectLimiter::new(&limits),
             faults,
             headers,
+            rate_limit_headers: headers.rate_limit && strategy_reads_rate_limit_headers,
             reject_latency,
         }
     }
@@ -78,18 +78,10 @@ impl SimServer {
             Some(u64::from(request.max_tokens)),
             1,
         );
-        let scopes = [ScopedKey {
-            scope: Scope::Organization,
-            key: &ORGANIZATION,
-            limits: &self.limits,
-        }];
-        match self
-            .limiter
-            .try_acquire(instant, Charge::request(tokens), &scopes)
-        {
+        match self.limiter.try_acquire(instant, Charge::request(tokens)) {
             Ok(()) => {
-                let headers = if self.headers.rate_limit {
-                    let statuses = self.limiter.status(instant, &scopes);
+                let headers = if self.rate_limit_headers {
+                    let statuses = self.limiter.status(instant);
                     Headers::from_pairs(quota::rate_limit_headers(&statuses))
                 } else {
                     Headers::new()
@@ -102,8 +94,8 @@ impl SimServer {
             }
             Err(rejection) => {
                 let mut pairs = Vec::new();
-                if self.headers.rate_limit {
-                    pairs = quota::rate_limit_headers(&self.limiter.status(instant, &scopes));
+                if self.rate_limit_headers {
+                    pairs = quota::rate_limit_headers(&self.limiter.status(instant));
                 }
                 if let Some(wait) = rejection.retry_after {
                     if self.headers.retry_after {
@@ -143,4 +135,41 @@ impl SimServer {
 /// Nanoseconds of a duration, saturating (584 years of virtual time is plenty).
 pub(crate) fn nanos(duration: Duration) -> u64 {
     u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// Strategy families known not to read `x-ratelimit-*` headers (they read at most
+/// `retry-after`, `retry-after-ms` and `x-should-retry`). Building those headers is most of an
+/// attempt's cost, so runs of these strategies skip it; their decisions cannot differ. Any
+/// other family, including ones added to the registry later, gets the headers.
+const IGNORES_RATE_LIMIT_HEADERS: [&str; 19] = [
+    "none",
+    "fixed",
+    "exponential",
+    "full-jitter",
+    "equal-jitter",
+    "decorrelated-jitter",
+    "polly-decorrelated-jitter-v2",
+    "tenacity",
+    "openai-python",
+    "openai-node",
+    "async-openai",
+    "honour-retry-after",
+    "aws-retry-quota",
+    "grpc-retry-throttle",
+    "finagle-budget",
+    "sre-adaptive-throttle",
+    "token-bucket",
+    "aws-adaptive",
+    "circuit-breaker",
+];
+
+/// Whether `spec`, or any strategy nested in it, may read `x-ratelimit-*` headers.
+pub fn reads_rate_limit_headers(spec: &retry::StrategySpec) -> bool {
+    let family = spec.kind.split('@').next().unwrap_or_default();
+    let known_ignorer = family == "stacked" || IGNORES_RATE_LIMIT_HEADERS.contains(&family);
+    !known_ignorer
+        || spec.params.values().any(|value| match value {
+            retry::ParamValue::Strategy(inner) => reads_rate_limit_headers(inner),
+            _ => false,
+        })
 }

@@ -92,6 +92,10 @@ fn check_invariants(report: &RunReport, attempts: &[AttemptRecord]) {
             run.bins.iter().map(|bin| bin.arrivals).sum::<u64>()
         );
         assert_eq!(run.latency.count, totals.succeeded);
+        assert!(
+            run.give_up_reasons.values().sum::<u64>() <= totals.gave_up,
+            "run {index}: every reason is a give-up"
+        );
 
         let mut next_attempt: BTreeMap<(ClientId, u64), u32> = BTreeMap::new();
         for record in &mine {
@@ -201,4 +205,30 @@ proptest! {
         let (report, _, attempts) = crate::simulate(&scenario);
         check_invariants(&report, &attempts);
     }
+}
+
+#[test]
+fn skipping_rate_limit_headers_changes_nothing_for_strategies_that_ignore_them() {
+    let scenario = crate::parse(&scenario_text(3, 200, 2, 2, true));
+    for (index, spec) in scenario.strategies.iter().enumerate() {
+        let mut fast = Vec::new();
+        let mut full = Vec::new();
+        let fast_result = sim::simulate_run(&scenario, index, &mut |record| fast.push(*record));
+        let options = sim::SimOptions {
+            always_build_rate_limit_headers: true,
+        };
+        let full_result =
+            sim::simulate_run_with(&scenario, index, options, &mut |record| full.push(*record));
+        assert_eq!(fast_result.ok(), full_result.ok(), "{spec}");
+        assert_eq!(fast, full, "{spec}");
+    }
+    let header_pacing: retry::StrategySpec = "header-pacing:inner=(none)".parse().expect("parses");
+    assert!(sim::reads_rate_limit_headers(&header_pacing));
+    let stacked: retry::StrategySpec =
+        "stacked:outer=(tenacity@9),inner=(header-pacing:inner=(none))"
+            .parse()
+            .expect("parses");
+    assert!(sim::reads_rate_limit_headers(&stacked));
+    let sdk: retry::StrategySpec = "openai-python@2.52".parse().expect("parses");
+    assert!(!sim::reads_rate_limit_headers(&sdk));
 }
