@@ -2,4 +2,5 @@
 
 mod diff;
 mod render;
+mod simulated;
 mod verdict;
