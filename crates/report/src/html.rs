@@ -22,7 +22,7 @@ th, td { border: 1px solid #d0d7de; padding: 4px 8px; }
 th { background: #f6f8fa; text-align: left; }
 td.number { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 td.best { background: #dafbe1; font-weight: 600; }
-td.label { font-family: ui-monospace, SFMono-Regular, Menlo, monospace; max-width: 24em;
+td.label { font-family: ui-monospace, SFMono-Regular, Menlo, monospace; min-width: 12em; max-width: 28em;
   overflow-wrap: anywhere; }
 div.table { overflow-x: auto; }
 figure { margin: 1em 0; }

@@ -75,16 +75,19 @@ pub(super) fn chart(report: &RunReport) -> Result<Chart, ReportError> {
                 .margin_right(40)
                 .x_label_area_size(25)
                 .y_label_area_size(label_area)
-                .build_cartesian_2d(0.0..axis_top(largest) * 1.1, (0..rows).into_segmented())
+                // Integer ranges are inclusive as discrete coordinates: `0..rows - 1` has `rows` slots.
+                .build_cartesian_2d(0.0..axis_top(largest) * 1.1, (0..rows - 1).into_segmented())
                 .map_err(&error)?;
             chart
                 .configure_mesh()
                 .disable_y_mesh()
                 .y_labels(rows)
                 .y_label_formatter(&|value| match value {
-                    SegmentValue::CenterOf(index) => {
-                        labels.get(*index).cloned().unwrap_or_default()
-                    }
+                    // Slots count from the bottom; the first run sits in the top slot.
+                    SegmentValue::CenterOf(slot) => labels
+                        .get(rows.saturating_sub(slot + 1))
+                        .cloned()
+                        .unwrap_or_default(),
                     _ => String::new(),
                 })
                 .x_labels(5)

@@ -165,3 +165,48 @@ fn labels_with_markup_are_escaped() {
     let markdown = report::summary_markdown(&report);
     assert!(markdown.contains("| `a<b>&c|d` |") || markdown.contains("a\\<b\\>&c\\|d"));
 }
+
+#[test]
+fn a_single_run_renders_every_chart() {
+    let mut report = example_report();
+    report.runs.truncate(1);
+    let files = render_all(&report).unwrap();
+    let svgs = files
+        .iter()
+        .filter(|file| file.name.ends_with(".svg"))
+        .count();
+    assert_eq!(svgs, 4, "comparison, latency, retries and one timeline");
+    for file in files.iter().filter(|file| file.name.ends_with(".svg")) {
+        roxmltree::Document::parse(std::str::from_utf8(&file.bytes).unwrap())
+            .unwrap_or_else(|error| panic!("{}: {error}", file.name));
+    }
+}
+
+#[test]
+fn comparison_bars_follow_table_order_from_the_top() {
+    let charts = report::charts(&example_report()).unwrap();
+    let comparison = charts
+        .iter()
+        .find(|chart| chart.file_name == "comparison.svg")
+        .unwrap();
+    let document = roxmltree::Document::parse(&comparison.svg).unwrap();
+    // The y of each label text, in the first panel (the first occurrence of each label).
+    let label_y = |label: &str| -> f64 {
+        document
+            .descendants()
+            .find(|node| node.has_tag_name("text") && node.text().map(str::trim) == Some(label))
+            .and_then(|node| node.attribute("y"))
+            .and_then(|y| y.parse().ok())
+            .unwrap_or_else(|| panic!("no label {label}"))
+    };
+    assert!(
+        label_y("none") < label_y("retry-after"),
+        "the first run is drawn on top"
+    );
+    // Each value label sits on the same row as its run's label: `none` succeeded for 41.7%.
+    let value_y = label_y("41.7%");
+    assert!(
+        (value_y - label_y("none")).abs() < 2.0,
+        "41.7% is on the `none` row"
+    );
+}
