@@ -21,6 +21,7 @@ table { border-collapse: collapse; font-size: 0.9em; margin: 0.8em 0; }
 th, td { border: 1px solid #d0d7de; padding: 4px 8px; }
 th { background: #f6f8fa; text-align: left; }
 td.number { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+td.text { text-align: left; }
 td.best { background: #dafbe1; font-weight: 600; }
 td.label { font-family: ui-monospace, SFMono-Regular, Menlo, monospace; min-width: 12em; max-width: 28em;
   overflow-wrap: anywhere; }
@@ -108,7 +109,11 @@ pub fn html_page(report: &RunReport, charts: &[Chart]) -> String {
         for row in detail_rows(report) {
             out.push_str("<tr>");
             for (index, cell) in row.iter().enumerate() {
-                let class = if index == 0 { "label" } else { "number" };
+                let class = match DETAIL_HEADERS[index] {
+                    "run" => "label",
+                    "gave up by reason" | "429s by limit" => "text",
+                    _ => "number",
+                };
                 let _ = write!(out, "<td class=\"{class}\">{}</td>", escape(cell));
             }
             out.push_str("</tr>\n");

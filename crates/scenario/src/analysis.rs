@@ -147,8 +147,10 @@ impl AnalysisAggregator {
         self.sending_window_ns = window_ns;
     }
 
-    pub(crate) fn record_arrival(&mut self, at_ns: u64) {
+    pub(crate) fn record_arrival(&mut self, client: ClientId, at_ns: u64) {
         self.delta(at_ns).open += 1;
+        // An instance that sends but never succeeds still counts in its group's fairness.
+        self.instance_slot(client);
     }
 
     pub(crate) fn record_attempt(&mut self, record: &AttemptRecord) {
@@ -194,6 +196,11 @@ impl AnalysisAggregator {
     }
 
     fn count_instance_success(&mut self, client: ClientId) {
+        *self.instance_slot(client) += 1;
+    }
+
+    /// The success counter of `client`, created (with any lower instances) on first sight.
+    fn instance_slot(&mut self, client: ClientId) -> &mut u64 {
         let group = client.group as usize;
         if group >= self.successes_per_instance.len() {
             self.successes_per_instance.resize(group + 1, Vec::new());
@@ -203,7 +210,7 @@ impl AnalysisAggregator {
         if instance >= instances.len() {
             instances.resize(instance + 1, 0);
         }
-        instances[instance] += 1;
+        &mut instances[instance]
     }
 
     /// Writes the per-bin levels into `bins` and returns the analysis.

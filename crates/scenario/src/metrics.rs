@@ -129,7 +129,7 @@ impl RunMetrics {
         self.totals.requests += 1;
         self.group(client).requests += 1;
         self.bin(at_ns).arrivals += 1;
-        self.analysis.record_arrival(at_ns);
+        self.analysis.record_arrival(client, at_ns);
     }
 
     /// Counts one attempt (a [`AttemptOutcome::NotSent`] record counts no attempt) and, when it

@@ -1,5 +1,6 @@
 //! Integration tests of the scenario crate: one binary, one module per feature.
 
+mod analysis;
 mod expect;
 mod validation;
 mod workload;
