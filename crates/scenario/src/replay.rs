@@ -88,10 +88,14 @@ impl RecordedTrace {
                         let record: TraceRecord = serde_json::from_str(trimmed).map_err(|error| {
                             let mut location = source.location(line_start);
                             location.column = error.column().max(1);
+                            // serde_json appends its own "at line 1 column N", which counts
+                            // within the record; the location above already says where.
+                            let text = error.to_string();
+                            let reason = text.split(" at line ").next().unwrap_or(&text);
                             ScenarioError::Invalid {
                                 location,
                                 message: format!(
-                                    "bad trace record: {error} (expected {{\"at\": seconds, \"prompt_tokens\": n, \"completion_tokens\": n}})"
+                                    "bad trace record: {reason} (expected {{\"at\": seconds, \"prompt_tokens\": n, \"completion_tokens\": n}})"
                                 ),
                             }
                         })?;

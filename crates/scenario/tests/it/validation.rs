@@ -299,3 +299,40 @@ fn tier_limits_are_overlaid_by_explicit_limits() {
             .all(|v| v.limits.tpm == Some(1000))
     );
 }
+
+#[track_caller]
+fn check_trace(trace_path: &str, trace_text: &str, expected: &str) {
+    let text = with(
+        "arrival = { kind = \"poisson\", rpm = 100 }",
+        &format!("arrival = {{ kind = \"replay\", path = \"{trace_path}\" }}"),
+    );
+    let error = parse_scenario(&text, "scenarios/example.toml", &mut |_| {
+        Ok(trace_text.to_owned())
+    })
+    .expect_err("the trace should be rejected");
+    assert_eq!(error.to_string(), expected);
+}
+
+#[test]
+fn bad_trace_records_name_the_trace_file_and_line() {
+    check_trace(
+        "traces/t.jsonl",
+        "{\"at\": 0.5}\n{\"at\": \"soon\"}\n",
+        "scenarios/traces/t.jsonl:2:13: bad trace record: invalid type: string \"soon\", expected f64 (expected {\"at\": seconds, \"prompt_tokens\": n, \"completion_tokens\": n})",
+    );
+    check_trace(
+        "traces/t.csv",
+        "at,prompt_tokens\n0.5,10\n-1,10\n",
+        "scenarios/traces/t.csv:3:1: trace time -1 is not allowed (expected seconds since the trace start, 0 or more)",
+    );
+    check_trace(
+        "traces/t.txt",
+        "",
+        "scenarios/example.toml:10:11: trace \"traces/t.txt\" has an unknown extension (expected .jsonl or .csv)",
+    );
+    check_trace(
+        "traces/t.csv",
+        "at\n",
+        "scenarios/traces/t.csv:1:1: the trace has no records",
+    );
+}
