@@ -66,9 +66,10 @@ pub fn write_run_directory(dir: &Path, report: &report::RunReport) -> anyhow::Re
     Ok(())
 }
 
-/// Colours only when stdout is a terminal.
+/// Colours only when stdout is a terminal and `NO_COLOR` is unset (no-color.org).
 pub fn terminal_colour() -> report::Colour {
-    if std::io::stdout().is_terminal() {
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|value| !value.is_empty());
+    if std::io::stdout().is_terminal() && !no_color {
         report::Colour::Always
     } else {
         report::Colour::Never
