@@ -21,6 +21,7 @@ table { border-collapse: collapse; font-size: 0.9em; margin: 0.8em 0; }
 th, td { border: 1px solid #d0d7de; padding: 4px 8px; }
 th { background: #f6f8fa; text-align: left; }
 td.number { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+ul.answers { font-size: 1.05em; }
 td.text { text-align: left; }
 td.best { background: #dafbe1; font-weight: 600; }
 td.label { font-family: ui-monospace, SFMono-Regular, Menlo, monospace; min-width: 12em; max-width: 28em;
@@ -83,6 +84,11 @@ pub fn html_page(report: &RunReport, charts: &[Chart]) -> String {
     if report.runs.is_empty() {
         out.push_str("<p>No runs.</p>\n");
     } else {
+        out.push_str("<ul class=\"answers\">\n");
+        for answer in crate::answers::answers(report) {
+            let _ = writeln!(out, "<li>{}</li>", escape(&answer));
+        }
+        out.push_str("</ul>\n");
         scoreboard_table(&mut out, &Scoreboard::of(report));
         out.push_str("<p class=\"meta\">Best value per column highlighted.</p>\n");
     }

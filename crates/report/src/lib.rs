@@ -21,6 +21,7 @@
 //! assert!(names.iter().any(|name| name.ends_with(".svg")));
 //! ```
 
+mod answers;
 mod charts;
 mod details;
 mod diff;
@@ -35,6 +36,7 @@ mod terminal;
 mod units;
 mod verdict;
 
+pub use answers::{SURVIVAL_SUCCESS_RATE, answers};
 pub use charts::{Chart, charts};
 pub use diff::{Change, MetricDelta, ReportDiff, RunDelta};
 pub use error::ReportError;

@@ -34,6 +34,10 @@ pub fn summary_markdown(report: &RunReport) -> String {
         out.push_str("No runs.\n");
         return out;
     }
+    for answer in crate::answers::answers(report) {
+        let _ = writeln!(out, "- {}", escape(&answer));
+    }
+    out.push('\n');
     scoreboard_table(&mut out, &Scoreboard::of(report));
     out.push_str("\nBest value per column in **bold**.\n\n");
     details_table(&mut out, report);

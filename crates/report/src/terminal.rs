@@ -104,5 +104,9 @@ pub fn terminal_table(report: &RunReport, colour: Colour) -> String {
         out.push('\n');
     }
     out.push_str("* best in column\n");
+    for answer in crate::answers::answers(report) {
+        out.push_str(&answer);
+        out.push('\n');
+    }
     out
 }

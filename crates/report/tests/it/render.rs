@@ -210,3 +210,26 @@ fn comparison_bars_follow_table_order_from_the_top() {
         "41.7% is on the `none` row"
     );
 }
+
+#[test]
+fn answers_name_the_tier_needed_when_tiers_are_compared() {
+    let mut report = example_report();
+    let mut upgraded: Vec<_> = report.runs.clone();
+    for run in &mut upgraded {
+        run.server = "tier-2".to_owned();
+        run.totals.succeeded = run.totals.requests;
+        run.totals.gave_up = 0;
+    }
+    report.runs.extend(upgraded);
+    let answers = report::answers(&report);
+    assert_eq!(
+        answers,
+        [
+            "Best strategy on tier-1: retry-after (80.8% success, 1.97x amplification, p99 35.3s).",
+            "Survives: no. On tier-1, no strategy succeeds for 99.0% of requests.",
+            "Best strategy on tier-2: none (100.0% success, 1.00x amplification, p99 1.49s).",
+            "Survives: yes. On tier-2, none succeeds for at least 99.0% of requests.",
+            "Tier needed: tier-2, the first compared variant where a strategy (none) survives.",
+        ]
+    );
+}
