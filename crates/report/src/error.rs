@@ -5,7 +5,7 @@
 #[non_exhaustive]
 pub enum ReportError {
     /// The text is not a `report.json` ratelab can read.
-    #[error("not a ratelab report.json: {0} (re-create it with `ratelab run`)")]
+    #[error("not a ratelab report.json (re-create it with `ratelab run`)")]
     InvalidJson(#[source] serde_json::Error),
     /// The file was written by a ratelab with another report layout.
     #[error(

@@ -43,8 +43,10 @@ pub struct ScenarioSummary {
     /// Client groups with their fan-out.
     pub groups: Vec<GroupSummary>,
     /// Server variants with their resolved limits, in run order.
+    #[serde(default)]
     pub servers: Vec<ServerSummary>,
     /// Strategies in their compact form, in run order.
+    #[serde(default)]
     pub strategies: Vec<String>,
 }
 
@@ -80,6 +82,7 @@ pub struct RunResult {
     /// 429s by the limit that caused them (`rpm`, `tpm`, `rpd`, `tpd`, `too_large`, `other`).
     pub rejections: BTreeMap<String, u64>,
     /// Requests given up, by the strategy's reason (`max-attempts`, `circuit-open`, ...).
+    #[serde(default)]
     pub give_up_reasons: BTreeMap<retry::GiveUpReason, u64>,
     /// Counts per client group, by group name.
     pub groups: BTreeMap<String, Totals>,
