@@ -47,7 +47,9 @@ pub use junit::junit_xml;
 pub use markdown::summary_markdown;
 pub use scoreboard::{Better, Cell, Column, Row, Scoreboard};
 pub use terminal::{Colour, terminal_table};
-pub use verdict::{CheckedScenario, Verdict, evaluate, verdicts_markdown, verdicts_terminal};
+pub use verdict::{
+    CheckedScenario, Verdict, VerdictListing, evaluate, verdicts_markdown, verdicts_terminal,
+};
 
 pub use scenario::RunReport;
 

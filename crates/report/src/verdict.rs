@@ -168,12 +168,24 @@ pub(crate) fn format_value(metric: SloMetric, value: f64) -> String {
     }
 }
 
-/// The verdicts for a terminal: one line per verdict, failures first marked `FAIL`, then a
-/// count.
-pub fn verdicts_terminal(checked: &[CheckedScenario]) -> String {
+/// Which verdicts [`verdicts_terminal`] lists one by one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VerdictListing {
+    /// Only failures; passes are counted.
+    FailuresOnly,
+    /// Every verdict.
+    All,
+}
+
+/// The verdicts for a terminal: one line per listed verdict (`pass` or `FAIL`, the scenario,
+/// the run, the comparison and where the threshold is written), then the counts.
+pub fn verdicts_terminal(checked: &[CheckedScenario], listing: VerdictListing) -> String {
     let mut out = String::new();
     for scenario in checked {
         for verdict in &scenario.verdicts {
+            if verdict.passed && listing == VerdictListing::FailuresOnly {
+                continue;
+            }
             let mark = if verdict.passed { "pass" } else { "FAIL" };
             let _ = writeln!(
                 out,

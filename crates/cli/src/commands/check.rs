@@ -24,6 +24,9 @@ pub struct Args {
     /// Seed of every random draw (default: each scenario's).
     #[arg(long)]
     pub seed: Option<u64>,
+    /// List passing thresholds too, not only failures.
+    #[arg(long, short)]
+    pub verbose: bool,
 }
 
 pub fn run(args: Args) -> anyhow::Result<Outcome> {
@@ -57,7 +60,12 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         summaries.push('\n');
         checked.push(report::CheckedScenario::new(&scenario.expect, &report));
     }
-    print!("{}", report::verdicts_terminal(&checked));
+    let listing = if args.verbose {
+        report::VerdictListing::All
+    } else {
+        report::VerdictListing::FailuresOnly
+    };
+    print!("{}", report::verdicts_terminal(&checked, listing));
 
     if let Some(path) = &args.junit {
         std::fs::write(path, report::junit_xml(&checked))

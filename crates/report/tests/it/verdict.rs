@@ -136,7 +136,21 @@ fn verdicts_markdown_snapshot() {
 
 #[test]
 fn verdicts_terminal_snapshot() {
-    insta::assert_snapshot!(report::verdicts_terminal(&checked_example()));
+    insta::assert_snapshot!(report::verdicts_terminal(
+        &checked_example(),
+        report::VerdictListing::All
+    ));
+}
+
+#[test]
+fn verdicts_terminal_lists_only_failures_by_default_in_the_cli() {
+    let text = report::verdicts_terminal(&checked_example(), report::VerdictListing::FailuresOnly);
+    assert_eq!(
+        text.lines().filter(|line| line.starts_with("FAIL")).count(),
+        2
+    );
+    assert!(!text.contains("pass  "));
+    assert!(text.ends_with("1 passed, 2 failed\n"));
 }
 
 #[test]
