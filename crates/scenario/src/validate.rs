@@ -327,6 +327,14 @@ impl Validator<'_, '_> {
                 ),
             );
         }
+        // Virtual time must advance between an attempt and its outcome: with an instant server,
+        // a strategy that retries without delay would loop forever at one instant.
+        if latency.base.0.is_zero() || latency.reject.0.is_zero() {
+            return self.fail(
+                span,
+                "server.latency.base and server.latency.reject must be longer than 0s (use e.g. \"1ms\" for a near-instant server)",
+            );
+        }
         Ok(LatencyModel {
             base: latency.base.0,
             per_prompt_token: latency.per_prompt_token.0,

@@ -336,3 +336,14 @@ fn bad_trace_records_name_the_trace_file_and_line() {
         "scenarios/traces/t.csv:1:1: the trace has no records",
     );
 }
+
+#[test]
+fn instant_server() {
+    check(
+        &with(
+            "[[clients]]",
+            "[server.latency]\nreject = \"0s\"\n\n[[clients]]",
+        ),
+        "scenarios/example.toml:4:1: server.latency.base and server.latency.reject must be longer than 0s (use e.g. \"1ms\" for a near-instant server)",
+    );
+}
