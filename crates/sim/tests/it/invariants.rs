@@ -92,6 +92,11 @@ fn check_invariants(report: &RunReport, attempts: &[AttemptRecord]) {
             run.bins.iter().map(|bin| bin.arrivals).sum::<u64>()
         );
         assert_eq!(run.latency.count, totals.succeeded);
+        assert_eq!(
+            run.bins.len(),
+            report.runs[0].bins.len(),
+            "run {index}: every run shares one time axis"
+        );
         assert!(
             run.give_up_reasons.values().sum::<u64>() <= totals.gave_up,
             "run {index}: every reason is a give-up"
