@@ -340,15 +340,38 @@ impl Validator<'_, '_> {
     }
 
     fn fault(&self, fault: FaultFile, span: Range<usize>) -> Result<Fault, ScenarioError> {
-        if !(500..=599).contains(&fault.status) {
+        if !(fault.status == 429 || (500..=599).contains(&fault.status)) {
             return self.fail(
                 span,
                 format!(
-                    "fault status {} is not allowed (expected a server error from 500 to 599, e.g. 503)",
+                    "fault status {} is not allowed (expected a server error from 500 to 599, e.g. 503, or 429)",
                     fault.status
                 ),
             );
         }
+        let allowed_codes: &[&'static str] = if fault.status == 429 {
+            &["insufficient_quota", "slow_down"]
+        } else {
+            &["server_is_overloaded", "server_error"]
+        };
+        let code = match fault.code.as_deref() {
+            None if fault.status == 503 => "server_is_overloaded",
+            None if fault.status == 429 => "insufficient_quota",
+            None => "server_error",
+            Some(given) => match allowed_codes.iter().find(|code| **code == given) {
+                Some(code) => code,
+                None => {
+                    return self.fail(
+                        span,
+                        format!(
+                            "fault code \"{given}\" is not allowed with status {} (expected one of: {})",
+                            fault.status,
+                            allowed_codes.join(", ")
+                        ),
+                    );
+                }
+            },
+        };
         if !(0.0..=1.0).contains(&fault.probability) {
             return self.fail(
                 span,
@@ -373,6 +396,7 @@ impl Validator<'_, '_> {
             start: fault.start.0,
             end,
             status: fault.status,
+            code,
             probability: fault.probability,
         })
     }
