@@ -139,8 +139,22 @@ impl LimitState {
 
     /// Whether `amount` fits now: the admission fast path, computing no wait. Brings the
     /// state forward to `now`; agrees with `wait_nanos(..) == Some(0)`.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn fits(&mut self, rule: &Rule, now: Instant, amount: u64) -> bool {
+        // The default algorithm is refilled and checked here in line: this is the hottest code
+        // of every simulation.
+        if let LimitState::TokenBucket { used, at } = self {
+            let mut level = used.get();
+            if now > *at {
+                let refill = u128::from(now.nanos_since(*at)) * u128::from(rule.limit);
+                level = level.saturating_sub(refill);
+                used.set(level);
+                *at = now;
+            }
+            let window = u128::from(rule.window);
+            return amount == 0
+                || level + u128::from(amount) * window <= u128::from(rule.capacity) * window;
+        }
         if amount == 0 {
             return true;
         }
@@ -156,7 +170,7 @@ impl LimitState {
     }
 
     /// Charges an amount that [`LimitState::fits`] just accepted at the same `now`.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn admit(&mut self, rule: &Rule, now: Instant, amount: u64) {
         match self {
             LimitState::TokenBucket { used, .. } => {

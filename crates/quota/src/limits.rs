@@ -134,7 +134,7 @@ impl fmt::Display for LimitKind {
 pub struct Charge {
     /// Requests: 1 for one API call.
     pub requests: u64,
-    /// Tokens charged at admission (see [`crate::charge`] for OpenAI's rule).
+    /// Tokens charged at admission (see [`token_charge`](crate::token_charge) for OpenAI's rule).
     pub tokens: u64,
     /// Images to generate.
     pub images: u64,

@@ -223,7 +223,10 @@ impl AnalysisAggregator {
         let mut open = 0i64;
         let mut retrying = 0i64;
         let mut peak_retrying = 0u64;
-        for (bin, delta) in bins.iter_mut().zip(&self.deltas) {
+        // Bins past the last change (the empty tail of the horizon) keep the last level.
+        let no_change = LevelDelta::default();
+        for (index, bin) in bins.iter_mut().enumerate() {
+            let delta = self.deltas.get(index).unwrap_or(&no_change);
             open += delta.open;
             retrying += delta.retrying;
             bin.open_requests = open.max(0) as u64;

@@ -219,9 +219,14 @@ pub struct FaultFile {
     /// When the window closes. Default: never.
     #[serde(default)]
     pub end: Option<HumanDuration>,
-    /// HTTP status returned: 500, 502, 503 or 504. Default: 503.
+    /// HTTP status returned: a server error from 500 to 599, or 429 for the 429s that are not
+    /// rate limits (`insufficient_quota`, `slow_down`). Default: 503.
     #[serde(default = "default_fault_status")]
     pub status: u16,
+    /// The error body's `code`. Default: `server_is_overloaded` for 503, `server_error` for
+    /// other 5xx, `insufficient_quota` for 429.
+    #[serde(default)]
+    pub code: Option<String>,
     /// Share of requests in the window that fail, from 0 to 1. Default: 1.
     #[serde(default = "default_fault_probability")]
     pub probability: f64,

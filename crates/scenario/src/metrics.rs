@@ -47,6 +47,8 @@ pub struct RunMetrics {
     rejections: [u64; LIMIT_KINDS.len()],
     give_up_reasons: BTreeMap<retry::GiveUpReason, u64>,
     bins: Vec<TimeBin>,
+    /// Bins every result has at least, so runs of one scenario share one time axis.
+    min_bins: usize,
     latency_us: Histogram<u64>,
     analysis: AnalysisAggregator,
 }
@@ -70,6 +72,7 @@ impl RunMetrics {
             rejections: [0; LIMIT_KINDS.len()],
             give_up_reasons: BTreeMap::new(),
             bins: Vec::new(),
+            min_bins: 0,
             // Three significant digits: percentiles exact to 0.1%, a few tens of kilobytes.
             latency_us: Histogram::new(3).expect("hdrhistogram supports 3 significant digits"),
             analysis: AnalysisAggregator::new(bin_width_ns, Vec::new()),
@@ -85,6 +88,8 @@ impl RunMetrics {
             .collect();
         let width = u64::try_from(scenario.bin_width.as_nanos()).unwrap_or(u64::MAX);
         let mut metrics = RunMetrics::new(names, width);
+        let horizon = u64::try_from(scenario.horizon().as_nanos()).unwrap_or(u64::MAX);
+        metrics.min_bins = usize::try_from(horizon.div_ceil(metrics.bin_width_ns)).unwrap_or(0);
         // Known instance counts let fairness count instances that never succeeded.
         let instances = scenario
             .groups
@@ -201,8 +206,13 @@ impl RunMetrics {
         &self.totals
     }
 
-    /// The finished result, labelled with its server variant and strategy.
-    pub fn finish(self, server: String, strategy: String) -> RunResult {
+    /// The finished result, labelled with its server variant and strategy. For a scenario's
+    /// metrics ([`RunMetrics::for_scenario`]) the bins cover the whole horizon, empty or not.
+    pub fn finish(mut self, server: String, strategy: String) -> RunResult {
+        if self.min_bins > 0 && self.bins.len() < self.min_bins {
+            let last_start = (self.min_bins as u64 - 1) * self.bin_width_ns;
+            self.bin(last_start);
+        }
         let mut bins = self.bins;
         let analysis = self
             .analysis

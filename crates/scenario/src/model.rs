@@ -146,8 +146,10 @@ pub struct Fault {
     pub start: Duration,
     /// When it closes (`Duration::MAX` for never).
     pub end: Duration,
-    /// The 5xx status returned.
+    /// The status returned: 5xx, or 429 for a non-rate-limit 429.
     pub status: u16,
+    /// The error body's `code`.
+    pub code: &'static str,
     /// Share of requests in the window that fail.
     pub probability: f64,
 }

@@ -52,7 +52,8 @@ pub enum AttemptOutcome {
         /// The wait the server said would be enough, in nanoseconds, if it said one.
         retry_after_ns: Option<u64>,
     },
-    /// A 5xx from a fault window.
+    /// A 5xx from a fault window (a fault window's 429s are `RateLimited` with
+    /// [`LimitKind::Other`]).
     ServerError {
         /// The HTTP status.
         status: u16,

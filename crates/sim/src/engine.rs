@@ -82,8 +82,11 @@ struct Client {
     worker_budget: Vec<u64>,
 }
 
-/// A logical request in flight.
+/// A logical request in flight, or a free slot (`live == false`) kept for reuse: slots are
+/// overwritten field by field rather than replaced, which profiling showed saves a large copy
+/// per request.
 struct InFlight {
+    live: bool,
     client: u32,
     worker: Option<u32>,
     request: u64,
@@ -105,7 +108,7 @@ pub(crate) struct Run<'a> {
     queue: BinaryHeap<Scheduled>,
     server: SimServer,
     clients: Vec<Client>,
-    slots: Vec<Option<InFlight>>,
+    slots: Vec<InFlight>,
     free_slots: Vec<u32>,
     metrics: RunMetrics,
     trace: &'a mut dyn FnMut(&AttemptRecord),
@@ -267,29 +270,41 @@ impl<'a> Run<'a> {
         let slot = match self.free_slots.pop() {
             Some(slot) => slot,
             None => {
-                self.slots.push(None);
+                self.slots.push(InFlight {
+                    live: false,
+                    client: 0,
+                    worker: None,
+                    request: 0,
+                    spec,
+                    arrived: 0,
+                    state: RequestState::new(Duration::ZERO, 0),
+                    attempts: 0,
+                    sent_at: 0,
+                    response: None,
+                });
                 (self.slots.len() - 1) as u32
             }
         };
-        self.slots[slot as usize] = Some(InFlight {
-            client: client_index,
-            worker,
-            request,
-            spec,
-            arrived: now,
-            state,
-            attempts: 0,
-            sent_at: now,
-            response: None,
-        });
+        let in_flight = &mut self.slots[slot as usize];
+        in_flight.live = true;
+        in_flight.client = client_index;
+        in_flight.worker = worker;
+        in_flight.request = request;
+        in_flight.spec = spec;
+        in_flight.arrived = now;
+        in_flight.state = state;
+        in_flight.attempts = 0;
+        in_flight.sent_at = now;
+        in_flight.response = None;
         self.ask(slot, now);
     }
 
     /// Asks the strategy before an attempt: send now, send later (pacing), or give up.
     fn ask(&mut self, slot: u32, now: u64) {
-        let Some(in_flight) = self.slots[slot as usize].as_mut() else {
+        let in_flight = &mut self.slots[slot as usize];
+        if !in_flight.live {
             return;
-        };
+        }
         let client = &mut self.clients[in_flight.client as usize];
         let admission = client.retry.before_attempt(
             &mut in_flight.state,
@@ -317,9 +332,10 @@ impl<'a> Run<'a> {
     /// Sends an attempt: the server answers now; the client hears back after the latency, or
     /// at its timeout if that comes first.
     fn send(&mut self, slot: u32, now: u64) {
-        let Some(in_flight) = self.slots[slot as usize].as_mut() else {
+        let in_flight = &mut self.slots[slot as usize];
+        if !in_flight.live {
             return;
-        };
+        }
         let client = &mut self.clients[in_flight.client as usize];
         let response = self.server.handle(
             Duration::from_nanos(now),
@@ -346,9 +362,10 @@ impl<'a> Run<'a> {
 
     /// The client hears an attempt's outcome and its strategy decides what is next.
     fn deliver(&mut self, slot: u32, now: u64) {
-        let Some(in_flight) = self.slots[slot as usize].as_mut() else {
+        let in_flight = &mut self.slots[slot as usize];
+        if !in_flight.live {
             return;
-        };
+        }
         let Some((outcome, record)) = in_flight.response.take() else {
             return;
         };
@@ -407,9 +424,10 @@ impl<'a> Run<'a> {
         outcome: AttemptOutcome,
         decision: AttemptDecision,
     ) {
-        let Some(in_flight) = self.slots[slot as usize].as_ref() else {
+        let in_flight = &self.slots[slot as usize];
+        if !in_flight.live {
             return;
-        };
+        }
         let record = AttemptRecord {
             run: self.run_index,
             client: self.clients[in_flight.client as usize].stream.id(),
@@ -438,15 +456,13 @@ impl<'a> Run<'a> {
 
     /// Frees the request's slot; a closed-loop worker thinks, then starts its next request.
     fn finish(&mut self, slot: u32, now: u64) {
-        // Read the two fields needed and drop the request in place: moving the whole struct out
-        // of its slot showed up as a tenth of the run time.
-        let Some((client, worker)) = self.slots[slot as usize]
-            .as_ref()
-            .map(|in_flight| (in_flight.client, in_flight.worker))
-        else {
+        let in_flight = &mut self.slots[slot as usize];
+        if !in_flight.live {
             return;
-        };
-        self.slots[slot as usize] = None;
+        }
+        in_flight.live = false;
+        in_flight.response = None;
+        let (client, worker) = (in_flight.client, in_flight.worker);
         self.free_slots.push(slot);
         if let Some(worker) = worker {
             let think_time = self.clients[client as usize].think_time;

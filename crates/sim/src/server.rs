@@ -58,16 +58,20 @@ impl SimServer {
         if let Some(fault) = self.faults.iter().find(|fault| fault.covers(now)) {
             // Only attempts inside a window draw, so faults never shift other draws.
             if fault.probability >= 1.0 || retry::unit_interval(fault_rng) < fault.probability {
-                let code = if fault.status == 503 {
-                    "server_is_overloaded"
+                let record = if fault.status == 429 {
+                    // Quota exhausted or "slow down": a 429, but no limit of the limiter's.
+                    AttemptOutcome::RateLimited {
+                        limit: LimitKind::Other,
+                        retry_after_ns: None,
+                    }
                 } else {
-                    "server_error"
+                    AttemptOutcome::ServerError {
+                        status: fault.status,
+                    }
                 };
                 return Response {
-                    outcome: Outcome::error(fault.status, Headers::new(), code),
-                    record: AttemptOutcome::ServerError {
-                        status: fault.status,
-                    },
+                    outcome: Outcome::error(fault.status, Headers::new(), fault.code),
+                    record,
                     latency: self.reject_latency,
                 };
             }

@@ -1,7 +1,7 @@
 //! `ratelab check`: exit 0 when every threshold passes, 1 when one fails, 2 for bad input; the
 //! JUnit file and the GitHub step summary.
 
-use crate::{assert_exit, fixture, ratelab, scratch_dir};
+use crate::{assert_exit, fixture, ratelab, ratelab_with_env, scratch_dir};
 
 #[test]
 fn passing_thresholds_exit_0_and_write_junit_and_the_step_summary() {
@@ -10,7 +10,7 @@ fn passing_thresholds_exit_0_and_write_junit_and_the_step_summary() {
     let summary = dir.join("step-summary.md");
     std::fs::write(&summary, "earlier step\n").unwrap();
     let scenario = fixture("gate-pass.toml");
-    let output = ratelab(
+    let output = ratelab_with_env(
         &[
             "check",
             scenario.to_str().unwrap(),
@@ -38,18 +38,15 @@ fn passing_thresholds_exit_0_and_write_junit_and_the_step_summary() {
 fn a_failing_threshold_exits_1_and_is_a_junit_failure() {
     let dir = scratch_dir("check-fail");
     let junit = dir.join("junit.xml");
-    let output = ratelab(
-        &[
-            "check",
-            fixture("gate-pass.toml").to_str().unwrap(),
-            fixture("gate-fail.toml").to_str().unwrap(),
-            "--junit",
-            junit.to_str().unwrap(),
-            "--out",
-            dir.to_str().unwrap(),
-        ],
-        &[],
-    );
+    let output = ratelab(&[
+        "check",
+        fixture("gate-pass.toml").to_str().unwrap(),
+        fixture("gate-fail.toml").to_str().unwrap(),
+        "--junit",
+        junit.to_str().unwrap(),
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
     assert_exit(&output, 1);
     let stdout = String::from_utf8(output.stdout).unwrap();
     assert!(stdout.contains("22 passed, 2 failed"), "{stdout}");
@@ -68,12 +65,12 @@ fn a_failing_threshold_exits_1_and_is_a_junit_failure() {
 #[test]
 fn bad_input_exits_2_with_the_place_named() {
     let bad = fixture("bad-expect.toml");
-    let output = ratelab(&["check", bad.to_str().unwrap()], &[]);
+    let output = ratelab(&["check", bad.to_str().unwrap()]);
     assert_exit(&output, 2);
     let stderr = String::from_utf8(output.stderr).unwrap();
     assert!(stderr.contains("bad-expect.toml:30:15: "), "{stderr}");
 
-    let output = ratelab(&["check", fixture("no-expect.toml").to_str().unwrap()], &[]);
+    let output = ratelab(&["check", fixture("no-expect.toml").to_str().unwrap()]);
     assert_exit(&output, 2);
     let stderr = String::from_utf8(output.stderr).unwrap();
     assert!(
@@ -81,10 +78,10 @@ fn bad_input_exits_2_with_the_place_named() {
         "{stderr}"
     );
 
-    let output = ratelab(&["check", fixture("missing.toml").to_str().unwrap()], &[]);
+    let output = ratelab(&["check", fixture("missing.toml").to_str().unwrap()]);
     assert_exit(&output, 2);
 
     // A usage error: no scenario at all.
-    let output = ratelab(&["check"], &[]);
+    let output = ratelab(&["check"]);
     assert_exit(&output, 2);
 }

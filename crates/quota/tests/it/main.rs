@@ -2,6 +2,7 @@
 
 mod algorithms;
 mod catalog;
+mod durations;
 mod messages;
 mod proptests;
 mod samples;

@@ -93,3 +93,46 @@ fn rpd_200_used_200_requested_1_waits_7m12s() {
     assert_eq!((rejection.used, rejection.requested), (200, 1));
     assert_eq!(format_go_duration(rejection.retry_after.unwrap()), "7m12s");
 }
+
+#[test]
+fn a_project_token_limit_adds_the_project_tokens_headers() {
+    let org_limits = compile(LimitSet {
+        rpm: Some(500),
+        tpm: Some(30_000),
+        ..LimitSet::default()
+    });
+    let project_limits = compile(LimitSet {
+        tpm: Some(60_000),
+        ..LimitSet::default()
+    });
+    let mut limiter = Limiter::new();
+    let scopes = [
+        org(&1, &org_limits),
+        quota::ScopedKey {
+            scope: quota::Scope::Project,
+            key: &2,
+            limits: &project_limits,
+        },
+    ];
+    let admitted = limiter
+        .decide(Instant::ZERO, Charge::request(4), &scopes)
+        .unwrap();
+    let headers = rate_limit_headers(&admitted.statuses);
+    let names: Vec<&str> = headers.iter().map(|(name, _)| *name).collect();
+    assert_eq!(
+        names,
+        [
+            "x-ratelimit-limit-requests",
+            "x-ratelimit-remaining-requests",
+            "x-ratelimit-reset-requests",
+            "x-ratelimit-limit-tokens",
+            "x-ratelimit-remaining-tokens",
+            "x-ratelimit-reset-tokens",
+            "x-ratelimit-limit-project-tokens",
+            "x-ratelimit-remaining-project-tokens",
+            "x-ratelimit-reset-project-tokens",
+        ]
+    );
+    assert_eq!(headers[7].1, "59996");
+    assert_eq!(headers[8].1, "4ms");
+}

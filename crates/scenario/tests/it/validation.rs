@@ -186,7 +186,7 @@ fn fault_status_not_5xx() {
             "[[clients]]",
             "[[server.faults]]\nstatus = 404\n\n[[clients]]",
         ),
-        "scenarios/example.toml:8:1: fault status 404 is not allowed (expected a server error from 500 to 599, e.g. 503)",
+        "scenarios/example.toml:8:1: fault status 404 is not allowed (expected a server error from 500 to 599, e.g. 503, or 429)",
     );
 }
 
@@ -334,5 +334,27 @@ fn bad_trace_records_name_the_trace_file_and_line() {
         "traces/t.csv",
         "at\n",
         "scenarios/traces/t.csv:1:1: the trace has no records",
+    );
+}
+
+#[test]
+fn instant_server() {
+    check(
+        &with(
+            "[[clients]]",
+            "[server.latency]\nreject = \"0s\"\n\n[[clients]]",
+        ),
+        "scenarios/example.toml:4:1: server.latency.base and server.latency.reject must be longer than 0s (use e.g. \"1ms\" for a near-instant server)",
+    );
+}
+
+#[test]
+fn fault_code_must_fit_the_status() {
+    check(
+        &with(
+            "[[clients]]",
+            "[[server.faults]]\nstatus = 429\ncode = \"server_error\"\n\n[[clients]]",
+        ),
+        "scenarios/example.toml:8:1: fault code \"server_error\" is not allowed with status 429 (expected one of: insufficient_quota, slow_down)",
     );
 }

@@ -92,6 +92,11 @@ fn check_invariants(report: &RunReport, attempts: &[AttemptRecord]) {
             run.bins.iter().map(|bin| bin.arrivals).sum::<u64>()
         );
         assert_eq!(run.latency.count, totals.succeeded);
+        assert_eq!(
+            run.bins.len(),
+            report.runs[0].bins.len(),
+            "run {index}: every run shares one time axis"
+        );
         assert!(
             run.give_up_reasons.values().sum::<u64>() <= totals.gave_up,
             "run {index}: every reason is a give-up"
@@ -231,4 +236,36 @@ fn skipping_rate_limit_headers_changes_nothing_for_strategies_that_ignore_them()
     assert!(sim::reads_rate_limit_headers(&stacked));
     let sdk: retry::StrategySpec = "openai-python@2.52".parse().expect("parses");
     assert!(!sim::reads_rate_limit_headers(&sdk));
+}
+
+#[test]
+fn insufficient_quota_faults_reach_strategies_as_429s_with_their_code() {
+    let text = r#"name = "quota-exhausted"
+duration = "1m"
+drain = "5m"
+[server]
+model = "gpt-4o-mini"
+tier = "tier-1"
+[[server.faults]]
+status = 429
+[[clients]]
+name = "app"
+arrival = { kind = "constant", rpm = 60 }
+prompt_tokens = { kind = "fixed", value = 10 }
+completion_tokens = { kind = "fixed", value = 10 }
+[[strategies]]
+kind = "openai-python@2.52"
+[[strategies]]
+kind = "async-openai@0.36"
+"#;
+    let (report, _, attempts) = crate::simulate(&crate::parse(text));
+    check_invariants(&report, &attempts);
+    let python = &report.runs[0].totals;
+    let rust = &report.runs[1].totals;
+    assert_eq!((python.requests, rust.requests), (60, 60));
+    // openai-python retries insufficient_quota twice; async-openai up to 0.36 never does.
+    assert_eq!(python.attempts, 180);
+    assert_eq!(rust.attempts, 60);
+    assert_eq!(python.gave_up + rust.gave_up, 120);
+    assert_eq!(report.runs[0].rejections.get("other"), Some(&180));
 }
