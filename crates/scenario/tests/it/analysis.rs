@@ -133,3 +133,36 @@ fn the_latency_cdf_ends_at_the_maximum() {
             .all(|pair| pair[0].latency_us <= pair[1].latency_us)
     );
 }
+
+#[test]
+fn bins_past_the_last_event_keep_the_open_level_up_to_the_horizon() {
+    let text = r#"
+name = "levels"
+duration = "10s"
+drain = "10s"
+[server]
+model = "gpt-4o-mini"
+tier = "tier-1"
+[[clients]]
+name = "app"
+instances = 3
+arrival = { kind = "constant", rpm = 6 }
+prompt_tokens = { kind = "fixed", value = 10 }
+completion_tokens = { kind = "fixed", value = 10 }
+[metrics]
+bin = "5s"
+"#;
+    let scenario = scenario::parse_scenario(text, "levels.toml", &mut crate::read_from_disk)
+        .expect("valid scenario");
+    let mut metrics = RunMetrics::for_scenario(&scenario);
+    // One request arrives at 1s and never finishes.
+    metrics.record_arrival(client(0), SECOND);
+    let result = metrics.finish("tier-1".to_owned(), "test".to_owned());
+    let open: Vec<u64> = result.bins.iter().map(|bin| bin.open_requests).collect();
+    assert_eq!(open, [1, 1, 1, 1], "20s horizon in 5s bins");
+    assert_eq!(result.analysis.backlog.drain_ms, None);
+    // All three instances count, though only one sent anything and none succeeded.
+    assert_eq!(result.analysis.fairness["app"].instances, 3);
+    assert_eq!(result.analysis.fairness["app"].jain_index, None);
+    assert_eq!(result.analysis.goodput.window_ms, 10_000);
+}
