@@ -74,7 +74,7 @@ fn bad_input_exits_2_with_the_place_named() {
     assert_exit(&output, 2);
     let stderr = String::from_utf8(output.stderr).unwrap();
     assert!(
-        stderr.contains("no [expect] table, so nothing to check"),
+        stderr.contains("no [expect] table in any scenario, so nothing to check"),
         "{stderr}"
     );
 
@@ -84,4 +84,19 @@ fn bad_input_exits_2_with_the_place_named() {
     // A usage error: no scenario at all.
     let output = ratelab(&["check"]);
     assert_exit(&output, 2);
+}
+
+#[test]
+fn scenarios_without_expect_are_skipped_among_gates() {
+    let output = ratelab(&[
+        "check",
+        fixture("no-expect.toml").to_str().unwrap(),
+        fixture("gate-pass.toml").to_str().unwrap(),
+    ]);
+    assert_exit(&output, 0);
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        stderr.contains("no-expect.toml has no [expect] table; skipped"),
+        "{stderr}"
+    );
 }
