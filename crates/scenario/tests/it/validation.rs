@@ -358,3 +358,21 @@ fn fault_code_must_fit_the_status() {
         "scenarios/example.toml:8:1: fault code \"server_error\" is not allowed with status 429 (expected one of: insufficient_quota, slow_down)",
     );
 }
+
+#[test]
+fn absurd_fan_out() {
+    check(
+        &with(
+            "name = \"app\"\n",
+            "name = \"app\"\ninstances = 4000000000\n",
+        ),
+        "scenarios/example.toml:8:1: client group \"app\" has instances = 4000000000 (expected 1 to 1000000)",
+    );
+    check(
+        &with(
+            "name = \"app\"\n",
+            "name = \"app\"\ninstances = 1000\nstagger = \"3000d\"\n",
+        ),
+        "scenarios/example.toml:8:1: client group \"app\": start + stagger x (instances - 1) is beyond 100 years (expected instance starts within the scenario)",
+    );
+}
