@@ -15,6 +15,9 @@ use crate::replay::{RecordedTrace, TraceFormat};
 
 /// Instances per group: each holds its own streams and strategy (a few kilobytes).
 const MAX_INSTANCES: u32 = 1_000_000;
+/// Requests per minute per instance: far above any real API, low enough that a typo cannot ask
+/// for more arrivals than a run could ever process.
+const MAX_RPM: f64 = 10_000_000.0;
 /// Closed-loop workers per group, instances included.
 const MAX_WORKERS: u64 = 10_000_000;
 /// The latest an instance may start, far past any scenario, only to keep the arithmetic in range.
@@ -169,18 +172,16 @@ impl Validator<'_, '_> {
         span: Range<usize>,
     ) -> Result<ArrivalProcess, ScenarioError> {
         let rate = |value: f64, field: &str, allow_zero: bool| -> Result<f64, ScenarioError> {
-            let ok = value.is_finite() && (value > 0.0 || (allow_zero && value == 0.0));
+            let ok = value.is_finite()
+                && value <= MAX_RPM
+                && (value > 0.0 || (allow_zero && value == 0.0));
             if ok {
                 Ok(value)
             } else {
-                let expected = if allow_zero {
-                    "0 or more"
-                } else {
-                    "more than 0"
-                };
+                let expected = if allow_zero { "from 0" } else { "above 0 and" };
                 self.fail(
                     span.clone(),
-                    format!("arrival {field} {value} is not allowed (expected requests per minute, {expected})"),
+                    format!("arrival {field} {value} is not allowed (expected requests per minute {expected} up to {MAX_RPM})"),
                 )
             }
         };
