@@ -446,5 +446,6 @@ pub struct MetricsFile {
     /// Width of a time bin. Default: the duration plus drain divided into about 200 bins,
     /// rounded up to whole seconds.
     #[serde(default)]
-    pub bin: Option<HumanDuration>,
+    #[schemars(with = "Option<HumanDuration>")]
+    pub bin: Option<Spanned<HumanDuration>>,
 }

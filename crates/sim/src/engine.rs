@@ -18,6 +18,9 @@ use scenario::{
 
 use crate::server::{SimServer, nanos};
 
+/// How long a closed-loop worker waits after its strategy refused to send a request at all.
+const LOCAL_REFUSAL_PAUSE_NS: u64 = 1_000_000;
+
 /// Everything that can happen, closed: the loop matches on it exhaustively.
 #[derive(Debug, Clone, Copy)]
 enum Event {
@@ -462,11 +465,20 @@ impl<'a> Run<'a> {
         }
         in_flight.live = false;
         in_flight.response = None;
-        let (client, worker) = (in_flight.client, in_flight.worker);
+        let (client, worker, sent_any) =
+            (in_flight.client, in_flight.worker, in_flight.attempts > 0);
         self.free_slots.push(slot);
         if let Some(worker) = worker {
-            let think_time = self.clients[client as usize].think_time;
-            let next = now.saturating_add(think_time);
+            // A request refused locally (circuit open) takes no virtual time; without a pause a
+            // worker with no think time would start requests forever at the same instant.
+            let pause = if sent_any {
+                self.clients[client as usize].think_time
+            } else {
+                self.clients[client as usize]
+                    .think_time
+                    .max(LOCAL_REFUSAL_PAUSE_NS)
+            };
+            let next = now.saturating_add(pause);
             if next < self.duration {
                 self.schedule(next, Event::WorkerReady { client, worker });
             }

@@ -13,6 +13,16 @@ use crate::file::{ArrivalFile, ClientGroupFile, SizeFile};
 use crate::model::{ArrivalProcess, ClientGroup, Driver, RequestShape, SizeDistribution};
 use crate::replay::{RecordedTrace, TraceFormat};
 
+/// Instances per group: each holds its own streams and strategy (a few kilobytes).
+const MAX_INSTANCES: u32 = 1_000_000;
+/// Requests per minute per instance: far above any real API, low enough that a typo cannot ask
+/// for more arrivals than a run could ever process.
+const MAX_RPM: f64 = 10_000_000.0;
+/// Closed-loop workers per group, instances included.
+const MAX_WORKERS: u64 = 10_000_000;
+/// The latest an instance may start, far past any scenario, only to keep the arithmetic in range.
+const MAX_START_SECONDS: u64 = 100 * 365 * 86_400;
+
 impl Validator<'_, '_> {
     pub(super) fn client_group(
         &mut self,
@@ -23,10 +33,26 @@ impl Validator<'_, '_> {
         if name.is_empty() {
             return self.fail(span, "client group name is empty (give each group a name)");
         }
-        if group.instances == 0 {
+        if !(1..=MAX_INSTANCES).contains(&group.instances) {
             return self.fail(
                 span,
-                format!("client group \"{name}\" has instances = 0 (expected 1 or more)"),
+                format!(
+                    "client group \"{name}\" has instances = {} (expected 1 to {MAX_INSTANCES})",
+                    group.instances
+                ),
+            );
+        }
+        let last_start = group
+            .stagger
+            .0
+            .checked_mul(group.instances - 1)
+            .and_then(|offset| offset.checked_add(group.start.0));
+        if last_start.is_none_or(|last| last > Duration::from_secs(MAX_START_SECONDS)) {
+            return self.fail(
+                span,
+                format!(
+                    "client group \"{name}\": start + stagger x (instances - 1) is beyond 100 years (expected instance starts within the scenario)"
+                ),
             );
         }
         let driver = match (group.closed_loop, group.arrival) {
@@ -47,11 +73,13 @@ impl Validator<'_, '_> {
                 );
             }
             (Some(closed), None) => {
-                if closed.concurrency == 0 {
+                let workers = u64::from(closed.concurrency) * u64::from(group.instances);
+                if closed.concurrency == 0 || workers > MAX_WORKERS {
                     return self.fail(
                         span,
                         format!(
-                            "client group \"{name}\" has closed_loop.concurrency = 0 (expected 1 or more workers)"
+                            "client group \"{name}\" has closed_loop.concurrency = {} (expected 1 or more workers, at most {MAX_WORKERS} across its instances)",
+                            closed.concurrency
                         ),
                     );
                 }
@@ -144,18 +172,16 @@ impl Validator<'_, '_> {
         span: Range<usize>,
     ) -> Result<ArrivalProcess, ScenarioError> {
         let rate = |value: f64, field: &str, allow_zero: bool| -> Result<f64, ScenarioError> {
-            let ok = value.is_finite() && (value > 0.0 || (allow_zero && value == 0.0));
+            let ok = value.is_finite()
+                && value <= MAX_RPM
+                && (value > 0.0 || (allow_zero && value == 0.0));
             if ok {
                 Ok(value)
             } else {
-                let expected = if allow_zero {
-                    "0 or more"
-                } else {
-                    "more than 0"
-                };
+                let expected = if allow_zero { "from 0" } else { "above 0 and" };
                 self.fail(
                     span.clone(),
-                    format!("arrival {field} {value} is not allowed (expected requests per minute, {expected})"),
+                    format!("arrival {field} {value} is not allowed (expected requests per minute {expected} up to {MAX_RPM})"),
                 )
             }
         };

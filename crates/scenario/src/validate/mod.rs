@@ -24,6 +24,8 @@ const DEFAULT_DRAIN: Duration = Duration::from_secs(600);
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
 const DEFAULT_MAX_TOKENS: u32 = 4_096;
 const TARGET_BIN_COUNT: u32 = 200;
+/// Bins kept per run: each is a few counters, and every run keeps all of them.
+const MAX_BINS: u128 = 100_000;
 
 /// Parses and validates scenario text.
 ///
@@ -141,10 +143,20 @@ impl Validator<'_, '_> {
         let labels: Vec<String> = strategies.iter().map(ToString::to_string).collect();
         let expect = crate::expect::validate(&self.source, file.expect, &labels)?;
         let bin_width = match file.metrics.bin {
-            Some(bin) if bin.0.is_zero() => {
-                return self.fail(0..0, "metrics.bin must be longer than 0s");
+            Some(bin) => {
+                let span = bin.span();
+                let bin = bin.into_inner();
+                let bins = (duration + drain).as_nanos() / bin.0.as_nanos().max(1);
+                if bin.0.is_zero() || bins > MAX_BINS {
+                    return self.fail(
+                        span,
+                        format!(
+                            "metrics.bin = \"{bin}\" is not allowed (expected a width that cuts duration + drain into at most {MAX_BINS} bins)"
+                        ),
+                    );
+                }
+                bin.0
             }
-            Some(bin) => bin.0,
             None => {
                 let seconds = (duration + drain)
                     .as_secs()

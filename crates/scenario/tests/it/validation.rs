@@ -139,7 +139,7 @@ fn neither_loop() {
 fn negative_rate() {
     check(
         &with("rpm = 100", "rpm = -5"),
-        "scenarios/example.toml:10:11: arrival rpm -5 is not allowed (expected requests per minute, more than 0)",
+        "scenarios/example.toml:10:11: arrival rpm -5 is not allowed (expected requests per minute above 0 and up to 10000000)",
     );
 }
 
@@ -357,4 +357,49 @@ fn fault_code_must_fit_the_status() {
         ),
         "scenarios/example.toml:8:1: fault code \"server_error\" is not allowed with status 429 (expected one of: insufficient_quota, slow_down)",
     );
+}
+
+#[test]
+fn absurd_fan_out() {
+    check(
+        &with(
+            "name = \"app\"\n",
+            "name = \"app\"\ninstances = 4000000000\n",
+        ),
+        "scenarios/example.toml:8:1: client group \"app\" has instances = 4000000000 (expected 1 to 1000000)",
+    );
+    check(
+        &with(
+            "name = \"app\"\n",
+            "name = \"app\"\ninstances = 1000\nstagger = \"3000d\"\n",
+        ),
+        "scenarios/example.toml:8:1: client group \"app\": start + stagger x (instances - 1) is beyond 100 years (expected instance starts within the scenario)",
+    );
+}
+
+proptest::proptest! {
+    /// Whatever text lands in a value, validation answers with a scenario or an error that
+    /// names its place.
+    #[test]
+    fn validation_never_panics(
+        field in 0usize..6,
+        value in "[-0-9a-z.\"{}=, ]{0,24}",
+    ) {
+        let targets = [
+            "\"10m\"",
+            "100",
+            "\"tier-1\"",
+            "{ kind = \"fixed\", value = 100 }",
+            "{ kind = \"poisson\", rpm = 100 }",
+            "\"app\"",
+        ];
+        let text = BASE.replacen(targets[field], &value, 1);
+        match parse_scenario(&text, "scenarios/example.toml", &mut crate::read_from_disk) {
+            Ok(scenario) => proptest::prop_assert!(!scenario.groups.is_empty()),
+            Err(error) => {
+                let message = error.to_string();
+                proptest::prop_assert!(message.starts_with("scenarios/example.toml:"), "{}", message);
+            }
+        }
+    }
 }

@@ -269,3 +269,34 @@ kind = "async-openai@0.36"
     assert_eq!(python.gave_up + rust.gave_up, 120);
     assert_eq!(report.runs[0].rejections.get("other"), Some(&180));
 }
+
+#[test]
+fn closed_loop_workers_refused_locally_still_let_time_advance() {
+    let text = r#"name = "breaker-spin"
+duration = "2m"
+drain = "1m"
+[server]
+model = "gpt-4o-mini"
+tier = "tier-1"
+[[server.faults]]
+status = 503
+[[clients]]
+name = "workers"
+closed_loop = { concurrency = 3 }
+prompt_tokens = { kind = "fixed", value = 10 }
+completion_tokens = { kind = "fixed", value = 10 }
+[[strategies]]
+kind = "circuit-breaker"
+inner = { kind = "none" }
+"#;
+    let (report, _, attempts) = crate::simulate(&crate::parse(text));
+    check_invariants(&report, &attempts);
+    let totals = &report.runs[0].totals;
+    assert!(totals.attempts > 0);
+    assert!(
+        totals.gave_up > totals.attempts,
+        "the open breaker refused requests locally"
+    );
+    // At most one refused request per worker per millisecond of the two minutes.
+    assert!(totals.requests <= 3 * 120_000 + totals.attempts);
+}
