@@ -29,15 +29,33 @@ struct Cli {
 enum Command {
     /// Print the tier catalog: RPM, RPD, TPM, TPD and batch queue limits per tier and model.
     Tiers(commands::tiers::Args),
+    /// Simulate a scenario in virtual time and compare its strategies.
+    Run(commands::run::Args),
+    /// Check scenario files without running them.
+    Validate(commands::validate::Args),
+    /// Print the JSON Schema of scenario files, for editors.
+    Schema(commands::schema::Args),
     /// List the retry strategies: parameters, defaults and the source of each formula.
     Strategies(commands::strategies::Args),
+    /// Run scenarios and check their [expect] thresholds: exit 0 if all pass, 1 if any fails.
+    Check(commands::check::Args),
+    /// Compare two runs (directories or report.json files), e.g. a baseline and this change.
+    Diff(commands::diff::Args),
+    /// Re-render report.json, summary.md, index.html and the SVG charts of a run directory.
+    Report(commands::report::Args),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
         Command::Tiers(args) => commands::tiers::run(args),
+        Command::Run(args) => commands::run::run(args),
+        Command::Validate(args) => commands::validate::run(args),
+        Command::Schema(args) => commands::schema::run(args),
         Command::Strategies(args) => commands::strategies::run(args),
+        Command::Check(args) => commands::check::run(args),
+        Command::Diff(args) => commands::diff::run(args),
+        Command::Report(args) => commands::report::run(args),
     };
     exit_code(outcome)
 }

@@ -1,7 +1,13 @@
 //! One module per `ratelab` subcommand.
 
+pub mod check;
+pub mod diff;
+pub mod report;
+pub mod run;
+pub mod schema;
 pub mod strategies;
 pub mod tiers;
+pub mod validate;
 
 /// What a command concluded, when it ran to the end without an error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,0 +1,98 @@
+//! `ratelab check SCENARIO... [--junit FILE]`: runs scenarios and gates on their `[expect]`
+//! thresholds. Exit 0 when every threshold passes, 1 when any fails, 2 for usage errors or bad
+//! scenarios (mapped in `main.rs`).
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::Context;
+
+use super::Outcome;
+
+/// Arguments of `ratelab check`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Scenario files with an [expect] table.
+    #[arg(required = true)]
+    pub scenarios: Vec<PathBuf>,
+    /// Write JUnit XML here: one testcase per scenario x strategy x threshold.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Also write each scenario's report (every format) to DIR/<scenario-name>/.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Seed of every random draw (default: each scenario's).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// List passing thresholds too, not only failures.
+    #[arg(long, short)]
+    pub verbose: bool,
+}
+
+pub fn run(args: Args) -> anyhow::Result<Outcome> {
+    // Load every scenario before running any, so a typo fails fast with exit code 2.
+    let mut scenarios = Vec::with_capacity(args.scenarios.len());
+    for path in &args.scenarios {
+        let mut scenario = super::validate::load(path)?;
+        if scenario.expect.is_empty() {
+            // A glob such as scenarios/*.toml may include scenarios that are not gates.
+            eprintln!("note: {} has no [expect] table; skipped", path.display());
+            continue;
+        }
+        if let Some(seed) = args.seed {
+            scenario.seed = seed;
+        }
+        scenarios.push(scenario);
+    }
+
+    if scenarios.is_empty() {
+        anyhow::bail!(
+            "no [expect] table in any scenario, so nothing to check (add thresholds such as `[expect]` `min_success_rate = 0.99`, or use `ratelab run`)"
+        );
+    }
+
+    let colour = super::report::terminal_colour();
+    let mut checked = Vec::with_capacity(scenarios.len());
+    let mut summaries = String::new();
+    for scenario in &scenarios {
+        let report = sim::simulate(scenario, &mut |_| {})
+            .with_context(|| format!("scenario {}", scenario.name))?;
+        print!("{}", report::terminal_table(&report, colour));
+        if let Some(out) = &args.out {
+            super::report::write_run_directory(&out.join(&scenario.name), &report)?;
+        }
+        summaries.push_str(&report::summary_markdown(&report));
+        summaries.push('\n');
+        checked.push(report::CheckedScenario::new(&scenario.expect, &report));
+    }
+    let listing = if args.verbose {
+        report::VerdictListing::All
+    } else {
+        report::VerdictListing::FailuresOnly
+    };
+    print!("{}", report::verdicts_terminal(&checked, listing));
+
+    if let Some(path) = &args.junit {
+        std::fs::write(path, report::junit_xml(&checked))
+            .with_context(|| format!("cannot write the JUnit report {}", path.display()))?;
+    }
+    if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|path| !path.is_empty()) {
+        let path = PathBuf::from(path);
+        let markdown = format!("{}\n{summaries}", report::verdicts_markdown(&checked));
+        // The step summary is shared by every step of a job: append, never replace.
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .and_then(|mut file| file.write_all(markdown.as_bytes()))
+            .with_context(|| {
+                format!("cannot append to $GITHUB_STEP_SUMMARY ({})", path.display())
+            })?;
+    }
+
+    if checked.iter().all(report::CheckedScenario::passed) {
+        Ok(Outcome::Success)
+    } else {
+        Ok(Outcome::Failed)
+    }
+}

@@ -1,0 +1,12 @@
+//! `ratelab schema`: prints the JSON Schema of scenario files, for editors.
+
+use super::Outcome;
+
+/// Arguments of `ratelab schema`.
+#[derive(Debug, clap::Args)]
+pub struct Args {}
+
+pub fn run(_args: Args) -> anyhow::Result<Outcome> {
+    println!("{}", scenario::json_schema());
+    Ok(Outcome::Success)
+}

@@ -1,0 +1,124 @@
+//! `ratelab run` writes every format; `ratelab report DIR` re-renders them byte for byte.
+
+use crate::{assert_exit, fixture, ratelab, scratch_dir};
+
+const FILES: [&str; 4] = ["report.json", "summary.md", "index.html", "comparison.svg"];
+
+#[test]
+fn run_writes_every_format_and_report_re_renders_the_same_bytes() {
+    let dir = scratch_dir("run-and-report");
+    let run_dir = dir.join("run");
+    let scenario = fixture("gate-pass.toml");
+    let output = ratelab(&[
+        "run",
+        scenario.to_str().unwrap(),
+        "--out",
+        run_dir.to_str().unwrap(),
+    ]);
+    assert_exit(&output, 0);
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        !stdout.contains('\x1b'),
+        "no colours when stdout is not a terminal"
+    );
+    let read = |name: &str| std::fs::read(run_dir.join(name)).unwrap();
+    let before: Vec<Vec<u8>> = FILES.iter().map(|name| read(name)).collect();
+    let timelines = std::fs::read_dir(&run_dir)
+        .unwrap()
+        .filter(|entry| {
+            let name = entry.as_ref().unwrap().file_name();
+            name.to_string_lossy().starts_with("timeline-")
+        })
+        .count();
+    assert_eq!(timelines, 2, "one timeline per strategy");
+
+    // Re-rendering into another directory gives the same bytes.
+    let again = dir.join("again");
+    let output = ratelab(&[
+        "report",
+        run_dir.to_str().unwrap(),
+        "--out",
+        again.to_str().unwrap(),
+    ]);
+    assert_exit(&output, 0);
+    for (name, bytes) in FILES.iter().zip(&before) {
+        assert!(
+            std::fs::read(again.join(name)).unwrap() == *bytes,
+            "{name} differs after ratelab report"
+        );
+    }
+
+    // The same seed gives byte-identical files.
+    let second = dir.join("second");
+    let output = ratelab(&[
+        "run",
+        scenario.to_str().unwrap(),
+        "--out",
+        second.to_str().unwrap(),
+    ]);
+    assert_exit(&output, 0);
+    for (name, bytes) in FILES.iter().zip(&before) {
+        assert!(
+            std::fs::read(second.join(name)).unwrap() == *bytes,
+            "{name} differs between two runs of seed 11"
+        );
+    }
+}
+
+#[test]
+fn report_of_a_directory_without_report_json_exits_2() {
+    let dir = scratch_dir("report-missing");
+    let output = ratelab(&["report", dir.to_str().unwrap()]);
+    assert_exit(&output, 2);
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        stderr.contains("expected a run directory written by `ratelab run`"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn diff_compares_two_runs_and_can_gate_on_regressions() {
+    let dir = scratch_dir("diff");
+    let scenario = fixture("gate-pass.toml");
+    let base = dir.join("base");
+    let head = dir.join("head");
+    for (out, seed) in [(&base, "11"), (&head, "12")] {
+        let output = ratelab(&[
+            "run",
+            scenario.to_str().unwrap(),
+            "--seed",
+            seed,
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert_exit(&output, 0);
+    }
+    let markdown = dir.join("diff.md");
+    let output = ratelab(&[
+        "diff",
+        base.to_str().unwrap(),
+        head.join("report.json").to_str().unwrap(),
+        "--markdown",
+        markdown.to_str().unwrap(),
+    ]);
+    assert_exit(&output, 0);
+    let text = std::fs::read_to_string(&markdown).unwrap();
+    assert!(text.starts_with("### ratelab diff: gate-pass: "), "{text}");
+    assert!(text.contains("different seeds"), "{text}");
+
+    // The same run compared with itself never regresses, even with the gate on.
+    let output = ratelab(&[
+        "diff",
+        base.to_str().unwrap(),
+        base.to_str().unwrap(),
+        "--fail-on-regression",
+    ]);
+    assert_exit(&output, 0);
+    let output = ratelab(&[
+        "diff",
+        base.to_str().unwrap(),
+        dir.join("nowhere").to_str().unwrap(),
+    ]);
+    assert_exit(&output, 2);
+}

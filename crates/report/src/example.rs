@@ -1,0 +1,125 @@
+//! A small, hand-built report for documentation examples and renderer tests: two strategies
+//! against one tier, folded through the real [`RunMetrics`] so every derived number is
+//! consistent.
+
+use scenario::{
+    AttemptDecision, AttemptOutcome, AttemptRecord, ClientId, GroupSummary, LimitKind,
+    REPORT_FORMAT_VERSION, RunMetrics, RunReport, ScenarioSummary, ServerSummary,
+};
+
+const SECOND_NS: u64 = 1_000_000_000;
+
+/// A two-minute example run: 240 requests from two instances of one group against a 100 RPM
+/// limit, once with a strategy that never retries (`none`) and once with one that honours
+/// `retry-after` (`retry-after`).
+///
+/// ```
+/// let report = report::example_report();
+/// assert_eq!(report.runs.len(), 2);
+/// assert_eq!(report.runs[0].totals.requests, 240);
+/// ```
+pub fn example_report() -> RunReport {
+    let runs = vec![example_run("none", false), example_run("retry-after", true)];
+    RunReport {
+        format_version: REPORT_FORMAT_VERSION,
+        scenario: ScenarioSummary {
+            name: "example".to_owned(),
+            description: "Two instances share a key and send twice the RPM limit for a minute."
+                .to_owned(),
+            seed: 7,
+            model: "gpt-4o-mini".to_owned(),
+            duration_ms: 60_000,
+            drain_ms: 120_000,
+            bin_width_ms: 10_000,
+            groups: vec![GroupSummary {
+                name: "app".to_owned(),
+                instances: 2,
+            }],
+            servers: vec![ServerSummary {
+                label: "tier-1".to_owned(),
+                limits: quota::LimitSet {
+                    rpm: Some(100),
+                    tpm: Some(60_000),
+                    rpd: Some(10_000),
+                    ..quota::LimitSet::default()
+                },
+            }],
+            strategies: vec!["none".to_owned(), "retry-after".to_owned()],
+        },
+        runs,
+    }
+}
+
+/// One run: every request arrives at `i * 250ms`; the limiter admits the first 100 of each
+/// minute and rejects the rest with a `retry-after` up to the next minute.
+fn example_run(strategy: &str, retries: bool) -> scenario::RunResult {
+    let mut metrics = RunMetrics::new(vec!["app".to_owned()], 10 * SECOND_NS);
+    metrics.set_sending_window(60 * SECOND_NS);
+    let mut admitted_in_minute = [0u64; 4];
+    for request in 0..240u64 {
+        let client = ClientId {
+            group: 0,
+            instance: (request % 2) as u32,
+        };
+        let arrived_ns = request * SECOND_NS / 4;
+        metrics.record_arrival(client, arrived_ns);
+        let mut sent_ns = arrived_ns;
+        for attempt in 0..4u32 {
+            let minute = (sent_ns / (60 * SECOND_NS)) as usize;
+            let admitted = minute < admitted_in_minute.len() && admitted_in_minute[minute] < 100;
+            let next_minute_ns = (minute as u64 + 1) * 60 * SECOND_NS;
+            let base = AttemptRecord {
+                run: u32::from(retries),
+                client,
+                request,
+                attempt,
+                arrived_ns,
+                sent_ns,
+                ended_ns: sent_ns + SECOND_NS / 50,
+                prompt_tokens: 200,
+                max_tokens: 100,
+                completion_tokens: 0,
+                outcome: AttemptOutcome::Success,
+                decision: AttemptDecision::Done,
+            };
+            if admitted {
+                admitted_in_minute[minute] += 1;
+                // Service time grows with queueing in the minute, so latencies spread.
+                let service_ns = SECOND_NS / 2 + admitted_in_minute[minute] * SECOND_NS / 100;
+                metrics.record_attempt(&AttemptRecord {
+                    ended_ns: sent_ns + service_ns,
+                    completion_tokens: 80,
+                    ..base
+                });
+                break;
+            }
+            let retry_after_ns = next_minute_ns - sent_ns;
+            let last_try = !retries || attempt == 3;
+            // Every third retry jumps the gun: it waits half of what the server asked.
+            let wait_ns = if request % 3 == 0 {
+                retry_after_ns / 2
+            } else {
+                retry_after_ns
+            };
+            metrics.record_attempt(&AttemptRecord {
+                outcome: AttemptOutcome::RateLimited {
+                    limit: LimitKind::Rpm,
+                    retry_after_ns: Some(retry_after_ns),
+                },
+                decision: if last_try {
+                    AttemptDecision::GiveUp {
+                        reason: Some(retry::GiveUpReason::MaxAttempts),
+                    }
+                } else {
+                    AttemptDecision::Retry { after_ns: wait_ns }
+                },
+                ..base
+            });
+            if last_try {
+                break;
+            }
+            sent_ns = base.ended_ns + wait_ns;
+        }
+    }
+    metrics.finish("tier-1".to_owned(), strategy.to_owned())
+}

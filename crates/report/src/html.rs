@@ -1,0 +1,197 @@
+//! `index.html`: one self-contained page with inline CSS and inline SVG charts, no scripts and
+//! no external assets, written as well-formed XHTML-style markup so any XML parser reads it.
+
+use std::fmt::Write;
+
+use scenario::RunReport;
+
+use crate::charts::Chart;
+use crate::details::{DETAIL_HEADERS, detail_rows};
+use crate::markdown::limits_line;
+use crate::scoreboard::Scoreboard;
+use crate::units;
+
+const STYLE: &str = "
+body { font-family: system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif; margin: 0 auto;
+  max-width: 1240px; padding: 24px; color: #1f2328; background: #fff; line-height: 1.45; }
+h1 { font-size: 1.6em; margin-bottom: 0.2em; }
+h2 { font-size: 1.2em; margin-top: 2em; border-bottom: 1px solid #d0d7de; padding-bottom: 0.2em; }
+p.meta { color: #59636e; margin-top: 0; }
+table { border-collapse: collapse; font-size: 0.9em; margin: 0.8em 0; }
+th, td { border: 1px solid #d0d7de; padding: 4px 8px; }
+th { background: #f6f8fa; text-align: left; }
+td.number { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+ul.answers { font-size: 1.05em; }
+td.text { text-align: left; }
+td.best { background: #dafbe1; font-weight: 600; }
+td.label { font-family: ui-monospace, SFMono-Regular, Menlo, monospace; min-width: 12em; max-width: 28em;
+  overflow-wrap: anywhere; }
+div.table { overflow-x: auto; }
+figure { margin: 1em 0; }
+figure svg { max-width: 100%; height: auto; border: 1px solid #eaeef2; }
+figcaption { color: #59636e; font-size: 0.85em; }
+footer { margin-top: 3em; color: #59636e; font-size: 0.8em; }
+";
+
+/// The HTML page of a report, embedding `charts` (from [`crate::charts`]) inline.
+///
+/// ```
+/// let report = report::example_report();
+/// let charts = report::charts(&report).unwrap();
+/// let page = report::html_page(&report, &charts);
+/// assert!(page.starts_with("<!DOCTYPE html>"));
+/// assert!(page.contains("<svg"));
+/// assert!(!page.contains("<script"));
+/// ```
+pub fn html_page(report: &RunReport, charts: &[Chart]) -> String {
+    let scenario = &report.scenario;
+    let mut out = String::new();
+    out.push_str("<!DOCTYPE html>\n");
+    out.push_str("<html xmlns=\"http://www.w3.org/1999/xhtml\" lang=\"en\">\n<head>\n");
+    out.push_str("<meta charset=\"utf-8\"/>\n");
+    out.push_str("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"/>\n");
+    let _ = writeln!(out, "<title>ratelab: {}</title>", escape(&scenario.name));
+    let _ = writeln!(out, "<style>{STYLE}</style>\n</head>\n<body>");
+    let _ = writeln!(out, "<h1>ratelab: {}</h1>", escape(&scenario.name));
+    if !scenario.description.is_empty() {
+        let _ = writeln!(out, "<p>{}</p>", escape(&scenario.description));
+    }
+    let groups = scenario
+        .groups
+        .iter()
+        .map(|group| format!("{} ×{}", group.name, group.instances))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let _ = writeln!(
+        out,
+        "<p class=\"meta\">model <b>{}</b> · seed {} · {} of traffic + {} drain · clients: {} · time bins of {}</p>",
+        escape(&scenario.model),
+        scenario.seed,
+        units::duration_ms(scenario.duration_ms),
+        units::duration_ms(scenario.drain_ms),
+        escape(&groups),
+        units::duration_ms(scenario.bin_width_ms),
+    );
+    if !scenario.servers.is_empty() {
+        out.push_str("<ul>\n");
+        for server in &scenario.servers {
+            let _ = writeln!(out, "<li>{}</li>", escape(&limits_line(server)));
+        }
+        out.push_str("</ul>\n");
+    }
+
+    out.push_str("<h2>Scoreboard</h2>\n");
+    if report.runs.is_empty() {
+        out.push_str("<p>No runs.</p>\n");
+    } else {
+        out.push_str("<ul class=\"answers\">\n");
+        for answer in crate::answers::answers(report) {
+            let _ = writeln!(out, "<li>{}</li>", escape(&answer));
+        }
+        out.push_str("</ul>\n");
+        scoreboard_table(&mut out, &Scoreboard::of(report));
+        out.push_str("<p class=\"meta\">Best value per column highlighted.</p>\n");
+    }
+
+    let (timelines, overview): (Vec<&Chart>, Vec<&Chart>) = charts
+        .iter()
+        .partition(|chart| chart.file_name.starts_with("timeline-"));
+    for chart in overview {
+        figure(&mut out, chart);
+    }
+    if !timelines.is_empty() {
+        out.push_str("<h2>Timelines against the limits</h2>\n");
+        for chart in timelines {
+            figure(&mut out, chart);
+        }
+    }
+
+    if !report.runs.is_empty() {
+        out.push_str("<h2>More numbers per run</h2>\n<div class=\"table\"><table>\n<tr>");
+        for header in DETAIL_HEADERS {
+            let _ = write!(out, "<th>{}</th>", escape(header));
+        }
+        out.push_str("</tr>\n");
+        for row in detail_rows(report) {
+            out.push_str("<tr>");
+            for (index, cell) in row.iter().enumerate() {
+                let class = match DETAIL_HEADERS[index] {
+                    "run" => "label",
+                    "gave up by reason" | "429s by limit" => "text",
+                    _ => "number",
+                };
+                let _ = write!(out, "<td class=\"{class}\">{}</td>", escape(cell));
+            }
+            out.push_str("</tr>\n");
+        }
+        out.push_str("</table></div>\n");
+    }
+    let _ = writeln!(
+        out,
+        "<footer>Generated by ratelab from report.json (format version {}). Every chart is also written as its own .svg file.</footer>",
+        report.format_version
+    );
+    out.push_str("</body>\n</html>\n");
+    out
+}
+
+fn scoreboard_table(out: &mut String, board: &Scoreboard) {
+    out.push_str("<div class=\"table\"><table>\n<tr>");
+    if board.several_servers {
+        out.push_str("<th>server</th>");
+    }
+    out.push_str("<th>strategy</th>");
+    for column in &board.columns {
+        let _ = write!(out, "<th>{}</th>", escape(column.title));
+    }
+    out.push_str("</tr>\n");
+    for row in &board.rows {
+        out.push_str("<tr>");
+        if board.several_servers {
+            let _ = write!(out, "<td class=\"label\">{}</td>", escape(&row.server));
+        }
+        let _ = write!(out, "<td class=\"label\">{}</td>", escape(&row.strategy));
+        for cell in &row.cells {
+            let class = if cell.best { "number best" } else { "number" };
+            let _ = write!(out, "<td class=\"{class}\">{}</td>", escape(&cell.text));
+        }
+        out.push_str("</tr>\n");
+    }
+    out.push_str("</table></div>\n");
+}
+
+fn figure(out: &mut String, chart: &Chart) {
+    let _ = writeln!(
+        out,
+        "<figure>\n<h2>{}</h2>\n{}\n<figcaption>{}</figcaption>\n</figure>",
+        escape(&chart.title),
+        strip_xml_declaration(&chart.svg).trim_end(),
+        escape(&chart.file_name)
+    );
+}
+
+/// An SVG document without its `<?xml ...?>` line, so it can sit inside the page.
+fn strip_xml_declaration(svg: &str) -> &str {
+    match svg.strip_prefix("<?xml") {
+        Some(rest) => rest
+            .split_once("?>")
+            .map_or(svg, |(_, body)| body.trim_start()),
+        None => svg,
+    }
+}
+
+/// Escapes text for HTML element content and attribute values.
+pub(crate) fn escape(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for character in text.chars() {
+        match character {
+            '&' => escaped.push_str("&amp;"),
+            '<' => escaped.push_str("&lt;"),
+            '>' => escaped.push_str("&gt;"),
+            '"' => escaped.push_str("&quot;"),
+            '\'' => escaped.push_str("&#39;"),
+            _ => escaped.push(character),
+        }
+    }
+    escaped
+}

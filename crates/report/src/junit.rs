@@ -1,0 +1,67 @@
+//! JUnit XML for CI test reporters: one `<testsuite>` per scenario and one `<testcase>` per
+//! scenario x run x threshold.
+
+use std::fmt::Write;
+
+use crate::html::escape;
+use crate::verdict::CheckedScenario;
+
+/// The JUnit XML document of `ratelab check`'s verdicts.
+///
+/// Test case names read `<run>: <metric> <comparison> <limit>`; their class name is
+/// `ratelab.<scenario>`; a failed threshold carries a `<failure>` whose message gives the
+/// actual value and where the threshold is written.
+///
+/// ```
+/// let xml = report::junit_xml(&[]);
+/// assert!(xml.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites"));
+/// ```
+pub fn junit_xml(checked: &[CheckedScenario]) -> String {
+    let tests: usize = checked.iter().map(|scenario| scenario.verdicts.len()).sum();
+    let failures: usize = checked
+        .iter()
+        .flat_map(|scenario| &scenario.verdicts)
+        .filter(|verdict| !verdict.passed)
+        .count();
+    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    let _ = writeln!(
+        out,
+        "<testsuites name=\"ratelab check\" tests=\"{tests}\" failures=\"{failures}\" errors=\"0\">"
+    );
+    for scenario in checked {
+        let scenario_failures = scenario
+            .verdicts
+            .iter()
+            .filter(|verdict| !verdict.passed)
+            .count();
+        let _ = writeln!(
+            out,
+            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{scenario_failures}\" errors=\"0\" skipped=\"0\">",
+            escape(&scenario.name),
+            scenario.verdicts.len()
+        );
+        for verdict in &scenario.verdicts {
+            let bound = verdict.threshold();
+            let _ = write!(
+                out,
+                "    <testcase classname=\"ratelab.{}\" name=\"{}: {}\"",
+                escape(&scenario.name),
+                escape(&scenario.run_name(verdict)),
+                escape(&bound)
+            );
+            if verdict.passed {
+                out.push_str("/>\n");
+            } else {
+                let message = format!("{} ({})", verdict.describe(), verdict.location);
+                let _ = writeln!(
+                    out,
+                    ">\n      <failure message=\"{0}\" type=\"threshold\">{0}</failure>\n    </testcase>",
+                    escape(&message)
+                );
+            }
+        }
+        out.push_str("  </testsuite>\n");
+    }
+    out.push_str("</testsuites>\n");
+    out
+}

@@ -1,0 +1,147 @@
+//! `summary.md`: GitHub-flavoured Markdown that fits a PR comment or `$GITHUB_STEP_SUMMARY`.
+
+use std::fmt::Write;
+
+use scenario::{RunReport, ScenarioSummary};
+
+use crate::details::{DETAIL_HEADERS, detail_rows};
+use crate::scoreboard::Scoreboard;
+use crate::units;
+
+/// The Markdown summary of a report: the scenario in one line, the scoreboard with the best
+/// value per column in bold, and the remaining numbers folded in a `<details>` block.
+///
+/// ```
+/// let markdown = report::summary_markdown(&report::example_report());
+/// assert!(markdown.starts_with("### ratelab: example\n"));
+/// assert!(markdown.contains("| strategy |"));
+/// ```
+pub fn summary_markdown(report: &RunReport) -> String {
+    let mut out = String::new();
+    let scenario = &report.scenario;
+    let _ = writeln!(out, "### ratelab: {}\n", escape(&scenario.name));
+    if !scenario.description.is_empty() {
+        let _ = writeln!(out, "{}\n", escape(&scenario.description));
+    }
+    let _ = writeln!(out, "{}\n", scenario_line(scenario));
+    for server in &scenario.servers {
+        let _ = writeln!(out, "- {}", escape(&limits_line(server)));
+    }
+    if !scenario.servers.is_empty() {
+        out.push('\n');
+    }
+    if report.runs.is_empty() {
+        out.push_str("No runs.\n");
+        return out;
+    }
+    for answer in crate::answers::answers(report) {
+        let _ = writeln!(out, "- {}", escape(&answer));
+    }
+    out.push('\n');
+    scoreboard_table(&mut out, &Scoreboard::of(report));
+    out.push_str("\nBest value per column in **bold**.\n\n");
+    details_table(&mut out, report);
+    out
+}
+
+/// `**model** · seed 7 · 1m00s of traffic + 2m00s drain · app x2`.
+pub(crate) fn scenario_line(scenario: &ScenarioSummary) -> String {
+    let groups = scenario
+        .groups
+        .iter()
+        .map(|group| format!("{} x{}", group.name, group.instances))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "**{}** · seed {} · {} of traffic + {} drain · clients: {}",
+        escape(&scenario.model),
+        scenario.seed,
+        units::duration_ms(scenario.duration_ms),
+        units::duration_ms(scenario.drain_ms),
+        escape(&groups)
+    )
+}
+
+/// `tier-1: 500 RPM · 200000 TPM · 10000 RPD`.
+pub(crate) fn limits_line(server: &scenario::ServerSummary) -> String {
+    let limits: Vec<String> = [
+        (server.limits.rpm, "RPM"),
+        (server.limits.tpm, "TPM"),
+        (server.limits.rpd, "RPD"),
+        (server.limits.tpd, "TPD"),
+    ]
+    .into_iter()
+    .filter_map(|(limit, name)| limit.map(|limit| format!("{limit} {name}")))
+    .collect();
+    let limits = if limits.is_empty() {
+        "no limits".to_owned()
+    } else {
+        limits.join(" · ")
+    };
+    format!("{}: {limits}", server.label)
+}
+
+fn scoreboard_table(out: &mut String, board: &Scoreboard) {
+    let mut header = Vec::new();
+    let mut align = Vec::new();
+    if board.several_servers {
+        header.push("server".to_owned());
+        align.push(":--");
+    }
+    header.push("strategy".to_owned());
+    align.push(":--");
+    for column in &board.columns {
+        header.push(column.title.to_owned());
+        align.push("--:");
+    }
+    let _ = writeln!(out, "| {} |", header.join(" | "));
+    let _ = writeln!(out, "|{}|", align.join("|"));
+    for row in &board.rows {
+        let mut cells = Vec::new();
+        if board.several_servers {
+            cells.push(escape(&row.server));
+        }
+        cells.push(format!("`{}`", row.strategy.replace('`', "'")));
+        for cell in &row.cells {
+            let text = escape(&cell.text);
+            cells.push(if cell.best {
+                format!("**{text}**")
+            } else {
+                text
+            });
+        }
+        let _ = writeln!(out, "| {} |", cells.join(" | "));
+    }
+}
+
+fn details_table(out: &mut String, report: &RunReport) {
+    out.push_str("<details><summary>More numbers per run</summary>\n\n");
+    let _ = writeln!(out, "| {} |", DETAIL_HEADERS.join(" | "));
+    let align: Vec<&str> = DETAIL_HEADERS
+        .iter()
+        .enumerate()
+        .map(|(index, _)| if index == 0 { ":--" } else { "--:" })
+        .collect();
+    let _ = writeln!(out, "|{}|", align.join("|"));
+    for row in detail_rows(report) {
+        let cells: Vec<String> = row.iter().map(|cell| escape(cell)).collect();
+        let _ = writeln!(out, "| {} |", cells.join(" | "));
+    }
+    out.push_str("\n</details>\n");
+}
+
+/// Escapes the characters that would break a table cell or start Markdown formatting.
+pub(crate) fn escape(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for character in text.chars() {
+        match character {
+            '|' | '*' | '_' | '`' | '<' | '>' | '[' | ']' | '\\' => {
+                escaped.push('\\');
+                escaped.push(character);
+            }
+            '\n' => escaped.push(' '),
+            _ => escaped.push(character),
+        }
+    }
+    escaped
+}

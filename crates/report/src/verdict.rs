@@ -1,0 +1,247 @@
+//! SLO verdicts: a scenario's `[expect]` thresholds evaluated against its runs, one verdict per
+//! run and metric, with renderers for the terminal and for Markdown.
+
+use std::fmt::Write;
+
+use scenario::{Expectations, Location, RunReport, RunResult, SloMetric};
+
+use crate::markdown::escape;
+use crate::units;
+
+/// One threshold applied to one run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Verdict {
+    /// Server variant label of the run.
+    pub server: String,
+    /// Strategy label of the run.
+    pub strategy: String,
+    /// What was bounded.
+    pub metric: SloMetric,
+    /// The bound, in the metric's unit (see [`scenario::Threshold::limit`]).
+    pub limit: f64,
+    /// The run's value in the same unit; `None` when it has none (p99 without a success).
+    pub actual: Option<f64>,
+    /// Whether the run met the bound (a missing value fails).
+    pub passed: bool,
+    /// Where the threshold is written.
+    pub location: Location,
+}
+
+impl Verdict {
+    /// The threshold alone: `p99 latency <= 30.0s`.
+    pub fn threshold(&self) -> String {
+        let comparison = if self.metric.is_minimum() { ">=" } else { "<=" };
+        format!(
+            "{} {comparison} {}",
+            self.metric,
+            format_value(self.metric, self.limit)
+        )
+    }
+
+    /// `p99 latency 12.3s <= 30s`, or with `>` when it failed.
+    pub fn describe(&self) -> String {
+        let actual = self.actual.map_or_else(
+            || "n/a (no request succeeded)".to_owned(),
+            |value| format_value(self.metric, value),
+        );
+        let comparison = match (self.metric.is_minimum(), self.passed) {
+            (true, true) => ">=",
+            (true, false) => "<",
+            (false, true) => "<=",
+            (false, false) => ">",
+        };
+        format!(
+            "{} {actual} {comparison} {}",
+            self.metric,
+            format_value(self.metric, self.limit)
+        )
+    }
+}
+
+/// The verdicts of one scenario, for reports over several.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckedScenario {
+    /// Scenario name.
+    pub name: String,
+    /// Whether the report compares several server variants (names then include the server).
+    pub several_servers: bool,
+    /// One verdict per run and threshold, runs in report order.
+    pub verdicts: Vec<Verdict>,
+}
+
+impl CheckedScenario {
+    /// Evaluates `expectations` on `report`.
+    pub fn new(expectations: &Expectations, report: &RunReport) -> CheckedScenario {
+        CheckedScenario {
+            name: report.scenario.name.clone(),
+            several_servers: report
+                .runs
+                .iter()
+                .any(|run| run.server != report.runs[0].server),
+            verdicts: evaluate(expectations, report),
+        }
+    }
+
+    /// Whether every verdict passed.
+    pub fn passed(&self) -> bool {
+        self.verdicts.iter().all(|verdict| verdict.passed)
+    }
+
+    /// The run a verdict is about: the strategy, prefixed by the server when there are several.
+    pub fn run_name(&self, verdict: &Verdict) -> String {
+        if self.several_servers {
+            format!("{} / {}", verdict.server, verdict.strategy)
+        } else {
+            verdict.strategy.clone()
+        }
+    }
+}
+
+/// Applies each threshold to each run it concerns: per run and metric, the threshold written
+/// for the run's strategy wins over the one for every strategy.
+///
+/// ```
+/// use scenario::{Expectations, Location, SloMetric, Threshold};
+///
+/// let report = report::example_report();
+/// let at = Location { file: "example.toml".into(), line: 20, column: 20 };
+/// let expectations = Expectations {
+///     thresholds: vec![Threshold {
+///         metric: SloMetric::SuccessRate,
+///         limit: 0.8,
+///         strategy: None,
+///         location: at,
+///     }],
+/// };
+/// let verdicts = report::evaluate(&expectations, &report);
+/// assert_eq!(verdicts.len(), 2);
+/// assert!(!verdicts[0].passed, "`none` succeeds for 41.7% only");
+/// assert!(verdicts[1].passed);
+/// assert_eq!(verdicts[1].describe(), "success rate 80.8% >= 80.0%");
+/// ```
+pub fn evaluate(expectations: &Expectations, report: &RunReport) -> Vec<Verdict> {
+    let mut verdicts = Vec::new();
+    for run in &report.runs {
+        for metric in SloMetric::ALL {
+            let Some(threshold) = expectations.applying_to(metric, &run.strategy) else {
+                continue;
+            };
+            let actual = metric_value(run, metric);
+            verdicts.push(Verdict {
+                server: run.server.clone(),
+                strategy: run.strategy.clone(),
+                metric,
+                limit: threshold.limit,
+                actual,
+                passed: actual.is_some_and(|actual| metric.passes(actual, threshold.limit)),
+                location: threshold.location.clone(),
+            });
+        }
+    }
+    verdicts
+}
+
+/// A run's value of `metric`, in the unit of its thresholds.
+pub(crate) fn metric_value(run: &RunResult, metric: SloMetric) -> Option<f64> {
+    let totals = &run.totals;
+    match metric {
+        SloMetric::SuccessRate => Some(totals.success_rate()),
+        SloMetric::P99Latency => (run.latency.count > 0).then(|| run.latency.p99_us as f64 / 1e6),
+        SloMetric::Amplification => Some(totals.amplification()),
+        SloMetric::RateLimitedShare => Some(if totals.attempts == 0 {
+            0.0
+        } else {
+            totals.rate_limited as f64 / totals.attempts as f64
+        }),
+        SloMetric::GaveUp => Some(totals.gave_up as f64),
+        SloMetric::EarlyRetries => Some(run.analysis.early_retries as f64),
+    }
+}
+
+/// A value of `metric` as people read it.
+pub(crate) fn format_value(metric: SloMetric, value: f64) -> String {
+    match metric {
+        SloMetric::SuccessRate | SloMetric::RateLimitedShare => units::percent(value),
+        SloMetric::P99Latency => units::latency((value * 1e6).round() as u64),
+        SloMetric::Amplification => units::factor(value),
+        SloMetric::GaveUp | SloMetric::EarlyRetries => format!("{value:.0}"),
+    }
+}
+
+/// Which verdicts [`verdicts_terminal`] lists one by one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VerdictListing {
+    /// Only failures; passes are counted.
+    FailuresOnly,
+    /// Every verdict.
+    All,
+}
+
+/// The verdicts for a terminal: one line per listed verdict (`pass` or `FAIL`, the scenario,
+/// the run, the comparison and where the threshold is written), then the counts.
+pub fn verdicts_terminal(checked: &[CheckedScenario], listing: VerdictListing) -> String {
+    let mut out = String::new();
+    for scenario in checked {
+        for verdict in &scenario.verdicts {
+            if verdict.passed && listing == VerdictListing::FailuresOnly {
+                continue;
+            }
+            let mark = if verdict.passed { "pass" } else { "FAIL" };
+            let _ = writeln!(
+                out,
+                "{mark}  {}  {}  {}  ({})",
+                scenario.name,
+                scenario.run_name(verdict),
+                verdict.describe(),
+                verdict.location
+            );
+        }
+    }
+    let (passed, failed) = count(checked);
+    let _ = writeln!(out, "{passed} passed, {failed} failed");
+    out
+}
+
+/// The verdicts as Markdown: a headline, then one table per scenario with failures in bold.
+///
+/// ```
+/// let checked: Vec<report::CheckedScenario> = Vec::new();
+/// assert!(report::verdicts_markdown(&checked).starts_with("### ratelab check: 0 passed, 0 failed"));
+/// ```
+pub fn verdicts_markdown(checked: &[CheckedScenario]) -> String {
+    let (passed, failed) = count(checked);
+    let icon = if failed == 0 { "✅" } else { "❌" };
+    let mut out = format!("### ratelab check: {passed} passed, {failed} failed {icon}\n\n");
+    for scenario in checked {
+        let _ = writeln!(
+            out,
+            "#### {} {}\n",
+            escape(&scenario.name),
+            if scenario.passed() { "✅" } else { "❌" }
+        );
+        out.push_str("| run | threshold | actual | result |\n|:--|:--|--:|:--|\n");
+        for verdict in &scenario.verdicts {
+            let bound = verdict.threshold();
+            let actual = verdict.actual.map_or_else(
+                || "n/a".to_owned(),
+                |value| format_value(verdict.metric, value),
+            );
+            let result = if verdict.passed { "pass" } else { "**FAIL**" };
+            let _ = writeln!(
+                out,
+                "| `{}` | {} | {} | {result} |",
+                scenario.run_name(verdict).replace('`', "'"),
+                escape(&bound),
+                escape(&actual)
+            );
+        }
+        out.push('\n');
+    }
+    out
+}
+
+fn count(checked: &[CheckedScenario]) -> (usize, usize) {
+    let verdicts = || checked.iter().flat_map(|scenario| &scenario.verdicts);
+    let passed = verdicts().filter(|verdict| verdict.passed).count();
+    (passed, verdicts().count() - passed)
+}

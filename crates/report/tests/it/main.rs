@@ -1,0 +1,6 @@
+//! Integration tests of the report crate: one binary, one module per feature.
+
+mod diff;
+mod render;
+mod simulated;
+mod verdict;

@@ -1,0 +1,352 @@
+//! The `[expect]` table: service-level thresholds a scenario's runs must meet, for CI gates
+//! (`ratelab check`). Thresholds at the top of the table apply to every strategy; a
+//! `[expect.strategy."<name>"]` table overrides them for one strategy.
+//!
+//! ```toml
+//! [expect]
+//! min_success_rate = 0.99     # share of requests that succeed, 0 to 1
+//! max_p99_latency = "30s"     # end-to-end, retries and waits included
+//! max_amplification = 1.5     # attempts per request
+//! max_429_share = 0.2         # share of attempts rejected with 429
+//! max_gave_up = 0             # requests given up
+//! max_early_retries = 0       # retries sent before the server's retry-after
+//!
+//! [expect.strategy."none"]    # a strategy's label or its kind
+//! min_success_rate = 0.5
+//! ```
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::ops::Range;
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::duration::HumanDuration;
+use crate::error::{Location, ScenarioError, SourceText};
+
+/// The `[expect]` table as written.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectFile {
+    /// Least share of requests that succeed, from 0 to 1 (e.g. 0.99).
+    #[serde(default)]
+    #[schemars(with = "Option<f64>")]
+    pub min_success_rate: Option<Spanned<f64>>,
+    /// Largest p99 end-to-end latency of succeeded requests, retries and waits included
+    /// (e.g. "30s").
+    #[serde(default)]
+    #[schemars(with = "Option<HumanDuration>")]
+    pub max_p99_latency: Option<Spanned<HumanDuration>>,
+    /// Largest number of attempts per request (1 means no retries).
+    #[serde(default)]
+    #[schemars(with = "Option<f64>")]
+    pub max_amplification: Option<Spanned<f64>>,
+    /// Largest share of attempts rejected with 429, from 0 to 1.
+    #[serde(default, rename = "max_429_share")]
+    #[schemars(with = "Option<f64>")]
+    pub max_rate_limited_share: Option<Spanned<f64>>,
+    /// Most requests the strategy may give up.
+    #[serde(default)]
+    #[schemars(with = "Option<u64>")]
+    pub max_gave_up: Option<Spanned<u64>>,
+    /// Most retries sent before the wait the server asked for (`retry-after`).
+    #[serde(default)]
+    #[schemars(with = "Option<u64>")]
+    pub max_early_retries: Option<Spanned<u64>>,
+    /// Thresholds for one strategy, by its label (`openai-python@2.52`) or kind
+    /// (`honour-retry-after`); they replace the top-level ones of the same name.
+    #[serde(default)]
+    #[schemars(with = "BTreeMap<String, ExpectFile>")]
+    pub strategy: BTreeMap<String, Spanned<ExpectFile>>,
+}
+
+/// A metric an `[expect]` threshold bounds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum SloMetric {
+    /// Share of requests that succeeded (a minimum).
+    SuccessRate,
+    /// p99 end-to-end latency of succeeded requests, in seconds.
+    P99Latency,
+    /// Attempts per logical request.
+    Amplification,
+    /// Share of attempts rejected with 429.
+    RateLimitedShare,
+    /// Requests given up.
+    GaveUp,
+    /// Retries sent before the server's `retry-after`.
+    EarlyRetries,
+}
+
+impl SloMetric {
+    /// Every metric, in the order reports list them.
+    pub const ALL: [SloMetric; 6] = [
+        SloMetric::SuccessRate,
+        SloMetric::P99Latency,
+        SloMetric::Amplification,
+        SloMetric::RateLimitedShare,
+        SloMetric::GaveUp,
+        SloMetric::EarlyRetries,
+    ];
+
+    /// The key in the `[expect]` table, e.g. `max_p99_latency`.
+    pub fn key(self) -> &'static str {
+        match self {
+            SloMetric::SuccessRate => "min_success_rate",
+            SloMetric::P99Latency => "max_p99_latency",
+            SloMetric::Amplification => "max_amplification",
+            SloMetric::RateLimitedShare => "max_429_share",
+            SloMetric::GaveUp => "max_gave_up",
+            SloMetric::EarlyRetries => "max_early_retries",
+        }
+    }
+
+    /// The metric's name in reports, e.g. `p99 latency`.
+    pub fn name(self) -> &'static str {
+        match self {
+            SloMetric::SuccessRate => "success rate",
+            SloMetric::P99Latency => "p99 latency",
+            SloMetric::Amplification => "amplification",
+            SloMetric::RateLimitedShare => "429 share",
+            SloMetric::GaveUp => "gave up",
+            SloMetric::EarlyRetries => "early retries",
+        }
+    }
+
+    /// Whether the threshold is a floor (`>=`) rather than a ceiling (`<=`).
+    pub fn is_minimum(self) -> bool {
+        self == SloMetric::SuccessRate
+    }
+
+    /// Whether `actual` meets the threshold `limit`.
+    ///
+    /// ```
+    /// use scenario::SloMetric;
+    /// assert!(SloMetric::SuccessRate.passes(0.995, 0.99));
+    /// assert!(!SloMetric::P99Latency.passes(31.0, 30.0));
+    /// assert!(SloMetric::GaveUp.passes(0.0, 0.0));
+    /// ```
+    pub fn passes(self, actual: f64, limit: f64) -> bool {
+        if self.is_minimum() {
+            actual >= limit
+        } else {
+            actual <= limit
+        }
+    }
+}
+
+impl fmt::Display for SloMetric {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str(self.name())
+    }
+}
+
+/// One checked threshold.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Threshold {
+    /// What it bounds.
+    pub metric: SloMetric,
+    /// The bound in the metric's unit: a share from 0 to 1, seconds for latency, a factor for
+    /// amplification, a count otherwise.
+    pub limit: f64,
+    /// The strategy it is for (a label or kind), or `None` for every strategy.
+    pub strategy: Option<String>,
+    /// Where the threshold is written.
+    pub location: Location,
+}
+
+/// A scenario's thresholds, checked; empty when the file has no `[expect]` table.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Expectations {
+    /// Thresholds for every strategy first, then per strategy by name; each in
+    /// [`SloMetric::ALL`] order.
+    pub thresholds: Vec<Threshold>,
+}
+
+impl Expectations {
+    /// Whether there is nothing to check.
+    pub fn is_empty(&self) -> bool {
+        self.thresholds.is_empty()
+    }
+
+    /// The threshold of `metric` that applies to a run of `strategy` (its label): one written
+    /// for the exact label, else one for its kind (the label up to `:` or `@`), else the one for
+    /// every strategy.
+    ///
+    /// ```
+    /// let text = r#"
+    /// name = "gate"
+    /// duration = "1m"
+    /// [server]
+    /// model = "gpt-4o-mini"
+    /// tier = "tier-1"
+    /// [[clients]]
+    /// name = "app"
+    /// arrival = { kind = "constant", rpm = 60 }
+    /// prompt_tokens = { kind = "fixed", value = 10 }
+    /// completion_tokens = { kind = "fixed", value = 10 }
+    /// [[strategies]]
+    /// kind = "none"
+    /// [expect]
+    /// min_success_rate = 0.99
+    /// [expect.strategy.none]
+    /// min_success_rate = 0.5
+    /// "#;
+    /// let scenario = scenario::parse_scenario(text, "gate.toml", &mut |p| std::fs::read_to_string(p))
+    ///     .unwrap();
+    /// let rule = scenario.expect.applying_to(scenario::SloMetric::SuccessRate, "none").unwrap();
+    /// assert_eq!(rule.limit, 0.5);
+    /// assert_eq!(rule.location.to_string(), "gate.toml:17:20");
+    /// ```
+    pub fn applying_to(&self, metric: SloMetric, strategy: &str) -> Option<&Threshold> {
+        let for_metric = || {
+            self.thresholds
+                .iter()
+                .filter(move |rule| rule.metric == metric)
+        };
+        for_metric()
+            .find(|rule| rule.strategy.as_deref() == Some(strategy))
+            .or_else(|| {
+                for_metric().find(|rule| rule.strategy.as_deref() == Some(strategy_kind(strategy)))
+            })
+            .or_else(|| for_metric().find(|rule| rule.strategy.is_none()))
+    }
+}
+
+/// The kind of a strategy label: `openai-python` for `openai-python@2.52` or
+/// `honour-retry-after` for `honour-retry-after:inner=(...)`.
+pub fn strategy_kind(label: &str) -> &str {
+    let end = label.find([':', '@']).unwrap_or(label.len());
+    &label[..end]
+}
+
+/// Checks an `[expect]` table against the scenario's strategy labels.
+pub(crate) fn validate(
+    source: &SourceText<'_>,
+    file: Option<Spanned<ExpectFile>>,
+    strategy_labels: &[String],
+) -> Result<Expectations, ScenarioError> {
+    let Some(file) = file else {
+        return Ok(Expectations::default());
+    };
+    let mut thresholds = Vec::new();
+    let table_span = file.span();
+    let file = file.into_inner();
+    thresholds_of(source, &file, None, &mut thresholds)?;
+    for (name, table) in &file.strategy {
+        let span = table.span();
+        let known = strategy_labels
+            .iter()
+            .any(|label| label == name || strategy_kind(label) == name);
+        if !known {
+            return Err(source.invalid(
+                span,
+                format!(
+                    "expect.strategy.\"{name}\" names no strategy of this scenario (expected a label or kind of: {})",
+                    strategy_labels.join(", ")
+                ),
+            ));
+        }
+        let table = table.get_ref();
+        if !table.strategy.is_empty() {
+            return Err(source.invalid(
+                span,
+                format!(
+                    "expect.strategy.\"{name}\" has its own strategy table (per-strategy thresholds cannot nest; write [expect.strategy.\"<name>\"] at the top level)"
+                ),
+            ));
+        }
+        thresholds_of(source, table, Some(name), &mut thresholds)?;
+    }
+    if thresholds.is_empty() {
+        return Err(source.invalid(
+            table_span,
+            format!(
+                "the [expect] table sets no threshold (expected at least one of: {})",
+                SloMetric::ALL.map(SloMetric::key).join(", ")
+            ),
+        ));
+    }
+    Ok(Expectations { thresholds })
+}
+
+fn thresholds_of(
+    source: &SourceText<'_>,
+    file: &ExpectFile,
+    strategy: Option<&String>,
+    thresholds: &mut Vec<Threshold>,
+) -> Result<(), ScenarioError> {
+    let prefix = match strategy {
+        Some(name) => format!("expect.strategy.\"{name}\"."),
+        None => "expect.".to_owned(),
+    };
+    let mut push = |metric: SloMetric, limit: f64, span: Range<usize>| {
+        thresholds.push(Threshold {
+            metric,
+            limit,
+            strategy: strategy.cloned(),
+            location: source.location(span.start),
+        });
+    };
+    let share = |metric: SloMetric, value: &Spanned<f64>| -> Result<f64, ScenarioError> {
+        let share = *value.get_ref();
+        if share.is_finite() && (0.0..=1.0).contains(&share) {
+            Ok(share)
+        } else {
+            Err(source.invalid(
+                value.span(),
+                format!(
+                    "{prefix}{} = {share} is not allowed (expected a share from 0 to 1, e.g. 0.99)",
+                    metric.key()
+                ),
+            ))
+        }
+    };
+    if let Some(value) = &file.min_success_rate {
+        push(
+            SloMetric::SuccessRate,
+            share(SloMetric::SuccessRate, value)?,
+            value.span(),
+        );
+    }
+    if let Some(value) = &file.max_p99_latency {
+        let latency = value.get_ref().0;
+        if latency.is_zero() {
+            return Err(source.invalid(
+                value.span(),
+                format!(
+                    "{prefix}max_p99_latency = \"0s\" is not allowed (expected a positive duration, e.g. \"30s\")"
+                ),
+            ));
+        }
+        push(SloMetric::P99Latency, latency.as_secs_f64(), value.span());
+    }
+    if let Some(value) = &file.max_amplification {
+        let factor = *value.get_ref();
+        if !(factor.is_finite() && factor >= 0.0) {
+            return Err(source.invalid(
+                value.span(),
+                format!(
+                    "{prefix}max_amplification = {factor} is not allowed (expected attempts per request, 0 or more, e.g. 1.5)"
+                ),
+            ));
+        }
+        push(SloMetric::Amplification, factor, value.span());
+    }
+    if let Some(value) = &file.max_rate_limited_share {
+        let limit = share(SloMetric::RateLimitedShare, value)?;
+        push(SloMetric::RateLimitedShare, limit, value.span());
+    }
+    if let Some(value) = &file.max_gave_up {
+        push(SloMetric::GaveUp, *value.get_ref() as f64, value.span());
+    }
+    if let Some(value) = &file.max_early_retries {
+        push(
+            SloMetric::EarlyRetries,
+            *value.get_ref() as f64,
+            value.span(),
+        );
+    }
+    Ok(())
+}

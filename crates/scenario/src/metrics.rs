@@ -1,0 +1,279 @@
+//! Online aggregation of a trace into a [`RunResult`]: memory grows with client groups and time
+//! bins, never with the number of requests.
+
+use std::collections::BTreeMap;
+
+use hdrhistogram::Histogram;
+
+use crate::analysis::AnalysisAggregator;
+use crate::model::Scenario;
+use crate::result::{LatencySummary, RunResult, TimeBin, Totals};
+use crate::trace::{AttemptDecision, AttemptOutcome, AttemptRecord, LimitKind};
+use crate::workload::ClientId;
+
+const LIMIT_KINDS: [LimitKind; 6] = [
+    LimitKind::Rpm,
+    LimitKind::Rpd,
+    LimitKind::Tpm,
+    LimitKind::Tpd,
+    LimitKind::TooLarge,
+    LimitKind::Other,
+];
+
+/// Folds arrivals and attempt records into counters, time bins and a latency histogram.
+///
+/// ```
+/// use scenario::{AttemptDecision, AttemptOutcome, AttemptRecord, ClientId, RunMetrics};
+///
+/// let mut metrics = RunMetrics::new(vec!["app".into()], 1_000_000_000);
+/// let client = ClientId { group: 0, instance: 0 };
+/// metrics.record_arrival(client, 0);
+/// metrics.record_attempt(&AttemptRecord {
+///     run: 0, client, request: 0, attempt: 0,
+///     arrived_ns: 0, sent_ns: 0, ended_ns: 250_000_000,
+///     prompt_tokens: 10, max_tokens: 20, completion_tokens: 20,
+///     outcome: AttemptOutcome::Success, decision: AttemptDecision::Done,
+/// });
+/// let result = metrics.finish("tier-1".into(), "sdk-default".into());
+/// assert_eq!(result.totals.succeeded, 1);
+/// assert_eq!(result.latency.p50_us / 1000, 250);
+/// ```
+#[derive(Debug, Clone)]
+pub struct RunMetrics {
+    group_names: Vec<String>,
+    bin_width_ns: u64,
+    totals: Totals,
+    groups: Vec<Totals>,
+    rejections: [u64; LIMIT_KINDS.len()],
+    give_up_reasons: BTreeMap<retry::GiveUpReason, u64>,
+    bins: Vec<TimeBin>,
+    /// Bins every result has at least, so runs of one scenario share one time axis.
+    min_bins: usize,
+    latency_us: Histogram<u64>,
+    analysis: AnalysisAggregator,
+}
+
+impl RunMetrics {
+    /// An empty aggregate for groups named `group_names` (indexed by [`ClientId::group`]).
+    ///
+    /// A zero `bin_width_ns` is treated as one second.
+    pub fn new(group_names: Vec<String>, bin_width_ns: u64) -> Self {
+        let groups = vec![Totals::default(); group_names.len()];
+        let bin_width_ns = if bin_width_ns == 0 {
+            1_000_000_000
+        } else {
+            bin_width_ns
+        };
+        RunMetrics {
+            group_names,
+            bin_width_ns,
+            totals: Totals::default(),
+            groups,
+            rejections: [0; LIMIT_KINDS.len()],
+            give_up_reasons: BTreeMap::new(),
+            bins: Vec::new(),
+            min_bins: 0,
+            // Three significant digits: percentiles exact to 0.1%, a few tens of kilobytes.
+            latency_us: Histogram::new(3).expect("hdrhistogram supports 3 significant digits"),
+            analysis: AnalysisAggregator::new(bin_width_ns, Vec::new()),
+        }
+    }
+
+    /// An empty aggregate for a scenario's groups and bin width.
+    pub fn for_scenario(scenario: &Scenario) -> Self {
+        let names = scenario
+            .groups
+            .iter()
+            .map(|group| group.name.clone())
+            .collect();
+        let width = u64::try_from(scenario.bin_width.as_nanos()).unwrap_or(u64::MAX);
+        let mut metrics = RunMetrics::new(names, width);
+        let horizon = u64::try_from(scenario.horizon().as_nanos()).unwrap_or(u64::MAX);
+        metrics.min_bins = usize::try_from(horizon.div_ceil(metrics.bin_width_ns)).unwrap_or(0);
+        // Known instance counts let fairness count instances that never succeeded.
+        let instances = scenario
+            .groups
+            .iter()
+            .map(|group| group.instances)
+            .collect();
+        metrics.analysis = AnalysisAggregator::new(metrics.bin_width_ns, instances);
+        metrics.set_sending_window(u64::try_from(scenario.duration.as_nanos()).unwrap_or(u64::MAX));
+        metrics
+    }
+
+    /// Sets how long clients sent new requests (the scenario's duration): goodput is measured
+    /// from the start over at least this window, or up to the last success if later.
+    pub fn set_sending_window(&mut self, window_ns: u64) {
+        self.analysis.set_sending_window(window_ns);
+    }
+
+    fn bin(&mut self, at_ns: u64) -> &mut TimeBin {
+        let index = (at_ns / self.bin_width_ns) as usize;
+        if index >= self.bins.len() {
+            let width_ms = self.bin_width_ns / 1_000_000;
+            let first_new = self.bins.len();
+            self.bins.extend((first_new..=index).map(|bin| TimeBin {
+                start_ms: bin as u64 * width_ms,
+                ..TimeBin::default()
+            }));
+        }
+        &mut self.bins[index]
+    }
+
+    fn group(&mut self, client: ClientId) -> &mut Totals {
+        let index = (client.group as usize).min(self.groups.len().saturating_sub(1));
+        if self.groups.is_empty() {
+            self.groups.push(Totals::default());
+            self.group_names.push(String::from("default"));
+        }
+        &mut self.groups[index]
+    }
+
+    /// Counts a logical request arriving at `at_ns`.
+    pub fn record_arrival(&mut self, client: ClientId, at_ns: u64) {
+        self.totals.requests += 1;
+        self.group(client).requests += 1;
+        self.bin(at_ns).arrivals += 1;
+        self.analysis.record_arrival(client, at_ns);
+    }
+
+    /// Counts one attempt (a [`AttemptOutcome::NotSent`] record counts no attempt) and, when it
+    /// ended its request, the request's fate and latency.
+    pub fn record_attempt(&mut self, record: &AttemptRecord) {
+        self.analysis.record_attempt(record);
+        let sent = u64::from(record.was_sent());
+        let mut delta = Totals {
+            attempts: sent,
+            ..Totals::default()
+        };
+        let mut bin_delta = TimeBin {
+            attempts: sent,
+            ..TimeBin::default()
+        };
+        match record.outcome {
+            AttemptOutcome::Success | AttemptOutcome::NotSent => {}
+            AttemptOutcome::RateLimited { limit, .. } => {
+                delta.rate_limited = 1;
+                bin_delta.rate_limited = 1;
+                let slot = LIMIT_KINDS
+                    .iter()
+                    .position(|kind| *kind == limit)
+                    .unwrap_or(LIMIT_KINDS.len() - 1);
+                self.rejections[slot] += 1;
+            }
+            AttemptOutcome::ServerError { .. } => {
+                delta.server_errors = 1;
+                bin_delta.server_errors = 1;
+            }
+            AttemptOutcome::Timeout => {
+                delta.timeouts = 1;
+                bin_delta.timeouts = 1;
+            }
+        }
+        match record.decision {
+            AttemptDecision::Done => {
+                delta.succeeded = 1;
+                delta.prompt_tokens = u64::from(record.prompt_tokens);
+                delta.completion_tokens = u64::from(record.completion_tokens);
+                bin_delta.succeeded = 1;
+                let latency_us = record.ended_ns.saturating_sub(record.arrived_ns) / 1_000;
+                // The histogram resizes itself; recording fails only past u64 range, which a
+                // latency in microseconds never reaches.
+                let _ = self.latency_us.record(latency_us.max(1));
+            }
+            AttemptDecision::GiveUp { reason } => {
+                delta.gave_up = 1;
+                bin_delta.gave_up = 1;
+                if let Some(reason) = reason {
+                    *self.give_up_reasons.entry(reason).or_insert(0) += 1;
+                }
+            }
+            AttemptDecision::Retry { .. } => {}
+        }
+        add_totals(&mut self.totals, &delta);
+        add_totals(self.group(record.client), &delta);
+        let bin = self.bin(record.ended_ns);
+        bin.attempts += bin_delta.attempts;
+        bin.succeeded += bin_delta.succeeded;
+        bin.rate_limited += bin_delta.rate_limited;
+        bin.server_errors += bin_delta.server_errors;
+        bin.timeouts += bin_delta.timeouts;
+        bin.gave_up += bin_delta.gave_up;
+    }
+
+    /// The totals so far.
+    pub fn totals(&self) -> &Totals {
+        &self.totals
+    }
+
+    /// The finished result, labelled with its server variant and strategy. For a scenario's
+    /// metrics ([`RunMetrics::for_scenario`]) the bins cover the whole horizon, empty or not.
+    pub fn finish(mut self, server: String, strategy: String) -> RunResult {
+        if self.min_bins > 0 && self.bins.len() < self.min_bins {
+            let last_start = (self.min_bins as u64 - 1) * self.bin_width_ns;
+            self.bin(last_start);
+        }
+        let mut bins = self.bins;
+        let analysis = self
+            .analysis
+            .finish(&mut bins, &self.group_names, &self.latency_us);
+        let mut totals = self.totals;
+        totals.unfinished = totals
+            .requests
+            .saturating_sub(totals.succeeded + totals.gave_up);
+        let groups = self
+            .group_names
+            .into_iter()
+            .zip(self.groups)
+            .map(|(name, mut group)| {
+                group.unfinished = group
+                    .requests
+                    .saturating_sub(group.succeeded + group.gave_up);
+                (name, group)
+            })
+            .collect();
+        let rejections = LIMIT_KINDS
+            .iter()
+            .zip(self.rejections)
+            .filter(|(_, count)| *count > 0)
+            .map(|(kind, count)| (kind.as_str().to_owned(), count))
+            .collect::<BTreeMap<_, _>>();
+        let histogram = &self.latency_us;
+        let latency = if histogram.is_empty() {
+            LatencySummary::default()
+        } else {
+            LatencySummary {
+                count: histogram.len(),
+                mean_us: histogram.mean().round() as u64,
+                p50_us: histogram.value_at_quantile(0.5),
+                p90_us: histogram.value_at_quantile(0.9),
+                p99_us: histogram.value_at_quantile(0.99),
+                p999_us: histogram.value_at_quantile(0.999),
+                max_us: histogram.max(),
+            }
+        };
+        RunResult {
+            server,
+            strategy,
+            totals,
+            latency,
+            rejections,
+            give_up_reasons: self.give_up_reasons,
+            groups,
+            bins,
+            analysis,
+        }
+    }
+}
+
+fn add_totals(into: &mut Totals, delta: &Totals) {
+    into.requests += delta.requests;
+    into.succeeded += delta.succeeded;
+    into.gave_up += delta.gave_up;
+    into.attempts += delta.attempts;
+    into.rate_limited += delta.rate_limited;
+    into.server_errors += delta.server_errors;
+    into.timeouts += delta.timeouts;
+    into.prompt_tokens += delta.prompt_tokens;
+    into.completion_tokens += delta.completion_tokens;
+}

@@ -1,0 +1,341 @@
+//! The validated scenario: domain types the workload generator and executors use.
+//!
+//! Unlike [`crate::file`], every value here has been checked: rates are positive, ranges are
+//! ordered, names are unique, referenced traces are loaded.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::replay::RecordedTrace;
+
+/// A validated scenario, ready to generate a workload.
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    /// Short name, also the default output directory.
+    pub name: String,
+    /// What situation this models.
+    pub description: String,
+    /// Seed of every random draw.
+    pub seed: u64,
+    /// How long clients send new requests.
+    pub duration: Duration,
+    /// How long after `duration` retries may still finish.
+    pub drain: Duration,
+    /// The server side.
+    pub server: ServerSpec,
+    /// Who sends traffic, in file order.
+    pub groups: Vec<ClientGroup>,
+    /// Retry strategies to compare, in file order, each checked by the registry.
+    pub strategies: Vec<retry::StrategySpec>,
+    /// Width of a metrics time bin.
+    pub bin_width: Duration,
+    /// Thresholds the runs must meet (`ratelab check`); empty without an `[expect]` table.
+    pub expect: crate::expect::Expectations,
+}
+
+impl Scenario {
+    /// The instant after which the executor stops: `duration + drain`.
+    pub fn horizon(&self) -> Duration {
+        self.duration + self.drain
+    }
+
+    /// The same scenario cut to at most `duration` of new traffic and `drain` afterwards: for
+    /// quick checks (tests, previews) of scenarios whose full length is not needed.
+    ///
+    /// ```
+    /// # let text = "name = \"x\"\nduration = \"1h\"\n[server]\nmodel = \"gpt-4o\"\ntier = \"tier-1\"\n[[clients]]\nname = \"a\"\narrival = { kind = \"poisson\", rpm = 1 }\nprompt_tokens = { kind = \"fixed\", value = 1 }\ncompletion_tokens = { kind = \"fixed\", value = 1 }\n";
+    /// # let scenario = scenario::parse_scenario(text, "x.toml", &mut |p| std::fs::read_to_string(p)).unwrap();
+    /// use std::time::Duration;
+    /// let short = scenario.shortened(Duration::from_secs(120), Duration::from_secs(60));
+    /// assert_eq!(short.horizon(), Duration::from_secs(180));
+    /// ```
+    pub fn shortened(&self, duration: Duration, drain: Duration) -> Scenario {
+        Scenario {
+            duration: self.duration.min(duration),
+            drain: self.drain.min(drain),
+            ..self.clone()
+        }
+    }
+
+    /// Total client instances across groups.
+    pub fn instance_count(&self) -> u64 {
+        self.groups
+            .iter()
+            .map(|group| u64::from(group.instances))
+            .sum()
+    }
+}
+
+/// The server side of a scenario.
+#[derive(Debug, Clone)]
+pub struct ServerSpec {
+    /// Model whose limits apply.
+    pub model: String,
+    /// The server variants to compare, at least one; each runs every strategy.
+    pub variants: Vec<ServerVariant>,
+    /// Service-time model.
+    pub latency: LatencyModel,
+    /// Which headers responses carry.
+    pub headers: HeaderPolicy,
+    /// Server-error windows.
+    pub faults: Vec<Fault>,
+}
+
+/// One server configuration in a comparison: a tier of the catalog (or `custom` limits).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerVariant {
+    /// Label in reports: the tier name, or `custom` for explicit limits without a tier.
+    pub label: String,
+    /// The resolved limits and limiter options.
+    pub limits: quota::LimitSet,
+}
+
+/// Which headers the simulated server sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeaderPolicy {
+    /// `retry-after` in whole seconds on 429s that can fit later.
+    pub retry_after: bool,
+    /// `retry-after-ms` on those 429s.
+    pub retry_after_ms: bool,
+    /// `x-ratelimit-*` on successes and 429s.
+    pub rate_limit: bool,
+}
+
+/// How long an admitted request takes to serve.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LatencyModel {
+    /// Fixed part.
+    pub base: Duration,
+    /// Prefill time per prompt token.
+    pub per_prompt_token: Duration,
+    /// Generation time per completion token.
+    pub per_output_token: Duration,
+    /// Log-normal sigma of the multiplicative jitter.
+    pub jitter: f64,
+    /// Latency of a rejected or faulted response.
+    pub reject: Duration,
+}
+
+impl LatencyModel {
+    /// Service time of a request before jitter.
+    ///
+    /// ```
+    /// use scenario::LatencyModel;
+    /// use std::time::Duration;
+    ///
+    /// let model = LatencyModel {
+    ///     base: Duration::from_millis(200),
+    ///     per_prompt_token: Duration::ZERO,
+    ///     per_output_token: Duration::from_millis(10),
+    ///     jitter: 0.0,
+    ///     reject: Duration::from_millis(20),
+    /// };
+    /// assert_eq!(model.nominal(1_000, 50), Duration::from_millis(700));
+    /// ```
+    pub fn nominal(&self, prompt_tokens: u32, completion_tokens: u32) -> Duration {
+        self.base
+            + self.per_prompt_token * prompt_tokens
+            + self.per_output_token * completion_tokens
+    }
+}
+
+/// A window of server errors.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Fault {
+    /// When the window opens.
+    pub start: Duration,
+    /// When it closes (`Duration::MAX` for never).
+    pub end: Duration,
+    /// The status returned: 5xx, or 429 for a non-rate-limit 429.
+    pub status: u16,
+    /// The error body's `code`.
+    pub code: &'static str,
+    /// Share of requests in the window that fail.
+    pub probability: f64,
+}
+
+impl Fault {
+    /// Whether `now` lies in the window.
+    pub fn covers(&self, now: Duration) -> bool {
+        self.start <= now && now < self.end
+    }
+}
+
+/// A group of client instances sharing the key.
+#[derive(Debug, Clone)]
+pub struct ClientGroup {
+    /// Unique name; seeds the group's random streams.
+    pub name: String,
+    /// Fan-out: how many instances run this group.
+    pub instances: u32,
+    /// When instance 0 starts.
+    pub start: Duration,
+    /// Delay between successive instances' starts.
+    pub stagger: Duration,
+    /// Closed-loop workers or an open-loop arrival process.
+    pub driver: Driver,
+    /// Token counts and timeout of each request.
+    pub shape: RequestShape,
+}
+
+impl ClientGroup {
+    /// When instance `instance` starts.
+    pub fn instance_start(&self, instance: u32) -> Duration {
+        self.start + self.stagger * instance
+    }
+}
+
+/// How an instance produces requests.
+#[derive(Debug, Clone)]
+pub enum Driver {
+    /// Workers that send the next request when the previous one finished.
+    ClosedLoop {
+        /// Workers per instance.
+        concurrency: u32,
+        /// Pause between a request's end and the worker's next.
+        think_time: Duration,
+        /// Cap on requests per worker.
+        requests_per_worker: Option<u64>,
+    },
+    /// Requests arrive on their own schedule.
+    OpenLoop(ArrivalProcess),
+}
+
+/// An open-loop arrival process; rates in requests per minute per instance, times relative to
+/// the instance's start.
+#[derive(Debug, Clone)]
+pub enum ArrivalProcess {
+    /// Evenly spaced.
+    Constant {
+        /// Requests per minute.
+        rpm: f64,
+    },
+    /// Exponential gaps.
+    Poisson {
+        /// Mean requests per minute.
+        rpm: f64,
+    },
+    /// Gamma gaps with shape `burstiness`.
+    Gamma {
+        /// Mean requests per minute.
+        rpm: f64,
+        /// Gamma shape.
+        burstiness: f64,
+    },
+    /// `count` at once at `at`, repeated every `every`.
+    Burst {
+        /// Requests per burst.
+        count: u32,
+        /// First burst.
+        at: Duration,
+        /// Period, if repeated.
+        every: Option<Duration>,
+    },
+    /// Base rate with a window at a peak rate.
+    Spike {
+        /// Rate outside the window.
+        base_rpm: f64,
+        /// Rate inside the window.
+        peak_rpm: f64,
+        /// Window start.
+        start: Duration,
+        /// Window length.
+        length: Duration,
+    },
+    /// Linear change of rate, then hold.
+    Ramp {
+        /// Initial rate.
+        from_rpm: f64,
+        /// Final rate.
+        to_rpm: f64,
+        /// Ramp length.
+        over: Duration,
+    },
+    /// Sinusoidal rate.
+    Diurnal {
+        /// Mean rate.
+        mean_rpm: f64,
+        /// Swing around the mean.
+        amplitude_rpm: f64,
+        /// Cycle length.
+        period: Duration,
+        /// Offset into the cycle at the instance start.
+        phase: Duration,
+    },
+    /// Recorded arrivals.
+    Replay {
+        /// The loaded trace, shared by instances.
+        trace: Arc<RecordedTrace>,
+        /// Time multiplier.
+        time_scale: f64,
+    },
+}
+
+/// Token counts and timeout of a group's requests.
+#[derive(Debug, Clone)]
+pub struct RequestShape {
+    /// Prompt tokens.
+    pub prompt_tokens: SizeDistribution,
+    /// Completion tokens actually generated (capped at `max_tokens`).
+    pub completion_tokens: SizeDistribution,
+    /// `max_tokens` sent with the request.
+    pub max_tokens: u32,
+    /// Client-side timeout per attempt.
+    pub timeout: Duration,
+}
+
+/// A validated distribution of token counts.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SizeDistribution {
+    /// Always `value`.
+    Fixed(u32),
+    /// Uniform in `[min, max]`.
+    Uniform {
+        /// Smallest.
+        min: u32,
+        /// Largest.
+        max: u32,
+    },
+    /// Normal, clamped.
+    Normal {
+        /// Mean.
+        mean: f64,
+        /// Standard deviation.
+        std_dev: f64,
+        /// Lower clamp.
+        min: u32,
+        /// Upper clamp.
+        max: u32,
+    },
+    /// Log-normal, clamped.
+    Lognormal {
+        /// Median.
+        median: f64,
+        /// Sigma of the underlying normal.
+        sigma: f64,
+        /// Lower clamp.
+        min: u32,
+        /// Upper clamp.
+        max: u32,
+    },
+    /// Weighted list.
+    Empirical {
+        /// Values.
+        values: Vec<u32>,
+        /// Cumulative weights, normalized so the last is 1.
+        cumulative: Vec<f64>,
+    },
+}
+
+impl SizeDistribution {
+    /// The largest value a draw can produce.
+    pub fn upper_bound(&self) -> u32 {
+        match self {
+            SizeDistribution::Fixed(value) => *value,
+            SizeDistribution::Uniform { max, .. }
+            | SizeDistribution::Normal { max, .. }
+            | SizeDistribution::Lognormal { max, .. } => *max,
+            SizeDistribution::Empirical { values, .. } => values.iter().copied().max().unwrap_or(0),
+        }
+    }
+}

@@ -1,0 +1,234 @@
+//! Results of a run: what `report.json` holds and what the report crate renders.
+//!
+//! Every number is an integer or a rounded ratio and every map is ordered, so the same seed
+//! serializes to byte-identical JSON.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::analysis::RunAnalysis;
+
+/// Version of the `report.json` layout; bumped on incompatible changes.
+pub const REPORT_FORMAT_VERSION: u32 = 1;
+
+/// Everything `ratelab run` learned: the scenario and one result per (server variant, strategy).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunReport {
+    /// [`REPORT_FORMAT_VERSION`] of the writer.
+    pub format_version: u32,
+    /// What was run.
+    pub scenario: ScenarioSummary,
+    /// One entry per server variant and strategy, variants outermost, both in scenario order.
+    pub runs: Vec<RunResult>,
+}
+
+/// The scenario a report is about.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScenarioSummary {
+    /// Scenario name.
+    pub name: String,
+    /// Scenario description.
+    pub description: String,
+    /// The seed actually used (after `--seed`).
+    pub seed: u64,
+    /// Model whose limits applied.
+    pub model: String,
+    /// How long clients sent new requests, in milliseconds.
+    pub duration_ms: u64,
+    /// How long retries could still finish afterwards, in milliseconds.
+    pub drain_ms: u64,
+    /// Width of each [`TimeBin`], in milliseconds.
+    pub bin_width_ms: u64,
+    /// Client groups with their fan-out.
+    pub groups: Vec<GroupSummary>,
+    /// Server variants with their resolved limits, in run order.
+    #[serde(default)]
+    pub servers: Vec<ServerSummary>,
+    /// Strategies in their compact form, in run order.
+    #[serde(default)]
+    pub strategies: Vec<String>,
+}
+
+/// A server variant as the report names it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerSummary {
+    /// Variant label: the tier, or `custom`.
+    pub label: String,
+    /// The limits and limiter options that applied.
+    pub limits: quota::LimitSet,
+}
+
+/// A client group as the report names it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupSummary {
+    /// Group name.
+    pub name: String,
+    /// Instances sharing the key.
+    pub instances: u32,
+}
+
+/// The outcome of one strategy against one server variant.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunResult {
+    /// Server variant label (the tier, e.g. `tier-1`).
+    pub server: String,
+    /// Strategy label.
+    pub strategy: String,
+    /// Counts over the whole run.
+    pub totals: Totals,
+    /// End-to-end latency of succeeded requests (arrival to success, retries included).
+    pub latency: LatencySummary,
+    /// 429s by the limit that caused them (`rpm`, `tpm`, `rpd`, `tpd`, `too_large`, `other`).
+    pub rejections: BTreeMap<String, u64>,
+    /// Requests given up, by the strategy's reason (`max-attempts`, `circuit-open`, ...).
+    #[serde(default)]
+    pub give_up_reasons: BTreeMap<retry::GiveUpReason, u64>,
+    /// Counts per client group, by group name.
+    pub groups: BTreeMap<String, Totals>,
+    /// Counts per time bin, from the scenario start; attempts are binned by when they ended,
+    /// arrivals by when they arrived.
+    pub bins: Vec<TimeBin>,
+    /// Goodput, backlog drain, fairness, rejected cost, early retries and the latency CDF.
+    #[serde(default)]
+    pub analysis: RunAnalysis,
+}
+
+/// Request and attempt counts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Totals {
+    /// Logical requests that arrived.
+    pub requests: u64,
+    /// Requests that eventually succeeded.
+    pub succeeded: u64,
+    /// Requests the strategy gave up.
+    pub gave_up: u64,
+    /// Requests still open when the run stopped.
+    pub unfinished: u64,
+    /// HTTP attempts sent.
+    pub attempts: u64,
+    /// Attempts rejected with 429.
+    pub rate_limited: u64,
+    /// Attempts failed with a 5xx.
+    pub server_errors: u64,
+    /// Attempts that timed out on the client.
+    pub timeouts: u64,
+    /// Prompt tokens of succeeded requests.
+    pub prompt_tokens: u64,
+    /// Completion tokens of succeeded requests.
+    pub completion_tokens: u64,
+}
+
+impl Totals {
+    /// Attempts per logical request: 1.0 means no retries.
+    ///
+    /// ```
+    /// let totals = scenario::Totals { requests: 4, attempts: 10, ..Default::default() };
+    /// assert_eq!(totals.amplification(), 2.5);
+    /// ```
+    pub fn amplification(&self) -> f64 {
+        if self.requests == 0 {
+            0.0
+        } else {
+            self.attempts as f64 / self.requests as f64
+        }
+    }
+
+    /// Share of requests that succeeded, from 0 to 1.
+    pub fn success_rate(&self) -> f64 {
+        if self.requests == 0 {
+            0.0
+        } else {
+            self.succeeded as f64 / self.requests as f64
+        }
+    }
+}
+
+/// Percentiles of a latency distribution, in microseconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LatencySummary {
+    /// Samples.
+    pub count: u64,
+    /// Mean, rounded.
+    pub mean_us: u64,
+    /// Median.
+    pub p50_us: u64,
+    /// 90th percentile.
+    pub p90_us: u64,
+    /// 99th percentile.
+    pub p99_us: u64,
+    /// 99.9th percentile.
+    pub p999_us: u64,
+    /// Largest.
+    pub max_us: u64,
+}
+
+/// Counts in one time bin.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimeBin {
+    /// Bin start since the scenario start, in milliseconds.
+    pub start_ms: u64,
+    /// Requests that arrived.
+    pub arrivals: u64,
+    /// Attempts that ended.
+    pub attempts: u64,
+    /// Requests that succeeded.
+    pub succeeded: u64,
+    /// Attempts rejected with 429.
+    pub rate_limited: u64,
+    /// Attempts failed with a 5xx.
+    pub server_errors: u64,
+    /// Attempts that timed out.
+    pub timeouts: u64,
+    /// Requests given up.
+    pub gave_up: u64,
+    /// Tokens charged (prompt plus `max_tokens`) by attempts admitted past the limiter that
+    /// ended in this bin.
+    #[serde(default)]
+    pub admitted_tokens: u64,
+    /// Requests open (arrived, not yet succeeded or given up) at the end of the bin.
+    #[serde(default)]
+    pub open_requests: u64,
+    /// Requests in retry (a first attempt failed, not yet finished) at the end of the bin.
+    #[serde(default)]
+    pub retrying: u64,
+}
+
+impl ScenarioSummary {
+    /// The summary of a validated scenario.
+    pub fn of(scenario: &crate::Scenario) -> ScenarioSummary {
+        let millis =
+            |duration: std::time::Duration| u64::try_from(duration.as_millis()).unwrap_or(u64::MAX);
+        ScenarioSummary {
+            name: scenario.name.clone(),
+            description: scenario.description.clone(),
+            seed: scenario.seed,
+            model: scenario.server.model.clone(),
+            duration_ms: millis(scenario.duration),
+            drain_ms: millis(scenario.drain),
+            bin_width_ms: millis(scenario.bin_width),
+            groups: scenario
+                .groups
+                .iter()
+                .map(|group| GroupSummary {
+                    name: group.name.clone(),
+                    instances: group.instances,
+                })
+                .collect(),
+            servers: scenario
+                .server
+                .variants
+                .iter()
+                .map(|variant| ServerSummary {
+                    label: variant.label.clone(),
+                    limits: variant.limits.clone(),
+                })
+                .collect(),
+            strategies: scenario
+                .strategies
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
+        }
+    }
+}

@@ -1,0 +1,487 @@
+//! The event loop: one run of one strategy against one server variant, in virtual time.
+//!
+//! A single thread pops events from a binary heap ordered by (virtual time, sequence number),
+//! so events at the same instant run in the order they were scheduled and a seed replays
+//! exactly. Per-request state lives in a slab that reuses freed slots: memory follows the
+//! requests in flight, not the requests simulated.
+
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+use std::time::Duration;
+
+use rand_chacha::ChaCha8Rng;
+use retry::{Admission, Decision, Outcome, RequestState, RetryClient};
+use scenario::{
+    AttemptDecision, AttemptOutcome, AttemptRecord, ClientStream, Driver, RequestSpec, RunMetrics,
+    Scenario, StreamPurpose, stream_rng,
+};
+
+use crate::server::{SimServer, nanos};
+
+/// How long a closed-loop worker waits after its strategy refused to send a request at all.
+const LOCAL_REFUSAL_PAUSE_NS: u64 = 1_000_000;
+
+/// Everything that can happen, closed: the loop matches on it exhaustively.
+#[derive(Debug, Clone, Copy)]
+enum Event {
+    /// The next open-loop arrival of a client.
+    Arrival { client: u32 },
+    /// A closed-loop worker starts its next request.
+    WorkerReady { client: u32, worker: u32 },
+    /// A retry delay elapsed: ask the strategy before the next attempt.
+    BeforeAttempt { request: u32 },
+    /// A paced attempt leaves the client.
+    Send { request: u32 },
+    /// An attempt's outcome (or its timeout) reaches the client.
+    Outcome { request: u32 },
+}
+
+/// An event with its place in time: `key` packs (virtual time, sequence) into one integer, so
+/// the heap compares a single `u128`.
+#[derive(Debug)]
+struct Scheduled {
+    key: u128,
+    event: Event,
+}
+
+impl Scheduled {
+    fn at(&self) -> u64 {
+        (self.key >> 64) as u64
+    }
+}
+
+impl PartialEq for Scheduled {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+    }
+}
+
+impl Eq for Scheduled {}
+
+impl PartialOrd for Scheduled {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Scheduled {
+    /// Reversed, so the max-heap pops the earliest (time, sequence) first.
+    fn cmp(&self, other: &Self) -> Ordering {
+        other.key.cmp(&self.key)
+    }
+}
+
+/// A client instance: its workload stream, its strategy and its random streams.
+struct Client {
+    stream: ClientStream,
+    retry: RetryClient,
+    retry_rng: ChaCha8Rng,
+    fault_rng: ChaCha8Rng,
+    next_request: u64,
+    /// The request of the scheduled open-loop arrival.
+    pending_arrival: Option<RequestSpec>,
+    /// Closed loop: think time and the requests each worker may still send.
+    think_time: u64,
+    worker_budget: Vec<u64>,
+}
+
+/// A logical request in flight, or a free slot (`live == false`) kept for reuse: slots are
+/// overwritten field by field rather than replaced, which profiling showed saves a large copy
+/// per request.
+struct InFlight {
+    live: bool,
+    client: u32,
+    worker: Option<u32>,
+    request: u64,
+    spec: RequestSpec,
+    arrived: u64,
+    state: RequestState,
+    /// Attempts sent so far.
+    attempts: u32,
+    sent_at: u64,
+    response: Option<(Outcome, AttemptOutcome)>,
+}
+
+/// One run: server, clients, the event queue and the online metrics.
+pub(crate) struct Run<'a> {
+    run_index: u32,
+    duration: u64,
+    horizon: u64,
+    sequence: u64,
+    queue: BinaryHeap<Scheduled>,
+    server: SimServer,
+    clients: Vec<Client>,
+    slots: Vec<InFlight>,
+    free_slots: Vec<u32>,
+    metrics: RunMetrics,
+    trace: &'a mut dyn FnMut(&AttemptRecord),
+}
+
+impl<'a> Run<'a> {
+    pub(crate) fn new(
+        scenario: &Scenario,
+        run_index: u32,
+        server: SimServer,
+        strategies: Vec<RetryClient>,
+        trace: &'a mut dyn FnMut(&AttemptRecord),
+    ) -> Self {
+        let mut run = Run {
+            run_index,
+            duration: nanos(scenario.duration),
+            horizon: nanos(scenario.horizon()),
+            sequence: 0,
+            queue: BinaryHeap::new(),
+            server,
+            clients: Vec::with_capacity(strategies.len()),
+            slots: Vec::new(),
+            free_slots: Vec::new(),
+            metrics: RunMetrics::for_scenario(scenario),
+            trace,
+        };
+        for (stream, retry) in scenario::workload(scenario).into_iter().zip(strategies) {
+            let id = stream.id();
+            let group = &scenario.groups[id.group as usize];
+            let (think_time, worker_budget) = match &group.driver {
+                Driver::ClosedLoop {
+                    concurrency,
+                    think_time,
+                    requests_per_worker,
+                } => (
+                    nanos(*think_time),
+                    vec![requests_per_worker.unwrap_or(u64::MAX); *concurrency as usize],
+                ),
+                Driver::OpenLoop(_) => (0, Vec::new()),
+            };
+            let client = Client {
+                retry_rng: stream_rng(
+                    scenario.seed,
+                    &group.name,
+                    id.instance,
+                    StreamPurpose::Retry,
+                ),
+                fault_rng: stream_rng(
+                    scenario.seed,
+                    &group.name,
+                    id.instance,
+                    StreamPurpose::Faults,
+                ),
+                stream,
+                retry,
+                next_request: 0,
+                pending_arrival: None,
+                think_time,
+                worker_budget,
+            };
+            run.clients.push(client);
+        }
+        for index in 0..run.clients.len() {
+            run.schedule_first(index as u32);
+        }
+        run
+    }
+
+    fn schedule(&mut self, at: u64, event: Event) {
+        self.sequence += 1;
+        self.queue.push(Scheduled {
+            key: (u128::from(at) << 64) | u128::from(self.sequence),
+            event,
+        });
+    }
+
+    fn schedule_first(&mut self, client_index: u32) {
+        let client = &mut self.clients[client_index as usize];
+        let start = nanos(client.stream.start());
+        let workers = client.worker_budget.len() as u32;
+        if workers > 0 {
+            if start < self.duration {
+                for worker in 0..workers {
+                    self.schedule(
+                        start,
+                        Event::WorkerReady {
+                            client: client_index,
+                            worker,
+                        },
+                    );
+                }
+            }
+        } else {
+            self.schedule_next_arrival(client_index);
+        }
+    }
+
+    fn schedule_next_arrival(&mut self, client_index: u32) {
+        let client = &mut self.clients[client_index as usize];
+        if let Some((at, spec)) = client.stream.next_arrival() {
+            client.pending_arrival = Some(spec);
+            self.schedule(
+                nanos(at),
+                Event::Arrival {
+                    client: client_index,
+                },
+            );
+        }
+    }
+
+    /// Runs until the queue is empty or the next event lies past the horizon.
+    pub(crate) fn run(mut self) -> RunMetrics {
+        while let Some(next) = self.queue.pop() {
+            let now = next.at();
+            if now > self.horizon {
+                break;
+            }
+            match next.event {
+                Event::Arrival { client } => {
+                    if let Some(spec) = self.clients[client as usize].pending_arrival.take() {
+                        self.start_request(client, None, spec, now);
+                    }
+                    self.schedule_next_arrival(client);
+                }
+                Event::WorkerReady { client, worker } => {
+                    let state = &mut self.clients[client as usize];
+                    let budget = &mut state.worker_budget[worker as usize];
+                    if now < self.duration && *budget > 0 {
+                        *budget -= 1;
+                        let spec = state.stream.next_request();
+                        self.start_request(client, Some(worker), spec, now);
+                    }
+                }
+                Event::BeforeAttempt { request } => self.ask(request, now),
+                Event::Send { request } => self.send(request, now),
+                Event::Outcome { request } => self.deliver(request, now),
+            }
+        }
+        self.metrics
+    }
+
+    fn start_request(
+        &mut self,
+        client_index: u32,
+        worker: Option<u32>,
+        spec: RequestSpec,
+        now: u64,
+    ) {
+        let client = &mut self.clients[client_index as usize];
+        let request = client.next_request;
+        client.next_request += 1;
+        let tokens = quota::token_charge(
+            u64::from(spec.prompt_tokens),
+            Some(u64::from(spec.max_tokens)),
+            1,
+        );
+        let state = client.retry.begin(Duration::from_nanos(now), tokens);
+        self.metrics.record_arrival(client.stream.id(), now);
+        let slot = match self.free_slots.pop() {
+            Some(slot) => slot,
+            None => {
+                self.slots.push(InFlight {
+                    live: false,
+                    client: 0,
+                    worker: None,
+                    request: 0,
+                    spec,
+                    arrived: 0,
+                    state: RequestState::new(Duration::ZERO, 0),
+                    attempts: 0,
+                    sent_at: 0,
+                    response: None,
+                });
+                (self.slots.len() - 1) as u32
+            }
+        };
+        let in_flight = &mut self.slots[slot as usize];
+        in_flight.live = true;
+        in_flight.client = client_index;
+        in_flight.worker = worker;
+        in_flight.request = request;
+        in_flight.spec = spec;
+        in_flight.arrived = now;
+        in_flight.state = state;
+        in_flight.attempts = 0;
+        in_flight.sent_at = now;
+        in_flight.response = None;
+        self.ask(slot, now);
+    }
+
+    /// Asks the strategy before an attempt: send now, send later (pacing), or give up.
+    fn ask(&mut self, slot: u32, now: u64) {
+        let in_flight = &mut self.slots[slot as usize];
+        if !in_flight.live {
+            return;
+        }
+        let client = &mut self.clients[in_flight.client as usize];
+        let admission = client.retry.before_attempt(
+            &mut in_flight.state,
+            Duration::from_nanos(now),
+            &mut client.retry_rng,
+        );
+        match admission {
+            Admission::Send { after } if after.is_zero() => self.send(slot, now),
+            Admission::Send { after } => {
+                self.schedule(
+                    now.saturating_add(nanos(after)),
+                    Event::Send { request: slot },
+                );
+            }
+            Admission::GiveUp { reason } => {
+                let decision = AttemptDecision::GiveUp {
+                    reason: Some(reason),
+                };
+                self.emit(slot, now, now, AttemptOutcome::NotSent, decision);
+                self.finish(slot, now);
+            }
+        }
+    }
+
+    /// Sends an attempt: the server answers now; the client hears back after the latency, or
+    /// at its timeout if that comes first.
+    fn send(&mut self, slot: u32, now: u64) {
+        let in_flight = &mut self.slots[slot as usize];
+        if !in_flight.live {
+            return;
+        }
+        let client = &mut self.clients[in_flight.client as usize];
+        let response = self.server.handle(
+            Duration::from_nanos(now),
+            &in_flight.spec,
+            &mut client.fault_rng,
+        );
+        let timeout = match client.retry.attempt_timeout() {
+            Some(strategy_timeout) => strategy_timeout.min(in_flight.spec.timeout),
+            None => in_flight.spec.timeout,
+        };
+        let (outcome, record, latency) = if response.latency > timeout {
+            (Outcome::Timeout, AttemptOutcome::Timeout, timeout)
+        } else {
+            (response.outcome, response.record, response.latency)
+        };
+        in_flight.sent_at = now;
+        in_flight.attempts += 1;
+        in_flight.response = Some((outcome, record));
+        self.schedule(
+            now.saturating_add(nanos(latency)),
+            Event::Outcome { request: slot },
+        );
+    }
+
+    /// The client hears an attempt's outcome and its strategy decides what is next.
+    fn deliver(&mut self, slot: u32, now: u64) {
+        let in_flight = &mut self.slots[slot as usize];
+        if !in_flight.live {
+            return;
+        }
+        let Some((outcome, record)) = in_flight.response.take() else {
+            return;
+        };
+        let client = &mut self.clients[in_flight.client as usize];
+        let decision = client.retry.after_outcome(
+            &mut in_flight.state,
+            &outcome,
+            Duration::from_nanos(now),
+            &mut client.retry_rng,
+        );
+        let sent_at = in_flight.sent_at;
+        match decision {
+            Decision::Done if record == AttemptOutcome::Success => {
+                self.emit(slot, sent_at, now, record, AttemptDecision::Done);
+                self.finish(slot, now);
+            }
+            // A strategy that calls a failure done has stopped trying: the request is lost.
+            Decision::Done => {
+                let decision = AttemptDecision::GiveUp { reason: None };
+                self.emit(slot, sent_at, now, record, decision);
+                self.finish(slot, now);
+            }
+            Decision::GiveUp { reason } => {
+                let decision = AttemptDecision::GiveUp {
+                    reason: Some(reason),
+                };
+                self.emit(slot, sent_at, now, record, decision);
+                self.finish(slot, now);
+            }
+            Decision::Retry { after } => {
+                let after_ns = nanos(after);
+                self.emit(
+                    slot,
+                    sent_at,
+                    now,
+                    record,
+                    AttemptDecision::Retry { after_ns },
+                );
+                if after_ns == 0 {
+                    self.ask(slot, now);
+                } else {
+                    self.schedule(
+                        now.saturating_add(after_ns),
+                        Event::BeforeAttempt { request: slot },
+                    );
+                }
+            }
+        }
+    }
+
+    fn emit(
+        &mut self,
+        slot: u32,
+        sent_at: u64,
+        now: u64,
+        outcome: AttemptOutcome,
+        decision: AttemptDecision,
+    ) {
+        let in_flight = &self.slots[slot as usize];
+        if !in_flight.live {
+            return;
+        }
+        let record = AttemptRecord {
+            run: self.run_index,
+            client: self.clients[in_flight.client as usize].stream.id(),
+            request: in_flight.request,
+            attempt: if outcome == AttemptOutcome::NotSent {
+                in_flight.attempts
+            } else {
+                in_flight.attempts.saturating_sub(1)
+            },
+            arrived_ns: in_flight.arrived,
+            sent_ns: sent_at,
+            ended_ns: now,
+            prompt_tokens: in_flight.spec.prompt_tokens,
+            max_tokens: in_flight.spec.max_tokens,
+            completion_tokens: if outcome == AttemptOutcome::Success {
+                in_flight.spec.completion_tokens
+            } else {
+                0
+            },
+            outcome,
+            decision,
+        };
+        self.metrics.record_attempt(&record);
+        (self.trace)(&record);
+    }
+
+    /// Frees the request's slot; a closed-loop worker thinks, then starts its next request.
+    fn finish(&mut self, slot: u32, now: u64) {
+        let in_flight = &mut self.slots[slot as usize];
+        if !in_flight.live {
+            return;
+        }
+        in_flight.live = false;
+        in_flight.response = None;
+        let (client, worker, sent_any) =
+            (in_flight.client, in_flight.worker, in_flight.attempts > 0);
+        self.free_slots.push(slot);
+        if let Some(worker) = worker {
+            // A request refused locally (circuit open) takes no virtual time; without a pause a
+            // worker with no think time would start requests forever at the same instant.
+            let pause = if sent_any {
+                self.clients[client as usize].think_time
+            } else {
+                self.clients[client as usize]
+                    .think_time
+                    .max(LOCAL_REFUSAL_PAUSE_NS)
+            };
+            let next = now.saturating_add(pause);
+            if next < self.duration {
+                self.schedule(next, Event::WorkerReady { client, worker });
+            }
+        }
+    }
+}

@@ -1,0 +1,163 @@
+//! ratelab's discrete-event simulator: replays a scenario in virtual time, every strategy
+//! against every server variant on the identical workload.
+//!
+//! The server is the `quota` limiter plus the scenario's latency model, fault windows and
+//! header policy; the clients are `retry` strategies. One run is a single-threaded loop over a
+//! closed set of events in a heap ordered by (virtual time, sequence); randomness comes only
+//! from ChaCha streams derived from the seed per client and purpose, and state is kept in
+//! vectors and ordered maps, so the same scenario and seed give the same result bit for bit.
+//! Nothing here reads a clock, sleeps, spawns or does I/O.
+//!
+//! ```
+//! let text = r#"
+//! name = "doc"
+//! duration = "1m"
+//! [server]
+//! model = "gpt-4o-mini"
+//! tier = "tier-1"
+//! [[clients]]
+//! name = "app"
+//! arrival = { kind = "constant", rpm = 1200 }
+//! prompt_tokens = { kind = "fixed", value = 100 }
+//! completion_tokens = { kind = "fixed", value = 20 }
+//! [[strategies]]
+//! kind = "none"
+//! [[strategies]]
+//! kind = "openai-python@2.52"
+//! "#;
+//! let scenario = scenario::parse_scenario(text, "doc.toml", &mut |path| std::fs::read_to_string(path))
+//!     .unwrap();
+//! let report = sim::simulate(&scenario, &mut |_attempt| {}).unwrap();
+//! assert_eq!(report.runs.len(), 2);
+//! // 1,200 requests a minute against 500 RPM: a full bucket of 500 plus a minute's refill
+//! // cannot take them all, and without retries every 429 is a lost request.
+//! let without_retries = &report.runs[0].totals;
+//! assert_eq!(without_retries.requests, 1200);
+//! assert!(without_retries.rate_limited > 0);
+//! assert_eq!(without_retries.gave_up, without_retries.rate_limited);
+//! assert_eq!(without_retries.succeeded + without_retries.gave_up, 1200);
+//! ```
+
+mod engine;
+mod server;
+
+pub use server::reads_rate_limit_headers;
+
+use retry::{Registry, RetryClient, SpecError};
+use scenario::{
+    AttemptRecord, REPORT_FORMAT_VERSION, RunReport, RunResult, Scenario, ScenarioSummary,
+};
+
+use crate::engine::Run;
+use crate::server::SimServer;
+
+/// Why a simulation could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SimError {
+    /// A strategy spec is not valid (only possible for specs that bypassed validation, e.g. a
+    /// scenario built in code).
+    #[error("strategy {spec}: {source}")]
+    Strategy {
+        /// The spec in its command-line form.
+        spec: String,
+        /// What the registry said.
+        source: SpecError,
+    },
+    /// A server variant's limits do not compile.
+    #[error("server variant {variant}: {source}")]
+    Limits {
+        /// The variant's label.
+        variant: String,
+        /// What the limiter said.
+        source: quota::LimitConfigError,
+    },
+    /// The run index names no (variant, strategy) pair.
+    #[error("run {index} does not exist (the scenario has {count} runs: variants x strategies)")]
+    NoSuchRun {
+        /// The index asked for.
+        index: usize,
+        /// How many runs there are.
+        count: usize,
+    },
+}
+
+/// How many runs a scenario has: server variants times strategies.
+pub fn run_count(scenario: &Scenario) -> usize {
+    scenario.server.variants.len() * scenario.strategies.len()
+}
+
+/// Simulates every (server variant, strategy) pair, variants outermost, and gathers the report.
+/// Each attempt is passed to `trace` as it happens (to write JSONL, or `|_| {}` to skip).
+pub fn simulate(
+    scenario: &Scenario,
+    trace: &mut dyn FnMut(&AttemptRecord),
+) -> Result<RunReport, SimError> {
+    let runs = (0..run_count(scenario))
+        .map(|index| simulate_run(scenario, index, trace))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(RunReport {
+        format_version: REPORT_FORMAT_VERSION,
+        scenario: ScenarioSummary::of(scenario),
+        runs,
+    })
+}
+
+/// Knobs of a run that do not change its results, only how they are computed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SimOptions {
+    /// Build `x-ratelimit-*` headers even for strategies known not to read them (see
+    /// [`reads_rate_limit_headers`]); tests use it to check the shortcut changes nothing.
+    pub always_build_rate_limit_headers: bool,
+}
+
+/// Simulates run `index` alone: variant `index / strategies`, strategy `index % strategies`.
+/// The workload is regenerated from the seed, identical for every run.
+pub fn simulate_run(
+    scenario: &Scenario,
+    index: usize,
+    trace: &mut dyn FnMut(&AttemptRecord),
+) -> Result<RunResult, SimError> {
+    simulate_run_with(scenario, index, SimOptions::default(), trace)
+}
+
+/// [`simulate_run`] with explicit [`SimOptions`].
+pub fn simulate_run_with(
+    scenario: &Scenario,
+    index: usize,
+    options: SimOptions,
+    trace: &mut dyn FnMut(&AttemptRecord),
+) -> Result<RunResult, SimError> {
+    let count = run_count(scenario);
+    if index >= count {
+        return Err(SimError::NoSuchRun { index, count });
+    }
+    let strategy_count = scenario.strategies.len();
+    let variant = &scenario.server.variants[index / strategy_count];
+    let spec = &scenario.strategies[index % strategy_count];
+    let limits = variant
+        .limits
+        .compile()
+        .map_err(|source| SimError::Limits {
+            variant: variant.label.clone(),
+            source,
+        })?;
+    let registry = Registry::with_builtins();
+    let mut clients = Vec::new();
+    for _ in 0..scenario.instance_count() {
+        let strategy = registry.build(spec).map_err(|source| SimError::Strategy {
+            spec: spec.to_string(),
+            source,
+        })?;
+        clients.push(RetryClient::new(strategy));
+    }
+    let server = SimServer::new(
+        limits,
+        scenario.server.faults.clone(),
+        scenario.server.headers,
+        options.always_build_rate_limit_headers || reads_rate_limit_headers(spec),
+        scenario.server.latency.reject,
+    );
+    let metrics = Run::new(scenario, index as u32, server, clients, trace).run();
+    Ok(metrics.finish(variant.label.clone(), spec.to_string()))
+}
