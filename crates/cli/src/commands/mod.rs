@@ -15,6 +15,5 @@ pub enum Outcome {
     /// Everything asked for was done and every check passed.
     Success,
     /// The command ran, but its verdict is negative (exit code 1).
-    #[expect(dead_code, reason = "constructed once `ratelab check` lands")]
     Failed,
 }
