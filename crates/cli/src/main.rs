@@ -29,12 +29,15 @@ struct Cli {
 enum Command {
     /// Print the tier catalog: RPM, RPD, TPM, TPD and batch queue limits per tier and model.
     Tiers(commands::tiers::Args),
+    /// Run the mock OpenAI server with tiered limits, faults and time control.
+    Serve(commands::serve::Args),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
         Command::Tiers(args) => commands::tiers::run(args),
+        Command::Serve(args) => commands::serve::run(args),
     };
     exit_code(outcome)
 }

@@ -1,5 +1,6 @@
 //! One module per `ratelab` subcommand.
 
+pub mod serve;
 pub mod tiers;
 
 /// What a command concluded, when it ran to the end without an error.
