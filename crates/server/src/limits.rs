@@ -19,7 +19,6 @@ use crate::config::{DEFAULT_ORGANIZATION, HeaderSwitches, ServerConfig};
 use crate::error::{ApiError, LimitedResponse};
 use crate::pricing::PriceTable;
 use crate::wire::chat::ChatMessage;
-use crate::wire::error::ErrorObject;
 
 /// Options applied to every limit set taken from the catalog (explicit `limits` tables in the
 /// config carry their own).
@@ -359,7 +358,7 @@ impl Limits {
             format!("{scope}{}", rejection.kind.abbreviation().to_lowercase())
         };
         ApiError::Limited(Box::new(LimitedResponse {
-            error: error_object(body),
+            error: body.error,
             headers,
             exhausted,
         }))
@@ -397,7 +396,7 @@ impl Limits {
     /// The `insufficient_quota` 429; it carries no retry headers because waiting never helps.
     pub fn insufficient_quota(&self) -> ApiError {
         ApiError::Limited(Box::new(LimitedResponse {
-            error: error_object(ErrorBody::insufficient_quota()),
+            error: ErrorBody::insufficient_quota().error,
             headers: HeaderMap::new(),
             exhausted: "insufficient_quota".to_owned(),
         }))
@@ -482,15 +481,6 @@ impl Limits {
 
 fn to_instant(now: Duration) -> Instant {
     Instant::from_nanos(u64::try_from(now.as_nanos()).unwrap_or(u64::MAX))
-}
-
-fn error_object(body: ErrorBody) -> ErrorObject {
-    ErrorObject {
-        message: body.error.message,
-        kind: body.error.kind,
-        param: body.error.param,
-        code: body.error.code,
-    }
 }
 
 fn insert_header(headers: &mut HeaderMap, name: &'static str, value: &str) {

@@ -8,9 +8,11 @@ use axum::response::{IntoResponse, Response};
 
 use crate::auth::Principal;
 use crate::error::ApiError;
+use crate::extract::JsonBody;
 use crate::faults::{DEFAULT_HANG, Fault};
 use crate::latency::LatencyPlan;
 use crate::limits::Charge;
+use crate::sse::{self, StreamBreak, StreamEvent};
 use crate::state::AppState;
 
 /// A request the limiter admitted, with what the rest of its life looks like.
@@ -80,6 +82,49 @@ pub async fn admit(
         latency: state.latency_plan(),
         late_fault,
     })
+}
+
+/// Runs an endpoint's `serve` on a parsed body (or passes the parse error on) and turns the
+/// result into the response.
+pub async fn handle<Request>(
+    state: AppState,
+    principal: Principal,
+    body: Result<JsonBody<Request>, ApiError>,
+    serve: impl AsyncFnOnce(&AppState, &Principal, Request) -> Result<Response, ApiError>,
+) -> Response {
+    let result = match body {
+        Ok(JsonBody(request)) => serve(&state, &principal, request).await,
+        Err(error) => Err(error),
+    };
+    respond(&principal, result)
+}
+
+/// Books a served request's tokens: spend towards budgets, and the token metrics.
+pub fn account(state: &AppState, principal: &Principal, model: &str, input: u64, output: u64) {
+    state.limits().record_spend(principal, model, input, output);
+    state.metrics().record_tokens(input, output);
+}
+
+/// Streams `events` on the admission's latency schedule; a late fault breaks the stream with
+/// `in_band_error` or a connection reset.
+pub fn stream(
+    state: &AppState,
+    admitted: &Admitted,
+    events: Vec<StreamEvent>,
+    in_band_error: impl FnOnce() -> StreamEvent,
+) -> Response {
+    let fault = admitted.late_fault.map(|fault| match fault {
+        LateFault::ConnectionReset => StreamBreak::Reset,
+        LateFault::StreamError => StreamBreak::InBandError(in_band_error()),
+    });
+    let response = sse::paced(
+        state.clone(),
+        admitted.admitted_at,
+        admitted.latency,
+        events,
+        fault,
+    );
+    with_rate_limit_headers(response, admitted)
 }
 
 /// Turns a handler's result into the response, adding the caller's organization header (sent

@@ -9,14 +9,14 @@ use crate::content::{SyntheticReply, fingerprint, reply};
 use crate::error::ApiError;
 use crate::extract::JsonBody;
 use crate::limits::Charge;
-use crate::pipeline::{self, Admitted, LateFault};
-use crate::sse::{self, StreamBreak, StreamEvent};
+use crate::pipeline::{self, Admitted};
+use crate::sse::StreamEvent;
 use crate::state::AppState;
-use crate::wire::Usage;
 use crate::wire::chat::{
     AssistantMessage, ChatChoice, ChatCompletion, ChatCompletionChunk, ChatCompletionRequest,
     ChunkChoice, Delta, UsageSlot,
 };
+use crate::wire::{StreamOptions, Usage};
 
 const SYSTEM_FINGERPRINT: &str = "fp_ratelab";
 
@@ -25,11 +25,7 @@ pub async fn chat_completions(
     principal: Principal,
     body: Result<JsonBody<ChatCompletionRequest>, ApiError>,
 ) -> Response {
-    let result = match body {
-        Ok(JsonBody(request)) => serve(&state, &principal, request).await,
-        Err(error) => Err(error),
-    };
-    pipeline::respond(&principal, result)
+    pipeline::handle(state, principal, body, serve).await
 }
 
 async fn serve(
@@ -81,25 +77,22 @@ async fn serve(
         .map(|reply| crate::limits::count_text(&request.model, &reply.text()))
         .sum();
     let usage = Usage::new(prompt_tokens, completion_tokens);
-    state
-        .limits()
-        .record_spend(principal, &request.model, prompt_tokens, completion_tokens);
-    state
-        .metrics()
-        .record_tokens(prompt_tokens, completion_tokens);
+    pipeline::account(
+        state,
+        principal,
+        &request.model,
+        prompt_tokens,
+        completion_tokens,
+    );
 
     let id = format!("chatcmpl-{}", &state.next_request_id()[4..]);
     let created = state.clock().unix_seconds();
     if request.stream == Some(true) {
-        let include_usage = request
-            .stream_options
-            .and_then(|options| options.include_usage)
-            .unwrap_or(false);
         let stream = ChunkStream {
             id,
             created,
             model: request.model.clone(),
-            include_usage,
+            include_usage: StreamOptions::wants_usage(request.stream_options),
         };
         return Ok(stream_reply(state, &admitted, &stream, &replies, usage));
     }
@@ -203,16 +196,5 @@ fn stream_reply(
         events.push(stream.event(Vec::new(), Some(usage), false));
     }
     events.push(StreamEvent::data("[DONE]".to_owned(), false));
-    let fault = admitted.late_fault.map(|fault| match fault {
-        LateFault::ConnectionReset => StreamBreak::Reset,
-        LateFault::StreamError => StreamBreak::InBandError(super::in_band_server_error()),
-    });
-    let response = sse::paced(
-        state.clone(),
-        admitted.admitted_at,
-        admitted.latency,
-        events,
-        fault,
-    );
-    pipeline::with_rate_limit_headers(response, admitted)
+    pipeline::stream(state, admitted, events, super::in_band_server_error)
 }

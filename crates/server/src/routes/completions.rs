@@ -9,24 +9,20 @@ use crate::content::{SyntheticReply, fingerprint, reply};
 use crate::error::ApiError;
 use crate::extract::JsonBody;
 use crate::limits::Charge;
-use crate::pipeline::{self, LateFault};
-use crate::sse::{self, StreamBreak, StreamEvent};
+use crate::pipeline;
+use crate::sse::StreamEvent;
 use crate::state::AppState;
-use crate::wire::Usage;
 use crate::wire::completions::{
     CompletionRequest, LEGACY_DEFAULT_MAX_TOKENS, Prompt, TextChoice, TextCompletion,
 };
+use crate::wire::{StreamOptions, Usage};
 
 pub async fn completions(
     State(state): State<AppState>,
     principal: Principal,
     body: Result<JsonBody<CompletionRequest>, ApiError>,
 ) -> Response {
-    let result = match body {
-        Ok(JsonBody(request)) => serve(&state, &principal, request).await,
-        Err(error) => Err(error),
-    };
-    pipeline::respond(&principal, result)
+    pipeline::handle(state, principal, body, serve).await
 }
 
 async fn serve(
@@ -84,12 +80,13 @@ async fn serve(
         .map(|reply| crate::limits::count_text(&request.model, &reply.text()))
         .sum();
     let usage = Usage::new(prompt_tokens, completion_tokens);
-    state
-        .limits()
-        .record_spend(principal, &request.model, prompt_tokens, completion_tokens);
-    state
-        .metrics()
-        .record_tokens(prompt_tokens, completion_tokens);
+    pipeline::account(
+        state,
+        principal,
+        &request.model,
+        prompt_tokens,
+        completion_tokens,
+    );
 
     let id = format!("cmpl-{}", &state.next_request_id()[4..]);
     let created = state.clock().unix_seconds();
@@ -120,29 +117,15 @@ async fn serve(
                 false,
             ));
         }
-        let include_usage = request
-            .stream_options
-            .and_then(|options| options.include_usage)
-            .unwrap_or(false);
-        if include_usage {
+        if StreamOptions::wants_usage(request.stream_options) {
             events.push(StreamEvent::data(
                 super::to_json(&completion(Vec::new(), Some(usage))),
                 false,
             ));
         }
         events.push(StreamEvent::data("[DONE]".to_owned(), false));
-        let fault = admitted.late_fault.map(|fault| match fault {
-            LateFault::ConnectionReset => StreamBreak::Reset,
-            LateFault::StreamError => StreamBreak::InBandError(super::in_band_server_error()),
-        });
-        let response = sse::paced(
-            state.clone(),
-            admitted.admitted_at,
-            admitted.latency,
-            events,
-            fault,
-        );
-        return Ok(pipeline::with_rate_limit_headers(response, &admitted));
+        let in_band_error = super::in_band_server_error;
+        return Ok(pipeline::stream(state, &admitted, events, in_band_error));
     }
     let longest = replies
         .iter()

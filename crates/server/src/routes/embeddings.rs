@@ -30,11 +30,7 @@ pub async fn embeddings(
     principal: Principal,
     body: Result<JsonBody<EmbeddingRequest>, ApiError>,
 ) -> Response {
-    let result = match body {
-        Ok(JsonBody(request)) => serve(&state, &principal, request).await,
-        Err(error) => Err(error),
-    };
-    pipeline::respond(&principal, result)
+    pipeline::handle(state, principal, body, serve).await
 }
 
 async fn serve(
@@ -96,10 +92,7 @@ async fn serve(
         },
     )
     .await?;
-    state
-        .limits()
-        .record_spend(principal, &request.model, prompt_tokens, 0);
-    state.metrics().record_tokens(prompt_tokens, 0);
+    pipeline::account(state, principal, &request.model, prompt_tokens, 0);
 
     let base64 = request.encoding_format == Some(EncodingFormat::Base64);
     let data = texts

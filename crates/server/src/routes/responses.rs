@@ -9,8 +9,8 @@ use crate::content::{FinishReason, fingerprint, reply};
 use crate::error::ApiError;
 use crate::extract::JsonBody;
 use crate::limits::Charge;
-use crate::pipeline::{self, LateFault};
-use crate::sse::{self, StreamBreak, StreamEvent};
+use crate::pipeline;
+use crate::sse::StreamEvent;
 use crate::state::AppState;
 use crate::wire::responses::{
     IncompleteDetails, OutputItem, OutputText, ResponseObject, ResponseRequest,
@@ -22,11 +22,7 @@ pub async fn responses(
     principal: Principal,
     body: Result<JsonBody<ResponseRequest>, ApiError>,
 ) -> Response {
-    let result = match body {
-        Ok(JsonBody(request)) => serve(&state, &principal, request).await,
-        Err(error) => Err(error),
-    };
-    pipeline::respond(&principal, result)
+    pipeline::handle(state, principal, body, serve).await
 }
 
 async fn serve(
@@ -70,10 +66,13 @@ async fn serve(
         request.max_output_tokens,
     );
     let output_tokens = crate::limits::count_text(&request.model, &generated.text());
-    state
-        .limits()
-        .record_spend(principal, &request.model, prompt_tokens, output_tokens);
-    state.metrics().record_tokens(prompt_tokens, output_tokens);
+    pipeline::account(
+        state,
+        principal,
+        &request.model,
+        prompt_tokens,
+        output_tokens,
+    );
 
     let suffix = state.next_request_id()[4..].to_owned();
     let item_id = format!("msg_{suffix}");
@@ -201,30 +200,20 @@ async fn serve(
             carries_token: (first_delta..after_deltas).contains(&position),
         })
         .collect();
-    let fault = admitted.late_fault.map(|fault| match fault {
-        LateFault::ConnectionReset => StreamBreak::Reset,
-        LateFault::StreamError => {
-            let error = ApiError::ServerError.error_object();
-            let data = serde_json::json!({
-                "type": "error",
-                "code": error.code,
-                "message": error.message,
-                "param": error.param,
-                "sequence_number": next(),
-            });
-            StreamBreak::InBandError(StreamEvent {
-                name: Some("error"),
-                data: data.to_string(),
-                carries_token: false,
-            })
+    let in_band_error = || {
+        let error = ApiError::ServerError.error_object();
+        let data = serde_json::json!({
+            "type": "error",
+            "code": error.code,
+            "message": error.message,
+            "param": error.param,
+            "sequence_number": next(),
+        });
+        StreamEvent {
+            name: Some("error"),
+            data: data.to_string(),
+            carries_token: false,
         }
-    });
-    let response = sse::paced(
-        state.clone(),
-        admitted.admitted_at,
-        admitted.latency,
-        events,
-        fault,
-    );
-    Ok(pipeline::with_rate_limit_headers(response, &admitted))
+    };
+    Ok(pipeline::stream(state, &admitted, events, in_band_error))
 }

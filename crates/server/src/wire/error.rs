@@ -1,20 +1,7 @@
 //! The error envelope every non-2xx response carries: `{"error": {message, type, param, code}}`.
+//!
+//! The shape is `quota`'s, which also builds the 429 bodies, so every error the server sends
+//! goes through one type. `code` is a string or null, never an integer: an integer breaks the
+//! Rust client.
 
-use serde::{Deserialize, Serialize};
-
-/// `{"error": {...}}`, OpenAI's error envelope.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ErrorEnvelope {
-    pub error: ErrorObject,
-}
-
-/// The inside of the envelope. `code` is a string or null, never an integer: an integer breaks
-/// the Rust client.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ErrorObject {
-    pub message: String,
-    #[serde(rename = "type")]
-    pub kind: String,
-    pub param: Option<String>,
-    pub code: Option<String>,
-}
+pub use quota::{ErrorBody as ErrorEnvelope, ErrorDetail as ErrorObject};

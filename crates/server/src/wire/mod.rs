@@ -37,3 +37,10 @@ pub struct StreamOptions {
     #[serde(default)]
     pub include_usage: Option<bool>,
 }
+
+impl StreamOptions {
+    /// Whether a stream ends with a usage chunk: only when the request asks for it.
+    pub fn wants_usage(options: Option<StreamOptions>) -> bool {
+        options.and_then(|options| options.include_usage) == Some(true)
+    }
+}
