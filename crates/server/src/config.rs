@@ -232,6 +232,14 @@ mod tests {
     }
 
     #[test]
+    fn the_example_file_parses() {
+        let text = include_str!("../serve.example.toml");
+        let config = ServerConfig::from_toml_str(text, "serve.example.toml").unwrap();
+        assert_eq!(config.organizations[0].projects.len(), 2);
+        assert_eq!(config.limiter.quantum_ms, Some(1000));
+    }
+
+    #[test]
     fn a_full_file_parses() {
         let config = ServerConfig::from_toml_str(
             r#"

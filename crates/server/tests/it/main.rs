@@ -6,6 +6,7 @@ mod endpoints;
 mod errors;
 mod faults;
 mod limits;
+mod logs;
 mod socket;
 mod streaming;
 mod support;
