@@ -43,6 +43,8 @@ enum Command {
     Diff(commands::diff::Args),
     /// Re-render report.json, summary.md, index.html and the SVG charts of a run directory.
     Report(commands::report::Args),
+    /// Run the mock OpenAI server with tiered limits, faults and time control.
+    Serve(commands::serve::Args),
 }
 
 fn main() -> ExitCode {
@@ -56,6 +58,7 @@ fn main() -> ExitCode {
         Command::Check(args) => commands::check::run(args),
         Command::Diff(args) => commands::diff::run(args),
         Command::Report(args) => commands::report::run(args),
+        Command::Serve(args) => commands::serve::run(args),
     };
     exit_code(outcome)
 }

@@ -5,6 +5,7 @@ pub mod diff;
 pub mod report;
 pub mod run;
 pub mod schema;
+pub mod serve;
 pub mod strategies;
 pub mod tiers;
 pub mod validate;

@@ -1,0 +1,181 @@
+//! `/_admin`: read and change tier and faults at runtime, reset state, and advance the manual
+//! clock. Off unless an admin token is configured; every call needs it as a bearer token.
+
+use std::time::Duration;
+
+use axum::extract::{Request, State};
+use axum::http::header::AUTHORIZATION;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use serde::Deserialize;
+
+use crate::error::ApiError;
+use crate::extract::JsonBody;
+use crate::faults::{FaultConfig, FaultScript, validate_script};
+use crate::state::AppState;
+
+/// The admin routes, to be nested under `/_admin`.
+pub fn router(state: AppState) -> Router<AppState> {
+    Router::new()
+        .route("/state", get(read_state))
+        .route("/tier", put(set_tier))
+        .route("/limits", put(set_limits))
+        .route("/reset", post(reset))
+        .route("/faults", get(read_faults).put(replace_faults))
+        .route("/faults/scripts", post(add_script))
+        .route("/clock", get(read_clock))
+        .route("/clock/advance", post(advance_clock))
+        .layer(middleware::from_fn_with_state(state, require_admin_token))
+}
+
+async fn require_admin_token(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let expected = state
+        .config()
+        .admin_token
+        .as_deref()
+        .ok_or(ApiError::AdminDisabled)?;
+    let presented = request
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "));
+    if presented != Some(expected) {
+        return Err(ApiError::AdminUnauthorized);
+    }
+    Ok(next.run(request).await)
+}
+
+async fn read_state(State(state): State<AppState>) -> Response {
+    Json(serde_json::json!({
+        "clock": clock_json(&state),
+        "tier": state.config().tier,
+        "limits": state.limits().snapshot(),
+        "faults": state.faults().snapshot(),
+    }))
+    .into_response()
+}
+
+/// Body of `PUT /_admin/tier`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TierChange {
+    tier: String,
+    /// The organization to change; the default organization when absent.
+    #[serde(default)]
+    organization: Option<String>,
+}
+
+async fn set_tier(
+    State(state): State<AppState>,
+    JsonBody(change): JsonBody<TierChange>,
+) -> Result<Response, ApiError> {
+    state
+        .limits()
+        .set_tier(change.organization.as_deref(), &change.tier)
+        .map_err(|message| ApiError::AdminBadRequest { message })?;
+    Ok(
+        Json(serde_json::json!({ "tier": change.tier, "organization": change.organization }))
+            .into_response(),
+    )
+}
+
+/// Body of `PUT /_admin/limits`: `limits` absent (or null) removes the override.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LimitsChange {
+    #[serde(default)]
+    organization: Option<String>,
+    #[serde(default)]
+    project: Option<String>,
+    model: String,
+    #[serde(default)]
+    limits: Option<quota::LimitSet>,
+}
+
+async fn set_limits(
+    State(state): State<AppState>,
+    JsonBody(change): JsonBody<LimitsChange>,
+) -> Result<Response, ApiError> {
+    let mut limits = state.limits();
+    limits
+        .set_limits(
+            change.organization.as_deref(),
+            change.project.as_deref(),
+            &change.model,
+            change.limits,
+        )
+        .map_err(|message| ApiError::AdminBadRequest { message })?;
+    Ok(Json(limits.snapshot()).into_response())
+}
+
+async fn reset(State(state): State<AppState>) -> Response {
+    state.limits().reset();
+    state.faults().replace(&state.config().faults);
+    state.metrics().reset();
+    Json(serde_json::json!({ "reset": true })).into_response()
+}
+
+async fn read_faults(State(state): State<AppState>) -> Response {
+    Json(state.faults().snapshot()).into_response()
+}
+
+async fn replace_faults(
+    State(state): State<AppState>,
+    JsonBody(faults): JsonBody<FaultConfig>,
+) -> Result<Response, ApiError> {
+    faults
+        .validate()
+        .map_err(|message| ApiError::AdminBadRequest { message })?;
+    state.faults().replace(&faults);
+    Ok(Json(state.faults().snapshot()).into_response())
+}
+
+async fn add_script(
+    State(state): State<AppState>,
+    JsonBody(script): JsonBody<FaultScript>,
+) -> Result<Response, ApiError> {
+    validate_script(&script).map_err(|message| ApiError::AdminBadRequest { message })?;
+    state.faults().add_script(script);
+    Ok(Json(state.faults().snapshot()).into_response())
+}
+
+fn clock_json(state: &AppState) -> serde_json::Value {
+    serde_json::json!({
+        "kind": match state.clock().kind() {
+            crate::clock::ClockKind::Real => "real",
+            crate::clock::ClockKind::Manual => "manual",
+        },
+        "now_ms": state.clock().now().as_millis() as u64,
+        "unix_seconds": state.clock().unix_seconds(),
+    })
+}
+
+async fn read_clock(State(state): State<AppState>) -> Response {
+    Json(clock_json(&state)).into_response()
+}
+
+/// Body of `POST /_admin/clock/advance`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Advance {
+    ms: u64,
+}
+
+async fn advance_clock(
+    State(state): State<AppState>,
+    JsonBody(advance): JsonBody<Advance>,
+) -> Result<Response, ApiError> {
+    state
+        .clock()
+        .advance(Duration::from_millis(advance.ms))
+        .map_err(|error| ApiError::AdminConflict {
+            message: error.to_string(),
+        })?;
+    Ok(Json(clock_json(&state)).into_response())
+}

@@ -1,0 +1,105 @@
+//! The server's notion of time: the real clock, or a manual clock that only moves when told.
+//!
+//! Everything time-dependent in the server (limiter refill, fault windows, latency waits, hangs,
+//! `created` timestamps) reads this clock, so a test on the manual clock decides outcomes by
+//! advancing time instead of sleeping.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+
+/// Which clock a server runs on.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClockKind {
+    /// Wall-clock time; waits really wait.
+    #[default]
+    Real,
+    /// Time stands still until `POST /_admin/clock/advance` (or [`Clock::advance`]) moves it.
+    Manual,
+}
+
+/// Unix time at which a manual clock starts, so manual runs are reproducible: 2023-11-14.
+pub const MANUAL_CLOCK_UNIX_START: u64 = 1_700_000_000;
+
+/// A cheap, cloneable handle on the server clock.
+#[derive(Debug, Clone)]
+pub enum Clock {
+    Real {
+        started: tokio::time::Instant,
+        unix_start: Duration,
+    },
+    Manual {
+        elapsed: Arc<watch::Sender<Duration>>,
+    },
+}
+
+/// Advancing the real clock is meaningless; the admin API reports this as a 409.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the server runs on the real clock; start it with `--clock manual` to advance time")]
+pub struct NotManualClock;
+
+impl Clock {
+    pub fn new(kind: ClockKind) -> Clock {
+        match kind {
+            ClockKind::Real => Clock::Real {
+                started: tokio::time::Instant::now(),
+                unix_start: SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .unwrap_or_default(),
+            },
+            ClockKind::Manual => Clock::Manual {
+                elapsed: Arc::new(watch::Sender::new(Duration::ZERO)),
+            },
+        }
+    }
+
+    pub fn kind(&self) -> ClockKind {
+        match self {
+            Clock::Real { .. } => ClockKind::Real,
+            Clock::Manual { .. } => ClockKind::Manual,
+        }
+    }
+
+    /// Time since the server started: the limiter's `now`.
+    pub fn now(&self) -> Duration {
+        match self {
+            Clock::Real { started, .. } => started.elapsed(),
+            Clock::Manual { elapsed } => *elapsed.borrow(),
+        }
+    }
+
+    /// Unix seconds for `created` fields.
+    pub fn unix_seconds(&self) -> u64 {
+        match self {
+            Clock::Real { unix_start, .. } => (*unix_start + self.now()).as_secs(),
+            Clock::Manual { .. } => MANUAL_CLOCK_UNIX_START + self.now().as_secs(),
+        }
+    }
+
+    /// Moves a manual clock forward and wakes everything waiting on it; returns the new time.
+    pub fn advance(&self, by: Duration) -> Result<Duration, NotManualClock> {
+        match self {
+            Clock::Real { .. } => Err(NotManualClock),
+            Clock::Manual { elapsed } => {
+                elapsed.send_modify(|now| *now += by);
+                Ok(*elapsed.borrow())
+            }
+        }
+    }
+
+    /// Waits until the server clock reads `deadline` (time since start). On the manual clock
+    /// this resolves only once the clock has been advanced that far.
+    pub async fn sleep_until(&self, deadline: Duration) {
+        match self {
+            Clock::Real { started, .. } => tokio::time::sleep_until(*started + deadline).await,
+            Clock::Manual { elapsed } => {
+                let mut receiver = elapsed.subscribe();
+                // The sender lives as long as this clock handle, so `wait_for` cannot fail here.
+                let _ = receiver.wait_for(|now| *now >= deadline).await;
+            }
+        }
+    }
+}

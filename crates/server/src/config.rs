@@ -1,0 +1,293 @@
+//! The server configuration: defaults for `ratelab serve`, and the TOML file that declares
+//! organizations, projects, keys, tiers, header switches, latency, content and faults.
+
+use std::collections::BTreeMap;
+
+use quota::LimitSet;
+use serde::{Deserialize, Serialize};
+
+use crate::clock::ClockKind;
+use crate::content::LengthDistribution;
+use crate::faults::FaultConfig;
+use crate::latency::LatencyConfig;
+use crate::limits::LimiterOptions;
+use crate::pricing::Price;
+
+/// The organization every key belongs to when the config declares no keys.
+pub const DEFAULT_ORGANIZATION: &str = "org-ratelab";
+/// The project of the default organization.
+pub const DEFAULT_PROJECT: &str = "proj_ratelab";
+/// The tier of the default organization unless `tier` says otherwise.
+pub const DEFAULT_TIER: &str = "tier-1";
+/// OpenAI's documented request size ceiling is far larger; 8 MiB keeps a mock's memory bounded.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
+
+/// Everything a server needs to start. Parse a file with [`ServerConfig::from_toml_str`] or
+/// build one in code from [`ServerConfig::default`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Seeds content, latency jitter, fault draws and request ids.
+    pub seed: u64,
+    /// The tier of organizations that do not name their own.
+    pub tier: String,
+    pub clock: ClockKind,
+    /// Enables `/_admin` when set; requests must send it as a bearer token.
+    pub admin_token: Option<String>,
+    /// Bodies larger than this get a 413.
+    pub max_body_bytes: usize,
+    pub headers: HeaderSwitches,
+    pub latency: LatencyConfig,
+    /// How long replies are before `max_tokens` caps them.
+    pub completion: LengthDistribution,
+    pub faults: FaultConfig,
+    /// Algorithm, quantization and rejection counting for limits taken from the catalog.
+    pub limiter: LimiterOptions,
+    /// Overrides merged into the built-in tier catalog, in the catalog's own format
+    /// (`[catalog.models.gpt-4o.tiers]` ...); models sharing a `pool` share one bucket.
+    pub catalog: Option<toml::Table>,
+    /// Price overrides in dollars per million tokens, by model.
+    pub prices: BTreeMap<String, Price>,
+    /// When empty, any key is accepted into one default organization and project.
+    pub organizations: Vec<OrganizationConfig>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> ServerConfig {
+        ServerConfig {
+            seed: 0,
+            tier: DEFAULT_TIER.to_owned(),
+            clock: ClockKind::Real,
+            admin_token: None,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            headers: HeaderSwitches::default(),
+            latency: LatencyConfig::default(),
+            completion: LengthDistribution::default(),
+            faults: FaultConfig::default(),
+            limiter: LimiterOptions::default(),
+            catalog: None,
+            prices: BTreeMap::new(),
+            organizations: Vec::new(),
+        }
+    }
+}
+
+/// Which optional headers 429s carry. OpenAI sends each only on some 429s, so a client must be
+/// tested against every combination.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HeaderSwitches {
+    /// `Retry-After` in whole seconds, rounded up.
+    pub retry_after: bool,
+    /// `retry-after-ms` (Azure OpenAI's header; OpenAI is not known to send it).
+    pub retry_after_ms: bool,
+    /// The `x-ratelimit-*` headers on 429 responses (they are always sent on successes).
+    pub rate_limit_headers_on_429: bool,
+}
+
+impl Default for HeaderSwitches {
+    fn default() -> HeaderSwitches {
+        HeaderSwitches {
+            retry_after: true,
+            retry_after_ms: false,
+            rate_limit_headers_on_429: true,
+        }
+    }
+}
+
+/// One organization: its tier, optional spend budget and projects.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrganizationConfig {
+    pub id: String,
+    #[serde(default)]
+    pub tier: Option<String>,
+    /// Spend in US dollars after which requests get `insufficient_quota`; the tier's monthly
+    /// cap applies when absent.
+    #[serde(default)]
+    pub budget_usd: Option<f64>,
+    /// Limits by model that replace the tier's figures for this organization.
+    #[serde(default)]
+    pub limits: BTreeMap<String, LimitSet>,
+    #[serde(default)]
+    pub projects: Vec<ProjectConfig>,
+}
+
+/// One project and the keys that act for it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProjectConfig {
+    pub id: String,
+    #[serde(default)]
+    pub keys: Vec<String>,
+    /// The project's own limits by model, enforced on top of the organization's.
+    #[serde(default)]
+    pub limits: BTreeMap<String, LimitSet>,
+}
+
+/// A configuration that cannot be used, with the place and the fix in its message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    #[error("{origin}: {message}")]
+    Parse { origin: String, message: String },
+    #[error("{origin}: {message}")]
+    Invalid { origin: String, message: String },
+}
+
+impl ServerConfig {
+    /// Parses and validates a TOML config; `origin` (usually the path) prefixes every error.
+    pub fn from_toml_str(text: &str, origin: &str) -> Result<ServerConfig, ConfigError> {
+        let config: ServerConfig = toml::from_str(text).map_err(|error| ConfigError::Parse {
+            origin: origin.to_owned(),
+            message: error.to_string().trim_end().to_owned(),
+        })?;
+        config.validate(origin)?;
+        Ok(config)
+    }
+
+    /// Checks everything serde cannot: ranges, duplicates, tiers known to the catalog.
+    pub fn validate(&self, origin: &str) -> Result<(), ConfigError> {
+        self.check().map_err(|message| ConfigError::Invalid {
+            origin: origin.to_owned(),
+            message,
+        })
+    }
+
+    fn check(&self) -> Result<(), String> {
+        if self.max_body_bytes == 0 {
+            return Err("max_body_bytes: must be at least 1".to_owned());
+        }
+        if self.admin_token.as_deref() == Some("") {
+            return Err(
+                "admin_token: must not be empty; omit it to keep the admin API off".to_owned(),
+            );
+        }
+        self.latency.validate()?;
+        crate::pricing::validate(&self.prices)?;
+        self.completion.validate()?;
+        self.faults.validate()?;
+        let mut organizations = std::collections::BTreeSet::new();
+        let mut keys = std::collections::BTreeSet::new();
+        for (org_index, organization) in self.organizations.iter().enumerate() {
+            let place = format!("organizations[{org_index}]");
+            if !organizations.insert(organization.id.as_str()) {
+                return Err(format!(
+                    "{place}.id: \"{}\" is declared twice",
+                    organization.id
+                ));
+            }
+            if let Some(budget) = organization.budget_usd
+                && !(budget.is_finite() && budget >= 0.0)
+            {
+                return Err(format!(
+                    "{place}.budget_usd: {budget} is not a non-negative amount"
+                ));
+            }
+            if organization.projects.is_empty() {
+                return Err(format!(
+                    "{place}.projects: declare at least one project with its keys"
+                ));
+            }
+            for (project_index, project) in organization.projects.iter().enumerate() {
+                for key in &project.keys {
+                    if key.is_empty() {
+                        return Err(format!(
+                            "{place}.projects[{project_index}].keys: a key must not be empty"
+                        ));
+                    }
+                    if !keys.insert(key.as_str()) {
+                        return Err(format!(
+                            "{place}.projects[{project_index}].keys: key {} is declared twice",
+                            crate::auth::redact(key)
+                        ));
+                    }
+                }
+            }
+        }
+        // Tiers, models, limit sets and catalog overrides are checked by building the limiter.
+        crate::limits::Limits::from_config(self).map(drop)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[track_caller]
+    fn check_error(text: &str, expected: &str) {
+        let error = ServerConfig::from_toml_str(text, "serve.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains(expected), "error was: {error}");
+        assert!(error.starts_with("serve.toml"), "error was: {error}");
+    }
+
+    #[test]
+    fn an_empty_file_is_the_default() {
+        assert_eq!(
+            ServerConfig::from_toml_str("", "x").unwrap(),
+            ServerConfig::default()
+        );
+    }
+
+    #[test]
+    fn the_example_file_parses() {
+        let text = include_str!("../serve.example.toml");
+        let config = ServerConfig::from_toml_str(text, "serve.example.toml").unwrap();
+        assert_eq!(config.organizations[0].projects.len(), 2);
+        assert_eq!(config.limiter.quantum_ms, Some(1000));
+    }
+
+    #[test]
+    fn a_full_file_parses() {
+        let config = ServerConfig::from_toml_str(
+            r#"
+            seed = 9
+            clock = "manual"
+            admin_token = "secret"
+            [headers]
+            retry_after_ms = true
+            [latency]
+            ttft_ms = 300
+            tokens_per_second = 50
+            [completion]
+            kind = "fixed"
+            tokens = 12
+            [faults.rates]
+            server_error = 0.01
+            [[faults.windows]]
+            start_s = 30
+            end_s = 40
+            fault = { kind = "overloaded" }
+            [[faults.scripts]]
+            key = "sk-a"
+            steps = [{ fault = { kind = "rate_limited", retry_after_ms = 1000 }, count = 3 }]
+            [[organizations]]
+            id = "org-acme"
+            budget_usd = 5.0
+            [[organizations.projects]]
+            id = "proj_web"
+            keys = ["sk-a", "sk-b"]
+            "#,
+            "serve.toml",
+        )
+        .unwrap();
+        assert_eq!(config.seed, 9);
+        assert_eq!(config.clock, ClockKind::Manual);
+        assert_eq!(config.completion, LengthDistribution::Fixed { tokens: 12 });
+        assert_eq!(config.organizations[0].projects[0].keys.len(), 2);
+        assert_eq!(config.faults.scripts[0].steps[0].count, 3);
+    }
+
+    #[test]
+    fn bad_files_name_the_place() {
+        check_error("sede = 1", "unknown field `sede`");
+        check_error("[latency]\njitter = 2.0", "latency.jitter");
+        check_error(
+            "[[organizations]]\nid = \"o\"\n[[organizations.projects]]\nid = \"p\"\nkeys = [\"sk-same-key-1\", \"sk-same-key-1\"]",
+            "organizations[0].projects[0].keys: key sk-******ey-1 is declared twice",
+        );
+        check_error("[[organizations]]\nid = \"o\"", "organizations[0].projects");
+    }
+}

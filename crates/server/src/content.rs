@@ -1,0 +1,258 @@
+//! Synthetic, deterministic content: reply text whose length follows a configured distribution
+//! and `max_tokens`, and unit-length embedding vectors.
+//!
+//! Every draw comes from a ChaCha RNG seeded by the server seed mixed with a fingerprint of the
+//! request's content, so the same request gets the same reply whatever the arrival order.
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rand_distr::Distribution;
+use serde::{Deserialize, Serialize};
+
+/// How many tokens a reply has before `max_tokens` caps it.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum LengthDistribution {
+    /// Always this many tokens.
+    Fixed { tokens: u32 },
+    /// Uniform between `min` and `max` inclusive.
+    Uniform { min: u32, max: u32 },
+    /// Normal with this mean and standard deviation, at least one token.
+    Normal { mean: f64, std_dev: f64 },
+    /// Log-normal with this mean and standard deviation (of the token count, not its log).
+    LogNormal { mean: f64, std_dev: f64 },
+}
+
+impl Default for LengthDistribution {
+    fn default() -> LengthDistribution {
+        LengthDistribution::Uniform { min: 16, max: 64 }
+    }
+}
+
+impl LengthDistribution {
+    /// Checks the parameters, naming the field and the fix.
+    pub fn validate(&self) -> Result<(), String> {
+        match *self {
+            LengthDistribution::Fixed { tokens: 0 } => {
+                Err("completion.tokens: must be at least 1".to_owned())
+            }
+            LengthDistribution::Uniform { min, max } if min == 0 || min > max => Err(format!(
+                "completion: uniform needs 1 <= min <= max, got min {min} and max {max}"
+            )),
+            LengthDistribution::Normal { mean, std_dev }
+            | LengthDistribution::LogNormal { mean, std_dev }
+                if !(mean.is_finite() && mean >= 1.0 && std_dev.is_finite() && std_dev >= 0.0) =>
+            {
+                Err(format!(
+                    "completion: needs mean >= 1 and std_dev >= 0, got mean {mean} and std_dev {std_dev}"
+                ))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn sample(&self, rng: &mut ChaCha8Rng) -> u32 {
+        let draw = match *self {
+            LengthDistribution::Fixed { tokens } => return tokens,
+            LengthDistribution::Uniform { min, max } => return rng.random_range(min..=max),
+            LengthDistribution::Normal { mean, std_dev } => rand_distr::Normal::new(mean, std_dev)
+                .map(|normal| normal.sample(rng))
+                .unwrap_or(mean),
+            LengthDistribution::LogNormal { mean, std_dev } => {
+                // Convert the count's mean and deviation into the underlying normal's parameters.
+                let sigma_squared = (1.0 + (std_dev / mean).powi(2)).ln();
+                let mu = mean.ln() - sigma_squared / 2.0;
+                rand_distr::LogNormal::new(mu, sigma_squared.sqrt())
+                    .map(|log_normal| log_normal.sample(rng))
+                    .unwrap_or(mean)
+            }
+        };
+        draw.round().clamp(1.0, f64::from(u32::MAX)) as u32
+    }
+}
+
+/// Why a reply ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FinishReason {
+    Stop,
+    Length,
+}
+
+impl FinishReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FinishReason::Stop => "stop",
+            FinishReason::Length => "length",
+        }
+    }
+}
+
+/// A generated reply, kept as the pieces a stream sends one per event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyntheticReply {
+    pub pieces: Vec<String>,
+    pub finish_reason: FinishReason,
+}
+
+impl SyntheticReply {
+    pub fn text(&self) -> String {
+        self.pieces.concat()
+    }
+}
+
+/// Common English words that are one token each (with their leading space) in OpenAI's
+/// tokenizers, so a reply of N pieces is N tokens.
+const WORDS: &[&str] = &[
+    "the", "model", "request", "limit", "token", "time", "data", "system", "rate", "answer",
+    "result", "value", "number", "point", "part", "way", "work", "test", "case", "line", "world",
+    "day", "state", "group", "place", "question", "level", "order", "power", "change", "water",
+    "light", "sound", "story", "table", "field", "river", "market", "city", "house", "road",
+    "school", "music", "color", "heart", "mind", "game", "plan", "team", "book", "page", "word",
+    "name", "and", "of", "to", "in", "is", "for", "with", "that", "on", "as", "at",
+];
+
+/// How many words make a sentence before a full stop.
+const SENTENCE_WORDS: std::ops::RangeInclusive<usize> = 6..=14;
+
+/// Generates a reply of the drawn length, cut at `max_tokens` when that is smaller.
+pub fn reply(
+    seed: u64,
+    fingerprint: u64,
+    choice_index: u32,
+    distribution: &LengthDistribution,
+    max_tokens: Option<u32>,
+) -> SyntheticReply {
+    let mut rng = ChaCha8Rng::seed_from_u64(mix(mix(seed, fingerprint), u64::from(choice_index)));
+    let wanted = distribution.sample(&mut rng);
+    let (length, finish_reason) = match max_tokens {
+        Some(cap) if cap < wanted => (cap, FinishReason::Length),
+        _ => (wanted, FinishReason::Stop),
+    };
+    let mut pieces = Vec::with_capacity(length as usize);
+    let mut words_left_in_sentence = 0;
+    while pieces.len() < length as usize {
+        let tokens_left = length as usize - pieces.len();
+        let ends_sentence = pieces.last().is_some_and(|last| last != ".")
+            && (words_left_in_sentence == 0 || tokens_left == 1);
+        if ends_sentence {
+            pieces.push(".".to_owned());
+            words_left_in_sentence = rng.random_range(SENTENCE_WORDS);
+            continue;
+        }
+        if words_left_in_sentence == 0 {
+            words_left_in_sentence = rng.random_range(SENTENCE_WORDS);
+        }
+        let word = WORDS[rng.random_range(0..WORDS.len())];
+        let starts_sentence = pieces.last().is_none_or(|last| last == ".");
+        pieces.push(if pieces.is_empty() {
+            capitalize(word)
+        } else if starts_sentence {
+            format!(" {}", capitalize(word))
+        } else {
+            format!(" {word}")
+        });
+        words_left_in_sentence -= 1;
+    }
+    SyntheticReply {
+        pieces,
+        finish_reason,
+    }
+}
+
+fn capitalize(word: &str) -> String {
+    let mut chars = word.chars();
+    chars
+        .next()
+        .map(|first| first.to_ascii_uppercase().to_string() + chars.as_str())
+        .unwrap_or_default()
+}
+
+/// A deterministic unit vector for `text`.
+pub fn embedding(seed: u64, model: &str, text: &str, dimensions: usize) -> Vec<f32> {
+    let mut rng = ChaCha8Rng::seed_from_u64(mix(seed, fingerprint([model, text])));
+    let raw: Vec<f32> = (0..dimensions)
+        .map(|_| rng.random_range(-1.0f32..1.0))
+        .collect();
+    let norm = raw
+        .iter()
+        .map(|x| x * x)
+        .sum::<f32>()
+        .sqrt()
+        .max(f32::MIN_POSITIVE);
+    raw.into_iter().map(|x| x / norm).collect()
+}
+
+/// FNV-1a over the parts, with a separator so `["ab", "c"]` and `["a", "bc"]` differ.
+pub fn fingerprint<'a>(parts: impl IntoIterator<Item = &'a str>) -> u64 {
+    const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+    const PRIME: u64 = 0x0000_0100_0000_01b3;
+    parts.into_iter().fold(OFFSET, |hash, part| {
+        part.bytes()
+            .chain(std::iter::once(0xff))
+            .fold(hash, |hash, byte| {
+                (hash ^ u64::from(byte)).wrapping_mul(PRIME)
+            })
+    })
+}
+
+/// SplitMix64's finalizer: combines two values into a well-spread seed.
+pub fn mix(a: u64, b: u64) -> u64 {
+    let mut z = a ^ b.wrapping_add(0x9e37_79b9_7f4a_7c15).wrapping_add(a << 6);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reply_repeats_for_the_same_seed_and_request() {
+        let distribution = LengthDistribution::default();
+        let first = reply(7, fingerprint(["hi"]), 0, &distribution, None);
+        assert_eq!(first, reply(7, fingerprint(["hi"]), 0, &distribution, None));
+        assert_ne!(first, reply(8, fingerprint(["hi"]), 0, &distribution, None));
+        assert_ne!(first, reply(7, fingerprint(["hi"]), 1, &distribution, None));
+    }
+
+    #[test]
+    fn max_tokens_caps_the_reply_and_says_length() {
+        let distribution = LengthDistribution::Fixed { tokens: 40 };
+        let capped = reply(1, 2, 0, &distribution, Some(5));
+        assert_eq!(capped.pieces.len(), 5);
+        assert_eq!(capped.finish_reason, FinishReason::Length);
+        let whole = reply(1, 2, 0, &distribution, Some(40));
+        assert_eq!(whole.pieces.len(), 40);
+        assert_eq!(whole.finish_reason, FinishReason::Stop);
+    }
+
+    #[test]
+    fn embeddings_are_unit_length_and_deterministic() {
+        let vector = embedding(3, "text-embedding-3-small", "hello", 256);
+        let norm: f32 = vector.iter().map(|x| x * x).sum::<f32>().sqrt();
+        assert!((norm - 1.0).abs() < 1e-4, "norm {norm}");
+        assert_eq!(vector, embedding(3, "text-embedding-3-small", "hello", 256));
+        assert_ne!(vector, embedding(3, "text-embedding-3-small", "hullo", 256));
+    }
+
+    #[test]
+    fn every_distribution_draws_at_least_one_token() {
+        let mut rng = ChaCha8Rng::seed_from_u64(0);
+        for distribution in [
+            LengthDistribution::Normal {
+                mean: 1.0,
+                std_dev: 50.0,
+            },
+            LengthDistribution::LogNormal {
+                mean: 30.0,
+                std_dev: 20.0,
+            },
+            LengthDistribution::Uniform { min: 1, max: 3 },
+        ] {
+            for _ in 0..200 {
+                assert!(distribution.sample(&mut rng) >= 1);
+            }
+        }
+    }
+}

@@ -1,0 +1,102 @@
+//! `JsonBody`: reads a request body within the size limit and parses it, turning every failure
+//! into the OpenAI-shaped 400 or 413 that names the offending field.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::StatusCode;
+use serde::de::DeserializeOwned;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// A JSON body of type `T`, or the `ApiError` explaining why not.
+#[derive(Debug, Clone)]
+pub struct JsonBody<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, ApiError> {
+        let bytes =
+            Bytes::from_request(request, state)
+                .await
+                .map_err(|rejection| match rejection.status() {
+                    StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge {
+                        limit_bytes: state.config().max_body_bytes,
+                    },
+                    _ => ApiError::UnparsableJson,
+                })?;
+        parse_json(&bytes).map(JsonBody)
+    }
+}
+
+/// Parses `bytes` as `T`, naming the field that is missing or malformed.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let error = match serde_path_to_error::deserialize(&mut deserializer) {
+        Ok(value) => return Ok(value),
+        Err(error) => error,
+    };
+    let path = error.path().to_string();
+    let inner = error.into_inner();
+    if !inner.is_data() {
+        return Err(ApiError::UnparsableJson);
+    }
+    let full = inner.to_string();
+    // serde_json appends the position; the field path says more to an API user.
+    let detail = full
+        .rfind(" at line ")
+        .map_or(full.as_str(), |cut| &full[..cut]);
+    if let Some(field) = detail
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.strip_suffix('`'))
+    {
+        let param = if path == "." {
+            field.to_owned()
+        } else {
+            format!("{path}.{field}")
+        };
+        return Err(ApiError::MissingParameter { param });
+    }
+    Err(ApiError::InvalidParameter {
+        message: format!("Invalid value for '{path}': {detail}."),
+        param: path,
+        code: "invalid_type",
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::chat::ChatCompletionRequest;
+
+    #[track_caller]
+    fn check(body: &str, expected_param: Option<&str>, expected_message: &str) {
+        let error = parse_json::<ChatCompletionRequest>(body.as_bytes()).unwrap_err();
+        let object = error.error_object();
+        assert_eq!(object.param.as_deref(), expected_param, "{object:?}");
+        assert!(object.message.contains(expected_message), "{object:?}");
+        assert_eq!(error.status(), StatusCode::BAD_REQUEST);
+    }
+
+    #[test]
+    fn malformed_bodies_name_the_field() {
+        check("{", None, "could not parse the JSON body");
+        check("", None, "could not parse the JSON body");
+        check(
+            r#"{"messages": []}"#,
+            Some("model"),
+            "Missing required parameter: 'model'",
+        );
+        check(
+            r#"{"model": "gpt-4o", "messages": [{"content": "hi"}]}"#,
+            Some("messages[0].role"),
+            "Missing required parameter: 'messages[0].role'",
+        );
+        check(
+            r#"{"model": "gpt-4o", "messages": [], "max_tokens": "ten"}"#,
+            Some("max_tokens"),
+            "Invalid value for 'max_tokens': invalid type: string \"ten\", expected u32",
+        );
+    }
+}

@@ -1,0 +1,498 @@
+//! The seam to the `quota` crate. Admission, the `x-ratelimit-*` and retry headers, the 429
+//! bodies, token counting and the tier catalog all come from `quota`; this file only maps
+//! organizations, projects and models onto limiter keys, applies the header switches, and
+//! tracks spend for `insufficient_quota`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
+use quota::{
+    Catalog, ErrorBody, Instant, LimitKind, LimitSet, LimitStatus, Limiter, Rejection, Scope,
+    ScopedKey,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::auth::Principal;
+use crate::config::{DEFAULT_ORGANIZATION, HeaderSwitches, ServerConfig};
+use crate::error::{ApiError, LimitedResponse};
+use crate::pricing::PriceTable;
+use crate::wire::chat::ChatMessage;
+
+/// Options applied to every limit set taken from the catalog (explicit `limits` tables in the
+/// config carry their own).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimiterOptions {
+    pub algorithm: quota::Algorithm,
+    /// Enforce limits over this shorter period (OpenAI's quantization), e.g. 1000.
+    pub quantum_ms: Option<u64>,
+    pub rejected_requests: quota::RejectedRequests,
+}
+
+/// gpt-4.1 inputs above this many tokens draw from the separate long-context pool.
+const LONG_CONTEXT_THRESHOLD: u64 = 128_000;
+const LONG_CONTEXT_MODELS: [(&str, &str); 1] = [("gpt-4.1", "gpt-4.1-long-context")];
+
+/// Tokens of a piece of text in `model`'s encoding.
+pub fn count_text(model: &str, text: &str) -> u64 {
+    quota::count_text_tokens(model, text)
+}
+
+/// Prompt tokens of a chat request, by OpenAI's counting rule.
+pub fn count_chat(model: &str, messages: &[ChatMessage]) -> u64 {
+    let texts: Vec<String> = messages
+        .iter()
+        .map(|message| {
+            message
+                .content
+                .as_ref()
+                .map(|content| content.text())
+                .unwrap_or_default()
+        })
+        .collect();
+    let counted: Vec<quota::ChatMessage<'_>> = messages
+        .iter()
+        .zip(&texts)
+        .map(|(message, text)| quota::ChatMessage {
+            role: &message.role,
+            content: text,
+            name: message.name.as_deref(),
+        })
+        .collect();
+    quota::count_chat_prompt_tokens(model, &counted)
+}
+
+/// The built-in catalog with the config's `[catalog]` overrides applied.
+pub fn build_catalog(config: &ServerConfig) -> Result<Catalog, String> {
+    let mut catalog = Catalog::builtin();
+    if let Some(overrides) = &config.catalog {
+        let text = toml::to_string(overrides).map_err(|error| format!("catalog: {error}"))?;
+        catalog
+            .apply_overrides_toml(&text)
+            .map_err(|error| format!("catalog: {error}"))?;
+    }
+    Ok(catalog)
+}
+
+/// What a request asks the limiter for.
+#[derive(Debug, Clone)]
+pub struct Charge<'a> {
+    pub model: &'a str,
+    pub prompt_tokens: u64,
+    /// `max_tokens` per choice, when the request sets it.
+    pub max_output_tokens: Option<u64>,
+    /// `n`, at least 1.
+    pub choices: u64,
+}
+
+/// One bucket holder: an organization's pool, or a project's pool inside it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct BucketKey {
+    organization: Arc<str>,
+    project: Option<Arc<str>>,
+    pool: Arc<str>,
+}
+
+/// A limit set as configured, with its compiled form.
+#[derive(Debug, Clone)]
+struct Override {
+    set: LimitSet,
+    compiled: quota::Limits,
+}
+
+fn compile(set: LimitSet, place: &str) -> Result<Override, String> {
+    let compiled = set.compile().map_err(|error| format!("{place}: {error}"))?;
+    Ok(Override { set, compiled })
+}
+
+#[derive(Debug, Clone, Default)]
+struct Organization {
+    tier: Option<String>,
+    budget_usd: Option<f64>,
+    spent_usd: f64,
+    limits: HashMap<String, Override>,
+    projects: HashMap<String, HashMap<String, Override>>,
+}
+
+/// The limiter state of every organization and project, plus spend.
+#[derive(Debug)]
+pub struct Limits {
+    catalog: Catalog,
+    switches: HeaderSwitches,
+    options: LimiterOptions,
+    default_tier: String,
+    organizations: HashMap<String, Organization>,
+    /// Compiled catalog limits by (tier, model).
+    compiled: HashMap<(String, String), quota::Limits>,
+    prices: PriceTable,
+    limiter: Limiter<BucketKey>,
+}
+
+impl Limits {
+    /// Builds the limiter from a config, with errors naming the config field.
+    pub fn from_config(config: &ServerConfig) -> Result<Limits, String> {
+        let catalog = build_catalog(config)?;
+        catalog
+            .tier(&config.tier)
+            .map_err(|error| format!("tier: {error}"))?;
+        let mut limits = Limits {
+            catalog,
+            switches: config.headers,
+            options: config.limiter,
+            default_tier: config.tier.clone(),
+            organizations: HashMap::new(),
+            compiled: HashMap::new(),
+            prices: PriceTable::new(&config.prices),
+            limiter: Limiter::new(),
+        };
+        for (org_index, configured) in config.organizations.iter().enumerate() {
+            let place = format!("organizations[{org_index}]");
+            if let Some(tier) = &configured.tier {
+                limits
+                    .catalog
+                    .tier(tier)
+                    .map_err(|error| format!("{place}.tier: {error}"))?;
+            }
+            let mut organization = Organization {
+                tier: configured.tier.clone(),
+                budget_usd: configured.budget_usd,
+                ..Organization::default()
+            };
+            for (model, set) in &configured.limits {
+                limits.check_model(model, &format!("{place}.limits"))?;
+                let compiled = compile(set.clone(), &format!("{place}.limits.{model}"))?;
+                organization.limits.insert(model.clone(), compiled);
+            }
+            for (project_index, project) in configured.projects.iter().enumerate() {
+                let project_place = format!("{place}.projects[{project_index}].limits");
+                let mut project_limits = HashMap::new();
+                for (model, set) in &project.limits {
+                    limits.check_model(model, &project_place)?;
+                    let compiled = compile(set.clone(), &format!("{project_place}.{model}"))?;
+                    project_limits.insert(model.clone(), compiled);
+                }
+                organization
+                    .projects
+                    .insert(project.id.clone(), project_limits);
+            }
+            limits
+                .organizations
+                .insert(configured.id.clone(), organization);
+        }
+        Ok(limits)
+    }
+
+    fn check_model(&self, model: &str, place: &str) -> Result<(), String> {
+        if self.knows_model(model) {
+            return Ok(());
+        }
+        let known: Vec<&str> = self.catalog.models.keys().map(String::as_str).collect();
+        Err(format!(
+            "{place}: unknown model \"{model}\" (expected one of: {}, or add it under [catalog.models])",
+            known.join(", ")
+        ))
+    }
+
+    pub fn model_ids(&self) -> Vec<String> {
+        self.catalog.models.keys().cloned().collect()
+    }
+
+    pub fn knows_model(&self, model: &str) -> bool {
+        self.catalog.models.contains_key(model)
+    }
+
+    fn organization(&mut self, id: &str) -> &mut Organization {
+        self.organizations.entry(id.to_owned()).or_default()
+    }
+
+    /// The organization's limits for `model` in its tier, or `None` when the tier does not
+    /// offer the model.
+    fn organization_limits(&mut self, organization: &str, model: &str) -> Option<quota::Limits> {
+        let options = self.options;
+        let default_tier = self.default_tier.clone();
+        let entry = self.organization(organization);
+        if let Some(found) = entry.limits.get(model) {
+            return Some(found.compiled.clone());
+        }
+        let tier = entry.tier.clone().unwrap_or(default_tier);
+        let key = (tier, model.to_owned());
+        if let Some(found) = self.compiled.get(&key) {
+            return Some(found.clone());
+        }
+        let set = LimitSet {
+            algorithm: options.algorithm,
+            quantum_ms: options.quantum_ms,
+            rejected_requests: options.rejected_requests,
+            ..self.catalog.limits(&key.0, model).ok()?.limit_set()
+        };
+        // Catalog figures are positive and small, so compiling can only fail on a bad
+        // `[limiter]` quantum, which config validation already rejected.
+        let compiled = set.compile().ok()?;
+        self.compiled.insert(key, compiled.clone());
+        Some(compiled)
+    }
+
+    fn spend_cap_usd(&self, organization: &Organization) -> f64 {
+        let tier = organization.tier.as_deref().unwrap_or(&self.default_tier);
+        organization.budget_usd.unwrap_or_else(|| {
+            self.catalog
+                .tier(tier)
+                .map_or(f64::INFINITY, |info| info.monthly_spend_cap_usd as f64)
+        })
+    }
+
+    /// Admits the request and returns the rate-limit headers, or the error to send: 404 when
+    /// the tier does not offer the model, 429 when a limit or the budget is exhausted.
+    pub fn admit(
+        &mut self,
+        now: Duration,
+        principal: &Principal,
+        charge: &Charge<'_>,
+    ) -> Result<HeaderMap, ApiError> {
+        let organization_id: &str = &principal.organization;
+        let spent = self.organization(organization_id).spent_usd;
+        let cap = self.spend_cap_usd(&self.organizations[organization_id]);
+        if spent >= cap {
+            return Err(self.insufficient_quota());
+        }
+        let model = LONG_CONTEXT_MODELS
+            .iter()
+            .find(|(base, long)| {
+                *base == charge.model
+                    && charge.prompt_tokens > LONG_CONTEXT_THRESHOLD
+                    && self.knows_model(long)
+            })
+            .map_or(charge.model, |(_, long)| *long);
+        let not_found = || ApiError::ModelNotFound {
+            model: charge.model.to_owned(),
+        };
+        let pool: Arc<str> = self.catalog.pool(model).map_err(|_| not_found())?.into();
+        let organization_limits = self
+            .organization_limits(organization_id, model)
+            .ok_or_else(not_found)?;
+        let project_limits = self.organizations[organization_id]
+            .projects
+            .get(&*principal.project)
+            .and_then(|models| models.get(model))
+            .map(|found| found.compiled.clone());
+
+        let organization_key = BucketKey {
+            organization: principal.organization.clone(),
+            project: None,
+            pool: pool.clone(),
+        };
+        let project_key = BucketKey {
+            project: Some(principal.project.clone()),
+            ..organization_key.clone()
+        };
+        let mut scopes = vec![ScopedKey {
+            scope: Scope::Organization,
+            key: &organization_key,
+            limits: &organization_limits,
+        }];
+        if let Some(limits) = &project_limits {
+            scopes.push(ScopedKey {
+                scope: Scope::Project,
+                key: &project_key,
+                limits,
+            });
+        }
+        let now = to_instant(now);
+        let tokens = quota::token_charge(
+            charge.prompt_tokens,
+            charge.max_output_tokens,
+            charge.choices,
+        );
+        match self
+            .limiter
+            .decide(now, quota::Charge::request(tokens), &scopes)
+        {
+            Ok(admitted) => Ok(header_map(quota::rate_limit_headers(&admitted.statuses))),
+            Err(rejection) => {
+                let statuses = self
+                    .switches
+                    .rate_limit_headers_on_429
+                    .then(|| self.limiter.status(now, &scopes));
+                Err(self.limited(&rejection, charge.model, principal, statuses.as_deref()))
+            }
+        }
+    }
+
+    /// The 429 for a rejection, with the headers the switches allow.
+    fn limited(
+        &self,
+        rejection: &Rejection,
+        model: &str,
+        principal: &Principal,
+        statuses: Option<&[LimitStatus]>,
+    ) -> ApiError {
+        let body = ErrorBody::rate_limit(
+            rejection,
+            model,
+            &principal.organization,
+            Some(&principal.project),
+        );
+        let mut headers = HeaderMap::new();
+        for (name, value) in quota::retry_headers(rejection) {
+            let wanted = match name {
+                "retry-after" => self.switches.retry_after,
+                "retry-after-ms" => self.switches.retry_after_ms,
+                _ => true,
+            };
+            if wanted {
+                insert_header(&mut headers, name, &value);
+            }
+        }
+        if let Some(statuses) = statuses {
+            headers.extend(header_map(quota::rate_limit_headers(statuses)));
+        }
+        let exhausted = if rejection.is_request_too_large() {
+            "request_too_large".to_owned()
+        } else {
+            let scope = match rejection.scope {
+                Scope::Organization => "",
+                Scope::Project => "project_",
+            };
+            format!("{scope}{}", rejection.kind.abbreviation().to_lowercase())
+        };
+        ApiError::Limited(Box::new(LimitedResponse {
+            error: body.error,
+            headers,
+            exhausted,
+        }))
+    }
+
+    /// Records what a served request cost, for budgets and `insufficient_quota`.
+    pub fn record_spend(&mut self, principal: &Principal, model: &str, input: u64, output: u64) {
+        let cost = self.prices.cost_usd(model, input, output);
+        self.organization(&principal.organization).spent_usd += cost;
+    }
+
+    /// The 429 a scripted `rate_limited` fault sends: an RPM rejection at the organization's
+    /// real RPM figure, waiting `retry_after`.
+    pub fn scripted_rate_limit(
+        &mut self,
+        principal: &Principal,
+        model: &str,
+        retry_after: Duration,
+    ) -> ApiError {
+        let limit = self
+            .organization_limits(&principal.organization, model)
+            .and_then(|limits| limits.rules().find(|rule| rule.kind == LimitKind::Rpm))
+            .map_or(1, |rule| rule.limit);
+        let rejection = Rejection {
+            scope: Scope::Organization,
+            kind: LimitKind::Rpm,
+            limit,
+            used: limit,
+            requested: 1,
+            retry_after: Some(retry_after),
+        };
+        self.limited(&rejection, model, principal, None)
+    }
+
+    /// The `insufficient_quota` 429; it carries no retry headers because waiting never helps.
+    pub fn insufficient_quota(&self) -> ApiError {
+        ApiError::Limited(Box::new(LimitedResponse {
+            error: ErrorBody::insufficient_quota().error,
+            headers: HeaderMap::new(),
+            exhausted: "insufficient_quota".to_owned(),
+        }))
+    }
+
+    /// Changes the tier of one organization, or the default tier when `organization` is absent.
+    pub fn set_tier(&mut self, organization: Option<&str>, tier: &str) -> Result<(), String> {
+        self.catalog.tier(tier).map_err(|error| error.to_string())?;
+        match organization {
+            None => self.default_tier = tier.to_owned(),
+            Some(id) => self.organization(id).tier = Some(tier.to_owned()),
+        }
+        Ok(())
+    }
+
+    /// Sets (or with `None` removes) the limits of `model` for an organization (the default one
+    /// when absent) or one of its projects. Buckets whose limits change start afresh.
+    pub fn set_limits(
+        &mut self,
+        organization: Option<&str>,
+        project: Option<&str>,
+        model: &str,
+        set: Option<LimitSet>,
+    ) -> Result<(), String> {
+        self.check_model(model, "model")?;
+        let compiled = set.map(|set| compile(set, "limits")).transpose()?;
+        let organization = self.organization(organization.unwrap_or(DEFAULT_ORGANIZATION));
+        let models = match project {
+            None => &mut organization.limits,
+            Some(project) => organization.projects.entry(project.to_owned()).or_default(),
+        };
+        match compiled {
+            Some(compiled) => models.insert(model.to_owned(), compiled),
+            None => models.remove(model),
+        };
+        Ok(())
+    }
+
+    /// Forgets all usage: every bucket full, every budget unspent.
+    pub fn reset(&mut self) {
+        self.limiter.clear();
+        for organization in self.organizations.values_mut() {
+            organization.spent_usd = 0.0;
+        }
+    }
+
+    /// Tiers, overrides and spend as JSON for `GET /_admin/state`.
+    pub fn snapshot(&self) -> serde_json::Value {
+        let sets = |models: &HashMap<String, Override>| -> BTreeMap<String, LimitSet> {
+            models
+                .iter()
+                .map(|(model, found)| (model.clone(), found.set.clone()))
+                .collect()
+        };
+        let organizations: BTreeMap<&str, serde_json::Value> = self
+            .organizations
+            .iter()
+            .map(|(id, organization)| {
+                let projects: BTreeMap<&str, BTreeMap<String, LimitSet>> = organization
+                    .projects
+                    .iter()
+                    .map(|(project, models)| (project.as_str(), sets(models)))
+                    .collect();
+                let value = serde_json::json!({
+                    "tier": organization.tier.as_deref().unwrap_or(&self.default_tier),
+                    "spent_usd": organization.spent_usd,
+                    "spend_cap_usd": self.spend_cap_usd(organization),
+                    "limits": sets(&organization.limits),
+                    "projects": projects,
+                });
+                (id.as_str(), value)
+            })
+            .collect();
+        serde_json::json!({
+            "default_tier": self.default_tier,
+            "catalog": { "version": self.catalog.version, "date": self.catalog.date },
+            "limiter": self.options,
+            "organizations": organizations,
+        })
+    }
+}
+
+fn to_instant(now: Duration) -> Instant {
+    Instant::from_nanos(u64::try_from(now.as_nanos()).unwrap_or(u64::MAX))
+}
+
+fn insert_header(headers: &mut HeaderMap, name: &'static str, value: &str) {
+    if let Ok(value) = HeaderValue::from_str(value) {
+        headers.insert(HeaderName::from_static(name), value);
+    }
+}
+
+fn header_map(pairs: Vec<quota::Header>) -> HeaderMap {
+    let mut headers = HeaderMap::with_capacity(pairs.len());
+    for (name, value) in pairs {
+        insert_header(&mut headers, name, &value);
+    }
+    headers
+}

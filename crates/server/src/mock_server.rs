@@ -1,0 +1,134 @@
+//! `MockServer`: the server running in-process on a real socket, for tests and for
+//! `ratelab serve`. Dropping the handle shuts it down.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::clock::NotManualClock;
+use crate::config::{ConfigError, ServerConfig};
+use crate::faults::FaultScript;
+use crate::routes::app;
+use crate::state::AppState;
+
+/// Why a server could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServerError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(
+        "cannot listen on {address}: {source} (pick another address or port, or 127.0.0.1:0 for any free port)"
+    )]
+    Bind {
+        address: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("the server stopped with an error: {0}")]
+    Serve(std::io::Error),
+}
+
+/// A running mock server. It listens until [`MockServer::shutdown`] or until dropped.
+#[derive(Debug)]
+pub struct MockServer {
+    address: SocketAddr,
+    state: AppState,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+impl MockServer {
+    /// Starts a server on a free loopback port.
+    pub async fn start(config: ServerConfig) -> Result<MockServer, ServerError> {
+        MockServer::bind(config, SocketAddr::from(([127, 0, 0, 1], 0))).await
+    }
+
+    /// Starts a server on `address` (port 0 picks a free port).
+    pub async fn bind(
+        config: ServerConfig,
+        address: SocketAddr,
+    ) -> Result<MockServer, ServerError> {
+        let state = AppState::new(config)?;
+        let listener = TcpListener::bind(address)
+            .await
+            .map_err(|source| ServerError::Bind { address, source })?;
+        let address = listener
+            .local_addr()
+            .map_err(|source| ServerError::Bind { address, source })?;
+        let (stop, stopped) = oneshot::channel::<()>();
+        let router = app(state.clone());
+        let state_for_shutdown = state.clone();
+        let task = tokio::spawn(async move {
+            axum::serve(listener, router)
+                .with_graceful_shutdown(async move {
+                    // A dropped sender means the handle was dropped: stop too.
+                    let _ = stopped.await;
+                    state_for_shutdown.begin_shutdown();
+                })
+                .await
+        });
+        tracing::info!(%address, "mock OpenAI server listening");
+        Ok(MockServer {
+            address,
+            state,
+            stop: Some(stop),
+            task: Some(task),
+        })
+    }
+
+    /// The socket address the server listens on.
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// `http://127.0.0.1:PORT`, the root (for `/metrics` and `/_admin`).
+    pub fn url(&self) -> String {
+        format!("http://{}", self.address)
+    }
+
+    /// `http://127.0.0.1:PORT/v1`, what `OPENAI_BASE_URL` should be set to.
+    pub fn base_url(&self) -> String {
+        format!("{}/v1", self.url())
+    }
+
+    /// The shared state, for inspecting limits, faults and metrics in-process.
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Moves a manual clock forward; fails on the real clock.
+    pub fn advance_clock(&self, by: Duration) -> Result<Duration, NotManualClock> {
+        self.state.clock().advance(by)
+    }
+
+    /// Adds a scripted fault sequence, as `POST /_admin/faults/scripts` does.
+    pub fn add_fault_script(&self, script: FaultScript) {
+        self.state.faults().add_script(script);
+    }
+
+    /// Stops accepting connections, ends waits and streams, and waits for open connections to
+    /// finish.
+    pub async fn shutdown(mut self) -> Result<(), ServerError> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        match self.task.take() {
+            Some(task) => match task.await {
+                Ok(result) => result.map_err(ServerError::Serve),
+                Err(join_error) => Err(ServerError::Serve(std::io::Error::other(join_error))),
+            },
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for MockServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}

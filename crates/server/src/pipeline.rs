@@ -1,0 +1,168 @@
+//! The steps every model request shares: model check, fault decision, admission by the
+//! limiter, hangs, and the headers a served response carries.
+
+use std::time::Duration;
+
+use axum::http::{HeaderMap, HeaderValue};
+use axum::response::{IntoResponse, Response};
+
+use crate::auth::Principal;
+use crate::error::ApiError;
+use crate::extract::JsonBody;
+use crate::faults::{DEFAULT_HANG, Fault};
+use crate::latency::LatencyPlan;
+use crate::limits::Charge;
+use crate::sse::{self, StreamBreak, StreamEvent};
+use crate::state::AppState;
+
+/// A request the limiter admitted, with what the rest of its life looks like.
+#[derive(Debug)]
+pub struct Admitted {
+    /// The `x-ratelimit-*` headers computed at admission.
+    pub rate_limit_headers: HeaderMap,
+    /// Server time at admission: latency deadlines count from here, so a slow reader of a
+    /// stream does not stretch the schedule.
+    pub admitted_at: Duration,
+    pub latency: LatencyPlan,
+    /// A fault that strikes after admission: a connection reset or a mid-stream error.
+    pub late_fault: Option<LateFault>,
+}
+
+/// Faults that happen once a request is being served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LateFault {
+    ConnectionReset,
+    StreamError,
+}
+
+/// Checks the model exists, then asks the fault plan and the limiter; waits out a `hang`.
+pub async fn admit(
+    state: &AppState,
+    principal: &Principal,
+    charge: Charge<'_>,
+) -> Result<Admitted, ApiError> {
+    if !state.limits().knows_model(charge.model) {
+        return Err(ApiError::ModelNotFound {
+            model: charge.model.to_owned(),
+        });
+    }
+    let now = state.clock().now();
+    let fault = state.faults().decide(now, principal.key());
+    let late_fault = match fault {
+        None => None,
+        Some(Fault::ServerError) => return Err(ApiError::ServerError),
+        Some(Fault::Overloaded) => return Err(ApiError::Overloaded),
+        Some(Fault::SlowDown) => return Err(ApiError::SlowDown),
+        Some(Fault::RateLimited { retry_after_ms }) => {
+            let retry_after = Duration::from_millis(retry_after_ms.unwrap_or(1000));
+            return Err(state
+                .limits()
+                .scripted_rate_limit(principal, charge.model, retry_after));
+        }
+        Some(Fault::InsufficientQuota) => return Err(state.limits().insufficient_quota()),
+        Some(Fault::Hang { ms }) => {
+            let hang = ms.map_or(DEFAULT_HANG, Duration::from_millis);
+            tracing::info!(
+                ?principal,
+                hang_ms = hang.as_millis() as u64,
+                "injected hang"
+            );
+            // The client is expected to give up first; if it does not (or the server stops), it
+            // gets a 503.
+            let _ = state.wait(hang).await;
+            return Err(ApiError::Overloaded);
+        }
+        Some(Fault::ConnectionReset) => Some(LateFault::ConnectionReset),
+        Some(Fault::StreamError) => Some(LateFault::StreamError),
+    };
+    let rate_limit_headers = state.limits().admit(now, principal, &charge)?;
+    Ok(Admitted {
+        rate_limit_headers,
+        admitted_at: now,
+        latency: state.latency_plan(),
+        late_fault,
+    })
+}
+
+/// Runs an endpoint's `serve` on a parsed body (or passes the parse error on) and turns the
+/// result into the response.
+pub async fn handle<Request>(
+    state: AppState,
+    principal: Principal,
+    body: Result<JsonBody<Request>, ApiError>,
+    serve: impl AsyncFnOnce(&AppState, &Principal, Request) -> Result<Response, ApiError>,
+) -> Response {
+    let result = match body {
+        Ok(JsonBody(request)) => serve(&state, &principal, request).await,
+        Err(error) => Err(error),
+    };
+    respond(&principal, result)
+}
+
+/// Books a served request's tokens: spend towards budgets, and the token metrics.
+pub fn account(state: &AppState, principal: &Principal, model: &str, input: u64, output: u64) {
+    state.limits().record_spend(principal, model, input, output);
+    state.metrics().record_tokens(input, output);
+}
+
+/// Streams `events` on the admission's latency schedule; a late fault breaks the stream with
+/// `in_band_error` or a connection reset.
+pub fn stream(
+    state: &AppState,
+    admitted: &Admitted,
+    events: Vec<StreamEvent>,
+    in_band_error: impl FnOnce() -> StreamEvent,
+) -> Response {
+    let fault = admitted.late_fault.map(|fault| match fault {
+        LateFault::ConnectionReset => StreamBreak::Reset,
+        LateFault::StreamError => StreamBreak::InBandError(in_band_error()),
+    });
+    let response = sse::paced(
+        state.clone(),
+        admitted.admitted_at,
+        admitted.latency,
+        events,
+        fault,
+    );
+    with_rate_limit_headers(response, admitted)
+}
+
+/// Turns a handler's result into the response, adding the caller's organization header (sent
+/// on errors too, once the key is known).
+pub fn respond(principal: &Principal, result: Result<Response, ApiError>) -> Response {
+    let mut response = result.unwrap_or_else(IntoResponse::into_response);
+    if let Ok(organization) = HeaderValue::from_str(&principal.organization) {
+        response
+            .headers_mut()
+            .insert("openai-organization", organization);
+    }
+    response.extensions_mut().insert(principal.clone());
+    response
+}
+
+/// Adds the admission headers to a served response.
+pub fn with_rate_limit_headers(mut response: Response, admitted: &Admitted) -> Response {
+    response
+        .headers_mut()
+        .extend(admitted.rate_limit_headers.clone());
+    response
+}
+
+/// Waits the latency of a whole non-streamed reply, then applies a late fault.
+pub async fn serve_whole(
+    state: &AppState,
+    admitted: &Admitted,
+    output_tokens: u64,
+    body: impl IntoResponse,
+) -> Result<Response, ApiError> {
+    state
+        .wait_until(admitted.admitted_at + admitted.latency.total(output_tokens))
+        .await
+        .map_err(|_| ApiError::Overloaded)?;
+    let response = match admitted.late_fault {
+        None => body.into_response(),
+        Some(LateFault::StreamError) => return Err(ApiError::ServerError),
+        Some(LateFault::ConnectionReset) => crate::sse::reset_connection(),
+    };
+    Ok(with_rate_limit_headers(response, admitted))
+}

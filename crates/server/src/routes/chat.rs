@@ -1,0 +1,200 @@
+//! `POST /v1/chat/completions`, whole or streamed.
+
+use axum::Json;
+use axum::extract::State;
+use axum::response::Response;
+
+use crate::auth::Principal;
+use crate::content::{SyntheticReply, fingerprint, reply};
+use crate::error::ApiError;
+use crate::extract::JsonBody;
+use crate::limits::Charge;
+use crate::pipeline::{self, Admitted};
+use crate::sse::StreamEvent;
+use crate::state::AppState;
+use crate::wire::chat::{
+    AssistantMessage, ChatChoice, ChatCompletion, ChatCompletionChunk, ChatCompletionRequest,
+    ChunkChoice, Delta, UsageSlot,
+};
+use crate::wire::{StreamOptions, Usage};
+
+const SYSTEM_FINGERPRINT: &str = "fp_ratelab";
+
+pub async fn chat_completions(
+    State(state): State<AppState>,
+    principal: Principal,
+    body: Result<JsonBody<ChatCompletionRequest>, ApiError>,
+) -> Response {
+    pipeline::handle(state, principal, body, serve).await
+}
+
+async fn serve(
+    state: &AppState,
+    principal: &Principal,
+    request: ChatCompletionRequest,
+) -> Result<Response, ApiError> {
+    if request.messages.is_empty() {
+        return Err(ApiError::InvalidParameter {
+            param: "messages".to_owned(),
+            message: "[] is too short - 'messages'".to_owned(),
+            code: "empty_array",
+        });
+    }
+    let choices = super::choice_count(request.n)?;
+    let prompt_tokens = crate::limits::count_chat(&request.model, &request.messages);
+    let cap = request.output_token_cap();
+    let admitted = pipeline::admit(
+        state,
+        principal,
+        Charge {
+            model: &request.model,
+            prompt_tokens,
+            max_output_tokens: cap.map(u64::from),
+            choices: u64::from(choices),
+        },
+    )
+    .await?;
+
+    let mut prompt_parts = vec![request.model.clone()];
+    for message in &request.messages {
+        prompt_parts.push(message.role.clone());
+        prompt_parts.extend(message.content.as_ref().map(|content| content.text()));
+    }
+    let prompt_fingerprint = fingerprint(prompt_parts.iter().map(String::as_str));
+    let replies: Vec<SyntheticReply> = (0..choices)
+        .map(|index| {
+            reply(
+                state.config().seed,
+                prompt_fingerprint,
+                index,
+                &state.config().completion,
+                cap,
+            )
+        })
+        .collect();
+    let completion_tokens: u64 = replies
+        .iter()
+        .map(|reply| crate::limits::count_text(&request.model, &reply.text()))
+        .sum();
+    let usage = Usage::new(prompt_tokens, completion_tokens);
+    pipeline::account(
+        state,
+        principal,
+        &request.model,
+        prompt_tokens,
+        completion_tokens,
+    );
+
+    let id = format!("chatcmpl-{}", &state.next_request_id()[4..]);
+    let created = state.clock().unix_seconds();
+    if request.stream == Some(true) {
+        let stream = ChunkStream {
+            id,
+            created,
+            model: request.model.clone(),
+            include_usage: StreamOptions::wants_usage(request.stream_options),
+        };
+        return Ok(stream_reply(state, &admitted, &stream, &replies, usage));
+    }
+    let longest = replies
+        .iter()
+        .map(|reply| reply.pieces.len() as u64)
+        .max()
+        .unwrap_or(0);
+    let completion = ChatCompletion {
+        id,
+        object: "chat.completion",
+        created,
+        model: request.model.clone(),
+        choices: replies
+            .iter()
+            .zip(0..)
+            .map(|(reply, index)| ChatChoice {
+                index,
+                message: AssistantMessage {
+                    role: "assistant",
+                    content: reply.text(),
+                    refusal: None,
+                },
+                finish_reason: reply.finish_reason.as_str(),
+                logprobs: None,
+            })
+            .collect(),
+        usage,
+        system_fingerprint: SYSTEM_FINGERPRINT,
+        service_tier: "default",
+    };
+    pipeline::serve_whole(state, &admitted, longest, Json(completion)).await
+}
+
+struct ChunkStream {
+    id: String,
+    created: u64,
+    model: String,
+    include_usage: bool,
+}
+
+impl ChunkStream {
+    fn event(
+        &self,
+        choices: Vec<ChunkChoice>,
+        usage: Option<Usage>,
+        carries_token: bool,
+    ) -> StreamEvent {
+        let usage = match (self.include_usage, usage) {
+            (false, _) => UsageSlot::Absent,
+            (true, None) => UsageSlot::Null,
+            (true, Some(usage)) => UsageSlot::Value(usage),
+        };
+        let chunk = ChatCompletionChunk {
+            id: self.id.clone(),
+            object: "chat.completion.chunk",
+            created: self.created,
+            model: self.model.clone(),
+            choices,
+            system_fingerprint: SYSTEM_FINGERPRINT,
+            usage,
+        };
+        StreamEvent::data(super::to_json(&chunk), carries_token)
+    }
+}
+
+fn delta_choice(index: u32, delta: Delta, finish_reason: Option<&'static str>) -> ChunkChoice {
+    ChunkChoice {
+        index,
+        delta,
+        finish_reason,
+        logprobs: None,
+    }
+}
+
+fn stream_reply(
+    state: &AppState,
+    admitted: &Admitted,
+    stream: &ChunkStream,
+    replies: &[SyntheticReply],
+    usage: Usage,
+) -> Response {
+    let mut events = Vec::new();
+    for (reply, index) in replies.iter().zip(0..) {
+        let opening = Delta {
+            role: Some("assistant"),
+            content: Some(String::new()),
+        };
+        events.push(stream.event(vec![delta_choice(index, opening, None)], None, false));
+        for piece in &reply.pieces {
+            let delta = Delta {
+                role: None,
+                content: Some(piece.clone()),
+            };
+            events.push(stream.event(vec![delta_choice(index, delta, None)], None, true));
+        }
+        let finish = delta_choice(index, Delta::default(), Some(reply.finish_reason.as_str()));
+        events.push(stream.event(vec![finish], None, false));
+    }
+    if stream.include_usage {
+        events.push(stream.event(Vec::new(), Some(usage), false));
+    }
+    events.push(StreamEvent::data("[DONE]".to_owned(), false));
+    pipeline::stream(state, admitted, events, super::in_band_server_error)
+}

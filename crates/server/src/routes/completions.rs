@@ -1,0 +1,144 @@
+//! `POST /v1/completions` (legacy text completions), whole or streamed.
+
+use axum::Json;
+use axum::extract::State;
+use axum::response::Response;
+
+use crate::auth::Principal;
+use crate::content::{SyntheticReply, fingerprint, reply};
+use crate::error::ApiError;
+use crate::extract::JsonBody;
+use crate::limits::Charge;
+use crate::pipeline;
+use crate::sse::StreamEvent;
+use crate::state::AppState;
+use crate::wire::completions::{
+    CompletionRequest, LEGACY_DEFAULT_MAX_TOKENS, Prompt, TextChoice, TextCompletion,
+};
+use crate::wire::{StreamOptions, Usage};
+
+pub async fn completions(
+    State(state): State<AppState>,
+    principal: Principal,
+    body: Result<JsonBody<CompletionRequest>, ApiError>,
+) -> Response {
+    pipeline::handle(state, principal, body, serve).await
+}
+
+async fn serve(
+    state: &AppState,
+    principal: &Principal,
+    request: CompletionRequest,
+) -> Result<Response, ApiError> {
+    let choices = super::choice_count(request.n)?;
+    let prompts: Vec<String> = match &request.prompt {
+        Prompt::Text(text) => vec![text.clone()],
+        Prompt::Texts(texts) => texts.clone(),
+        Prompt::Tokens(tokens) => vec![format!("{tokens:?}")],
+        Prompt::TokenLists(lists) => lists.iter().map(|tokens| format!("{tokens:?}")).collect(),
+    };
+    let prompt_tokens: u64 = match &request.prompt {
+        Prompt::Tokens(tokens) => tokens.len() as u64,
+        Prompt::TokenLists(lists) => lists.iter().map(|tokens| tokens.len() as u64).sum(),
+        Prompt::Text(_) | Prompt::Texts(_) => prompts
+            .iter()
+            .map(|prompt| crate::limits::count_text(&request.model, prompt))
+            .sum(),
+    };
+    let cap = request.max_tokens.unwrap_or(LEGACY_DEFAULT_MAX_TOKENS);
+    let total_choices = choices * prompts.len().max(1) as u32;
+    let admitted = pipeline::admit(
+        state,
+        principal,
+        Charge {
+            model: &request.model,
+            prompt_tokens,
+            max_output_tokens: Some(u64::from(cap)),
+            choices: u64::from(total_choices),
+        },
+    )
+    .await?;
+
+    let replies: Vec<SyntheticReply> = prompts
+        .iter()
+        .flat_map(|prompt| {
+            let prompt_fingerprint = fingerprint([request.model.as_str(), prompt]);
+            (0..choices).map(move |index| (prompt_fingerprint, index))
+        })
+        .map(|(prompt_fingerprint, index)| {
+            reply(
+                state.config().seed,
+                prompt_fingerprint,
+                index,
+                &state.config().completion,
+                Some(cap),
+            )
+        })
+        .collect();
+    let completion_tokens: u64 = replies
+        .iter()
+        .map(|reply| crate::limits::count_text(&request.model, &reply.text()))
+        .sum();
+    let usage = Usage::new(prompt_tokens, completion_tokens);
+    pipeline::account(
+        state,
+        principal,
+        &request.model,
+        prompt_tokens,
+        completion_tokens,
+    );
+
+    let id = format!("cmpl-{}", &state.next_request_id()[4..]);
+    let created = state.clock().unix_seconds();
+    let completion = |choices: Vec<TextChoice>, usage: Option<Usage>| TextCompletion {
+        id: id.clone(),
+        object: "text_completion",
+        created,
+        model: request.model.clone(),
+        choices,
+        usage,
+    };
+    let choice = |index: u32, text: String, finish_reason: Option<&'static str>| TextChoice {
+        text,
+        index,
+        logprobs: None,
+        finish_reason,
+    };
+    if request.stream == Some(true) {
+        let mut events = Vec::new();
+        for (reply, index) in replies.iter().zip(0..) {
+            for piece in &reply.pieces {
+                let chunk = completion(vec![choice(index, piece.clone(), None)], None);
+                events.push(StreamEvent::data(super::to_json(&chunk), true));
+            }
+            let finish = choice(index, String::new(), Some(reply.finish_reason.as_str()));
+            events.push(StreamEvent::data(
+                super::to_json(&completion(vec![finish], None)),
+                false,
+            ));
+        }
+        if StreamOptions::wants_usage(request.stream_options) {
+            events.push(StreamEvent::data(
+                super::to_json(&completion(Vec::new(), Some(usage))),
+                false,
+            ));
+        }
+        events.push(StreamEvent::data("[DONE]".to_owned(), false));
+        let in_band_error = super::in_band_server_error;
+        return Ok(pipeline::stream(state, &admitted, events, in_band_error));
+    }
+    let longest = replies
+        .iter()
+        .map(|reply| reply.pieces.len() as u64)
+        .max()
+        .unwrap_or(0);
+    let body = completion(
+        replies
+            .iter()
+            .zip(0..)
+            .map(|(reply, index)| choice(index, reply.text(), Some(reply.finish_reason.as_str())))
+            .collect(),
+        Some(usage),
+    );
+    pipeline::serve_whole(state, &admitted, longest, Json(body)).await
+}

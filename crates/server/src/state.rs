@@ -1,0 +1,130 @@
+//! `AppState`: the shared, cheaply cloned state every handler sees.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use tokio::sync::watch;
+
+use crate::auth::Directory;
+use crate::clock::Clock;
+use crate::config::{ConfigError, ServerConfig};
+use crate::content::mix;
+use crate::faults::Faults;
+use crate::latency::LatencyPlan;
+use crate::limits::Limits;
+use crate::metrics::Metrics;
+
+/// Shared server state. Locks are never held across an `.await`.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    config: ServerConfig,
+    clock: Clock,
+    directory: Directory,
+    limits: Mutex<Limits>,
+    faults: Mutex<Faults>,
+    latency_rng: Mutex<ChaCha8Rng>,
+    metrics: Metrics,
+    requests_seen: AtomicU64,
+    shutdown: watch::Sender<bool>,
+}
+
+/// Why a server-time wait ended early.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShuttingDown;
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // State behind these locks stays consistent even if a holder panicked mid-request.
+    mutex.lock().unwrap_or_else(|poison| poison.into_inner())
+}
+
+impl AppState {
+    /// Validates the config and builds the state; must run inside a tokio runtime.
+    pub fn new(config: ServerConfig) -> Result<AppState, ConfigError> {
+        config.validate("server config")?;
+        let limits = Limits::from_config(&config).map_err(|message| ConfigError::Invalid {
+            origin: "server config".to_owned(),
+            message,
+        })?;
+        let seed = config.seed;
+        Ok(AppState {
+            inner: Arc::new(Inner {
+                clock: Clock::new(config.clock),
+                directory: Directory::from_config(&config),
+                limits: Mutex::new(limits),
+                faults: Mutex::new(Faults::new(&config.faults, mix(seed, 1))),
+                latency_rng: Mutex::new(ChaCha8Rng::seed_from_u64(mix(seed, 2))),
+                metrics: Metrics::default(),
+                requests_seen: AtomicU64::new(0),
+                shutdown: watch::Sender::new(false),
+                config,
+            }),
+        })
+    }
+
+    pub fn config(&self) -> &ServerConfig {
+        &self.inner.config
+    }
+
+    pub fn clock(&self) -> &Clock {
+        &self.inner.clock
+    }
+
+    pub fn directory(&self) -> &Directory {
+        &self.inner.directory
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
+    pub fn limits(&self) -> MutexGuard<'_, Limits> {
+        lock(&self.inner.limits)
+    }
+
+    pub fn faults(&self) -> MutexGuard<'_, Faults> {
+        lock(&self.inner.faults)
+    }
+
+    /// One request's latency draw.
+    pub fn latency_plan(&self) -> LatencyPlan {
+        self.inner
+            .config
+            .latency
+            .plan(&mut *lock(&self.inner.latency_rng))
+    }
+
+    /// A fresh `req_...` id: 32 hex digits derived from the seed and a counter.
+    pub fn next_request_id(&self) -> String {
+        let sequence = self.inner.requests_seen.fetch_add(1, Ordering::Relaxed);
+        let high = mix(self.inner.config.seed, sequence);
+        let low = mix(high, sequence);
+        format!("req_{high:016x}{low:016x}")
+    }
+
+    /// Waits `duration` of server time from now, unless the server starts shutting down first.
+    pub async fn wait(&self, duration: Duration) -> Result<(), ShuttingDown> {
+        self.wait_until(self.inner.clock.now() + duration).await
+    }
+
+    /// Waits until the server clock reads `deadline`, unless the server starts shutting down.
+    pub async fn wait_until(&self, deadline: Duration) -> Result<(), ShuttingDown> {
+        let mut shutdown = self.inner.shutdown.subscribe();
+        tokio::select! {
+            () = self.inner.clock.sleep_until(deadline) => Ok(()),
+            _ = shutdown.wait_for(|stopping| *stopping) => Err(ShuttingDown),
+        }
+    }
+
+    /// Tells every waiting request that the server is going away.
+    pub fn begin_shutdown(&self) {
+        self.inner.shutdown.send_replace(true);
+    }
+}

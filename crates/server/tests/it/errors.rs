@@ -1,0 +1,144 @@
+//! Bad input gets OpenAI-shaped JSON errors: 400, 401, 404, 413, never a panic or HTML.
+
+use axum::http::Method;
+use ratelab_server::ServerConfig;
+use ratelab_server::config::{OrganizationConfig, ProjectConfig};
+use serde_json::json;
+
+use crate::support::{KEY, chat_body, manual_config, post, request, router, send};
+
+#[tokio::test]
+async fn a_missing_key_is_a_401() {
+    let (_, app) = router(manual_config());
+    let body = chat_body("gpt-4o", 5);
+    let reply = send(
+        &app,
+        request(Method::POST, "/v1/chat/completions", None, Some(&body)),
+    )
+    .await;
+    let error = reply.expect_error(401, Some("invalid_api_key"));
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("didn't provide an API key")
+    );
+}
+
+fn config_with_keys() -> ServerConfig {
+    ServerConfig {
+        organizations: vec![OrganizationConfig {
+            id: "org-acme".to_owned(),
+            tier: None,
+            budget_usd: None,
+            limits: Default::default(),
+            projects: vec![ProjectConfig {
+                id: "proj_web".to_owned(),
+                keys: vec![KEY.to_owned()],
+                limits: Default::default(),
+            }],
+        }],
+        ..manual_config()
+    }
+}
+
+#[tokio::test]
+async fn an_unknown_key_is_a_401_that_shows_only_its_ends() {
+    let (_, app) = router(config_with_keys());
+    let body = chat_body("gpt-4o", 5);
+    let reply = send(
+        &app,
+        request(
+            Method::POST,
+            "/v1/chat/completions",
+            Some("sk-wrong-secret-7777"),
+            Some(&body),
+        ),
+    )
+    .await;
+    let error = reply.expect_error(401, Some("invalid_api_key"));
+    let message = error["message"].as_str().unwrap();
+    assert!(message.contains("sk-*************7777"), "{message}");
+    assert!(!message.contains("secret"), "{message}");
+}
+
+#[tokio::test]
+async fn a_declared_key_acts_for_its_organization() {
+    let (_, app) = router(config_with_keys());
+    let reply = post(&app, "/v1/chat/completions", chat_body("gpt-4o", 5)).await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(reply.header("openai-organization"), Some("org-acme"));
+}
+
+#[tokio::test]
+async fn an_unknown_model_is_a_404() {
+    let (_, app) = router(manual_config());
+    let error = post(&app, "/v1/chat/completions", chat_body("gpt-9-ultra", 5))
+        .await
+        .expect_error(404, Some("model_not_found"));
+    assert_eq!(
+        error["message"],
+        "The model `gpt-9-ultra` does not exist or you do not have access to it."
+    );
+}
+
+#[tokio::test]
+async fn malformed_json_and_missing_fields_are_400s_naming_the_field() {
+    let (_, app) = router(manual_config());
+    let raw = axum::http::Request::builder()
+        .method("POST")
+        .uri("/v1/chat/completions")
+        .header("authorization", format!("Bearer {KEY}"))
+        .body(axum::body::Body::from("{not json"))
+        .unwrap();
+    let error = send(&app, raw).await.expect_error(400, None);
+    assert_eq!(error["type"], "invalid_request_error");
+
+    let error = post(&app, "/v1/chat/completions", json!({"model": "gpt-4o"}))
+        .await
+        .expect_error(400, Some("missing_required_parameter"));
+    assert_eq!(error["param"], "messages");
+
+    let error = post(
+        &app,
+        "/v1/chat/completions",
+        json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}], "n": "two"}),
+    )
+    .await
+    .expect_error(400, Some("invalid_type"));
+    assert_eq!(error["param"], "n");
+
+    let error = post(&app, "/v1/embeddings", json!({"input": "x"}))
+        .await
+        .expect_error(400, Some("missing_required_parameter"));
+    assert_eq!(error["param"], "model");
+}
+
+#[tokio::test]
+async fn an_oversized_body_is_a_413() {
+    let (_, app) = router(ServerConfig {
+        max_body_bytes: 1024,
+        ..manual_config()
+    });
+    let huge =
+        json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "x".repeat(4096)}]});
+    let error = post(&app, "/v1/chat/completions", huge)
+        .await
+        .expect_error(413, Some("request_too_large"));
+    assert!(error["message"].as_str().unwrap().contains("1024 bytes"));
+}
+
+#[tokio::test]
+async fn unknown_routes_and_methods_are_json_404s() {
+    let (_, app) = router(manual_config());
+    let error = post(&app, "/v1/nope", json!({}))
+        .await
+        .expect_error(404, None);
+    assert_eq!(error["message"], "Invalid URL (POST /v1/nope)");
+    let reply = send(
+        &app,
+        request(Method::GET, "/v1/chat/completions", Some(KEY), None),
+    )
+    .await;
+    reply.expect_error(404, None);
+}

@@ -1,0 +1,267 @@
+//! Limits enforced through `quota`: headers on every response, exact 429 bodies, the header
+//! switches, project limits, budgets, and runtime changes through the admin API.
+
+use std::time::Duration;
+
+use axum::http::Method;
+use ratelab_server::config::{OrganizationConfig, ProjectConfig};
+use ratelab_server::{HeaderSwitches, ServerConfig};
+use serde_json::json;
+
+use crate::support::{KEY, chat_body, manual_config, post, request, router, send};
+
+/// gpt-4o with a 1,000 TPM tier-1 limit, so a few requests exhaust it.
+fn small_tpm_config() -> ServerConfig {
+    let catalog: toml::Table = toml::from_str(
+        r#"
+        [models.gpt-4o.tiers]
+        tier-1 = { tpm = 1000 }
+        "#,
+    )
+    .unwrap();
+    ServerConfig {
+        catalog: Some(catalog),
+        ..manual_config()
+    }
+}
+
+#[tokio::test]
+async fn every_success_carries_openais_rate_limit_headers() {
+    let (_, app) = router(manual_config());
+    let reply = post(&app, "/v1/chat/completions", chat_body("gpt-4o", 100)).await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let prompt = reply.json()["usage"]["prompt_tokens"].as_u64().unwrap();
+    assert_eq!(reply.header("x-ratelimit-limit-requests"), Some("500"));
+    assert_eq!(reply.header("x-ratelimit-remaining-requests"), Some("499"));
+    assert_eq!(reply.header("x-ratelimit-reset-requests"), Some("120ms"));
+    assert_eq!(reply.header("x-ratelimit-limit-tokens"), Some("30000"));
+    let charged = prompt + 100;
+    let remaining = (30_000 - charged).to_string();
+    assert_eq!(
+        reply.header("x-ratelimit-remaining-tokens"),
+        Some(remaining.as_str())
+    );
+    // reset = charged x 60 s / 30000, in Go's duration format.
+    let reset = format!("{}ms", charged * 2);
+    assert_eq!(
+        reply.header("x-ratelimit-reset-tokens"),
+        Some(reset.as_str())
+    );
+    assert!(reply.header("x-ratelimit-limit-project-tokens").is_none());
+}
+
+#[tokio::test]
+async fn an_exhausted_tpm_gets_openais_exact_429_until_the_wait_has_passed() {
+    let (state, app) = router(small_tpm_config());
+    let first = post(&app, "/v1/chat/completions", chat_body("gpt-4o", 400)).await;
+    assert_eq!(first.status, 200, "{}", first.text());
+    let prompt = first.json()["usage"]["prompt_tokens"].as_u64().unwrap();
+    let charged = prompt + 400;
+    assert_eq!(
+        post(&app, "/v1/chat/completions", chat_body("gpt-4o", 400))
+            .await
+            .status,
+        200
+    );
+
+    let rejected = post(&app, "/v1/chat/completions", chat_body("gpt-4o", 400)).await;
+    let error = rejected.expect_error(429, Some("rate_limit_exceeded"));
+    assert_eq!(error["type"], "tokens");
+    let used = 2 * charged;
+    let wait_ms = (used + charged - 1000) * 60;
+    let expected = format!(
+        "Rate limit reached for gpt-4o in organization org-ratelab on tokens per min (TPM): \
+         Limit 1000, Used {used}, Requested {charged}. Please try again in {}. Visit \
+         https://platform.openai.com/account/rate-limits to learn more.",
+        quota::format_go_duration(Duration::from_millis(wait_ms))
+    );
+    assert_eq!(error["message"], expected.as_str());
+    assert_eq!(
+        rejected.header("retry-after"),
+        Some(wait_ms.div_ceil(1000).to_string().as_str())
+    );
+    assert!(rejected.header("retry-after-ms").is_none());
+    assert_eq!(rejected.header("x-ratelimit-limit-tokens"), Some("1000"));
+    assert_eq!(rejected.header("openai-organization"), Some("org-ratelab"));
+
+    state
+        .clock()
+        .advance(Duration::from_millis(wait_ms - 1))
+        .unwrap();
+    post(&app, "/v1/chat/completions", chat_body("gpt-4o", 400))
+        .await
+        .expect_error(429, Some("rate_limit_exceeded"));
+    state.clock().advance(Duration::from_millis(1)).unwrap();
+    let admitted = post(&app, "/v1/chat/completions", chat_body("gpt-4o", 400)).await;
+    assert_eq!(admitted.status, 200, "{}", admitted.text());
+}
+
+#[tokio::test]
+async fn a_request_larger_than_the_limit_is_too_large_with_no_retry_time() {
+    let (_, app) = router(small_tpm_config());
+    let rejected = post(&app, "/v1/chat/completions", chat_body("gpt-4o", 5000)).await;
+    let error = rejected.expect_error(429, Some("rate_limit_exceeded"));
+    let message = error["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("Request too large for gpt-4o in organization org-ratelab on tokens per min (TPM): Limit 1000, Requested "),
+        "{message}"
+    );
+    assert!(rejected.header("retry-after").is_none());
+}
+
+#[tokio::test]
+async fn header_switches_change_what_a_429_carries() {
+    let (_, app) = router(ServerConfig {
+        headers: HeaderSwitches {
+            retry_after: false,
+            retry_after_ms: true,
+            rate_limit_headers_on_429: false,
+        },
+        ..small_tpm_config()
+    });
+    post(&app, "/v1/chat/completions", chat_body("gpt-4o", 600)).await;
+    let rejected = post(&app, "/v1/chat/completions", chat_body("gpt-4o", 600)).await;
+    rejected.expect_error(429, Some("rate_limit_exceeded"));
+    assert!(rejected.header("retry-after").is_none());
+    assert!(
+        rejected
+            .header("retry-after-ms")
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+            > 0
+    );
+    assert!(rejected.header("x-ratelimit-limit-tokens").is_none());
+}
+
+fn organization(budget_usd: Option<f64>, project_limits: &str) -> OrganizationConfig {
+    OrganizationConfig {
+        id: "org-acme".to_owned(),
+        tier: None,
+        budget_usd,
+        limits: Default::default(),
+        projects: vec![ProjectConfig {
+            id: "proj_web".to_owned(),
+            keys: vec![KEY.to_owned()],
+            limits: toml::from_str(project_limits).unwrap(),
+        }],
+    }
+}
+
+#[tokio::test]
+async fn a_project_limit_applies_on_top_of_the_organizations() {
+    let (_, app) = router(ServerConfig {
+        organizations: vec![organization(None, "[gpt-4o]\ntpm = 500")],
+        ..manual_config()
+    });
+    let reply = post(&app, "/v1/chat/completions", chat_body("gpt-4o", 300)).await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(
+        reply.header("x-ratelimit-limit-project-tokens"),
+        Some("500")
+    );
+    assert_eq!(reply.header("x-ratelimit-limit-tokens"), Some("30000"));
+    let error = post(&app, "/v1/chat/completions", chat_body("gpt-4o", 300))
+        .await
+        .expect_error(429, Some("rate_limit_exceeded"));
+    let message = error["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("Rate limit reached for gpt-4o in project proj_web organization org-acme on tokens per min (TPM): Limit 500"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn an_exhausted_budget_gets_insufficient_quota() {
+    let (_, app) = router(ServerConfig {
+        // gpt-4 costs $30 per million input tokens: one request spends more than this.
+        organizations: vec![organization(Some(0.0001), "")],
+        ..manual_config()
+    });
+    assert_eq!(
+        post(&app, "/v1/chat/completions", chat_body("gpt-4", 20))
+            .await
+            .status,
+        200
+    );
+    let rejected = post(&app, "/v1/chat/completions", chat_body("gpt-4", 20)).await;
+    let error = rejected.expect_error(429, Some("insufficient_quota"));
+    assert_eq!(error["type"], "insufficient_quota");
+    assert!(rejected.header("retry-after").is_none());
+}
+
+#[tokio::test]
+async fn the_admin_api_changes_tier_and_limits_at_runtime() {
+    let (_, app) = router(manual_config());
+    let token = Some("admin-secret");
+    let reply = send(
+        &app,
+        request(
+            Method::PUT,
+            "/_admin/tier",
+            token,
+            Some(&json!({"tier": "free"})),
+        ),
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    // The free tier does not offer gpt-4o.
+    post(&app, "/v1/chat/completions", chat_body("gpt-4o", 5))
+        .await
+        .expect_error(404, Some("model_not_found"));
+    let reply = post(&app, "/v1/chat/completions", chat_body("gpt-3.5-turbo", 5)).await;
+    assert_eq!(reply.header("x-ratelimit-limit-requests"), Some("3"));
+
+    send(
+        &app,
+        request(
+            Method::PUT,
+            "/_admin/tier",
+            token,
+            Some(&json!({"tier": "tier-9"})),
+        ),
+    )
+    .await
+    .expect_error(400, None);
+
+    let change = json!({"model": "gpt-3.5-turbo", "limits": {"rpm": 7, "tpm": 7000}});
+    let reply = send(
+        &app,
+        request(Method::PUT, "/_admin/limits", token, Some(&change)),
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let reply = post(&app, "/v1/chat/completions", chat_body("gpt-3.5-turbo", 5)).await;
+    assert_eq!(reply.header("x-ratelimit-limit-requests"), Some("7"));
+    assert_eq!(reply.header("x-ratelimit-limit-tokens"), Some("7000"));
+
+    let state = send(&app, request(Method::GET, "/_admin/state", token, None))
+        .await
+        .json();
+    assert_eq!(state["limits"]["default_tier"], "free");
+    assert_eq!(
+        state["limits"]["organizations"]["org-ratelab"]["limits"]["gpt-3.5-turbo"]["rpm"],
+        7
+    );
+}
+
+#[tokio::test]
+async fn reset_refills_every_bucket() {
+    let (_, app) = router(small_tpm_config());
+    post(&app, "/v1/chat/completions", chat_body("gpt-4o", 600)).await;
+    post(&app, "/v1/chat/completions", chat_body("gpt-4o", 600))
+        .await
+        .expect_error(429, Some("rate_limit_exceeded"));
+    let reply = send(
+        &app,
+        request(Method::POST, "/_admin/reset", Some("admin-secret"), None),
+    )
+    .await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(
+        post(&app, "/v1/chat/completions", chat_body("gpt-4o", 600))
+            .await
+            .status,
+        200
+    );
+}

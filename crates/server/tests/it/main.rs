@@ -1,0 +1,12 @@
+//! ratelab-server integration tests: the router through `oneshot`, and real sockets.
+
+mod admin;
+mod compat;
+mod endpoints;
+mod errors;
+mod faults;
+mod limits;
+mod logs;
+mod socket;
+mod streaming;
+mod support;

@@ -1,0 +1,137 @@
+//! Helpers: build a router from a config and send it requests without a socket.
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderMap, Method, Request, StatusCode};
+use http_body_util::BodyExt;
+use ratelab_server::{AppState, ClockKind, ServerConfig, app};
+use serde_json::Value;
+use tower::ServiceExt;
+
+pub const KEY: &str = "sk-test-key-0001";
+
+/// A manual-clock config, so nothing in a test waits on real time.
+pub fn manual_config() -> ServerConfig {
+    ServerConfig {
+        clock: ClockKind::Manual,
+        admin_token: Some("admin-secret".to_owned()),
+        ..ServerConfig::default()
+    }
+}
+
+pub fn router(config: ServerConfig) -> (AppState, Router) {
+    let state = AppState::new(config).expect("a valid test config");
+    (state.clone(), app(state))
+}
+
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|error| {
+            panic!(
+                "not JSON ({error}): {}",
+                String::from_utf8_lossy(&self.body)
+            )
+        })
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).map(|value| value.to_str().unwrap())
+    }
+
+    /// Asserts an OpenAI error envelope with this status and code; returns the error object.
+    #[track_caller]
+    pub fn expect_error(&self, status: u16, code: Option<&str>) -> Value {
+        assert_eq!(self.status.as_u16(), status, "body: {}", self.text());
+        assert_eq!(self.header("content-type"), Some("application/json"));
+        let error = self.json()["error"].clone();
+        assert_eq!(error["code"].as_str(), code, "error: {error}");
+        assert!(error["message"].is_string(), "error: {error}");
+        assert!(error["type"].is_string(), "error: {error}");
+        assert!(error.get("param").is_some(), "error: {error}");
+        error
+    }
+}
+
+pub fn request(
+    method: Method,
+    path: &str,
+    key: Option<&str>,
+    body: Option<&Value>,
+) -> Request<Body> {
+    let mut builder = Request::builder().method(method).uri(path);
+    if let Some(key) = key {
+        builder = builder.header("authorization", format!("Bearer {key}"));
+    }
+    let body = match body {
+        Some(body) => {
+            builder = builder.header("content-type", "application/json");
+            Body::from(body.to_string())
+        }
+        None => Body::empty(),
+    };
+    builder.body(body).unwrap()
+}
+
+pub async fn send(app: &Router, request: Request<Body>) -> Reply {
+    let response = app.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .unwrap()
+        .to_bytes()
+        .to_vec();
+    Reply {
+        status,
+        headers,
+        body,
+    }
+}
+
+pub async fn post(app: &Router, path: &str, body: Value) -> Reply {
+    send(app, request(Method::POST, path, Some(KEY), Some(&body))).await
+}
+
+pub async fn get(app: &Router, path: &str) -> Reply {
+    send(app, request(Method::GET, path, Some(KEY), None)).await
+}
+
+pub fn chat_body(model: &str, max_tokens: u32) -> Value {
+    serde_json::json!({
+        "model": model,
+        "messages": [{"role": "user", "content": "Say hello to ratelab."}],
+        "max_tokens": max_tokens,
+    })
+}
+
+/// Parses an SSE body into its `(event name, data)` pairs.
+pub fn sse_events(body: &str) -> Vec<(Option<String>, String)> {
+    body.split("\n\n")
+        .filter(|block| !block.trim().is_empty())
+        .map(|block| {
+            let mut name = None;
+            let mut data = String::new();
+            for line in block.lines() {
+                if let Some(value) = line.strip_prefix("event: ") {
+                    name = Some(value.to_owned());
+                } else if let Some(value) = line.strip_prefix("data: ") {
+                    data.push_str(value);
+                }
+            }
+            (name, data)
+        })
+        .collect()
+}
