@@ -72,10 +72,7 @@ async fn serve(
             )
         })
         .collect();
-    let completion_tokens: u64 = replies
-        .iter()
-        .map(|reply| crate::limits::count_text(&request.model, &reply.text()))
-        .sum();
+    let completion_tokens: u64 = replies.iter().map(SyntheticReply::token_count).sum();
     let usage = Usage::new(prompt_tokens, completion_tokens);
     pipeline::account(
         state,

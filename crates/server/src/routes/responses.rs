@@ -65,7 +65,7 @@ async fn serve(
         &state.config().completion,
         request.max_output_tokens,
     );
-    let output_tokens = crate::limits::count_text(&request.model, &generated.text());
+    let output_tokens = generated.token_count();
     pipeline::account(
         state,
         principal,
