@@ -54,7 +54,6 @@ async fn require_admin_token(
 async fn read_state(State(state): State<AppState>) -> Response {
     Json(serde_json::json!({
         "clock": clock_json(&state),
-        "tier": state.config().tier,
         "limits": state.limits().snapshot(),
         "faults": state.faults().snapshot(),
     }))

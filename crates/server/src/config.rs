@@ -102,8 +102,8 @@ pub struct OrganizationConfig {
     pub id: String,
     #[serde(default)]
     pub tier: Option<String>,
-    /// Spend in US dollars after which requests get `insufficient_quota`; the tier's monthly
-    /// cap applies when absent.
+    /// Spend in US dollars per 30 days of server time after which requests get
+    /// `insufficient_quota`; the tier's monthly cap applies when absent.
     #[serde(default)]
     pub budget_usd: Option<f64>,
     /// Limits by model that replace the tier's figures for this organization.

@@ -98,6 +98,12 @@ impl SyntheticReply {
     pub fn text(&self) -> String {
         self.pieces.concat()
     }
+
+    /// The reply's tokens in every OpenAI encoding: each piece is exactly one token (a test
+    /// checks every piece against tiktoken), so counting pieces spares a tokenizer pass.
+    pub fn token_count(&self) -> u64 {
+        self.pieces.len() as u64
+    }
 }
 
 /// Common English words that are one token each (with their leading space) in OpenAI's
@@ -225,6 +231,33 @@ mod tests {
         let whole = reply(1, 2, 0, &distribution, Some(40));
         assert_eq!(whole.pieces.len(), 40);
         assert_eq!(whole.finish_reason, FinishReason::Stop);
+    }
+
+    #[test]
+    fn every_piece_is_one_token_in_every_encoding() {
+        let pieces = WORDS.iter().flat_map(|word| {
+            let capital = capitalize(word);
+            [format!(" {word}"), format!(" {capital}"), capital]
+        });
+        for piece in pieces.chain([".".to_owned()]) {
+            for model in ["gpt-4o", "gpt-4", "gpt-3.5-turbo", "text-embedding-3-small"] {
+                assert_eq!(
+                    quota::count_text_tokens(model, &piece),
+                    1,
+                    "{piece:?} in {model}"
+                );
+            }
+        }
+        let generated = reply(3, 4, 0, &LengthDistribution::Fixed { tokens: 200 }, None);
+        let text = generated.text();
+        assert_eq!(
+            quota::count_text_tokens("gpt-4o", &text),
+            generated.token_count()
+        );
+        assert_eq!(
+            quota::count_text_tokens("gpt-4", &text),
+            generated.token_count()
+        );
     }
 
     #[test]

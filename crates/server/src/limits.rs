@@ -35,6 +35,9 @@ pub struct LimiterOptions {
 const LONG_CONTEXT_THRESHOLD: u64 = 128_000;
 const LONG_CONTEXT_MODELS: [(&str, &str); 1] = [("gpt-4.1", "gpt-4.1-long-context")];
 
+/// Spend caps are monthly: spend starts again from zero every 30 days of server time.
+const SPEND_PERIOD: Duration = Duration::from_secs(30 * 86_400);
+
 /// Tokens of a piece of text in `model`'s encoding.
 pub fn count_text(model: &str, text: &str) -> u64 {
     quota::count_text_tokens(model, text)
@@ -112,6 +115,8 @@ struct Organization {
     tier: Option<String>,
     budget_usd: Option<f64>,
     spent_usd: f64,
+    /// Which 30-day spend period `spent_usd` belongs to.
+    spend_period: u64,
     limits: HashMap<String, Override>,
     projects: HashMap<String, HashMap<String, Override>>,
 }
@@ -252,7 +257,13 @@ impl Limits {
         charge: &Charge<'_>,
     ) -> Result<HeaderMap, ApiError> {
         let organization_id: &str = &principal.organization;
-        let spent = self.organization(organization_id).spent_usd;
+        let period = now.as_secs() / SPEND_PERIOD.as_secs();
+        let organization = self.organization(organization_id);
+        if organization.spend_period != period {
+            organization.spend_period = period;
+            organization.spent_usd = 0.0;
+        }
+        let spent = organization.spent_usd;
         let cap = self.spend_cap_usd(&self.organizations[organization_id]);
         if spent >= cap {
             return Err(self.insufficient_quota());

@@ -17,7 +17,7 @@ pub struct Metrics {
 
 #[derive(Debug, Default)]
 struct Counters {
-    requests: BTreeMap<(String, u16), u64>,
+    requests: BTreeMap<String, BTreeMap<u16, u64>>,
     rate_limited: BTreeMap<String, u64>,
     prompt_tokens: u64,
     completion_tokens: u64,
@@ -40,10 +40,12 @@ impl Metrics {
     /// Counts one finished request on `endpoint` (a route pattern) with its status and latency.
     pub fn record_request(&self, endpoint: &str, status: u16, latency: Duration) {
         self.with(|counters| {
-            *counters
-                .requests
-                .entry((endpoint.to_owned(), status))
-                .or_default() += 1;
+            // Look up before inserting so the common case allocates nothing.
+            let statuses = match counters.requests.get_mut(endpoint) {
+                Some(statuses) => statuses,
+                None => counters.requests.entry(endpoint.to_owned()).or_default(),
+            };
+            *statuses.entry(status).or_default() += 1;
             let seconds = latency.as_secs_f64();
             for (bucket, bound) in counters.latency_buckets.iter_mut().zip(LATENCY_BUCKETS) {
                 if seconds <= bound {
@@ -88,10 +90,12 @@ impl Metrics {
             };
             line("# HELP ratelab_requests_total Requests served, by endpoint and status.".into());
             line("# TYPE ratelab_requests_total counter".into());
-            for ((endpoint, status), count) in &counters.requests {
-                line(format!(
-                    "ratelab_requests_total{{endpoint=\"{endpoint}\",status=\"{status}\"}} {count}"
-                ));
+            for (endpoint, statuses) in &counters.requests {
+                for (status, count) in statuses {
+                    line(format!(
+                        "ratelab_requests_total{{endpoint=\"{endpoint}\",status=\"{status}\"}} {count}"
+                    ));
+                }
             }
             line("# HELP ratelab_rate_limited_total 429 responses, by exhausted limit.".into());
             line("# TYPE ratelab_rate_limited_total counter".into());

@@ -109,7 +109,7 @@ pub fn account(state: &AppState, principal: &Principal, model: &str, input: u64,
 /// `in_band_error` or a connection reset.
 pub fn stream(
     state: &AppState,
-    admitted: &Admitted,
+    admitted: Admitted,
     events: Vec<StreamEvent>,
     in_band_error: impl FnOnce() -> StreamEvent,
 ) -> Response {
@@ -141,17 +141,15 @@ pub fn respond(principal: &Principal, result: Result<Response, ApiError>) -> Res
 }
 
 /// Adds the admission headers to a served response.
-pub fn with_rate_limit_headers(mut response: Response, admitted: &Admitted) -> Response {
-    response
-        .headers_mut()
-        .extend(admitted.rate_limit_headers.clone());
+fn with_rate_limit_headers(mut response: Response, admitted: Admitted) -> Response {
+    response.headers_mut().extend(admitted.rate_limit_headers);
     response
 }
 
 /// Waits the latency of a whole non-streamed reply, then applies a late fault.
 pub async fn serve_whole(
     state: &AppState,
-    admitted: &Admitted,
+    admitted: Admitted,
     output_tokens: u64,
     body: impl IntoResponse,
 ) -> Result<Response, ApiError> {

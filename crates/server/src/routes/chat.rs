@@ -72,10 +72,7 @@ async fn serve(
             )
         })
         .collect();
-    let completion_tokens: u64 = replies
-        .iter()
-        .map(|reply| crate::limits::count_text(&request.model, &reply.text()))
-        .sum();
+    let completion_tokens: u64 = replies.iter().map(SyntheticReply::token_count).sum();
     let usage = Usage::new(prompt_tokens, completion_tokens);
     pipeline::account(
         state,
@@ -94,7 +91,7 @@ async fn serve(
             model: request.model.clone(),
             include_usage: StreamOptions::wants_usage(request.stream_options),
         };
-        return Ok(stream_reply(state, &admitted, &stream, &replies, usage));
+        return Ok(stream_reply(state, admitted, &stream, &replies, usage));
     }
     let longest = replies
         .iter()
@@ -124,7 +121,7 @@ async fn serve(
         system_fingerprint: SYSTEM_FINGERPRINT,
         service_tier: "default",
     };
-    pipeline::serve_whole(state, &admitted, longest, Json(completion)).await
+    pipeline::serve_whole(state, admitted, longest, Json(completion)).await
 }
 
 struct ChunkStream {
@@ -170,7 +167,7 @@ fn delta_choice(index: u32, delta: Delta, finish_reason: Option<&'static str>) -
 
 fn stream_reply(
     state: &AppState,
-    admitted: &Admitted,
+    admitted: Admitted,
     stream: &ChunkStream,
     replies: &[SyntheticReply],
     usage: Usage,

@@ -75,10 +75,7 @@ async fn serve(
             )
         })
         .collect();
-    let completion_tokens: u64 = replies
-        .iter()
-        .map(|reply| crate::limits::count_text(&request.model, &reply.text()))
-        .sum();
+    let completion_tokens: u64 = replies.iter().map(SyntheticReply::token_count).sum();
     let usage = Usage::new(prompt_tokens, completion_tokens);
     pipeline::account(
         state,
@@ -125,7 +122,7 @@ async fn serve(
         }
         events.push(StreamEvent::data("[DONE]".to_owned(), false));
         let in_band_error = super::in_band_server_error;
-        return Ok(pipeline::stream(state, &admitted, events, in_band_error));
+        return Ok(pipeline::stream(state, admitted, events, in_band_error));
     }
     let longest = replies
         .iter()
@@ -140,5 +137,5 @@ async fn serve(
             .collect(),
         Some(usage),
     );
-    pipeline::serve_whole(state, &admitted, longest, Json(body)).await
+    pipeline::serve_whole(state, admitted, longest, Json(body)).await
 }

@@ -122,5 +122,5 @@ async fn serve(
             total_tokens: prompt_tokens,
         },
     };
-    pipeline::serve_whole(state, &admitted, 1, Json(body)).await
+    pipeline::serve_whole(state, admitted, 1, Json(body)).await
 }

@@ -65,7 +65,7 @@ async fn serve(
         &state.config().completion,
         request.max_output_tokens,
     );
-    let output_tokens = crate::limits::count_text(&request.model, &generated.text());
+    let output_tokens = generated.token_count();
     pipeline::account(
         state,
         principal,
@@ -123,7 +123,7 @@ async fn serve(
     };
     if request.stream != Some(true) {
         let pieces = generated.pieces.len() as u64;
-        return pipeline::serve_whole(state, &admitted, pieces, Json(finished)).await;
+        return pipeline::serve_whole(state, admitted, pieces, Json(finished)).await;
     }
 
     let mut sequence = 0..;
@@ -215,5 +215,5 @@ async fn serve(
             carries_token: false,
         }
     };
-    Ok(pipeline::stream(state, &admitted, events, in_band_error))
+    Ok(pipeline::stream(state, admitted, events, in_band_error))
 }

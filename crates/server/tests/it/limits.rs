@@ -172,8 +172,8 @@ async fn a_project_limit_applies_on_top_of_the_organizations() {
 }
 
 #[tokio::test]
-async fn an_exhausted_budget_gets_insufficient_quota() {
-    let (_, app) = router(ServerConfig {
+async fn an_exhausted_budget_gets_insufficient_quota_until_the_next_month() {
+    let (state, app) = router(ServerConfig {
         // gpt-4 costs $30 per million input tokens: one request spends more than this.
         organizations: vec![organization(Some(0.0001), "")],
         ..manual_config()
@@ -188,6 +188,22 @@ async fn an_exhausted_budget_gets_insufficient_quota() {
     let error = rejected.expect_error(429, Some("insufficient_quota"));
     assert_eq!(error["type"], "insufficient_quota");
     assert!(rejected.header("retry-after").is_none());
+
+    // Caps are monthly: after 30 days of server time the spend starts again from zero.
+    state
+        .clock()
+        .advance(Duration::from_secs(30 * 86_400 - 1))
+        .unwrap();
+    post(&app, "/v1/chat/completions", chat_body("gpt-4", 20))
+        .await
+        .expect_error(429, Some("insufficient_quota"));
+    state.clock().advance(Duration::from_secs(1)).unwrap();
+    assert_eq!(
+        post(&app, "/v1/chat/completions", chat_body("gpt-4", 20))
+            .await
+            .status,
+        200
+    );
 }
 
 #[tokio::test]
