@@ -160,9 +160,11 @@ impl LimitStorage for CompactStates {
         CompactStates([Bucket::FRESH; COMPACT_RULES])
     }
 
+    /// Always: compact limits have at most [`COMPACT_RULES`] rules, and every operation zips
+    /// the rules with the buckets, so a longer list could not index out of bounds anyway.
     #[inline(always)]
-    fn holds(&self, rules: &[Rule]) -> bool {
-        rules.len() <= COMPACT_RULES
+    fn holds(&self, _rules: &[Rule]) -> bool {
+        true
     }
 
     #[inline(always)]
@@ -184,11 +186,9 @@ impl CompactStates {
     /// sequence the CPU can overlap with the next decision's cache miss.
     #[inline(always)]
     pub(crate) fn try_admit(&mut self, rules: &[Rule], now: Instant, charge: Charge) -> bool {
-        // Indexed by `Unit`, a table lookup instead of a branch per limit.
-        let amounts = [charge.requests, charge.tokens, charge.images];
         let mut next = self.0;
         for (rule, bucket) in rules.iter().zip(&mut next) {
-            match bucket.after_admission(rule, now, amounts[rule.unit as usize]) {
+            match bucket.after_admission(rule, now, rule.unit.amount(charge)) {
                 Some(admitted) => *bucket = admitted,
                 None => return false,
             }

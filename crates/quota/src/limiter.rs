@@ -432,19 +432,11 @@ impl DirectLimiter {
 
     /// Admits `charge` at `now` if every limit has room, charging all of them; otherwise
     /// charges the rejection debt and returns the limit forcing the longest wait.
-    #[inline]
+    #[inline(always)]
     pub fn try_acquire(&mut self, now: Instant, charge: Charge) -> Result<(), Rejection> {
         let rules = &self.limits.rules;
         let admitted = match &mut self.state {
-            DirectState::Compact(states) => {
-                states.try_admit(rules, now, charge) || {
-                    // Not admitted, and the buckets untouched: bring them forward exactly as
-                    // the general check does when it fails.
-                    let fits = KeyState::fits(states, rules, now, charge);
-                    debug_assert!(!fits, "both checks decide alike");
-                    false
-                }
-            }
+            DirectState::Compact(states) => states.try_admit(rules, now, charge),
             DirectState::General(states) => states.try_acquire(rules, now, charge),
         };
         if admitted {
@@ -455,10 +447,18 @@ impl DirectLimiter {
     }
 
     #[cold]
+    #[inline(never)]
     fn reject(&mut self, now: Instant, charge: Charge) -> Rejection {
+        let rules = &self.limits.rules;
+        if let DirectState::Compact(states) = &mut self.state {
+            // `try_admit` left the buckets untouched: bring them forward exactly as the
+            // general check does when it fails, as `Limiter` does by running it.
+            let fits = KeyState::fits(states, rules, now, charge);
+            debug_assert!(!fits, "both checks decide alike");
+        }
         self.state
             .as_key_state()
-            .reject(&self.limits.rules, now, charge, Scope::Organization)
+            .reject(rules, now, charge, Scope::Organization)
     }
 
     /// Every limit's status at `now`, for the `x-ratelimit-*` headers.

@@ -46,6 +46,18 @@ pub enum Unit {
     Images,
 }
 
+impl Unit {
+    /// The part of a [`Charge`] counted in this unit.
+    #[inline(always)]
+    pub(crate) const fn amount(self, charge: Charge) -> u64 {
+        match self {
+            Unit::Requests => charge.requests,
+            Unit::Tokens => charge.tokens,
+            Unit::Images => charge.images,
+        }
+    }
+}
+
 impl LimitKind {
     /// Every kind, in the order limits are checked and reported.
     pub const ALL: [LimitKind; 5] = [
@@ -86,11 +98,7 @@ impl LimitKind {
     /// The part of a [`Charge`] this limit counts.
     #[inline]
     pub const fn amount(self, charge: Charge) -> u64 {
-        match self.unit() {
-            Unit::Requests => charge.requests,
-            Unit::Tokens => charge.tokens,
-            Unit::Images => charge.images,
-        }
+        self.unit().amount(charge)
     }
 
     /// The upper-case abbreviation: `RPM`, `RPD`, `TPM`, `TPD`, `IPM`.
