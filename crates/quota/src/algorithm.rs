@@ -1,19 +1,19 @@
 //! The per-limit state machines, one per [`Algorithm`], behind one small interface.
 //!
-//! All arithmetic is integer. The token bucket keeps its level scaled by the window so that a
-//! refill of `limit / window` per nanosecond is exact: one unit of use is stored as `window`
-//! scaled units and the bucket drains `limit` scaled units per nanosecond.
+//! All arithmetic is integer. The token bucket's arithmetic lives in [`crate::token_bucket`],
+//! shared with the compact per-key state; here it is stored with a 128-bit level.
 
 use std::collections::VecDeque;
 
 use crate::limits::{Algorithm, Rule};
 use crate::time::Instant;
+use crate::token_bucket::{Bucket, Wide};
 
 /// The state of one limit of one key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum LimitState {
-    /// `used` scaled units (unit x window) as of `at`.
-    TokenBucket { used: Wide, at: Instant },
+    /// A token bucket with a 128-bit level, for any limit.
+    TokenBucket(Bucket<Wide>),
     /// Theoretical arrival time: the instant the bucket is empty of use again.
     Gcra { tat: Instant },
     /// Use within the window with index `window` (start = index x window length).
@@ -31,22 +31,6 @@ pub(crate) enum LimitState {
         previous: u64,
         current: u64,
     },
-}
-
-/// A `u128` stored as two `u64` halves: 8-byte alignment keeps [`LimitState`] at 32 bytes.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(crate) struct Wide([u64; 2]);
-
-impl Wide {
-    #[inline]
-    fn get(self) -> u128 {
-        (u128::from(self.0[0]) << 64) | u128::from(self.0[1])
-    }
-
-    #[inline]
-    fn set(&mut self, value: u128) {
-        *self = Wide([(value >> 64) as u64, value as u64]);
-    }
 }
 
 /// Ceiling of `numerator / denominator` for a non-zero denominator.
@@ -74,10 +58,7 @@ impl LimitState {
     /// A state with nothing used.
     pub(crate) fn fresh(rule: &Rule) -> LimitState {
         match rule.algorithm {
-            Algorithm::TokenBucket => LimitState::TokenBucket {
-                used: Wide::default(),
-                at: Instant::ZERO,
-            },
+            Algorithm::TokenBucket => LimitState::TokenBucket(Bucket::FRESH),
             Algorithm::Gcra => LimitState::Gcra { tat: Instant::ZERO },
             Algorithm::FixedWindow => LimitState::FixedWindow { window: 0, used: 0 },
             Algorithm::SlidingWindowLog => LimitState::SlidingWindowLog {
@@ -97,13 +78,7 @@ impl LimitState {
     #[inline]
     fn advance(&mut self, rule: &Rule, now: Instant) {
         match self {
-            LimitState::TokenBucket { used, at } => {
-                if now > *at {
-                    let refill = u128::from(now.nanos_since(*at)) * u128::from(rule.limit);
-                    used.set(used.get().saturating_sub(refill));
-                    *at = now;
-                }
-            }
+            LimitState::TokenBucket(bucket) => bucket.refill(rule, now),
             LimitState::Gcra { .. } => {}
             LimitState::FixedWindow { window, used } => {
                 let index = now.as_nanos() / rule.count_window();
@@ -143,27 +118,14 @@ impl LimitState {
     pub(crate) fn fits(&mut self, rule: &Rule, now: Instant, amount: u64) -> bool {
         // The default algorithm is refilled and checked here in line: this is the hottest code
         // of every simulation.
-        if let LimitState::TokenBucket { used, at } = self {
-            let mut level = used.get();
-            if now > *at {
-                let refill = u128::from(now.nanos_since(*at)) * u128::from(rule.limit);
-                level = level.saturating_sub(refill);
-                used.set(level);
-                *at = now;
-            }
-            let window = u128::from(rule.window);
-            return amount == 0
-                || level + u128::from(amount) * window <= u128::from(rule.capacity) * window;
+        if let LimitState::TokenBucket(bucket) = self {
+            return bucket.fits(rule, now, amount);
         }
         if amount == 0 {
             return true;
         }
         self.advance(rule, now);
         match self {
-            LimitState::TokenBucket { used, .. } => {
-                let window = u128::from(rule.window);
-                used.get() + u128::from(amount) * window <= u128::from(rule.capacity) * window
-            }
             LimitState::FixedWindow { used, .. } => *used + amount <= rule.capacity,
             _ => amount <= rule.capacity && self.wait_after_advance(rule, now, amount) == 0,
         }
@@ -173,9 +135,7 @@ impl LimitState {
     #[inline(always)]
     pub(crate) fn admit(&mut self, rule: &Rule, now: Instant, amount: u64) {
         match self {
-            LimitState::TokenBucket { used, .. } => {
-                used.set(used.get() + u128::from(amount) * u128::from(rule.window));
-            }
+            LimitState::TokenBucket(bucket) => bucket.admit(rule, amount),
             _ => self.consume(rule, now, amount, false),
         }
     }
@@ -198,15 +158,7 @@ impl LimitState {
     fn wait_after_advance(&self, rule: &Rule, now: Instant, amount: u64) -> u64 {
         let capacity = rule.capacity;
         match self {
-            LimitState::TokenBucket { used, .. } => {
-                let full = u128::from(capacity) * u128::from(rule.window);
-                let needed = used.get() + u128::from(amount) * u128::from(rule.window);
-                if needed <= full {
-                    0
-                } else {
-                    to_u64(div_ceil(needed - full, u128::from(rule.limit)))
-                }
-            }
+            LimitState::TokenBucket(bucket) => bucket.wait_after_refill(rule, amount),
             LimitState::Gcra { tat } => {
                 let interval = u128::from(rule.emission_interval());
                 let start = u128::from((*tat).max(now).as_nanos());
@@ -254,17 +206,9 @@ impl LimitState {
     #[inline]
     pub(crate) fn consume(&mut self, rule: &Rule, now: Instant, amount: u64, cap_at_debt: bool) {
         self.advance(rule, now);
-        let ceiling = if cap_at_debt {
-            2 * rule.capacity
-        } else {
-            u64::MAX
-        };
+        let ceiling = debt_ceiling(rule, cap_at_debt);
         match self {
-            LimitState::TokenBucket { used, .. } => {
-                let scaled_ceiling = u128::from(ceiling) * u128::from(rule.window);
-                let added = u128::from(amount) * u128::from(rule.window);
-                used.set((used.get() + added).min(scaled_ceiling));
-            }
+            LimitState::TokenBucket(bucket) => bucket.consume(rule, now, amount, ceiling),
             LimitState::Gcra { tat } => {
                 let interval = rule.emission_interval();
                 let new_tat = (*tat).max(now).plus_nanos(amount.saturating_mul(interval));
@@ -297,10 +241,8 @@ impl LimitState {
     /// may exceed the capacity while a rejection debt is outstanding.
     pub(crate) fn used(&mut self, rule: &Rule, now: Instant) -> u64 {
         self.advance(rule, now);
-        match &*self {
-            LimitState::TokenBucket { used, .. } => {
-                to_u64(div_ceil(used.get(), u128::from(rule.window)))
-            }
+        match self {
+            LimitState::TokenBucket(bucket) => bucket.used(rule, now),
             LimitState::Gcra { tat } => {
                 let ahead = tat.nanos_since(now);
                 ahead.div_ceil(rule.emission_interval())
@@ -312,23 +254,21 @@ impl LimitState {
                 window,
                 previous,
                 current,
-            } => weighted_previous(rule, now, *window, *previous) + current,
+            } => weighted_previous(rule, now, *window, *previous) + *current,
         }
     }
 
     /// Nanoseconds from `now` until nothing is in use any more (the bucket is full again).
     pub(crate) fn reset_nanos(&mut self, rule: &Rule, now: Instant) -> u64 {
         self.advance(rule, now);
-        match &*self {
-            LimitState::TokenBucket { used, .. } => {
-                to_u64(div_ceil(used.get(), u128::from(rule.limit)))
-            }
+        match self {
+            LimitState::TokenBucket(bucket) => bucket.reset_nanos(rule, now),
             LimitState::Gcra { tat } => tat.nanos_since(now),
             LimitState::FixedWindow { window, used } => {
                 if *used == 0 {
                     0
                 } else {
-                    ((window + 1) * rule.count_window()).saturating_sub(now.as_nanos())
+                    ((*window + 1) * rule.count_window()).saturating_sub(now.as_nanos())
                 }
             }
             LimitState::SlidingWindowLog { entries, .. } => {
@@ -341,7 +281,7 @@ impl LimitState {
                 previous,
                 current,
             } => {
-                let next_start = (window + 1) * rule.count_window();
+                let next_start = (*window + 1) * rule.count_window();
                 let until_next = next_start.saturating_sub(now.as_nanos());
                 if *current > 0 {
                     until_next + rule.count_window()
@@ -358,12 +298,21 @@ impl LimitState {
     /// without changing any decision.
     pub(crate) fn is_idle(&self, rule: &Rule, now: Instant) -> bool {
         match self {
-            LimitState::TokenBucket { used, at } => {
-                used.get() <= u128::from(now.nanos_since(*at)) * u128::from(rule.limit)
-            }
+            LimitState::TokenBucket(bucket) => bucket.is_idle(rule, now),
             LimitState::Gcra { tat } => *tat <= now,
             _ => self.clone().reset_nanos(rule, now) == 0,
         }
+    }
+}
+
+/// The most units a charge may leave in use: twice the capacity when charging a rejection's
+/// debt, else unbounded (admissions are checked against the capacity before they are charged).
+#[inline]
+pub(crate) fn debt_ceiling(rule: &Rule, cap_at_debt: bool) -> u64 {
+    if cap_at_debt {
+        2 * rule.capacity
+    } else {
+        u64::MAX
     }
 }
 

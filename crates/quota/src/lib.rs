@@ -34,9 +34,12 @@ mod charge;
 mod error_body;
 mod go_duration;
 mod headers;
+mod key_state;
 mod limiter;
 mod limits;
+mod store;
 mod time;
+mod token_bucket;
 
 pub use catalog::{BUILTIN_CATALOG_TOML, Catalog, CatalogError, ModelEntry, ModelLimits, TierInfo};
 pub use charge::{

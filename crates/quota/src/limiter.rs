@@ -4,12 +4,12 @@
 use std::hash::Hash;
 use std::time::Duration;
 
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 use serde::{Deserialize, Serialize};
-use smallvec::SmallVec;
 
-use crate::algorithm::LimitState;
+use crate::key_state::{CompactStates, GeneralStates, KeyState, LimitStorage};
 use crate::limits::{Charge, LimitKind, Limits, Scope};
+use crate::store::{Store, key_hash};
 use crate::time::Instant;
 
 /// One holder of limits that a request must fit: a key in the limiter's store, the scope it
@@ -83,122 +83,11 @@ pub struct Admitted {
 /// The outcome of [`Limiter::decide`].
 pub type Decision = Result<Admitted, Rejection>;
 
-/// Per-key state for one set of limits: inline for up to two limits (e.g. RPM and TPM), so a
-/// key lookup touches one allocation.
-#[derive(Debug, Clone)]
-struct KeyState {
-    limits: Limits,
-    states: SmallVec<[LimitState; 2]>,
-}
-
-impl KeyState {
-    fn fresh(limits: &Limits) -> KeyState {
-        KeyState {
-            limits: limits.clone(),
-            states: limits.rules.iter().map(LimitState::fresh).collect(),
-        }
-    }
-
-    /// The longest wait over this key's limits for `charge`: `Some(0)` when everything fits,
-    /// `None` when some limit can never fit it, with the index of the deciding limit.
-    #[inline]
-    fn worst_wait(&mut self, now: Instant, charge: Charge) -> (Option<u64>, usize) {
-        let mut worst = (Some(0), 0);
-        for (index, (rule, state)) in self.limits.rules.iter().zip(&mut self.states).enumerate() {
-            let wait = state.wait_nanos(rule, now, rule.kind.amount(charge));
-            let worse = match (wait, worst.0) {
-                (_, None) => false,
-                (None, Some(_)) => true,
-                (Some(wait), Some(worst_wait)) => wait > worst_wait,
-            };
-            if worse {
-                worst = (wait, index);
-            }
-        }
-        worst
-    }
-
-    #[inline]
-    fn consume(&mut self, now: Instant, charge: Charge) {
-        for (rule, state) in self.limits.rules.iter().zip(&mut self.states) {
-            state.consume(rule, now, rule.kind.amount(charge), false);
-        }
-    }
-
-    fn charge_rejection(&mut self, now: Instant, charge: Charge) {
-        for (rule, state) in self.limits.rules.iter().zip(&mut self.states) {
-            if rule.counts_rejections {
-                state.consume(rule, now, rule.kind.amount(charge), true);
-            }
-        }
-    }
-
-    /// Whether every limit has room for `charge` now.
-    #[inline]
-    fn fits(&mut self, now: Instant, charge: Charge) -> bool {
-        self.limits
-            .rules
-            .iter()
-            .zip(&mut self.states)
-            .all(|(rule, state)| state.fits(rule, now, rule.kind.amount(charge)))
-    }
-
-    /// Admits and charges `charge` if every limit has room; else reports the deciding limit.
-    #[inline]
-    fn try_acquire(&mut self, now: Instant, charge: Charge) -> Result<(), (Option<u64>, usize)> {
-        if self.fits(now, charge) {
-            for (rule, state) in self.limits.rules.iter().zip(&mut self.states) {
-                state.admit(rule, now, rule.kind.amount(charge));
-            }
-            Ok(())
-        } else {
-            Err(self.worst_wait(now, charge))
-        }
-    }
-
-    /// The rejection by limit `index` with the given wait, after any debt was charged.
-    fn rejection(
-        &mut self,
-        now: Instant,
-        charge: Charge,
-        scope: Scope,
-        (wait, index): (Option<u64>, usize),
-    ) -> Rejection {
-        let rule = &self.limits.rules[index];
-        Rejection {
-            scope,
-            kind: rule.kind,
-            limit: rule.limit,
-            used: self.states[index].used(rule, now),
-            requested: rule.kind.amount(charge),
-            retry_after: wait.map(Duration::from_nanos),
-        }
-    }
-
-    fn statuses(&mut self, now: Instant, scope: Scope, statuses: &mut Vec<LimitStatus>) {
-        for (rule, limit_state) in self.limits.rules.iter().zip(&mut self.states) {
-            let used = limit_state.used(rule, now);
-            statuses.push(LimitStatus {
-                scope,
-                kind: rule.kind,
-                limit: rule.limit,
-                remaining: rule.capacity.saturating_sub(used),
-                reset: Duration::from_nanos(limit_state.reset_nanos(rule, now)),
-            });
-        }
-    }
-
-    fn is_idle(&self, now: Instant) -> bool {
-        self.limits
-            .rules
-            .iter()
-            .zip(&self.states)
-            .all(|(rule, state)| state.is_idle(rule, now))
-    }
-}
-
 /// Keys below this count are never swept: sweeping a small map buys nothing.
 const MINIMUM_SWEEP_LENGTH: usize = 1024;
+
+/// Recorded limit sets below this count are never pruned.
+const MINIMUM_PRUNE_LENGTH: usize = 64;
 
 /// The limiter: per-key state for any number of organizations, projects and pools.
 ///
@@ -231,8 +120,15 @@ const MINIMUM_SWEEP_LENGTH: usize = 1024;
 /// ```
 #[derive(Debug, Clone)]
 pub struct Limiter<K> {
-    states: FxHashMap<K, KeyState>,
+    /// Keys whose limits are compact (token buckets with 64-bit levels): the common case.
+    compact: Store<K, CompactStates>,
+    /// Keys with any other limits. A key lives in at most one of the two stores.
+    general: Store<K, GeneralStates>,
+    /// The limits behind every fingerprint in the stores, for sweeping: entries keep only the
+    /// fingerprint. Pruned by every sweep, and whenever it doubles.
+    limit_sets: FxHashMap<u64, Limits>,
     sweep_at_length: usize,
+    prune_at_length: usize,
 }
 
 impl<K: Hash + Eq + Clone> Default for Limiter<K> {
@@ -245,72 +141,109 @@ impl<K: Hash + Eq + Clone> Limiter<K> {
     /// An empty limiter.
     pub fn new() -> Limiter<K> {
         Limiter {
-            states: FxHashMap::default(),
+            compact: Store::new(),
+            general: Store::new(),
+            limit_sets: FxHashMap::default(),
             sweep_at_length: MINIMUM_SWEEP_LENGTH,
+            prune_at_length: MINIMUM_PRUNE_LENGTH,
         }
     }
 
     /// The state of `key`, created fresh when missing or when its limits changed.
-    fn state_mut(&mut self, key: &K, limits: &Limits, now: Instant) -> &mut KeyState {
-        if !self.states.contains_key(key) {
-            if self.states.len() >= self.sweep_at_length {
-                self.evict_idle(now);
-                self.sweep_at_length = (self.states.len() * 2).max(MINIMUM_SWEEP_LENGTH);
+    fn state_mut(&mut self, key: &K, limits: &Limits, now: Instant) -> &mut dyn KeyState {
+        if self.limit_sets.len() >= self.prune_at_length {
+            // Keys whose limits keep changing would otherwise grow the record without bound.
+            self.prune_limit_sets();
+        }
+        let hash = key_hash(key);
+        if limits.compact {
+            if let Some(index) = self.compact.find_index(hash, key) {
+                return self.compact.state_at(index, limits, &mut self.limit_sets);
             }
-            self.states.insert(key.clone(), KeyState::fresh(limits));
+        } else if let Some(index) = self.general.find_index(hash, key) {
+            return self.general.state_at(index, limits, &mut self.limit_sets);
         }
-        let state = self
-            .states
-            .get_mut(key)
-            .expect("the key was inserted above");
-        if state.limits.fingerprint != limits.fingerprint {
-            *state = KeyState::fresh(limits);
+        // A key whose limits moved to the other layout starts afresh, as any key whose limits
+        // changed; only a key new to the limiter can grow it.
+        let moved = if limits.compact {
+            self.general.remove(hash, key)
+        } else {
+            self.compact.remove(hash, key)
+        };
+        if !moved && self.len() >= self.sweep_at_length {
+            self.evict_idle(now);
+            self.sweep_at_length = (self.len() * 2).max(MINIMUM_SWEEP_LENGTH);
         }
-        state
+        if limits.compact {
+            self.compact
+                .insert_fresh(hash, key, limits, &mut self.limit_sets)
+        } else {
+            self.general
+                .insert_fresh(hash, key, limits, &mut self.limit_sets)
+        }
     }
 
     /// Admits `charge` at `now` if every limit of every scope has room, charging all of them;
     /// otherwise returns the rejection of the limit that forces the longest wait. This is the
     /// simulator's fast path: no statuses are computed.
-    #[inline]
+    #[inline(always)]
     pub fn try_acquire(
         &mut self,
         now: Instant,
         charge: Charge,
         scopes: &[ScopedKey<'_, K>],
     ) -> Result<(), Rejection> {
+        // The hot path, in line: one lookup in the compact store, the rules read from the
+        // caller's limits, no pointer followed from the entry. Anything else (a new key, other
+        // limits, several scopes, no room) takes the general path, which decides exactly as if
+        // the hot path had not run: it changes nothing unless it admits.
+        if let [only] = scopes
+            && only.limits.compact
+            && let Some(state) = self
+                .compact
+                .get_mut(key_hash(only.key), only.key, only.limits)
+            && state.try_admit(&only.limits.rules, now, charge)
+        {
+            return Ok(());
+        }
+        self.try_acquire_general(now, charge, scopes)
+    }
+
+    /// [`Limiter::try_acquire`] for every case, out of line.
+    #[inline(never)]
+    fn try_acquire_general(
+        &mut self,
+        now: Instant,
+        charge: Charge,
+        scopes: &[ScopedKey<'_, K>],
+    ) -> Result<(), Rejection> {
         if let [only] = scopes {
-            // One lookup on the hot path; the borrow checker needs the miss handled apart.
-            if let Some(state) = self.states.get_mut(only.key)
-                && state.limits.fingerprint == only.limits.fingerprint
-            {
-                return match state.try_acquire(now, charge) {
-                    Ok(()) => Ok(()),
-                    Err(_) => Err(self.reject(now, charge, scopes)),
-                };
-            }
-            if self
-                .state_mut(only.key, only.limits, now)
-                .try_acquire(now, charge)
-                .is_ok()
-            {
+            // One lookup for the check and, when it fails, for the rejection.
+            let rules = &only.limits.rules;
+            let state = self.state_mut(only.key, only.limits, now);
+            if state.try_acquire(rules, now, charge) {
                 return Ok(());
             }
+            return Err(state.reject(rules, now, charge, only.scope));
         } else {
             let mut all_fit = true;
             for scoped in scopes {
-                if !self
-                    .state_mut(scoped.key, scoped.limits, now)
-                    .fits(now, charge)
-                {
+                if !self.state_mut(scoped.key, scoped.limits, now).fits(
+                    &scoped.limits.rules,
+                    now,
+                    charge,
+                ) {
                     all_fit = false;
                     break;
                 }
             }
             if all_fit {
                 for scoped in scopes {
-                    self.state_mut(scoped.key, scoped.limits, now)
-                        .consume(now, charge);
+                    self.state_mut(scoped.key, scoped.limits, now).consume(
+                        &scoped.limits.rules,
+                        now,
+                        charge,
+                    );
                 }
                 return Ok(());
             }
@@ -319,16 +252,19 @@ impl<K: Hash + Eq + Clone> Limiter<K> {
     }
 
     /// Charges the rejection debt, then finds the limit forcing the longest wait.
+    #[cold]
     fn reject(&mut self, now: Instant, charge: Charge, scopes: &[ScopedKey<'_, K>]) -> Rejection {
         for scoped in scopes {
             self.state_mut(scoped.key, scoped.limits, now)
-                .charge_rejection(now, charge);
+                .charge_rejection(&scoped.limits.rules, now, charge);
         }
-        let mut worst: Option<(Option<u64>, Scope, usize, &K, &Limits)> = None;
+        let mut worst: Option<(Option<u64>, usize, &ScopedKey<'_, K>)> = None;
         for scoped in scopes {
-            let (wait, index) = self
-                .state_mut(scoped.key, scoped.limits, now)
-                .worst_wait(now, charge);
+            let (wait, index) = self.state_mut(scoped.key, scoped.limits, now).worst_wait(
+                &scoped.limits.rules,
+                now,
+                charge,
+            );
             let worse = match (&worst, wait) {
                 (None, _) => true,
                 (Some((None, ..)), _) => false,
@@ -336,13 +272,18 @@ impl<K: Hash + Eq + Clone> Limiter<K> {
                 (Some((Some(worst_wait), ..)), Some(wait)) => wait > *worst_wait,
             };
             if worse {
-                worst = Some((wait, scoped.scope, index, scoped.key, scoped.limits));
+                worst = Some((wait, index, scoped));
             }
         }
-        let (wait, scope, index, key, limits) =
+        let (wait, index, scoped) =
             worst.expect("a rejection comes from a check with at least one scope");
-        self.state_mut(key, limits, now)
-            .rejection(now, charge, scope, (wait, index))
+        self.state_mut(scoped.key, scoped.limits, now).rejection(
+            &scoped.limits.rules,
+            now,
+            charge,
+            scoped.scope,
+            (wait, index),
+        )
     }
 
     /// Like [`Limiter::try_acquire`], and on admission also reports every limit's status after
@@ -365,6 +306,7 @@ impl<K: Hash + Eq + Clone> Limiter<K> {
         let mut statuses = Vec::new();
         for scoped in scopes {
             self.state_mut(scoped.key, scoped.limits, now).statuses(
+                &scoped.limits.rules,
                 now,
                 scoped.scope,
                 &mut statuses,
@@ -376,30 +318,65 @@ impl<K: Hash + Eq + Clone> Limiter<K> {
     /// Drops every key whose buckets are full at `now`; returns how many were dropped. Runs by
     /// itself whenever the store doubles, so calling it is optional.
     pub fn evict_idle(&mut self, now: Instant) -> usize {
-        let before = self.states.len();
-        self.states.retain(|_, state| !state.is_idle(now));
-        before - self.states.len()
+        let before = self.len();
+        let limit_sets = &self.limit_sets;
+        // A fingerprint without recorded limits cannot occur; such a key would be kept.
+        let is_idle = |fingerprint: u64, state: &dyn KeyState| {
+            limit_sets
+                .get(&fingerprint)
+                .is_some_and(|limits| state.is_idle(&limits.rules, now))
+        };
+        self.compact
+            .retain(|fingerprint, state| !is_idle(fingerprint, state));
+        self.general
+            .retain(|fingerprint, state| !is_idle(fingerprint, state));
+        self.prune_limit_sets();
+        before - self.len()
+    }
+
+    /// Forgets the recorded limits that no key uses any more.
+    fn prune_limit_sets(&mut self) {
+        let mut in_use = FxHashSet::default();
+        let mut last = None;
+        for fingerprint in self
+            .compact
+            .fingerprints()
+            .chain(self.general.fingerprints())
+        {
+            if last != Some(fingerprint) {
+                in_use.insert(fingerprint);
+                last = Some(fingerprint);
+            }
+        }
+        self.limit_sets
+            .retain(|fingerprint, _| in_use.contains(fingerprint));
+        self.prune_at_length = (self.limit_sets.len() * 2).max(MINIMUM_PRUNE_LENGTH);
     }
 
     /// Forgets one key (e.g. after its limits were changed by an admin).
     pub fn remove(&mut self, key: &K) {
-        self.states.remove(key);
+        let hash = key_hash(key);
+        self.compact.remove(hash, key);
+        self.general.remove(hash, key);
     }
 
     /// Forgets every key: all buckets are full again.
     pub fn clear(&mut self) {
-        self.states.clear();
+        self.compact.clear();
+        self.general.clear();
+        self.limit_sets.clear();
         self.sweep_at_length = MINIMUM_SWEEP_LENGTH;
+        self.prune_at_length = MINIMUM_PRUNE_LENGTH;
     }
 
     /// Keys currently holding state.
     pub fn len(&self) -> usize {
-        self.states.len()
+        self.compact.len() + self.general.len()
     }
 
     /// Whether no key holds state.
     pub fn is_empty(&self) -> bool {
-        self.states.is_empty()
+        self.len() == 0
     }
 }
 
@@ -420,33 +397,79 @@ impl<K: Hash + Eq + Clone> Limiter<K> {
 /// ```
 #[derive(Debug, Clone)]
 pub struct DirectLimiter {
-    state: KeyState,
+    limits: Limits,
+    state: DirectState,
+}
+
+/// A direct limiter's state in the layout its limits call for.
+#[derive(Debug, Clone)]
+enum DirectState {
+    Compact(CompactStates),
+    General(GeneralStates),
+}
+
+impl DirectState {
+    fn as_key_state(&mut self) -> &mut dyn KeyState {
+        match self {
+            DirectState::Compact(states) => states,
+            DirectState::General(states) => states,
+        }
+    }
 }
 
 impl DirectLimiter {
     /// A limiter with nothing used.
     pub fn new(limits: &Limits) -> DirectLimiter {
         DirectLimiter {
-            state: KeyState::fresh(limits),
+            limits: limits.clone(),
+            state: if limits.compact {
+                DirectState::Compact(CompactStates::fresh(&limits.rules))
+            } else {
+                DirectState::General(GeneralStates::fresh(&limits.rules))
+            },
         }
     }
 
     /// Admits `charge` at `now` if every limit has room, charging all of them; otherwise
     /// charges the rejection debt and returns the limit forcing the longest wait.
-    #[inline]
+    #[inline(always)]
     pub fn try_acquire(&mut self, now: Instant, charge: Charge) -> Result<(), Rejection> {
-        self.state.try_acquire(now, charge).map_err(|_| {
-            self.state.charge_rejection(now, charge);
-            let worst = self.state.worst_wait(now, charge);
-            self.state
-                .rejection(now, charge, Scope::Organization, worst)
-        })
+        let rules = &self.limits.rules;
+        let admitted = match &mut self.state {
+            DirectState::Compact(states) => states.try_admit(rules, now, charge),
+            DirectState::General(states) => states.try_acquire(rules, now, charge),
+        };
+        if admitted {
+            Ok(())
+        } else {
+            Err(self.reject(now, charge))
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn reject(&mut self, now: Instant, charge: Charge) -> Rejection {
+        let rules = &self.limits.rules;
+        if let DirectState::Compact(states) = &mut self.state {
+            // `try_admit` left the buckets untouched: bring them forward exactly as the
+            // general check does when it fails, as `Limiter` does by running it.
+            let fits = KeyState::fits(states, rules, now, charge);
+            debug_assert!(!fits, "both checks decide alike");
+        }
+        self.state
+            .as_key_state()
+            .reject(rules, now, charge, Scope::Organization)
     }
 
     /// Every limit's status at `now`, for the `x-ratelimit-*` headers.
     pub fn status(&mut self, now: Instant) -> Vec<LimitStatus> {
         let mut statuses = Vec::new();
-        self.state.statuses(now, Scope::Organization, &mut statuses);
+        self.state.as_key_state().statuses(
+            &self.limits.rules,
+            now,
+            Scope::Organization,
+            &mut statuses,
+        );
         statuses
     }
 }

@@ -46,6 +46,18 @@ pub enum Unit {
     Images,
 }
 
+impl Unit {
+    /// The part of a [`Charge`] counted in this unit.
+    #[inline(always)]
+    pub(crate) const fn amount(self, charge: Charge) -> u64 {
+        match self {
+            Unit::Requests => charge.requests,
+            Unit::Tokens => charge.tokens,
+            Unit::Images => charge.images,
+        }
+    }
+}
+
 impl LimitKind {
     /// Every kind, in the order limits are checked and reported.
     pub const ALL: [LimitKind; 5] = [
@@ -86,11 +98,7 @@ impl LimitKind {
     /// The part of a [`Charge`] this limit counts.
     #[inline]
     pub const fn amount(self, charge: Charge) -> u64 {
-        match self.unit() {
-            Unit::Requests => charge.requests,
-            Unit::Tokens => charge.tokens,
-            Unit::Images => charge.images,
-        }
+        self.unit().amount(charge)
     }
 
     /// The upper-case abbreviation: `RPM`, `RPD`, `TPM`, `TPD`, `IPM`.
@@ -306,11 +314,16 @@ impl LimitSet {
             if limit > 1 << 40 {
                 return Err(LimitConfigError::TooLarge { kind, limit });
             }
+            let scale = TokenBucketScale::new(limit, window, capacity);
             rules.push(Rule {
                 kind,
+                unit: kind.unit(),
                 limit,
                 capacity,
                 window,
+                unit_scaled: scale.unit_scaled,
+                refill_scaled: scale.refill_scaled,
+                capacity_scaled: scale.capacity_scaled,
                 algorithm: self.algorithm,
                 quantum: self
                     .quantum_ms
@@ -324,9 +337,15 @@ impl LimitSet {
         }
         let mut hasher = rustc_hash::FxHasher::default();
         self.hash(&mut hasher);
+        let compact = self.algorithm == Algorithm::TokenBucket
+            && rules.len() <= COMPACT_RULES
+            && rules.iter().all(|rule: &Rule| {
+                TokenBucketScale::new(rule.limit, rule.window, rule.capacity).fits_u64
+            });
         Ok(Limits {
             rules: rules.into(),
             fingerprint: hasher.finish(),
+            compact,
         })
     }
 }
@@ -365,6 +384,8 @@ pub enum LimitConfigError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Rule {
     pub(crate) kind: LimitKind,
+    /// `kind.unit()`, stored for the hot path.
+    pub(crate) unit: Unit,
     /// The nominal limit, as configured and reported in headers and messages.
     pub(crate) limit: u64,
     /// The enforced burst: `limit`, or one quantum's share under quantization.
@@ -372,6 +393,13 @@ pub(crate) struct Rule {
     /// The window in nanoseconds the *rate* is stated over: the rate is `limit / window`.
     pub(crate) window: u64,
     pub(crate) algorithm: Algorithm,
+    /// Token bucket: scaled units per unit of use, `window / gcd(limit, window)`.
+    pub(crate) unit_scaled: u64,
+    /// Token bucket: scaled units refilled per nanosecond, `limit / gcd(limit, window)`.
+    pub(crate) refill_scaled: u64,
+    /// Token bucket: the capacity in scaled units, saturating at `u64::MAX` (exact whenever
+    /// the limits are compact).
+    pub(crate) capacity_scaled: u64,
     /// The quantum in nanoseconds, when quantized: windowed algorithms use it as their window.
     pub(crate) quantum: Option<u64>,
     pub(crate) counts_rejections: bool,
@@ -384,7 +412,50 @@ pub(crate) struct Rule {
 #[derive(Debug, Clone)]
 pub struct Limits {
     pub(crate) rules: Arc<[Rule]>,
+    /// Content hash of the [`LimitSet`]: keyed state remembers it instead of the rules.
     pub(crate) fingerprint: u64,
+    /// Whether per-key state fits the compact form: token buckets only, at most
+    /// [`COMPACT_RULES`] of them, with 64-bit levels that cannot overflow.
+    pub(crate) compact: bool,
+}
+
+/// How many token buckets a compact per-key state holds in line: three (e.g. RPM, RPD and
+/// TPM) keep an entry keyed by a `u64` within one 64-byte cache line.
+pub(crate) const COMPACT_RULES: usize = 3;
+
+/// A token bucket's exact integer scale. Use is counted in scaled units so that refill is
+/// exact: one unit of use is `window / g` scaled units and the bucket refills `limit / g` scaled
+/// units per nanosecond, `g = gcd(limit, window)`. Dividing by `g` keeps levels small enough
+/// for 64 bits for every ordinary limit, without changing any result: every level is a
+/// multiple of `g` in the unreduced scale.
+struct TokenBucketScale {
+    unit_scaled: u64,
+    refill_scaled: u64,
+    capacity_scaled: u64,
+    /// Whether four times the capacity in scaled units fits a `u64`: room for the rejection
+    /// debt (twice the capacity) and for sums before they are compared, with margin.
+    fits_u64: bool,
+}
+
+impl TokenBucketScale {
+    fn new(limit: u64, window: u64, capacity: u64) -> TokenBucketScale {
+        let divisor = greatest_common_divisor(limit, window);
+        let unit_scaled = window / divisor;
+        let capacity_scaled = u128::from(capacity) * u128::from(unit_scaled);
+        TokenBucketScale {
+            unit_scaled,
+            refill_scaled: limit / divisor,
+            capacity_scaled: u64::try_from(capacity_scaled).unwrap_or(u64::MAX),
+            fits_u64: capacity_scaled * 4 <= u128::from(u64::MAX),
+        }
+    }
+}
+
+fn greatest_common_divisor(mut a: u64, mut b: u64) -> u64 {
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    a
 }
 
 /// One limit of a compiled set, as reported by [`Limits::rules`].

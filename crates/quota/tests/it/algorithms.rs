@@ -233,6 +233,72 @@ fn changed_limits_start_the_key_afresh() {
 }
 
 #[test]
+fn a_key_moving_between_token_bucket_and_other_algorithms_starts_afresh_each_time() {
+    // Token buckets and the other algorithms keep per-key state in different layouts; a key
+    // whose limits move between them is one key that starts afresh, as for any limit change.
+    let bucket = compile(LimitSet {
+        rpm: Some(1),
+        ..LimitSet::default()
+    });
+    let log = compile(LimitSet {
+        rpm: Some(1),
+        algorithm: Algorithm::SlidingWindowLog,
+        ..LimitSet::default()
+    });
+    let mut limiter = Limiter::new();
+    for limits in [&bucket, &log, &bucket] {
+        let scopes = [org(&1, limits)];
+        limiter
+            .try_acquire(Instant::ZERO, Charge::request(0), &scopes)
+            .unwrap();
+        assert!(
+            limiter
+                .try_acquire(Instant::ZERO, Charge::request(0), &scopes)
+                .is_err()
+        );
+        assert_eq!(limiter.len(), 1);
+    }
+}
+
+#[test]
+fn token_buckets_wait_exactly_whether_their_levels_fit_64_bits_or_not() {
+    // 1,000,000 TPD keeps its scaled level in 64 bits; 1,000,003 (a prime) needs 128 bits.
+    // Both must refill at exactly limit / window: one token takes 86,400 s / limit.
+    for (tpd, wait_nanos) in [(1_000_000, 86_400_000), (1_000_003, 86_399_741)] {
+        let limits = compile(LimitSet {
+            rpm: Some(500),
+            tpd: Some(tpd),
+            ..LimitSet::default()
+        });
+        let mut limiter = Limiter::new();
+        let scopes = [org(&1, &limits)];
+        limiter
+            .try_acquire(Instant::ZERO, Charge::request(tpd), &scopes)
+            .unwrap();
+        let rejection = limiter
+            .try_acquire(Instant::ZERO, Charge::request(1), &scopes)
+            .unwrap_err();
+        assert_eq!(rejection.kind, LimitKind::Tpd, "{tpd}");
+        assert_eq!((rejection.used, rejection.requested), (tpd, 1), "{tpd}");
+        let wait = rejection.retry_after.expect("one token fits eventually");
+        assert_eq!(wait, Duration::from_nanos(wait_nanos), "{tpd}");
+        let just_before = Instant::from_nanos(wait_nanos - 1);
+        assert!(
+            limiter
+                .try_acquire(just_before, Charge::request(1), &scopes)
+                .is_err(),
+            "{tpd}"
+        );
+        assert!(
+            limiter
+                .try_acquire(Instant::ZERO + wait, Charge::request(1), &scopes)
+                .is_ok(),
+            "{tpd}"
+        );
+    }
+}
+
+#[test]
 fn idle_full_keys_are_dropped_so_memory_stays_bounded() {
     for algorithm in ALGORITHMS {
         let limits = compile(LimitSet {
