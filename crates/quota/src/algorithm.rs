@@ -126,7 +126,7 @@ impl LimitState {
         }
         self.advance(rule, now);
         match self {
-            LimitState::FixedWindow { used, .. } => *used + amount <= rule.capacity,
+            LimitState::FixedWindow { used, .. } => used.saturating_add(amount) <= rule.capacity,
             _ => amount <= rule.capacity && self.wait_after_advance(rule, now, amount) == 0,
         }
     }
@@ -167,7 +167,7 @@ impl LimitState {
                 to_u64(earliest.saturating_sub(u128::from(now.as_nanos())))
             }
             LimitState::FixedWindow { window, used } => {
-                if used + amount <= capacity {
+                if used.saturating_add(amount) <= capacity {
                     0
                 } else {
                     let next_start = (window + 1) * rule.count_window();
@@ -215,7 +215,9 @@ impl LimitState {
                 let ceiling_tat = now.plus_nanos(ceiling.saturating_mul(interval));
                 *tat = new_tat.min(ceiling_tat);
             }
-            LimitState::FixedWindow { used, .. } => *used = (*used + amount).min(ceiling),
+            LimitState::FixedWindow { used, .. } => {
+                *used = used.saturating_add(amount).min(ceiling)
+            }
             LimitState::SlidingWindowLog { entries, used } => {
                 let added = amount.min(ceiling.saturating_sub(*used));
                 if added > 0 {
@@ -232,7 +234,7 @@ impl LimitState {
                 // window, not the current count alone.
                 let weighted_previous = weighted_previous(rule, now, *window, *previous);
                 let room = ceiling.saturating_sub(weighted_previous);
-                *current = (*current + amount).min(room.max(*current));
+                *current = current.saturating_add(amount).min(room.max(*current));
             }
         }
     }

@@ -162,6 +162,29 @@ fn a_request_above_the_limit_never_fits() {
 }
 
 #[test]
+fn an_absurd_charge_is_too_large_under_every_algorithm_never_a_panic() {
+    for algorithm in ALGORITHMS {
+        let limits = compile(LimitSet {
+            rpm: Some(500),
+            tpm: Some(30_000),
+            algorithm,
+            ..LimitSet::default()
+        });
+        let mut limiter = Limiter::new();
+        let scopes = [org(&1, &limits)];
+        limiter
+            .try_acquire(Instant::ZERO, Charge::request(100), &scopes)
+            .unwrap();
+        let rejection = limiter
+            .try_acquire(Instant::ZERO, Charge::request(u64::MAX), &scopes)
+            .unwrap_err();
+        assert_eq!(rejection.kind, LimitKind::Tpm, "{algorithm:?}");
+        assert!(rejection.is_request_too_large(), "{algorithm:?}");
+        assert_eq!(rejection.requested, u64::MAX, "{algorithm:?}");
+    }
+}
+
+#[test]
 fn a_project_rejection_charges_neither_scope() {
     let org_limits = compile(LimitSet {
         tpm: Some(10_000),
