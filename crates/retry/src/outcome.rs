@@ -46,27 +46,46 @@ use crate::duration::parse_go_duration;
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Headers {
-    /// `retry-after` read as a float, when it parses to a finite number.
-    retry_after_seconds: Option<f64>,
-    /// `retry-after` read as an unsigned integer, when it parses as one.
-    retry_after_integer_seconds: Option<u64>,
-    /// `retry-after-ms`, when it parses to a finite number.
-    retry_after_ms: Option<f64>,
+    /// Which number fields below are present, one [`field`] bit each. Numbers are kept
+    /// outside `Option` and absent ones stay zero (so derived equality holds): an `Outcome`
+    /// carries a `Headers` through the simulator's hot loop, and this halves its size.
+    present: u8,
     should_retry: Option<bool>,
-    requests: WindowFields,
-    tokens: WindowFields,
+    /// `retry-after` read as a float, when it parses to a finite number.
+    retry_after_seconds: f64,
+    /// `retry-after` read as an unsigned integer, when it parses as one.
+    retry_after_integer_seconds: u64,
+    /// `retry-after-ms`, when it parses to a finite number.
+    retry_after_ms: f64,
+    limit_requests: u64,
+    remaining_requests: u64,
+    limit_tokens: u64,
+    remaining_tokens: u64,
+    reset_requests: Option<Duration>,
+    reset_tokens: Option<Duration>,
 }
 
 /// Floats in [`Headers`] are finite by construction (parsing filters the rest, typed values
 /// come from integers), so equality is reflexive.
 impl Eq for Headers {}
 
-/// One `x-ratelimit-*` trio as sent, each header independently present or not.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-struct WindowFields {
-    limit: Option<u64>,
-    remaining: Option<u64>,
-    reset: Option<Duration>,
+/// The presence bits of [`Headers::present`].
+mod field {
+    pub const RETRY_AFTER_SECONDS: u8 = 1;
+    pub const RETRY_AFTER_INTEGER_SECONDS: u8 = 1 << 1;
+    pub const RETRY_AFTER_MS: u8 = 1 << 2;
+    pub const LIMIT_REQUESTS: u8 = 1 << 3;
+    pub const REMAINING_REQUESTS: u8 = 1 << 4;
+    pub const LIMIT_TOKENS: u8 = 1 << 5;
+    pub const REMAINING_TOKENS: u8 = 1 << 6;
+}
+
+/// Stores `value` in `slot` and marks `bit` present, or leaves both untouched when absent.
+fn put<T>(present: &mut u8, bit: u8, slot: &mut T, value: Option<T>) {
+    if let Some(value) = value {
+        *slot = value;
+        *present |= bit;
+    }
 }
 
 /// The values of one `x-ratelimit-{limit,remaining,reset}-*` trio, for building [`Headers`]
@@ -81,16 +100,6 @@ pub struct RateLimitWindow {
     /// send it in Go duration format rounded up to the millisecond, so pass the rounded value
     /// for the view to equal the parsed header.
     pub reset: Duration,
-}
-
-impl From<RateLimitWindow> for WindowFields {
-    fn from(window: RateLimitWindow) -> WindowFields {
-        WindowFields {
-            limit: Some(window.limit),
-            remaining: Some(window.remaining),
-            reset: Some(window.reset),
-        }
-    }
 }
 
 /// The headers [`Headers::from_pairs`] keeps, in one place so parsing matches by index.
@@ -140,13 +149,30 @@ impl Headers {
                 continue;
             }
             let value = value.as_ref().trim();
+            let number = || value.parse::<u64>().ok();
             let duration = || parse_go_duration(value).ok();
+            let present = &mut headers.present;
             match index {
                 0 => {
-                    headers.retry_after_seconds = finite_float(value);
-                    headers.retry_after_integer_seconds = value.parse::<u64>().ok();
+                    put(
+                        present,
+                        field::RETRY_AFTER_SECONDS,
+                        &mut headers.retry_after_seconds,
+                        finite_float(value),
+                    );
+                    put(
+                        present,
+                        field::RETRY_AFTER_INTEGER_SECONDS,
+                        &mut headers.retry_after_integer_seconds,
+                        number(),
+                    );
                 }
-                1 => headers.retry_after_ms = finite_float(value),
+                1 => put(
+                    present,
+                    field::RETRY_AFTER_MS,
+                    &mut headers.retry_after_ms,
+                    finite_float(value),
+                ),
                 2 => {
                     headers.should_retry = match value {
                         "true" => Some(true),
@@ -154,12 +180,32 @@ impl Headers {
                         _ => None,
                     }
                 }
-                3 => headers.requests.limit = value.parse().ok(),
-                4 => headers.requests.remaining = value.parse().ok(),
-                5 => headers.requests.reset = duration(),
-                6 => headers.tokens.limit = value.parse().ok(),
-                7 => headers.tokens.remaining = value.parse().ok(),
-                _ => headers.tokens.reset = duration(),
+                3 => put(
+                    present,
+                    field::LIMIT_REQUESTS,
+                    &mut headers.limit_requests,
+                    number(),
+                ),
+                4 => put(
+                    present,
+                    field::REMAINING_REQUESTS,
+                    &mut headers.remaining_requests,
+                    number(),
+                ),
+                5 => headers.reset_requests = duration(),
+                6 => put(
+                    present,
+                    field::LIMIT_TOKENS,
+                    &mut headers.limit_tokens,
+                    number(),
+                ),
+                7 => put(
+                    present,
+                    field::REMAINING_TOKENS,
+                    &mut headers.remaining_tokens,
+                    number(),
+                ),
+                _ => headers.reset_tokens = duration(),
             }
         }
         headers
@@ -168,14 +214,16 @@ impl Headers {
     /// Adds `retry-after: <seconds>` (integer seconds, as OpenAI sends it).
     pub fn with_retry_after_seconds(mut self, seconds: u64) -> Headers {
         // `u64 as f64` rounds to nearest like parsing the decimal text does.
-        self.retry_after_seconds = Some(seconds as f64);
-        self.retry_after_integer_seconds = Some(seconds);
+        self.retry_after_seconds = seconds as f64;
+        self.retry_after_integer_seconds = seconds;
+        self.present |= field::RETRY_AFTER_SECONDS | field::RETRY_AFTER_INTEGER_SECONDS;
         self
     }
 
     /// Adds `retry-after-ms: <millis>` (integer milliseconds, as OpenAI sends it).
     pub fn with_retry_after_ms(mut self, millis: u64) -> Headers {
-        self.retry_after_ms = Some(millis as f64);
+        self.retry_after_ms = millis as f64;
+        self.present |= field::RETRY_AFTER_MS;
         self
     }
 
@@ -187,29 +235,42 @@ impl Headers {
 
     /// Adds the `x-ratelimit-*-requests` trio.
     pub fn with_requests(mut self, window: RateLimitWindow) -> Headers {
-        self.requests = window.into();
+        self.limit_requests = window.limit;
+        self.remaining_requests = window.remaining;
+        self.reset_requests = Some(window.reset);
+        self.present |= field::LIMIT_REQUESTS | field::REMAINING_REQUESTS;
         self
     }
 
     /// Adds the `x-ratelimit-*-tokens` trio.
     pub fn with_tokens(mut self, window: RateLimitWindow) -> Headers {
-        self.tokens = window.into();
+        self.limit_tokens = window.limit;
+        self.remaining_tokens = window.remaining;
+        self.reset_tokens = Some(window.reset);
+        self.present |= field::LIMIT_TOKENS | field::REMAINING_TOKENS;
         self
+    }
+
+    fn get<T>(&self, bit: u8, value: T) -> Option<T> {
+        (self.present & bit != 0).then_some(value)
     }
 
     /// `retry-after-ms` as float milliseconds, when it parses.
     pub fn retry_after_ms(&self) -> Option<f64> {
-        self.retry_after_ms
+        self.get(field::RETRY_AFTER_MS, self.retry_after_ms)
     }
 
     /// `retry-after` as float seconds, when it parses as a number (not an HTTP date).
     pub fn retry_after_seconds(&self) -> Option<f64> {
-        self.retry_after_seconds
+        self.get(field::RETRY_AFTER_SECONDS, self.retry_after_seconds)
     }
 
     /// `retry-after` as integer seconds only (async-openai 0.37+ reads it this way).
     pub fn retry_after_integer_seconds(&self) -> Option<u64> {
-        self.retry_after_integer_seconds
+        self.get(
+            field::RETRY_AFTER_INTEGER_SECONDS,
+            self.retry_after_integer_seconds,
+        )
     }
 
     /// The server's requested wait in seconds as the official clients read it:
@@ -234,32 +295,32 @@ impl Headers {
 
     /// `x-ratelimit-limit-requests`.
     pub fn limit_requests(&self) -> Option<u64> {
-        self.requests.limit
+        self.get(field::LIMIT_REQUESTS, self.limit_requests)
     }
 
     /// `x-ratelimit-limit-tokens`.
     pub fn limit_tokens(&self) -> Option<u64> {
-        self.tokens.limit
+        self.get(field::LIMIT_TOKENS, self.limit_tokens)
     }
 
     /// `x-ratelimit-remaining-requests`.
     pub fn remaining_requests(&self) -> Option<u64> {
-        self.requests.remaining
+        self.get(field::REMAINING_REQUESTS, self.remaining_requests)
     }
 
     /// `x-ratelimit-remaining-tokens`.
     pub fn remaining_tokens(&self) -> Option<u64> {
-        self.tokens.remaining
+        self.get(field::REMAINING_TOKENS, self.remaining_tokens)
     }
 
     /// `x-ratelimit-reset-requests`, a Go duration.
     pub fn reset_requests(&self) -> Option<Duration> {
-        self.requests.reset
+        self.reset_requests
     }
 
     /// `x-ratelimit-reset-tokens`, a Go duration.
     pub fn reset_tokens(&self) -> Option<Duration> {
-        self.tokens.reset
+        self.reset_tokens
     }
 }
 

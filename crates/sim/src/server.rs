@@ -8,11 +8,11 @@ use rand_chacha::ChaCha8Rng;
 use retry::{Headers, Outcome, RateLimitWindow};
 use scenario::{AttemptOutcome, Fault, HeaderPolicy, LimitKind, RequestSpec};
 
-/// What the server answers to one attempt, before the client's timeout is applied.
+/// What the server answers to one attempt, before the client's timeout is applied, besides
+/// the [`Outcome`] the strategy sees (written in place: it is large, and copying it through
+/// the event loop showed in profiles).
 #[derive(Debug)]
 pub(crate) struct Response {
-    /// What the strategy sees.
-    pub outcome: Outcome,
     /// What the trace records.
     pub record: AttemptOutcome,
     /// How long after sending the answer arrives.
@@ -58,6 +58,9 @@ impl SimServer {
     /// The headers of an answer at `now`: `x-ratelimit-*` if the policy sends them and, for a
     /// rejection that will fit after `retry_after`, the retry headers the policy sends.
     fn response_headers(&mut self, now: Instant, retry_after: Option<Duration>) -> Headers {
+        if retry_after.is_none() && !self.rate_limit_headers {
+            return Headers::new();
+        }
         let seconds = retry_after
             .filter(|_| self.headers.retry_after)
             .map(quota::retry_after_seconds);
@@ -85,12 +88,14 @@ impl SimServer {
         headers
     }
 
-    /// Answers an attempt sent at `now` (since the scenario start).
+    /// Answers an attempt sent at `now` (since the scenario start), writing what the strategy
+    /// will see into `outcome`.
     pub(crate) fn handle(
         &mut self,
         now: Duration,
         request: &RequestSpec,
         fault_rng: &mut ChaCha8Rng,
+        outcome: &mut Outcome,
     ) -> Response {
         if let Some(fault) = self.faults.iter().find(|fault| fault.covers(now)) {
             // Only attempts inside a window draw, so faults never shift other draws.
@@ -106,8 +111,8 @@ impl SimServer {
                         status: fault.status,
                     }
                 };
+                *outcome = Outcome::error(fault.status, Headers::new(), fault.code);
                 return Response {
-                    outcome: Outcome::error(fault.status, Headers::new(), fault.code),
                     record,
                     latency: self.reject_latency,
                 };
@@ -120,11 +125,13 @@ impl SimServer {
             1,
         );
         match self.limiter.try_acquire(instant, Charge::request(tokens)) {
-            Ok(()) => Response {
-                outcome: Outcome::response(200, self.response_headers(instant, None)),
-                record: AttemptOutcome::Success,
-                latency: request.service_time,
-            },
+            Ok(()) => {
+                *outcome = Outcome::response(200, self.response_headers(instant, None));
+                Response {
+                    record: AttemptOutcome::Success,
+                    latency: request.service_time,
+                }
+            }
             Err(rejection) => {
                 let headers = self.response_headers(instant, rejection.retry_after);
                 let limit = if rejection.is_request_too_large() {
@@ -138,8 +145,8 @@ impl SimServer {
                         _ => LimitKind::Other,
                     }
                 };
+                *outcome = Outcome::error(429, headers, "rate_limit_exceeded");
                 Response {
-                    outcome: Outcome::error(429, headers, "rate_limit_exceeded"),
                     record: AttemptOutcome::RateLimited {
                         limit,
                         retry_after_ns: rejection.retry_after.map(nanos),
