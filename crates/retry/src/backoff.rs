@@ -212,4 +212,8 @@ impl Strategy for BackoffStrategy {
             },
         }
     }
+    /// Backoff reads `x-should-retry` at most.
+    fn reads_rate_limit_headers(&self) -> bool {
+        false
+    }
 }

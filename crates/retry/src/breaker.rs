@@ -143,4 +143,8 @@ impl Strategy for CircuitBreaker {
     fn attempt_timeout(&self) -> Option<Duration> {
         self.inner.attempt_timeout()
     }
+
+    fn reads_rate_limit_headers(&self) -> bool {
+        self.inner.reads_rate_limit_headers()
+    }
 }

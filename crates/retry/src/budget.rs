@@ -8,7 +8,8 @@ use rand::RngCore;
 
 use crate::{Admission, Decision, GiveUpReason, Outcome, RequestState, Strategy, unit_interval};
 
-/// Passes `before_attempt` and `attempt_timeout` through to `self.inner`.
+/// Passes `before_attempt`, `attempt_timeout` and `reads_rate_limit_headers` through to
+/// `self.inner`.
 macro_rules! delegate_before_attempt {
     () => {
         fn before_attempt(
@@ -22,6 +23,10 @@ macro_rules! delegate_before_attempt {
 
         fn attempt_timeout(&self) -> Option<Duration> {
             self.inner.attempt_timeout()
+        }
+
+        fn reads_rate_limit_headers(&self) -> bool {
+            self.inner.reads_rate_limit_headers()
         }
     };
 }
@@ -235,6 +240,10 @@ impl Strategy for FinagleBudget {
     fn attempt_timeout(&self) -> Option<Duration> {
         self.inner.attempt_timeout()
     }
+
+    fn reads_rate_limit_headers(&self) -> bool {
+        self.inner.reads_rate_limit_headers()
+    }
 }
 
 /// Google SRE client-side adaptive throttling: over the last `window` (2 min) the client counts
@@ -309,5 +318,9 @@ impl Strategy for SreAdaptiveThrottle {
 
     fn attempt_timeout(&self) -> Option<Duration> {
         self.inner.attempt_timeout()
+    }
+
+    fn reads_rate_limit_headers(&self) -> bool {
+        self.inner.reads_rate_limit_headers()
     }
 }

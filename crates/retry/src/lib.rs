@@ -65,7 +65,7 @@ pub use breaker::{BreakerState, CircuitBreaker};
 pub use budget::{AwsRetryQuota, FinagleBudget, GrpcThrottle, SreAdaptiveThrottle};
 pub use duration::{DurationError, format_go_duration, parse_go_duration};
 pub use official::{OfficialClient, OfficialClientKind};
-pub use outcome::{Headers, Outcome};
+pub use outcome::{Headers, Outcome, RateLimitWindow};
 pub use pacing::{AwsAdaptive, HeaderPacing, LocalTokenBucket};
 pub use registry::{ParamInfo, ParamKind, Params, Registry, StrategyFactory, StrategyInfo};
 pub use spec::{ParamValue, SpecError, StrategySpec};
@@ -227,6 +227,16 @@ pub trait Strategy: fmt::Debug + Send {
     fn attempt_timeout(&self) -> Option<Duration> {
         None
     }
+
+    /// Whether decisions may depend on the `x-ratelimit-*` headers
+    /// ([`Headers::remaining_requests`] and its siblings). An executor that pays to compute
+    /// them (the simulator asks the limiter for every limit's status) may leave them out for a
+    /// strategy that answers `false`; `retry-after`, `retry-after-ms` and `x-should-retry` are
+    /// always passed. The default, `true`, is the safe answer for a strategy that does not say;
+    /// wrappers answer for the strategies they wrap.
+    fn reads_rate_limit_headers(&self) -> bool {
+        true
+    }
 }
 
 /// The executor-facing handle: a client's strategy plus the per-request bookkeeping.
@@ -277,6 +287,12 @@ impl RetryClient {
     /// The per-attempt timeout, if the strategy sets one.
     pub fn attempt_timeout(&self) -> Option<Duration> {
         self.strategy.attempt_timeout()
+    }
+
+    /// Whether the strategy may read the `x-ratelimit-*` headers (see
+    /// [`Strategy::reads_rate_limit_headers`]).
+    pub fn reads_rate_limit_headers(&self) -> bool {
+        self.strategy.reads_rate_limit_headers()
     }
 
     /// The wrapped strategy.

@@ -184,4 +184,9 @@ impl Strategy for OfficialClient {
         // Both SDKs default to a 600 s request timeout; reqwest (async-openai) sets none.
         (!self.is_async_openai()).then_some(Duration::from_secs(600))
     }
+
+    /// The SDKs read `retry-after-ms`, `retry-after` and `x-should-retry` only.
+    fn reads_rate_limit_headers(&self) -> bool {
+        false
+    }
 }

@@ -1,33 +1,122 @@
 //! What an attempt produced ([`Outcome`]) and the small view of response headers strategies
 //! read ([`Headers`]).
 
+use std::borrow::Cow;
 use std::time::Duration;
 
 use crate::duration::parse_go_duration;
 
-/// The response headers retry strategies read, kept from any list of name/value pairs.
+/// The response headers retry strategies read, as typed values: `retry-after`,
+/// `retry-after-ms`, `x-should-retry` and OpenAI's `x-ratelimit-{limit,remaining,reset}-*` for
+/// requests and tokens.
 ///
-/// Names are matched case-insensitively; unrelated headers are dropped. Retry-After as an HTTP
-/// date is not supported: executors run on a clock since the run's epoch with no wall time to
-/// subtract from, and ratelab's mock server (like OpenAI) sends integer seconds. A date reads
-/// as absent, which is also what the official clients do when the date fails to parse.
+/// Built two ways that give equal views: [`Headers::from_pairs`] parses name/value pairs, as an
+/// HTTP client sees them; the `with_*` constructors take the typed values directly, so the
+/// simulator hands strategies the same signals without formatting text only to parse it back.
+/// Each accessor returns exactly what parsing the header text would give.
+///
+/// Names are matched case-insensitively and the first occurrence of a name counts; unrelated
+/// headers are dropped. Retry-After as an HTTP date is not supported: executors run on a clock
+/// since the run's epoch with no wall time to subtract from, and ratelab's mock server (like
+/// OpenAI) sends integer seconds. A date reads as absent, which is also what the official
+/// clients do when the date fails to parse.
 ///
 /// ```
 /// use std::time::Duration;
-/// use retry::Headers;
-/// let headers = Headers::from_pairs([
+/// use retry::{Headers, RateLimitWindow};
+/// let parsed = Headers::from_pairs([
 ///     ("Retry-After", "2"),
+///     ("x-ratelimit-limit-requests", "500"),
 ///     ("x-ratelimit-remaining-requests", "0"),
 ///     ("x-ratelimit-reset-requests", "1.146s"),
 ///     ("content-type", "application/json"),
 /// ]);
-/// assert_eq!(headers.retry_after(), Some(Duration::from_secs(2)));
-/// assert_eq!(headers.remaining_requests(), Some(0));
-/// assert_eq!(headers.reset_requests(), Some(Duration::from_millis(1146)));
+/// assert_eq!(parsed.retry_after(), Some(Duration::from_secs(2)));
+/// assert_eq!(parsed.remaining_requests(), Some(0));
+/// assert_eq!(parsed.reset_requests(), Some(Duration::from_millis(1146)));
+///
+/// let typed = Headers::new()
+///     .with_retry_after_seconds(2)
+///     .with_requests(RateLimitWindow {
+///         limit: 500,
+///         remaining: 0,
+///         reset: Duration::from_millis(1146),
+///     });
+/// assert_eq!(typed, parsed);
 /// ```
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Headers {
-    pairs: Vec<(String, String)>,
+    /// Which number fields below are present, one [`field`] bit each. Numbers are kept
+    /// outside `Option` and absent ones stay zero (so derived equality holds): an `Outcome`
+    /// carries a `Headers` through the simulator's hot loop, and this halves its size.
+    present: u8,
+    should_retry: Option<bool>,
+    /// `retry-after` read as a float, when it parses to a finite number.
+    retry_after_seconds: f64,
+    /// `retry-after` read as an unsigned integer, when it parses as one.
+    retry_after_integer_seconds: u64,
+    /// `retry-after-ms`, when it parses to a finite number.
+    retry_after_ms: f64,
+    limit_requests: u64,
+    remaining_requests: u64,
+    limit_tokens: u64,
+    remaining_tokens: u64,
+    reset_requests: Option<Duration>,
+    reset_tokens: Option<Duration>,
+}
+
+/// Floats in [`Headers`] are finite by construction (parsing filters the rest, typed values
+/// come from integers), so equality is reflexive.
+impl Eq for Headers {}
+
+/// The presence bits of [`Headers::present`].
+mod field {
+    pub const RETRY_AFTER_SECONDS: u8 = 1;
+    pub const RETRY_AFTER_INTEGER_SECONDS: u8 = 1 << 1;
+    pub const RETRY_AFTER_MS: u8 = 1 << 2;
+    pub const LIMIT_REQUESTS: u8 = 1 << 3;
+    pub const REMAINING_REQUESTS: u8 = 1 << 4;
+    pub const LIMIT_TOKENS: u8 = 1 << 5;
+    pub const REMAINING_TOKENS: u8 = 1 << 6;
+}
+
+/// Stores `value` in `slot` and marks `bit` present, or leaves both untouched when absent.
+fn put<T>(present: &mut u8, bit: u8, slot: &mut T, value: Option<T>) {
+    if let Some(value) = value {
+        *slot = value;
+        *present |= bit;
+    }
+}
+
+/// The values of one `x-ratelimit-{limit,remaining,reset}-*` trio, for building [`Headers`]
+/// without text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimitWindow {
+    /// `x-ratelimit-limit-*`: the nominal limit.
+    pub limit: u64,
+    /// `x-ratelimit-remaining-*`: units that fit now.
+    pub remaining: u64,
+    /// `x-ratelimit-reset-*`: the duration the header carries. OpenAI (and ratelab's server)
+    /// send it in Go duration format rounded up to the millisecond, so pass the rounded value
+    /// for the view to equal the parsed header.
+    pub reset: Duration,
+}
+
+/// The headers [`Headers::from_pairs`] keeps, in one place so parsing matches by index.
+const KEPT_NAMES: [&str; 9] = [
+    "retry-after",
+    "retry-after-ms",
+    "x-should-retry",
+    "x-ratelimit-limit-requests",
+    "x-ratelimit-remaining-requests",
+    "x-ratelimit-reset-requests",
+    "x-ratelimit-limit-tokens",
+    "x-ratelimit-remaining-tokens",
+    "x-ratelimit-reset-tokens",
+];
+
+fn finite_float(value: &str) -> Option<f64> {
+    value.parse::<f64>().ok().filter(|value| value.is_finite())
 }
 
 impl Headers {
@@ -36,59 +125,152 @@ impl Headers {
         Headers::default()
     }
 
-    /// Keeps the headers strategies read (`retry-after`, `retry-after-ms`, `x-should-retry`,
-    /// `x-ratelimit-*`) from name/value pairs.
+    /// Parses the headers strategies read (`retry-after`, `retry-after-ms`, `x-should-retry`,
+    /// `x-ratelimit-*` for requests and tokens) from name/value pairs. Names are trimmed and
+    /// matched case-insensitively, values trimmed; the first pair of a name counts, and a
+    /// value that does not parse reads as absent.
     pub fn from_pairs<I, N, V>(pairs: I) -> Headers
     where
         I: IntoIterator<Item = (N, V)>,
         N: AsRef<str>,
         V: AsRef<str>,
     {
-        let pairs = pairs
-            .into_iter()
-            .map(|(name, value)| {
-                (
-                    name.as_ref().trim().to_ascii_lowercase(),
-                    value.as_ref().trim().to_owned(),
-                )
-            })
-            .filter(|(name, _)| {
-                matches!(
-                    name.as_str(),
-                    "retry-after" | "retry-after-ms" | "x-should-retry"
-                ) || name.starts_with("x-ratelimit-")
-            })
-            .collect();
-        Headers { pairs }
+        let mut headers = Headers::default();
+        let mut seen = [false; KEPT_NAMES.len()];
+        for (name, value) in pairs {
+            let name = name.as_ref().trim();
+            let Some(index) = KEPT_NAMES
+                .iter()
+                .position(|kept| kept.eq_ignore_ascii_case(name))
+            else {
+                continue;
+            };
+            if std::mem::replace(&mut seen[index], true) {
+                continue;
+            }
+            let value = value.as_ref().trim();
+            let number = || value.parse::<u64>().ok();
+            let duration = || parse_go_duration(value).ok();
+            let present = &mut headers.present;
+            match index {
+                0 => {
+                    put(
+                        present,
+                        field::RETRY_AFTER_SECONDS,
+                        &mut headers.retry_after_seconds,
+                        finite_float(value),
+                    );
+                    put(
+                        present,
+                        field::RETRY_AFTER_INTEGER_SECONDS,
+                        &mut headers.retry_after_integer_seconds,
+                        number(),
+                    );
+                }
+                1 => put(
+                    present,
+                    field::RETRY_AFTER_MS,
+                    &mut headers.retry_after_ms,
+                    finite_float(value),
+                ),
+                2 => {
+                    headers.should_retry = match value {
+                        "true" => Some(true),
+                        "false" => Some(false),
+                        _ => None,
+                    }
+                }
+                3 => put(
+                    present,
+                    field::LIMIT_REQUESTS,
+                    &mut headers.limit_requests,
+                    number(),
+                ),
+                4 => put(
+                    present,
+                    field::REMAINING_REQUESTS,
+                    &mut headers.remaining_requests,
+                    number(),
+                ),
+                5 => headers.reset_requests = duration(),
+                6 => put(
+                    present,
+                    field::LIMIT_TOKENS,
+                    &mut headers.limit_tokens,
+                    number(),
+                ),
+                7 => put(
+                    present,
+                    field::REMAINING_TOKENS,
+                    &mut headers.remaining_tokens,
+                    number(),
+                ),
+                _ => headers.reset_tokens = duration(),
+            }
+        }
+        headers
     }
 
-    /// The raw value of a kept header, by lowercase name.
-    pub fn get(&self, name: &str) -> Option<&str> {
-        self.pairs
-            .iter()
-            .find(|(key, _)| key == name)
-            .map(|(_, value)| value.as_str())
+    /// Adds `retry-after: <seconds>` (integer seconds, as OpenAI sends it).
+    pub fn with_retry_after_seconds(mut self, seconds: u64) -> Headers {
+        // `u64 as f64` rounds to nearest like parsing the decimal text does.
+        self.retry_after_seconds = seconds as f64;
+        self.retry_after_integer_seconds = seconds;
+        self.present |= field::RETRY_AFTER_SECONDS | field::RETRY_AFTER_INTEGER_SECONDS;
+        self
+    }
+
+    /// Adds `retry-after-ms: <millis>` (integer milliseconds, as OpenAI sends it).
+    pub fn with_retry_after_ms(mut self, millis: u64) -> Headers {
+        self.retry_after_ms = millis as f64;
+        self.present |= field::RETRY_AFTER_MS;
+        self
+    }
+
+    /// Adds `x-should-retry: true|false`.
+    pub fn with_should_retry(mut self, should_retry: bool) -> Headers {
+        self.should_retry = Some(should_retry);
+        self
+    }
+
+    /// Adds the `x-ratelimit-*-requests` trio.
+    pub fn with_requests(mut self, window: RateLimitWindow) -> Headers {
+        self.limit_requests = window.limit;
+        self.remaining_requests = window.remaining;
+        self.reset_requests = Some(window.reset);
+        self.present |= field::LIMIT_REQUESTS | field::REMAINING_REQUESTS;
+        self
+    }
+
+    /// Adds the `x-ratelimit-*-tokens` trio.
+    pub fn with_tokens(mut self, window: RateLimitWindow) -> Headers {
+        self.limit_tokens = window.limit;
+        self.remaining_tokens = window.remaining;
+        self.reset_tokens = Some(window.reset);
+        self.present |= field::LIMIT_TOKENS | field::REMAINING_TOKENS;
+        self
+    }
+
+    fn get<T>(&self, bit: u8, value: T) -> Option<T> {
+        (self.present & bit != 0).then_some(value)
     }
 
     /// `retry-after-ms` as float milliseconds, when it parses.
     pub fn retry_after_ms(&self) -> Option<f64> {
-        self.get("retry-after-ms")?
-            .parse::<f64>()
-            .ok()
-            .filter(|value| value.is_finite())
+        self.get(field::RETRY_AFTER_MS, self.retry_after_ms)
     }
 
     /// `retry-after` as float seconds, when it parses as a number (not an HTTP date).
     pub fn retry_after_seconds(&self) -> Option<f64> {
-        self.get("retry-after")?
-            .parse::<f64>()
-            .ok()
-            .filter(|value| value.is_finite())
+        self.get(field::RETRY_AFTER_SECONDS, self.retry_after_seconds)
     }
 
     /// `retry-after` as integer seconds only (async-openai 0.37+ reads it this way).
     pub fn retry_after_integer_seconds(&self) -> Option<u64> {
-        self.get("retry-after")?.parse::<u64>().ok()
+        self.get(
+            field::RETRY_AFTER_INTEGER_SECONDS,
+            self.retry_after_integer_seconds,
+        )
     }
 
     /// The server's requested wait in seconds as the official clients read it:
@@ -108,49 +290,37 @@ impl Headers {
 
     /// `x-should-retry`: `Some(true)`/`Some(false)` when the server says so explicitly.
     pub fn should_retry(&self) -> Option<bool> {
-        match self.get("x-should-retry")? {
-            "true" => Some(true),
-            "false" => Some(false),
-            _ => None,
-        }
-    }
-
-    fn number(&self, name: &str) -> Option<u64> {
-        self.get(name)?.parse().ok()
-    }
-
-    fn duration(&self, name: &str) -> Option<Duration> {
-        parse_go_duration(self.get(name)?).ok()
+        self.should_retry
     }
 
     /// `x-ratelimit-limit-requests`.
     pub fn limit_requests(&self) -> Option<u64> {
-        self.number("x-ratelimit-limit-requests")
+        self.get(field::LIMIT_REQUESTS, self.limit_requests)
     }
 
     /// `x-ratelimit-limit-tokens`.
     pub fn limit_tokens(&self) -> Option<u64> {
-        self.number("x-ratelimit-limit-tokens")
+        self.get(field::LIMIT_TOKENS, self.limit_tokens)
     }
 
     /// `x-ratelimit-remaining-requests`.
     pub fn remaining_requests(&self) -> Option<u64> {
-        self.number("x-ratelimit-remaining-requests")
+        self.get(field::REMAINING_REQUESTS, self.remaining_requests)
     }
 
     /// `x-ratelimit-remaining-tokens`.
     pub fn remaining_tokens(&self) -> Option<u64> {
-        self.number("x-ratelimit-remaining-tokens")
+        self.get(field::REMAINING_TOKENS, self.remaining_tokens)
     }
 
     /// `x-ratelimit-reset-requests`, a Go duration.
     pub fn reset_requests(&self) -> Option<Duration> {
-        self.duration("x-ratelimit-reset-requests")
+        self.reset_requests
     }
 
     /// `x-ratelimit-reset-tokens`, a Go duration.
     pub fn reset_tokens(&self) -> Option<Duration> {
-        self.duration("x-ratelimit-reset-tokens")
+        self.reset_tokens
     }
 }
 
@@ -164,8 +334,9 @@ pub enum Outcome {
         /// The headers strategies read.
         headers: Headers,
         /// The error body's `code`, or its `type` when `code` is null (e.g.
-        /// `insufficient_quota`, `rate_limit_exceeded`).
-        error_code: Option<String>,
+        /// `insufficient_quota`, `rate_limit_exceeded`). Borrowed when static, so a simulated
+        /// 429 allocates nothing.
+        error_code: Option<Cow<'static, str>>,
     },
     /// The connection failed before a response arrived.
     TransportError,
@@ -184,11 +355,11 @@ impl Outcome {
     }
 
     /// A response whose error body carries `code`.
-    pub fn error(status: u16, headers: Headers, code: &str) -> Outcome {
+    pub fn error(status: u16, headers: Headers, code: impl Into<Cow<'static, str>>) -> Outcome {
         Outcome::Response {
             status,
             headers,
-            error_code: Some(code.to_owned()),
+            error_code: Some(code.into()),
         }
     }
 

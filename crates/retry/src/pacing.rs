@@ -49,7 +49,8 @@ impl Bucket {
     }
 }
 
-/// Passes `after_outcome` and `attempt_timeout` through, after `self.observe(outcome, now)`.
+/// Passes `after_outcome` and `attempt_timeout` through, after `self.observe(outcome, now)`;
+/// reads the rate-limit headers when `self.reads_own_headers()` or the inner strategy does.
 macro_rules! observe_then_delegate {
     () => {
         fn after_outcome(
@@ -65,6 +66,10 @@ macro_rules! observe_then_delegate {
 
         fn attempt_timeout(&self) -> Option<Duration> {
             self.inner.attempt_timeout()
+        }
+
+        fn reads_rate_limit_headers(&self) -> bool {
+            self.reads_own_headers() || self.inner.reads_rate_limit_headers()
         }
     };
 }
@@ -132,6 +137,11 @@ impl HeaderPacing {
             level: remaining,
             at: now,
         })
+    }
+
+    /// Its model comes from the `x-ratelimit-*` headers.
+    fn reads_own_headers(&self) -> bool {
+        true
     }
 
     fn observe(&mut self, outcome: &Outcome, now: Duration) {
@@ -214,6 +224,11 @@ impl LocalTokenBucket {
             requests: rpm.map(|rpm| bucket(rpm, request_burst)),
             tokens: tpm.map(|tpm| bucket(tpm, token_burst)),
         }
+    }
+
+    /// It learns from statuses and its own clock, never from `x-ratelimit-*` headers.
+    fn reads_own_headers(&self) -> bool {
+        false
     }
 
     fn observe(&mut self, _outcome: &Outcome, _now: Duration) {}
@@ -322,6 +337,11 @@ impl AwsAdaptive {
             self.request_count = 0.0;
             self.last_rate_bucket = bucket;
         }
+    }
+
+    /// It learns from statuses and its own clock, never from `x-ratelimit-*` headers.
+    fn reads_own_headers(&self) -> bool {
+        false
     }
 
     fn observe(&mut self, outcome: &Outcome, now: Duration) {

@@ -89,6 +89,10 @@ impl Strategy for Capped {
             (own, inner) => own.or(inner),
         }
     }
+
+    fn reads_rate_limit_headers(&self) -> bool {
+        self.inner.reads_rate_limit_headers()
+    }
 }
 
 /// Waits what the server asks (`retry-after-ms`, else numeric `retry-after`) instead of the
@@ -169,6 +173,10 @@ impl Strategy for HonourRetryAfter {
 
     fn attempt_timeout(&self) -> Option<Duration> {
         self.inner.attempt_timeout()
+    }
+
+    fn reads_rate_limit_headers(&self) -> bool {
+        self.inner.reads_rate_limit_headers()
     }
 }
 
@@ -287,5 +295,9 @@ impl Strategy for Stacked {
         self.inner
             .attempt_timeout()
             .or(self.outer.attempt_timeout())
+    }
+
+    fn reads_rate_limit_headers(&self) -> bool {
+        self.outer.reads_rate_limit_headers() || self.inner.reads_rate_limit_headers()
     }
 }

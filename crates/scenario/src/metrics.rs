@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use hdrhistogram::Histogram;
 
-use crate::analysis::AnalysisAggregator;
+use crate::analysis::{AnalysisAggregator, BinIndexer};
 use crate::model::Scenario;
 use crate::result::{LatencySummary, RunResult, TimeBin, Totals};
 use crate::trace::{AttemptDecision, AttemptOutcome, AttemptRecord, LimitKind};
@@ -42,6 +42,7 @@ const LIMIT_KINDS: [LimitKind; 6] = [
 pub struct RunMetrics {
     group_names: Vec<String>,
     bin_width_ns: u64,
+    bin_index: BinIndexer,
     totals: Totals,
     groups: Vec<Totals>,
     rejections: [u64; LIMIT_KINDS.len()],
@@ -67,6 +68,7 @@ impl RunMetrics {
         RunMetrics {
             group_names,
             bin_width_ns,
+            bin_index: BinIndexer::new(bin_width_ns),
             totals: Totals::default(),
             groups,
             rejections: [0; LIMIT_KINDS.len()],
@@ -108,7 +110,7 @@ impl RunMetrics {
     }
 
     fn bin(&mut self, at_ns: u64) -> &mut TimeBin {
-        let index = (at_ns / self.bin_width_ns) as usize;
+        let index = self.bin_index.index(at_ns);
         if index >= self.bins.len() {
             let width_ms = self.bin_width_ns / 1_000_000;
             let first_new = self.bins.len();

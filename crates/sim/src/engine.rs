@@ -99,7 +99,11 @@ struct InFlight {
     /// Attempts sent so far.
     attempts: u32,
     sent_at: u64,
-    response: Option<(Outcome, AttemptOutcome)>,
+    /// Whether an attempt's answer is on its way; `outcome` and `record` hold it.
+    awaiting_answer: bool,
+    /// What the strategy will see, written in place by the server (it is large).
+    outcome: Outcome,
+    record: AttemptOutcome,
 }
 
 /// One run: server, clients, the event queue and the online metrics.
@@ -283,7 +287,9 @@ impl<'a> Run<'a> {
                     state: RequestState::new(Duration::ZERO, 0),
                     attempts: 0,
                     sent_at: 0,
-                    response: None,
+                    awaiting_answer: false,
+                    outcome: Outcome::Timeout,
+                    record: AttemptOutcome::NotSent,
                 });
                 (self.slots.len() - 1) as u32
             }
@@ -298,7 +304,7 @@ impl<'a> Run<'a> {
         in_flight.state = state;
         in_flight.attempts = 0;
         in_flight.sent_at = now;
-        in_flight.response = None;
+        in_flight.awaiting_answer = false;
         self.ask(slot, now);
     }
 
@@ -344,19 +350,23 @@ impl<'a> Run<'a> {
             Duration::from_nanos(now),
             &in_flight.spec,
             &mut client.fault_rng,
+            &mut in_flight.outcome,
         );
         let timeout = match client.retry.attempt_timeout() {
             Some(strategy_timeout) => strategy_timeout.min(in_flight.spec.timeout),
             None => in_flight.spec.timeout,
         };
-        let (outcome, record, latency) = if response.latency > timeout {
-            (Outcome::Timeout, AttemptOutcome::Timeout, timeout)
+        let latency = if response.latency > timeout {
+            in_flight.outcome = Outcome::Timeout;
+            in_flight.record = AttemptOutcome::Timeout;
+            timeout
         } else {
-            (response.outcome, response.record, response.latency)
+            in_flight.record = response.record;
+            response.latency
         };
         in_flight.sent_at = now;
         in_flight.attempts += 1;
-        in_flight.response = Some((outcome, record));
+        in_flight.awaiting_answer = true;
         self.schedule(
             now.saturating_add(nanos(latency)),
             Event::Outcome { request: slot },
@@ -369,13 +379,14 @@ impl<'a> Run<'a> {
         if !in_flight.live {
             return;
         }
-        let Some((outcome, record)) = in_flight.response.take() else {
+        if !std::mem::replace(&mut in_flight.awaiting_answer, false) {
             return;
-        };
+        }
+        let record = in_flight.record;
         let client = &mut self.clients[in_flight.client as usize];
         let decision = client.retry.after_outcome(
             &mut in_flight.state,
-            &outcome,
+            &in_flight.outcome,
             Duration::from_nanos(now),
             &mut client.retry_rng,
         );
@@ -464,7 +475,7 @@ impl<'a> Run<'a> {
             return;
         }
         in_flight.live = false;
-        in_flight.response = None;
+        in_flight.awaiting_answer = false;
         let (client, worker, sent_any) =
             (in_flight.client, in_flight.worker, in_flight.attempts > 0);
         self.free_slots.push(slot);

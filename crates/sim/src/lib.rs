@@ -41,7 +41,7 @@
 mod engine;
 mod server;
 
-pub use server::reads_rate_limit_headers;
+pub use server::rate_limit_view;
 
 use retry::{Registry, RetryClient, SpecError};
 use scenario::{
@@ -106,9 +106,12 @@ pub fn simulate(
 /// Knobs of a run that do not change its results, only how they are computed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SimOptions {
-    /// Build `x-ratelimit-*` headers even for strategies known not to read them (see
-    /// [`reads_rate_limit_headers`]); tests use it to check the shortcut changes nothing.
-    pub always_build_rate_limit_headers: bool,
+    /// The reference path: send every strategy every header the scenario's policy allows,
+    /// formatted as text as ratelab's server sends them and parsed back as a live client reads
+    /// them, instead of the typed view built directly ([`rate_limit_view`]) and left out for
+    /// strategies that do not read it ([`retry::Strategy::reads_rate_limit_headers`]). Tests
+    /// use it to check that the fast path gives the same results.
+    pub headers_as_text: bool,
 }
 
 /// Simulates run `index` alone: variant `index / strategies`, strategy `index % strategies`.
@@ -155,7 +158,11 @@ pub fn simulate_run_with(
         limits,
         scenario.server.faults.clone(),
         scenario.server.headers,
-        options.always_build_rate_limit_headers || reads_rate_limit_headers(spec),
+        options.headers_as_text
+            || clients
+                .iter()
+                .any(|client| client.reads_rate_limit_headers()),
+        options.headers_as_text,
         scenario.server.latency.reject,
     );
     let metrics = Run::new(scenario, index as u32, server, clients, trace).run();

@@ -3,16 +3,16 @@
 
 use std::time::Duration;
 
-use quota::{Charge, DirectLimiter, Instant, Limits};
+use quota::{Charge, DirectLimiter, Instant, LimitStatus, Limits, Scope};
 use rand_chacha::ChaCha8Rng;
-use retry::{Headers, Outcome};
+use retry::{Headers, Outcome, RateLimitWindow};
 use scenario::{AttemptOutcome, Fault, HeaderPolicy, LimitKind, RequestSpec};
 
-/// What the server answers to one attempt, before the client's timeout is applied.
+/// What the server answers to one attempt, before the client's timeout is applied, besides
+/// the [`Outcome`] the strategy sees (written in place: it is large, and copying it through
+/// the event loop showed in profiles).
 #[derive(Debug)]
 pub(crate) struct Response {
-    /// What the strategy sees.
-    pub outcome: Outcome,
     /// What the trace records.
     pub record: AttemptOutcome,
     /// How long after sending the answer arrives.
@@ -25,8 +25,13 @@ pub(crate) struct SimServer {
     limiter: DirectLimiter,
     faults: Vec<Fault>,
     headers: HeaderPolicy,
-    /// Whether to build `x-ratelimit-*` headers: only for strategies that read them.
+    /// Whether to send `x-ratelimit-*` headers: the scenario's policy sends them and the
+    /// strategy reads them (asking the limiter for its statuses is a large part of an
+    /// attempt's cost).
     rate_limit_headers: bool,
+    /// Format the headers as text and parse them back, as a live client would see them,
+    /// instead of building the typed view directly; tests use it to check both agree.
+    headers_as_text: bool,
     reject_latency: Duration,
 }
 
@@ -36,6 +41,7 @@ impl SimServer {
         faults: Vec<Fault>,
         headers: HeaderPolicy,
         strategy_reads_rate_limit_headers: bool,
+        headers_as_text: bool,
         reject_latency: Duration,
     ) -> Self {
         SimServer {
@@ -44,16 +50,52 @@ impl SimServer {
             faults,
             headers,
             rate_limit_headers: headers.rate_limit && strategy_reads_rate_limit_headers,
+            headers_as_text,
             reject_latency,
         }
     }
 
-    /// Answers an attempt sent at `now` (since the scenario start).
+    /// The headers of an answer at `now`: `x-ratelimit-*` if the policy sends them and, for a
+    /// rejection that will fit after `retry_after`, the retry headers the policy sends.
+    fn response_headers(&mut self, now: Instant, retry_after: Option<Duration>) -> Headers {
+        if retry_after.is_none() && !self.rate_limit_headers {
+            return Headers::new();
+        }
+        let seconds = retry_after
+            .filter(|_| self.headers.retry_after)
+            .map(quota::retry_after_seconds);
+        let millis = retry_after
+            .filter(|_| self.headers.retry_after_ms)
+            .map(quota::retry_after_millis);
+        let statuses = if self.rate_limit_headers {
+            self.limiter.status(now)
+        } else {
+            Vec::new()
+        };
+        if self.headers_as_text {
+            let mut pairs = quota::rate_limit_headers(&statuses);
+            pairs.extend(seconds.map(|seconds| ("retry-after", seconds.to_string())));
+            pairs.extend(millis.map(|millis| ("retry-after-ms", millis.to_string())));
+            return Headers::from_pairs(pairs);
+        }
+        let mut headers = rate_limit_view(&statuses);
+        if let Some(seconds) = seconds {
+            headers = headers.with_retry_after_seconds(seconds);
+        }
+        if let Some(millis) = millis {
+            headers = headers.with_retry_after_ms(millis);
+        }
+        headers
+    }
+
+    /// Answers an attempt sent at `now` (since the scenario start), writing what the strategy
+    /// will see into `outcome`.
     pub(crate) fn handle(
         &mut self,
         now: Duration,
         request: &RequestSpec,
         fault_rng: &mut ChaCha8Rng,
+        outcome: &mut Outcome,
     ) -> Response {
         if let Some(fault) = self.faults.iter().find(|fault| fault.covers(now)) {
             // Only attempts inside a window draw, so faults never shift other draws.
@@ -69,8 +111,8 @@ impl SimServer {
                         status: fault.status,
                     }
                 };
+                *outcome = Outcome::error(fault.status, Headers::new(), fault.code);
                 return Response {
-                    outcome: Outcome::error(fault.status, Headers::new(), fault.code),
                     record,
                     latency: self.reject_latency,
                 };
@@ -84,34 +126,14 @@ impl SimServer {
         );
         match self.limiter.try_acquire(instant, Charge::request(tokens)) {
             Ok(()) => {
-                let headers = if self.rate_limit_headers {
-                    let statuses = self.limiter.status(instant);
-                    Headers::from_pairs(quota::rate_limit_headers(&statuses))
-                } else {
-                    Headers::new()
-                };
+                *outcome = Outcome::response(200, self.response_headers(instant, None));
                 Response {
-                    outcome: Outcome::response(200, headers),
                     record: AttemptOutcome::Success,
                     latency: request.service_time,
                 }
             }
             Err(rejection) => {
-                let mut pairs = Vec::new();
-                if self.rate_limit_headers {
-                    pairs = quota::rate_limit_headers(&self.limiter.status(instant));
-                }
-                if let Some(wait) = rejection.retry_after {
-                    if self.headers.retry_after {
-                        pairs.push(("retry-after", quota::retry_after_seconds(wait).to_string()));
-                    }
-                    if self.headers.retry_after_ms {
-                        pairs.push((
-                            "retry-after-ms",
-                            quota::retry_after_millis(wait).to_string(),
-                        ));
-                    }
-                }
+                let headers = self.response_headers(instant, rejection.retry_after);
                 let limit = if rejection.is_request_too_large() {
                     LimitKind::TooLarge
                 } else {
@@ -123,8 +145,8 @@ impl SimServer {
                         _ => LimitKind::Other,
                     }
                 };
+                *outcome = Outcome::error(429, headers, "rate_limit_exceeded");
                 Response {
-                    outcome: Outcome::error(429, Headers::from_pairs(pairs), "rate_limit_exceeded"),
                     record: AttemptOutcome::RateLimited {
                         limit,
                         retry_after_ns: rejection.retry_after.map(nanos),
@@ -141,39 +163,38 @@ pub(crate) fn nanos(duration: Duration) -> u64 {
     u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
 }
 
-/// Strategy families known not to read `x-ratelimit-*` headers (they read at most
-/// `retry-after`, `retry-after-ms` and `x-should-retry`). Building those headers is most of an
-/// attempt's cost, so runs of these strategies skip it; their decisions cannot differ. Any
-/// other family, including ones added to the registry later, gets the headers.
-const IGNORES_RATE_LIMIT_HEADERS: [&str; 19] = [
-    "none",
-    "fixed",
-    "exponential",
-    "full-jitter",
-    "equal-jitter",
-    "decorrelated-jitter",
-    "polly-decorrelated-jitter-v2",
-    "tenacity",
-    "openai-python",
-    "openai-node",
-    "async-openai",
-    "honour-retry-after",
-    "aws-retry-quota",
-    "grpc-retry-throttle",
-    "finagle-budget",
-    "sre-adaptive-throttle",
-    "token-bucket",
-    "aws-adaptive",
-    "circuit-breaker",
-];
+/// The `x-ratelimit-*` headers a client reads, as typed values equal to what parsing
+/// [`quota::rate_limit_headers`] would give: `requests` from the organization's RPM (else RPD),
+/// `tokens` from its TPM (else TPD), resets rounded up to the millisecond as they are formatted.
+/// The project-tokens trio is left out because no strategy reads it.
+pub fn rate_limit_view(statuses: &[LimitStatus]) -> Headers {
+    let pick = |per_minute: quota::LimitKind, per_day: quota::LimitKind| {
+        let find = |kind| {
+            statuses
+                .iter()
+                .find(|status| status.scope == Scope::Organization && status.kind == kind)
+        };
+        find(per_minute)
+            .or_else(|| find(per_day))
+            .map(|status| RateLimitWindow {
+                limit: status.limit,
+                remaining: status.remaining,
+                reset: rounded_up_to_millisecond(status.reset),
+            })
+    };
+    let mut headers = Headers::new();
+    if let Some(window) = pick(quota::LimitKind::Rpm, quota::LimitKind::Rpd) {
+        headers = headers.with_requests(window);
+    }
+    if let Some(window) = pick(quota::LimitKind::Tpm, quota::LimitKind::Tpd) {
+        headers = headers.with_tokens(window);
+    }
+    headers
+}
 
-/// Whether `spec`, or any strategy nested in it, may read `x-ratelimit-*` headers.
-pub fn reads_rate_limit_headers(spec: &retry::StrategySpec) -> bool {
-    let family = spec.kind.split('@').next().unwrap_or_default();
-    let known_ignorer = family == "stacked" || IGNORES_RATE_LIMIT_HEADERS.contains(&family);
-    !known_ignorer
-        || spec.params.values().any(|value| match value {
-            retry::ParamValue::Strategy(inner) => reads_rate_limit_headers(inner),
-            _ => false,
-        })
+/// What a reset reads as once formatted: Go duration text at millisecond precision, rounded
+/// up so a client never retries too early.
+fn rounded_up_to_millisecond(reset: Duration) -> Duration {
+    let millis = reset.as_nanos().div_ceil(1_000_000);
+    Duration::from_millis(u64::try_from(millis).unwrap_or(u64::MAX))
 }
