@@ -13,12 +13,25 @@ use clap::{Parser, Subcommand};
 ///
 /// It emulates OpenAI's tiered RPM/TPM/RPD/TPD limits exactly as OpenAI signals them, replays
 /// traffic scenarios in virtual time, and compares retry strategies on identical workloads.
+/// Shown after the command list of `ratelab --help`: the common first steps.
+const EXAMPLES: &str = "\
+Examples:
+  # Compare a scenario's strategies through a 3x spike; writes reports/traffic-spike/
+  ratelab run scenarios/traffic-spike.toml
+  # The same workload with strategies of your choice (see `ratelab strategies`)
+  ratelab run scenarios/traffic-spike.toml --strategy openai-python@2.52 --strategy full-jitter
+  # Gate CI on each scenario's [expect] table
+  ratelab check scenarios/*.toml --junit junit.xml
+  # A mock OpenAI server on a free port; point OPENAI_BASE_URL at the address it prints
+  ratelab serve --addr 127.0.0.1:0";
+
 #[derive(Debug, Parser)]
 #[command(
     name = "ratelab",
     version,
     propagate_version = true,
-    max_term_width = 100
+    max_term_width = 100,
+    after_help = EXAMPLES
 )]
 struct Cli {
     #[command(subcommand)]
