@@ -14,7 +14,8 @@
 # Knobs (environment): DURATION (wrk run, default 8s), CONNECTIONS (default 32), THREADS (wrk
 # threads, default 2), ROUNDS (default 3), LATENCY_SECONDS (loadgen run, default 10), KEYS
 # (default 100000), MEMORY_REQUESTS (default 1000000; 0 skips (c)), MEMORY_RATE (requests/s,
-# default 20000), RATELAB (the server binary, default the fresh release build).
+# default 15000), RATELAB (the server binary, default the fresh release build), BEFORE (an
+# older server binary to run alongside in (a) and (b), e.g. a build of main).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,7 +26,7 @@ ROUNDS=${ROUNDS:-3}
 LATENCY_SECONDS=${LATENCY_SECONDS:-10}
 KEYS=${KEYS:-100000}
 MEMORY_REQUESTS=${MEMORY_REQUESTS:-1000000}
-MEMORY_RATE=${MEMORY_RATE:-20000}
+MEMORY_RATE=${MEMORY_RATE:-15000}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-target}
 export RUST_LOG=warn
 
@@ -86,6 +87,19 @@ BARE_URL=$(wait_for_url "$WORK/bare.out")/v1/chat/completions
   >"$WORK/same.out" 2>&1 &
 PIDS+=("$!")
 SAME_URL=$(wait_for_url "$WORK/same.out")/v1/chat/completions
+TARGETS="bare same server"
+if [ -n "${BEFORE:-}" ]; then
+  "$BEFORE" serve --addr 127.0.0.1:0 --config "$WORK/serve.toml" >"$WORK/before.out" 2>&1 &
+  PIDS+=("$!")
+  BEFORE_URL=$(wait_for_url "$WORK/before.out")/v1/chat/completions
+  TARGETS="$TARGETS before"
+fi
+url_of() {
+  case $1 in
+    bare) echo "$BARE_URL" ;; same) echo "$SAME_URL" ;; server) echo "$SERVER_URL" ;;
+    before) echo "$BEFORE_URL" ;;
+  esac
+}
 
 cat >"$WORK/post.lua" <<LUA
 wrk.method = "POST"
@@ -104,30 +118,28 @@ wrk_rps() {
 }
 
 echo "warming up" >&2
-for url in "$BARE_URL" "$SAME_URL" "$SERVER_URL"; do
-  wrk -t1 -c4 -d2s -s "$WORK/post.lua" "$url" >/dev/null
+for target in $TARGETS; do
+  wrk -t1 -c4 -d2s -s "$WORK/post.lua" "$(url_of "$target")" >/dev/null
 done
 
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 declare -A RPS
 for round in $(seq 1 "$ROUNDS"); do
-  for target in bare same server; do
-    case $target in bare) url=$BARE_URL ;; same) url=$SAME_URL ;; server) url=$SERVER_URL ;; esac
-    rps=$(wrk_rps "$url")
+  for target in $TARGETS; do
+    rps=$(wrk_rps "$(url_of "$target")")
     echo "throughput round $round $target: $rps/s" >&2
     RPS[$target]="${RPS[$target]:-} $rps"
   done
 done
-for target in bare same server; do
+for target in $TARGETS; do
   declare "MEDIAN_${target}=$(tr ' ' '\n' <<<"${RPS[$target]}" | grep . | median)"
 done
 RATE=$(awk -v s="$MEDIAN_server" 'BEGIN {printf "%d", s / 2}')
 
 declare -A P50 P99 LATENCY_LINES
 for round in $(seq 1 "$ROUNDS"); do
-  for target in same server; do
-    case $target in same) url=$SAME_URL ;; server) url=$SERVER_URL ;; esac
-    line=$("$LOADGEN" --url "$url" --body-file "$WORK/request.json" --rate "$RATE" \
+  for target in ${TARGETS#bare }; do
+    line=$("$LOADGEN" --url "$(url_of "$target")" --body-file "$WORK/request.json" --rate "$RATE" \
       --duration-secs "$LATENCY_SECONDS")
     echo "latency round $round $target at $RATE/s: $line" >&2
     P50[$target]="${P50[$target]:-} $(field p50_us "$line")"
@@ -135,7 +147,7 @@ for round in $(seq 1 "$ROUNDS"); do
     LATENCY_LINES[$target]="${LATENCY_LINES[$target]:-}"$'\n'"    $line"
   done
 done
-for target in same server; do
+for target in ${TARGETS#bare }; do
   declare "P50_${target}=$(tr ' ' '\n' <<<"${P50[$target]}" | grep . | median)"
   declare "P99_${target}=$(tr ' ' '\n' <<<"${P99[$target]}" | grep . | median)"
 done
@@ -175,13 +187,14 @@ sessions and with the load tool; load average $LOAD_START at the start, $LOAD_MI
 latency runs, $LOAD_END at the end.
 
 (a) Throughput, wrk -t$THREADS -c$CONNECTIONS -d$DURATION, $ROUNDS alternating rounds, median
-requests/s (all rounds:${RPS[bare]} /${RPS[same]} /${RPS[server]}):
+requests/s (all rounds, bare / same / server${BEFORE:+ / before}:${RPS[bare]} /${RPS[same]} /${RPS[server]}${BEFORE:+ /${RPS[before]:-}}):
 
 | target | requests/s | mock server as % of it |
 |---|---|---|
 | bare axum, same body | $MEDIAN_bare | $(pct "$MEDIAN_server" "$MEDIAN_bare")% |
 | bare axum, same body and headers | $MEDIAN_same | $(pct "$MEDIAN_server" "$MEDIAN_same")% |
 | ratelab mock server | $MEDIAN_server | |
+${BEFORE:+| mock server before (main) | ${MEDIAN_before:-} | $(pct "${MEDIAN_before:-0}" "$MEDIAN_bare")% of bare, $(pct "${MEDIAN_before:-0}" "$MEDIAN_same")% of same-bytes |}
 
 (b) Latency, loadgen open loop at $RATE requests/s (half the server's median) for
 ${LATENCY_SECONDS}s, $ROUNDS alternating rounds, median of each round's percentile:
@@ -190,15 +203,18 @@ ${LATENCY_SECONDS}s, $ROUNDS alternating rounds, median of each round's percenti
 |---|---|---|
 | bare axum, same body and headers | ${P50_same} us | ${P99_same} us |
 | ratelab mock server | ${P50_server} us | ${P99_server} us |
+${BEFORE:+| mock server before | ${P50_before:-} us | ${P99_before:-} us |}
 
 Added p99: **$((P99_server - P99_same)) us** (target: under 1000 us). Runs:
 \`\`\`
 same:${LATENCY_LINES[same]}
-server:${LATENCY_LINES[server]}
+server:${LATENCY_LINES[server]}${BEFORE:+
+before:${LATENCY_LINES[before]:-}}
 \`\`\`
 
 (c) Memory: $KEYS organizations with one key each (one limiter bucket per key),
-$MEMORY_REQUESTS requests rotating over the keys at up to $MEMORY_RATE/s:
+$MEMORY_REQUESTS requests rotating over the keys, scheduled at $MEMORY_RATE/s (bounded to
+${MEMORY_SECONDS:-0}s); RSS sampled at the start, every tenth of the run, and the end:
 \`\`\`
 $MEMORY_LINE
 \`\`\`

@@ -2,13 +2,16 @@
 //! to one loopback URL at a fixed rate for a bounded time and request count, records each
 //! latency from the request's *scheduled* send time (so a stalled server cannot hide its queue,
 //! the coordinated-omission trap of closed-loop tools like wrk), and optionally samples a
-//! process's resident memory while it runs.
+//! process's resident memory while it runs. Requests go over a fixed set of keep-alive
+//! connections (as wrk2 does), so the generator stays cheap enough to share the cores.
 //!
 //! Usage: `loadgen --url http://127.0.0.1:PORT/v1/chat/completions --body-file req.json
-//! --rate 5000 --duration-secs 10 [--max-requests N] [--keys N] [--rss-pid PID]`
+//! --rate 5000 --duration-secs 10 [--max-requests N] [--keys N] [--connections 32]
+//! [--rss-pid PID]`
 //!
-//! Prints one line of `name=value` pairs: sent, ok, non_2xx, errors, achieved rate, latency
-//! percentiles in microseconds, and RSS start/peak/end in KiB when `--rss-pid` is given.
+//! Prints one line of `name=value` pairs: requests done, ok, non_2xx, errors, achieved rate,
+//! latency percentiles in microseconds, and RSS in KiB (start, peak, end, and at each tenth of
+//! the run) when `--rss-pid` is given.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -17,14 +20,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use hdrhistogram::Histogram;
 use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
-use tokio::sync::{Mutex, Semaphore};
+use hyper_util::rt::TokioIo;
 use tokio::time::Instant;
-
-/// Requests in flight beyond this count are not sent but counted as `shed`: a server that
-/// cannot keep up shows it there and in the latency tail, not as unbounded client memory.
-const MAX_IN_FLIGHT: usize = 4096;
 
 /// Fixed-rate POST load against one loopback URL.
 #[derive(clap::Parser)]
@@ -47,6 +44,9 @@ struct Arguments {
     /// Rotate over this many keys, `sk-bench-000000` onwards.
     #[arg(long, default_value_t = 1)]
     keys: u64,
+    /// Keep-alive connections sending requests, as wrk's `-c`.
+    #[arg(long, default_value_t = 32)]
+    connections: u32,
     /// Sample this process's resident memory during the run.
     #[arg(long)]
     rss_pid: Option<u32>,
@@ -59,6 +59,7 @@ struct Options {
     duration: Duration,
     max_requests: u64,
     keys: u64,
+    connections: u32,
     rss_pid: Option<u32>,
 }
 
@@ -83,6 +84,7 @@ fn options() -> Result<Options, String> {
         duration: Duration::from_secs_f64(duration_secs),
         max_requests: arguments.max_requests,
         keys: arguments.keys.max(1),
+        connections: arguments.connections.max(1),
         rss_pid: arguments.rss_pid,
     })
 }
@@ -111,100 +113,162 @@ fn main() -> Result<(), String> {
     runtime.block_on(run(options))
 }
 
-async fn run(options: Options) -> Result<(), String> {
-    let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new())
-        .pool_max_idle_per_host(MAX_IN_FLIGHT)
-        .build_http();
-    let histogram = Arc::new(Mutex::new(
-        Histogram::<u64>::new_with_bounds(1, 120_000_000, 3).map_err(|error| error.to_string())?,
-    ));
-    let counts = Arc::new(Counts::default());
-    let in_flight = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
-    let rss_start = options.rss_pid.and_then(rss_kib);
-    let mut rss_peak = rss_start.unwrap_or(0);
-    let mut next_rss_sample = Instant::now();
-    // RSS at each tenth of the run (by requests when bounded by count, else by time): flat
-    // memory shows as equal figures once every key has been seen.
-    let mut rss_by_tenth = Vec::new();
+/// What every connection task shares: the schedule, the tallies and the histogram.
+struct Shared {
+    options: Options,
+    started: Instant,
+    deadline: Instant,
+    interval: Duration,
+    /// Index of the next request to send; request `i` is due at `started + i * interval`.
+    next: AtomicU64,
+    counts: Counts,
+    histogram: std::sync::Mutex<Histogram<u64>>,
+}
 
-    let interval = Duration::from_secs_f64(1.0 / options.rate);
-    let started = Instant::now();
-    let deadline = started + options.duration;
-    let mut sent = 0u64;
-    let mut shed = 0u64;
-    while sent + shed < options.max_requests {
-        let scheduled = started + interval.mul_f64((sent + shed) as f64);
-        if scheduled >= deadline {
-            break;
+impl Shared {
+    /// Claims the next request and returns its index and due time, or `None` once the run is
+    /// over by count or by time.
+    fn claim(&self) -> Option<(u64, Instant)> {
+        let index = self.next.fetch_add(1, Ordering::Relaxed);
+        let due = self.started + self.interval.mul_f64(index as f64);
+        (index < self.options.max_requests && due < self.deadline).then_some((index, due))
+    }
+
+    fn record(&self, outcome: Option<bool>, latency: Duration) {
+        let tally = match outcome {
+            Some(true) => &self.counts.ok,
+            Some(false) => &self.counts.non_2xx,
+            None => &self.counts.errors,
+        };
+        tally.fetch_add(1, Ordering::Relaxed);
+        let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
+        self.histogram
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .saturating_record(micros.max(1));
+    }
+}
+
+/// One keep-alive connection sending due requests one after another, as wrk2 does: when every
+/// connection is busy, due requests wait, and that wait counts in their latency.
+async fn connection(shared: Arc<Shared>) {
+    let Some(authority) = shared
+        .options
+        .url
+        .authority()
+        .map(|found| found.as_str().to_owned())
+    else {
+        return;
+    };
+    let mut sender = None;
+    while let Some((index, due)) = shared.claim() {
+        tokio::time::sleep_until(due).await;
+        if sender.is_none() {
+            sender = connect(&authority).await;
         }
-        tokio::time::sleep_until(scheduled).await;
-        if let Some(pid) = options.rss_pid {
-            if Instant::now() >= next_rss_sample {
-                rss_peak = rss_peak.max(rss_kib(pid).unwrap_or(0));
-                next_rss_sample += Duration::from_millis(250);
-            }
-            let by_count = (sent + shed) as f64 / options.max_requests as f64;
-            let by_time = (scheduled - started).as_secs_f64() / options.duration.as_secs_f64();
-            if by_count.max(by_time) * 10.0 >= (rss_by_tenth.len() + 1) as f64 {
-                let rss = rss_kib(pid).unwrap_or(0);
-                rss_peak = rss_peak.max(rss);
-                rss_by_tenth.push(rss.to_string());
-            }
-        }
-        let Ok(permit) = in_flight.clone().try_acquire_owned() else {
-            shed += 1;
+        let Some(live) = sender.as_mut() else {
+            shared.record(None, due.elapsed());
             continue;
         };
-        let key = format!("Bearer sk-bench-{:06}", (sent + shed) % options.keys);
-        let request = hyper::Request::post(options.url.clone())
+        let key = format!("Bearer sk-bench-{:06}", index % shared.options.keys);
+        let request = hyper::Request::post(shared.options.url.clone())
+            .header("host", authority.as_str())
             .header("content-type", "application/json")
             .header("authorization", key)
-            .body(Full::new(options.body.clone()))
-            .map_err(|error| error.to_string())?;
-        let response = client.request(request);
-        let histogram = histogram.clone();
-        let counts = counts.clone();
-        tokio::spawn(async move {
-            let outcome = match response.await {
-                Ok(response) => {
-                    let success = response.status().is_success();
-                    match response.into_body().collect().await {
-                        Ok(_) => Some(success),
-                        Err(_) => None,
-                    }
-                }
-                Err(_) => None,
-            };
-            let latency = scheduled.elapsed();
-            match outcome {
-                Some(true) => counts.ok.fetch_add(1, Ordering::Relaxed),
-                Some(false) => counts.non_2xx.fetch_add(1, Ordering::Relaxed),
-                None => counts.errors.fetch_add(1, Ordering::Relaxed),
-            };
-            let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
-            histogram.lock().await.saturating_record(micros.max(1));
-            drop(permit);
-        });
-        sent += 1;
+            .body(Full::new(shared.options.body.clone()));
+        let outcome = match request {
+            Ok(request) => send(live, request).await,
+            Err(_) => None,
+        };
+        if outcome.is_none() {
+            // The connection may be broken; the next request opens a fresh one.
+            sender = None;
+        }
+        shared.record(outcome, due.elapsed());
     }
-    // Wait for the stragglers, bounded so a hung server cannot hold the run open.
-    let _ = tokio::time::timeout(
-        Duration::from_secs(30),
-        in_flight.acquire_many(MAX_IN_FLIGHT as u32),
-    )
-    .await;
+}
+
+type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
+
+async fn connect(authority: &str) -> Option<Sender> {
+    let stream = tokio::net::TcpStream::connect(authority).await.ok()?;
+    stream.set_nodelay(true).ok()?;
+    let (sender, driver) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .ok()?;
+    tokio::spawn(driver);
+    Some(sender)
+}
+
+/// Sends one request and reads the whole body: `Some(true)` for a 2xx, `None` on an I/O error.
+async fn send(sender: &mut Sender, request: hyper::Request<Full<Bytes>>) -> Option<bool> {
+    sender.ready().await.ok()?;
+    let response = sender.send_request(request).await.ok()?;
+    let success = response.status().is_success();
+    response.into_body().collect().await.ok()?;
+    Some(success)
+}
+
+async fn run(options: Options) -> Result<(), String> {
+    let histogram =
+        Histogram::<u64>::new_with_bounds(1, 120_000_000, 3).map_err(|error| error.to_string())?;
+    let rss_pid = options.rss_pid;
+    let connections = options.connections;
+    let started = Instant::now();
+    let shared = Arc::new(Shared {
+        interval: Duration::from_secs_f64(1.0 / options.rate),
+        deadline: started + options.duration,
+        options,
+        started,
+        next: AtomicU64::new(0),
+        counts: Counts::default(),
+        histogram: std::sync::Mutex::new(histogram),
+    });
+    let rss_start = rss_pid.and_then(rss_kib);
+    let tasks: Vec<_> = (0..connections)
+        .map(|_| tokio::spawn(connection(shared.clone())))
+        .collect();
+    // RSS every tenth of the run's time: flat memory shows as equal figures once every key has
+    // been seen.
+    let mut rss_by_tenth = Vec::new();
+    let mut rss_peak = rss_start.unwrap_or(0);
+    if let Some(pid) = rss_pid {
+        for tenth in 1..=10u32 {
+            let wake = started + shared.options.duration * tenth / 10;
+            tokio::time::sleep_until(wake).await;
+            let rss = rss_kib(pid).unwrap_or(0);
+            rss_peak = rss_peak.max(rss);
+            rss_by_tenth.push(rss.to_string());
+            if tasks.iter().all(|task| task.is_finished()) {
+                break;
+            }
+        }
+    }
+    // Requests still in flight at the deadline finish, bounded so a hung server cannot hold
+    // the run open.
+    let grace = shared.deadline + Duration::from_secs(30);
+    for task in tasks {
+        let _ = tokio::time::timeout_at(grace, task).await;
+    }
     let elapsed = started.elapsed().as_secs_f64();
-    let rss_end = options.rss_pid.and_then(rss_kib);
+    let rss_end = rss_pid.and_then(rss_kib);
     rss_peak = rss_peak.max(rss_end.unwrap_or(0));
-    let histogram = histogram.lock().await;
+    let counts = &shared.counts;
+    let done = counts.ok.load(Ordering::Relaxed)
+        + counts.non_2xx.load(Ordering::Relaxed)
+        + counts.errors.load(Ordering::Relaxed);
+    let histogram = shared
+        .histogram
+        .lock()
+        .unwrap_or_else(|poison| poison.into_inner());
     let micros = |quantile: f64| histogram.value_at_quantile(quantile);
     let mut line = format!(
-        "sent={sent} shed={shed} ok={} non_2xx={} errors={} seconds={elapsed:.2} rate={:.1} \
+        "requests={done} ok={} non_2xx={} errors={} seconds={elapsed:.2} rate={:.1} \
          p50_us={} p90_us={} p99_us={} p999_us={} max_us={}",
         counts.ok.load(Ordering::Relaxed),
         counts.non_2xx.load(Ordering::Relaxed),
         counts.errors.load(Ordering::Relaxed),
-        sent as f64 / options.duration.as_secs_f64().min(elapsed),
+        done as f64 / elapsed,
         micros(0.5),
         micros(0.9),
         micros(0.99),
