@@ -1,33 +1,47 @@
 #!/usr/bin/env bash
-# Loopback throughput of ratelab's mock server (limiting on) against a bare axum handler that
-# returns the same bytes, measured with wrk in the same run, plus the server's memory across
-# many distinct keys. Appends the figures under "## server" in reports/benchmarks.md.
+# Loopback benchmark of ratelab's mock server (limiting on) against a bare axum handler that
+# returns the same bytes, for issue 3's three targets:
+#   (a) throughput: wrk, closed loop, bare and server run alternately ROUNDS times, medians;
+#   (b) latency: `loadgen` (benches/src/bin/loadgen.rs), open loop at a fixed rate of half the
+#       server's median throughput, against both, ROUNDS times alternately, medians of p50/p99;
+#   (c) memory: a server configured with KEYS organizations of one key each (so the limiter
+#       holds KEYS buckets), driven with MEMORY_REQUESTS requests rotating over the keys while
+#       loadgen samples its RSS.
+# Everything is release builds, RUST_LOG=warn, on 127.0.0.1 only, and bounded in time.
+# Prints the figures as a Markdown section to paste under "## server" in reports/benchmarks.md.
 #
 # Usage: bash benches/server-throughput.sh
-# Knobs (environment): DURATION (per throughput run, default 10s), CONNECTIONS (default 32),
-# THREADS (wrk threads, default 2), MEMORY_DURATION (key-rotation run, default 60s),
-# KEYS (distinct API keys in that run, default 100000).
+# Knobs (environment): DURATION (wrk run, default 8s), CONNECTIONS (default 32), THREADS (wrk
+# threads, default 2), ROUNDS (default 3), LATENCY_SECONDS (loadgen run, default 10), KEYS
+# (default 100000), MEMORY_REQUESTS (default 1000000; 0 skips (c)), MEMORY_RATE (requests/s,
+# default 15000), RATELAB (the server binary, default the fresh release build), BEFORE (an
+# older server binary to run alongside in (a) and (b), e.g. a build of main).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DURATION=${DURATION:-10s}
+DURATION=${DURATION:-8s}
 CONNECTIONS=${CONNECTIONS:-32}
 THREADS=${THREADS:-2}
-MEMORY_DURATION=${MEMORY_DURATION:-60s}
+ROUNDS=${ROUNDS:-3}
+LATENCY_SECONDS=${LATENCY_SECONDS:-10}
 KEYS=${KEYS:-100000}
+MEMORY_REQUESTS=${MEMORY_REQUESTS:-1000000}
+MEMORY_RATE=${MEMORY_RATE:-15000}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-target}
-REPORT=reports/benchmarks.md
+export RUST_LOG=warn
 
 if ! command -v wrk >/dev/null 2>&1; then
-  echo "installing wrk (Debian package) for the load runs"
+  echo "installing wrk (Debian package) for the load runs" >&2
   apt-get update -qq && apt-get install -y -qq wrk
 fi
 
-echo "building release binaries"
+echo "building release binaries" >&2
 cargo build --release -q -p ratelab-cli
 cargo build --release -q -p ratelab-server --example bare_axum
-RATELAB="$CARGO_TARGET_DIR/release/ratelab"
+cargo build --release -q -p ratelab-benches --bin loadgen
+RATELAB=${RATELAB:-$CARGO_TARGET_DIR/release/ratelab}
 BARE="$CARGO_TARGET_DIR/release/examples/bare_axum"
+LOADGEN="$CARGO_TARGET_DIR/release/loadgen"
 
 WORK=$(mktemp -d)
 PIDS=()
@@ -39,7 +53,7 @@ trap cleanup EXIT
 
 # Waits for a "listening on http://..." line in $1 and prints the URL.
 wait_for_url() {
-  for _ in $(seq 1 100); do
+  for _ in $(seq 1 600); do
     if url=$(grep -o 'http://[0-9.]*:[0-9]*' "$1" 2>/dev/null | head -1) && [ -n "$url" ]; then
       echo "$url"
       return 0
@@ -52,22 +66,40 @@ wait_for_url() {
 }
 
 # Limits far above what loopback can reach, so every request runs the limiter and is admitted.
-cat >"$WORK/serve.toml" <<'TOML'
-[catalog.models.gpt-4o-mini.tiers]
-tier-1 = { rpm = 1000000000000, tpm = 1000000000000, rpd = 1000000000000 }
-TOML
+LIMITS='[catalog.models.gpt-4o-mini.tiers]
+tier-1 = { rpm = 1000000000000, tpm = 1000000000000, rpd = 1000000000000 }'
+echo "$LIMITS" >"$WORK/serve.toml"
 REQUEST='{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Say hello to ratelab."}],"max_tokens":16}'
+echo "$REQUEST" >"$WORK/request.json"
 
-RUST_LOG=warn "$RATELAB" serve --addr 127.0.0.1:0 --config "$WORK/serve.toml" >"$WORK/server.out" 2>"$WORK/server.err" &
-SERVER_PID=$!
-PIDS+=("$SERVER_PID")
-SERVER_URL=$(wait_for_url "$WORK/server.out")
+"$RATELAB" serve --addr 127.0.0.1:0 --config "$WORK/serve.toml" >"$WORK/server.out" 2>"$WORK/server.err" &
+PIDS+=("$!")
+SERVER_URL=$(wait_for_url "$WORK/server.out")/v1/chat/completions
 
-curl -sf -X POST "$SERVER_URL/v1/chat/completions" -H 'authorization: Bearer sk-bench-000000' \
+# The baseline answers with the mock server's own reply: its body, and (for the "same bytes"
+# baseline) its headers too, replayed as constants.
+curl -sf -D "$WORK/headers.txt" -X POST "$SERVER_URL" -H 'authorization: Bearer sk-bench-000000' \
   -H 'content-type: application/json' -d "$REQUEST" >"$WORK/body.json"
 "$BARE" --addr 127.0.0.1:0 --body-file "$WORK/body.json" >"$WORK/bare.out" 2>&1 &
 PIDS+=("$!")
-BARE_URL=$(wait_for_url "$WORK/bare.out")
+BARE_URL=$(wait_for_url "$WORK/bare.out")/v1/chat/completions
+"$BARE" --addr 127.0.0.1:0 --body-file "$WORK/body.json" --headers-file "$WORK/headers.txt" \
+  >"$WORK/same.out" 2>&1 &
+PIDS+=("$!")
+SAME_URL=$(wait_for_url "$WORK/same.out")/v1/chat/completions
+TARGETS="bare same server"
+if [ -n "${BEFORE:-}" ]; then
+  "$BEFORE" serve --addr 127.0.0.1:0 --config "$WORK/serve.toml" >"$WORK/before.out" 2>&1 &
+  PIDS+=("$!")
+  BEFORE_URL=$(wait_for_url "$WORK/before.out")/v1/chat/completions
+  TARGETS="$TARGETS before"
+fi
+url_of() {
+  case $1 in
+    bare) echo "$BARE_URL" ;; same) echo "$SAME_URL" ;; server) echo "$SERVER_URL" ;;
+    before) echo "$BEFORE_URL" ;;
+  esac
+}
 
 cat >"$WORK/post.lua" <<LUA
 wrk.method = "POST"
@@ -75,77 +107,115 @@ wrk.body = '$REQUEST'
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer sk-bench-000000"
 LUA
-cat >"$WORK/keys.lua" <<LUA
-local counter = 0
-request = function()
-  counter = counter + 1
-  local key = string.format("sk-bench-%06d", counter % $KEYS)
-  return wrk.format("POST", nil, {["Content-Type"] = "application/json",
-    ["Authorization"] = "Bearer " .. key}, '$REQUEST')
-end
-LUA
 
-# Runs wrk and prints "requests_per_second p50 p99 non2xx total_requests".
-load() {
-  local url=$1 script=$2 duration=$3
-  local out
-  out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$duration" --latency -s "$script" "$url/v1/chat/completions")
-  echo "$out" >>"$WORK/wrk.log"
-  local rps p50 p99 non2xx total
-  rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
-  p50=$(awk '$1 == "50%" {print $2}' <<<"$out")
-  p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
-  non2xx=$(awk '/Non-2xx/ {print $5}' <<<"$out")
-  total=$(awk '/requests in/ {print $1}' <<<"$out")
-  echo "$rps $p50 $p99 ${non2xx:-0} $total"
+median() { sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
+field() { tr ' ' '\n' <<<"$2" | awk -F= -v k="$1" '$1 == k {print $2}'; }
+
+# Prints requests/s of one wrk run.
+wrk_rps() {
+  wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" -s "$WORK/post.lua" "$1" |
+    tee -a "$WORK/wrk.log" | awk '/^Requests\/sec:/ {print $2}'
 }
 
-rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+echo "warming up" >&2
+for target in $TARGETS; do
+  wrk -t1 -c4 -d2s -s "$WORK/post.lua" "$(url_of "$target")" >/dev/null
+done
 
-echo "warming up"
-wrk -t1 -c4 -d2s -s "$WORK/post.lua" "$BARE_URL/v1/chat/completions" >/dev/null
-wrk -t1 -c4 -d2s -s "$WORK/post.lua" "$SERVER_URL/v1/chat/completions" >/dev/null
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
+declare -A RPS
+for round in $(seq 1 "$ROUNDS"); do
+  for target in $TARGETS; do
+    rps=$(wrk_rps "$(url_of "$target")")
+    echo "throughput round $round $target: $rps/s" >&2
+    RPS[$target]="${RPS[$target]:-} $rps"
+  done
+done
+for target in $TARGETS; do
+  declare "MEDIAN_${target}=$(tr ' ' '\n' <<<"${RPS[$target]}" | grep . | median)"
+done
+RATE=$(awk -v s="$MEDIAN_server" 'BEGIN {printf "%d", s / 2}')
 
-echo "bare axum handler: $DURATION"
-read -r BARE_RPS BARE_P50 BARE_P99 BARE_NON2XX _ < <(load "$BARE_URL" "$WORK/post.lua" "$DURATION")
-echo "mock server (limiting on): $DURATION"
-read -r SERVER_RPS SERVER_P50 SERVER_P99 SERVER_NON2XX _ < <(load "$SERVER_URL" "$WORK/post.lua" "$DURATION")
+declare -A P50 P99 LATENCY_LINES
+for round in $(seq 1 "$ROUNDS"); do
+  for target in ${TARGETS#bare }; do
+    line=$("$LOADGEN" --url "$(url_of "$target")" --body-file "$WORK/request.json" --rate "$RATE" \
+      --duration-secs "$LATENCY_SECONDS")
+    echo "latency round $round $target at $RATE/s: $line" >&2
+    P50[$target]="${P50[$target]:-} $(field p50_us "$line")"
+    P99[$target]="${P99[$target]:-} $(field p99_us "$line")"
+    LATENCY_LINES[$target]="${LATENCY_LINES[$target]:-}"$'\n'"    $line"
+  done
+done
+for target in ${TARGETS#bare }; do
+  declare "P50_${target}=$(tr ' ' '\n' <<<"${P50[$target]}" | grep . | median)"
+  declare "P99_${target}=$(tr ' ' '\n' <<<"${P99[$target]}" | grep . | median)"
+done
+LOAD_MID=$(cut -d' ' -f1-3 /proc/loadavg)
 
-RSS_BEFORE=$(rss_kib "$SERVER_PID")
-echo "mock server, $KEYS rotating keys: $MEMORY_DURATION"
-read -r KEYS_RPS _ KEYS_P99 KEYS_NON2XX KEYS_TOTAL < <(load "$SERVER_URL" "$WORK/keys.lua" "$MEMORY_DURATION")
-RSS_AFTER=$(rss_kib "$SERVER_PID")
-
-RATIO=$(awk -v s="$SERVER_RPS" -v b="$BARE_RPS" 'BEGIN {printf "%.1f", 100 * s / b}')
-MACHINE="$(nproc) vCPU, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), \
-$(free -g | awk '/^Mem:/ {print $2}') GiB RAM, load average $(cut -d' ' -f1-3 /proc/loadavg) at the end"
-
-if ! grep -q '^## server$' "$REPORT" 2>/dev/null; then
-  {
-    echo
-    echo "## server"
-    echo
-    echo "Loopback throughput of \`ratelab serve\` (limiter on every request, limits set far above"
-    echo "the reachable rate so all are admitted) against a bare axum handler returning the same"
-    echo "bytes, both loaded by wrk in one run; then the server's RSS across a run rotating"
-    echo "through many distinct API keys. Command: \`bash benches/server-throughput.sh\`."
-  } >>"$REPORT"
-fi
+MEMORY_LINE="skipped (MEMORY_REQUESTS=0)"
+LOAD_END=$LOAD_MID
+if [ "$MEMORY_REQUESTS" -gt 0 ]; then
+# (c) KEYS organizations, one project and one key each: every key its own limiter bucket.
 {
-  echo
-  echo "### run $(date -u '+%Y-%m-%d %H:%M UTC')"
-  echo
-  echo "Machine: $MACHINE; $(rustc --version). wrk: $THREADS threads, $CONNECTIONS connections,"
-  echo "$DURATION per throughput run; wrk shares the cores with the server under test."
-  echo
-  echo "| target | requests/s | p50 | p99 | non-2xx |"
-  echo "|---|---|---|---|---|"
-  echo "| bare axum handler | $BARE_RPS | $BARE_P50 | $BARE_P99 | $BARE_NON2XX |"
-  echo "| ratelab mock server | $SERVER_RPS | $SERVER_P50 | $SERVER_P99 | $SERVER_NON2XX |"
-  echo
-  echo "Mock server throughput: **$RATIO%** of the bare handler (target: at least 80%)."
-  echo "Memory: $KEYS_TOTAL requests over $KEYS distinct keys in $MEMORY_DURATION ($KEYS_RPS/s,"
-  echo "p99 $KEYS_P99, non-2xx $KEYS_NON2XX): RSS ${RSS_BEFORE} KiB before, ${RSS_AFTER} KiB after."
-} >>"$REPORT"
-echo "appended to $REPORT"
-tail -n 20 "$REPORT"
+  echo "$LIMITS"
+  awk -v n="$KEYS" 'BEGIN {
+    for (i = 0; i < n; i++) {
+      printf "[[organizations]]\nid = \"org-bench-%06d\"\n", i
+      printf "[[organizations.projects]]\nid = \"proj-bench-%06d\"\nkeys = [\"sk-bench-%06d\"]\n", i, i
+    }
+  }'
+} >"$WORK/keys.toml"
+"$RATELAB" serve --addr 127.0.0.1:0 --config "$WORK/keys.toml" >"$WORK/keys.out" 2>"$WORK/keys.err" &
+KEYS_PID=$!
+PIDS+=("$KEYS_PID")
+KEYS_URL=$(wait_for_url "$WORK/keys.out")/v1/chat/completions
+MEMORY_SECONDS=$(awk -v n="$MEMORY_REQUESTS" -v r="$MEMORY_RATE" 'BEGIN {printf "%d", 1.5 * n / r + 1}')
+MEMORY_LINE=$("$LOADGEN" --url "$KEYS_URL" --body-file "$WORK/request.json" --rate "$MEMORY_RATE" \
+  --duration-secs "$MEMORY_SECONDS" --max-requests "$MEMORY_REQUESTS" --keys "$KEYS" --rss-pid "$KEYS_PID")
+echo "memory: $MEMORY_LINE" >&2
+LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
+fi
+
+pct() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.1f", 100 * a / b}'; }
+cat <<REPORT
+### run $(date -u '+%Y-%m-%d %H:%M UTC')
+
+Machine: $(nproc) vCPU ($(lscpu | awk -F: '/Model name/ {gsub(/^ +/, "", $2); print $2; exit}')),
+$(free -g | awk '/^Mem:/ {print $2}') GiB RAM; $(rustc --version). The cores are shared with other
+sessions and with the load tool; load average $LOAD_START at the start, $LOAD_MID after the
+latency runs, $LOAD_END at the end.
+
+(a) Throughput, wrk -t$THREADS -c$CONNECTIONS -d$DURATION, $ROUNDS alternating rounds, median
+requests/s (all rounds, bare / same / server${BEFORE:+ / before}:${RPS[bare]} /${RPS[same]} /${RPS[server]}${BEFORE:+ /${RPS[before]:-}}):
+
+| target | requests/s | mock server as % of it |
+|---|---|---|
+| bare axum, same body | $MEDIAN_bare | $(pct "$MEDIAN_server" "$MEDIAN_bare")% |
+| bare axum, same body and headers | $MEDIAN_same | $(pct "$MEDIAN_server" "$MEDIAN_same")% |
+| ratelab mock server | $MEDIAN_server | |
+${BEFORE:+| mock server before (main) | ${MEDIAN_before:-} | $(pct "${MEDIAN_before:-0}" "$MEDIAN_bare")% of bare, $(pct "${MEDIAN_before:-0}" "$MEDIAN_same")% of same-bytes |}
+
+(b) Latency, loadgen open loop at $RATE requests/s (half the server's median) for
+${LATENCY_SECONDS}s, $ROUNDS alternating rounds, median of each round's percentile:
+
+| target | p50 | p99 |
+|---|---|---|
+| bare axum, same body and headers | ${P50_same} us | ${P99_same} us |
+| ratelab mock server | ${P50_server} us | ${P99_server} us |
+${BEFORE:+| mock server before | ${P50_before:-} us | ${P99_before:-} us |}
+
+Added p99: **$((P99_server - P99_same)) us** (target: under 1000 us). Runs:
+\`\`\`
+same:${LATENCY_LINES[same]}
+server:${LATENCY_LINES[server]}${BEFORE:+
+before:${LATENCY_LINES[before]:-}}
+\`\`\`
+
+(c) Memory: $KEYS organizations with one key each (one limiter bucket per key),
+$MEMORY_REQUESTS requests rotating over the keys, scheduled at $MEMORY_RATE/s (bounded to
+${MEMORY_SECONDS:-0}s); RSS sampled at the start, every tenth of the run, and the end:
+\`\`\`
+$MEMORY_LINE
+\`\`\`
+REPORT

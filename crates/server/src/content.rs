@@ -153,9 +153,9 @@ pub fn reply(
         pieces.push(if pieces.is_empty() {
             capitalize(word)
         } else if starts_sentence {
-            format!(" {}", capitalize(word))
+            spaced(&capitalize(word))
         } else {
-            format!(" {word}")
+            spaced(word)
         });
         words_left_in_sentence -= 1;
     }
@@ -163,6 +163,14 @@ pub fn reply(
         pieces,
         finish_reason,
     }
+}
+
+/// `" word"`, built without the formatting machinery: replies build one piece per token.
+fn spaced(word: &str) -> String {
+    let mut piece = String::with_capacity(word.len() + 1);
+    piece.push(' ');
+    piece.push_str(word);
+    piece
 }
 
 fn capitalize(word: &str) -> String {

@@ -29,6 +29,7 @@ mod pricing;
 mod routes;
 mod sse;
 mod state;
+mod token_count;
 pub mod wire;
 
 pub use auth::redact;

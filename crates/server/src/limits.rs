@@ -129,8 +129,10 @@ pub struct Limits {
     options: LimiterOptions,
     default_tier: String,
     organizations: HashMap<String, Organization>,
-    /// Compiled catalog limits by (tier, model).
-    compiled: HashMap<(String, String), quota::Limits>,
+    /// Compiled catalog limits by tier, then model (nested so lookups borrow, not allocate).
+    compiled: HashMap<String, HashMap<String, quota::Limits>>,
+    /// Each model's pool name, shared by every bucket key that names it.
+    pools: HashMap<String, Arc<str>>,
     prices: PriceTable,
     limiter: Limiter<BucketKey>,
 }
@@ -149,6 +151,7 @@ impl Limits {
             default_tier: config.tier.clone(),
             organizations: HashMap::new(),
             compiled: HashMap::new(),
+            pools: HashMap::new(),
             prices: PriceTable::new(&config.prices),
             limiter: Limiter::new(),
         };
@@ -209,33 +212,53 @@ impl Limits {
     }
 
     fn organization(&mut self, id: &str) -> &mut Organization {
-        self.organizations.entry(id.to_owned()).or_default()
+        // Look up before inserting so the common case allocates no key.
+        if !self.organizations.contains_key(id) {
+            self.organizations
+                .insert(id.to_owned(), Organization::default());
+        }
+        self.organizations
+            .get_mut(id)
+            .unwrap_or_else(|| unreachable!("organization {id} was inserted above"))
+    }
+
+    /// The pool `model` draws from, interned so bucket keys share one allocation.
+    fn pool(&mut self, model: &str) -> Option<Arc<str>> {
+        if let Some(pool) = self.pools.get(model) {
+            return Some(pool.clone());
+        }
+        let pool: Arc<str> = self.catalog.pool(model).ok()?.into();
+        self.pools.insert(model.to_owned(), pool.clone());
+        Some(pool)
     }
 
     /// The organization's limits for `model` in its tier, or `None` when the tier does not
     /// offer the model.
     fn organization_limits(&mut self, organization: &str, model: &str) -> Option<quota::Limits> {
         let options = self.options;
-        let default_tier = self.default_tier.clone();
-        let entry = self.organization(organization);
+        self.organization(organization);
+        let entry = &self.organizations[organization];
         if let Some(found) = entry.limits.get(model) {
             return Some(found.compiled.clone());
         }
-        let tier = entry.tier.clone().unwrap_or(default_tier);
-        let key = (tier, model.to_owned());
-        if let Some(found) = self.compiled.get(&key) {
+        let tier = entry.tier.as_deref().unwrap_or(&self.default_tier);
+        if let Some(found) = self.compiled.get(tier).and_then(|models| models.get(model)) {
             return Some(found.clone());
         }
+        let tier = tier.to_owned();
         let set = LimitSet {
             algorithm: options.algorithm,
             quantum_ms: options.quantum_ms,
             rejected_requests: options.rejected_requests,
-            ..self.catalog.limits(&key.0, model).ok()?.limit_set()
+            ..self.catalog.limits(&tier, model).ok()?.limit_set()
         };
         // Catalog figures are positive and small, so compiling can only fail on a bad
         // `[limiter]` quantum, which config validation already rejected.
         let compiled = set.compile().ok()?;
-        self.compiled.insert(key, compiled.clone());
+        self.compiled
+            .entry(tier)
+            .or_default()
+            .insert(model.to_owned(), compiled.clone());
         Some(compiled)
     }
 
@@ -279,7 +302,7 @@ impl Limits {
         let not_found = || ApiError::ModelNotFound {
             model: charge.model.to_owned(),
         };
-        let pool: Arc<str> = self.catalog.pool(model).map_err(|_| not_found())?.into();
+        let pool = self.pool(model).ok_or_else(not_found)?;
         let organization_limits = self
             .organization_limits(organization_id, model)
             .ok_or_else(not_found)?;
@@ -298,18 +321,27 @@ impl Limits {
             project: Some(principal.project.clone()),
             ..organization_key.clone()
         };
-        let mut scopes = vec![ScopedKey {
+        let organization_scope = ScopedKey {
             scope: Scope::Organization,
             key: &organization_key,
             limits: &organization_limits,
-        }];
-        if let Some(limits) = &project_limits {
-            scopes.push(ScopedKey {
-                scope: Scope::Project,
-                key: &project_key,
-                limits,
-            });
-        }
+        };
+        // Both scopes live on the stack: no allocation for the usual one or two.
+        let both_scopes;
+        let scopes: &[ScopedKey<'_, BucketKey>] = match &project_limits {
+            None => std::slice::from_ref(&organization_scope),
+            Some(limits) => {
+                both_scopes = [
+                    organization_scope,
+                    ScopedKey {
+                        scope: Scope::Project,
+                        key: &project_key,
+                        limits,
+                    },
+                ];
+                &both_scopes
+            }
+        };
         let now = to_instant(now);
         let tokens = quota::token_charge(
             charge.prompt_tokens,
@@ -318,14 +350,14 @@ impl Limits {
         );
         match self
             .limiter
-            .decide(now, quota::Charge::request(tokens), &scopes)
+            .decide(now, quota::Charge::request(tokens), scopes)
         {
             Ok(admitted) => Ok(header_map(quota::rate_limit_headers(&admitted.statuses))),
             Err(rejection) => {
                 let statuses = self
                     .switches
                     .rate_limit_headers_on_429
-                    .then(|| self.limiter.status(now, &scopes));
+                    .then(|| self.limiter.status(now, scopes));
                 Err(self.limited(&rejection, charge.model, principal, statuses.as_deref()))
             }
         }

@@ -15,6 +15,10 @@ use crate::limits::Charge;
 use crate::sse::{self, StreamBreak, StreamEvent};
 use crate::state::AppState;
 
+/// Headers every response gets after the handler: `openai-organization`, `x-request-id`,
+/// `openai-version` and `openai-processing-ms`.
+const COMMON_HEADERS: usize = 4;
+
 /// A request the limiter admitted, with what the rest of its life looks like.
 #[derive(Debug)]
 pub struct Admitted {
@@ -142,7 +146,10 @@ pub fn respond(principal: &Principal, result: Result<Response, ApiError>) -> Res
 
 /// Adds the admission headers to a served response.
 fn with_rate_limit_headers(mut response: Response, admitted: Admitted) -> Response {
-    response.headers_mut().extend(admitted.rate_limit_headers);
+    let headers = response.headers_mut();
+    // Room for these and the four common headers still to come, so the map grows once.
+    headers.reserve(admitted.rate_limit_headers.len() + COMMON_HEADERS);
+    headers.extend(admitted.rate_limit_headers);
     response
 }
 

@@ -16,6 +16,7 @@ use crate::faults::Faults;
 use crate::latency::LatencyPlan;
 use crate::limits::Limits;
 use crate::metrics::Metrics;
+use crate::token_count::TokenCounts;
 
 /// Shared server state. Locks are never held across an `.await`.
 #[derive(Debug, Clone)]
@@ -32,6 +33,7 @@ struct Inner {
     faults: Mutex<Faults>,
     latency_rng: Mutex<ChaCha8Rng>,
     metrics: Metrics,
+    token_counts: TokenCounts,
     requests_seen: AtomicU64,
     shutdown: watch::Sender<bool>,
 }
@@ -62,6 +64,7 @@ impl AppState {
                 faults: Mutex::new(Faults::new(&config.faults, mix(seed, 1))),
                 latency_rng: Mutex::new(ChaCha8Rng::seed_from_u64(mix(seed, 2))),
                 metrics: Metrics::default(),
+                token_counts: TokenCounts::default(),
                 requests_seen: AtomicU64::new(0),
                 shutdown: watch::Sender::new(false),
                 config,
@@ -85,6 +88,11 @@ impl AppState {
         &self.inner.metrics
     }
 
+    /// Prompt token counting, cached for repeated identical prompts.
+    pub fn token_counts(&self) -> &TokenCounts {
+        &self.inner.token_counts
+    }
+
     pub fn limits(&self) -> MutexGuard<'_, Limits> {
         lock(&self.inner.limits)
     }
@@ -106,7 +114,11 @@ impl AppState {
         let sequence = self.inner.requests_seen.fetch_add(1, Ordering::Relaxed);
         let high = mix(self.inner.config.seed, sequence);
         let low = mix(high, sequence);
-        format!("req_{high:016x}{low:016x}")
+        let mut id = String::with_capacity(4 + 32);
+        id.push_str("req_");
+        push_hex(&mut id, high);
+        push_hex(&mut id, low);
+        id
     }
 
     /// Waits `duration` of server time from now, unless the server starts shutting down first.
@@ -116,6 +128,12 @@ impl AppState {
 
     /// Waits until the server clock reads `deadline`, unless the server starts shutting down.
     pub async fn wait_until(&self, deadline: Duration) -> Result<(), ShuttingDown> {
+        // Most replies have no latency to wait out; skip the timer and the shutdown
+        // subscription (when both are ready, `select!` may pick either, so this is one of the
+        // outcomes the waiting path already had).
+        if self.inner.clock.now() >= deadline {
+            return Ok(());
+        }
         let mut shutdown = self.inner.shutdown.subscribe();
         tokio::select! {
             () = self.inner.clock.sleep_until(deadline) => Ok(()),
@@ -126,5 +144,26 @@ impl AppState {
     /// Tells every waiting request that the server is going away.
     pub fn begin_shutdown(&self) {
         self.inner.shutdown.send_replace(true);
+    }
+}
+
+/// Appends `value` as 16 lowercase hex digits (what `{:016x}` writes), without the formatting
+/// machinery: every request makes an id.
+fn push_hex(out: &mut String, value: u64) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for shift in (0..16).rev() {
+        out.push(char::from(DIGITS[((value >> (shift * 4)) & 0xf) as usize]));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn hex_matches_the_format_macro() {
+        for value in [0, 1, 0xdead_beef, u64::MAX, 0x0123_4567_89ab_cdef] {
+            let mut out = String::new();
+            super::push_hex(&mut out, value);
+            assert_eq!(out, format!("{value:016x}"));
+        }
     }
 }

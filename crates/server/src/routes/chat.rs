@@ -41,7 +41,7 @@ async fn serve(
         });
     }
     let choices = super::choice_count(request.n)?;
-    let prompt_tokens = crate::limits::count_chat(&request.model, &request.messages);
+    let prompt_tokens = state.token_counts().chat(&request.model, &request.messages);
     let cap = request.output_token_cap();
     let admitted = pipeline::admit(
         state,

@@ -42,7 +42,7 @@ async fn serve(
         Prompt::TokenLists(lists) => lists.iter().map(|tokens| tokens.len() as u64).sum(),
         Prompt::Text(_) | Prompt::Texts(_) => prompts
             .iter()
-            .map(|prompt| crate::limits::count_text(&request.model, prompt))
+            .map(|prompt| state.token_counts().text(&request.model, prompt))
             .sum(),
     };
     let cap = request.max_tokens.unwrap_or(LEGACY_DEFAULT_MAX_TOKENS);

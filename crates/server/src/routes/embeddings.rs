@@ -54,7 +54,7 @@ async fn serve(
         }
     };
     let (texts, prompt_tokens): (Vec<String>, u64) = {
-        let count = |text: &String| crate::limits::count_text(&request.model, text);
+        let count = |text: &String| state.token_counts().text(&request.model, text);
         match request.input {
             EmbeddingInput::Text(text) => {
                 let tokens = count(&text);

@@ -67,11 +67,11 @@ async fn unknown_route(method: Method, uri: Uri) -> ApiError {
 async fn stamp_and_count(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let started = state.clock().now();
     let request_id = state.next_request_id();
-    let endpoint = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or("unmatched", MatchedPath::as_str)
-        .to_owned();
+    // `MatchedPath` is a shared string: cloning it copies a pointer, not the path.
+    let matched_path = request.extensions().get::<MatchedPath>().cloned();
+    let endpoint = matched_path
+        .as_ref()
+        .map_or("unmatched", MatchedPath::as_str);
     let method = request.method().clone();
     let is_retry = request
         .headers()
@@ -94,7 +94,7 @@ async fn stamp_and_count(State(state): State<AppState>, request: Request, next: 
     headers.insert("openai-processing-ms", (elapsed.as_millis() as u64).into());
     let status = response.status().as_u16();
     if endpoint != "/metrics" {
-        state.metrics().record_request(&endpoint, status, elapsed);
+        state.metrics().record_request(endpoint, status, elapsed);
     }
     if let Some(Exhausted(kind)) = response.extensions().get::<Exhausted>() {
         state.metrics().record_rate_limited(kind);

@@ -42,7 +42,7 @@ async fn serve(
     }
     let prompt_tokens: u64 = texts
         .iter()
-        .map(|text| crate::limits::count_text(&request.model, text))
+        .map(|text| state.token_counts().text(&request.model, text))
         .sum();
     let admitted = pipeline::admit(
         state,

@@ -1,0 +1,139 @@
+//! `TokenCounts`: prompt token counting with a bounded cache of exact results, so a client
+//! repeating the same prompt (benchmarks, retries, fixed test fixtures) does not pay a BPE
+//! pass per request.
+
+use std::collections::HashMap;
+use std::fmt::Write;
+use std::sync::Mutex;
+
+use crate::wire::chat::{ChatMessage, MessageContent};
+
+/// The cache is cleared when it holds this many prompts, which bounds its memory.
+const MAX_ENTRIES: usize = 4096;
+/// Prompts whose key is longer than this are counted every time: long prompts are rarely
+/// repeated, and caching them would make the memory bound large.
+const MAX_KEY_BYTES: usize = 4096;
+
+/// Counts prompt tokens with `quota`'s tokenizer rules, remembering exact counts by the full
+/// text of what was counted (model included), never by a hash alone.
+#[derive(Debug, Default)]
+pub struct TokenCounts {
+    counted: Mutex<HashMap<String, u64>>,
+}
+
+impl TokenCounts {
+    /// Tokens of `text` in `model`'s encoding.
+    pub fn text(&self, model: &str, text: &str) -> u64 {
+        let mut key = String::with_capacity(model.len() + text.len() + 16);
+        key.push('t');
+        push_field(&mut key, model);
+        push_field(&mut key, text);
+        self.cached(key, || crate::limits::count_text(model, text))
+    }
+
+    /// Prompt tokens of a chat request, by OpenAI's counting rule.
+    pub fn chat(&self, model: &str, messages: &[ChatMessage]) -> u64 {
+        let mut key = String::with_capacity(64);
+        key.push('c');
+        push_field(&mut key, model);
+        for message in messages {
+            push_field(&mut key, &message.role);
+            match &message.content {
+                Some(MessageContent::Text(text)) => push_field(&mut key, text),
+                Some(content) => push_field(&mut key, &content.text()),
+                None => key.push('-'),
+            }
+            match &message.name {
+                Some(name) => push_field(&mut key, name),
+                None => key.push('-'),
+            }
+            if key.len() > MAX_KEY_BYTES {
+                return crate::limits::count_chat(model, messages);
+            }
+        }
+        self.cached(key, || crate::limits::count_chat(model, messages))
+    }
+
+    fn cached(&self, key: String, count: impl FnOnce() -> u64) -> u64 {
+        if key.len() > MAX_KEY_BYTES {
+            return count();
+        }
+        if let Some(&tokens) = self.lock().get(&key) {
+            return tokens;
+        }
+        // Count outside the lock: a BPE pass is the slow part, and other requests need not wait.
+        let tokens = count();
+        let mut counted = self.lock();
+        if counted.len() >= MAX_ENTRIES {
+            counted.clear();
+        }
+        counted.insert(key, tokens);
+        tokens
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, u64>> {
+        // A cache of pure results cannot be left inconsistent by a panicking holder.
+        self.counted
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+    }
+}
+
+/// Appends a length-prefixed field, so distinct field lists can never make the same key.
+fn push_field(key: &mut String, field: &str) {
+    let _ = write!(key, "{}:", field.len());
+    key.push_str(field);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::chat::ChatCompletionRequest;
+
+    fn messages(body: &str) -> Vec<ChatMessage> {
+        crate::extract::parse_json::<ChatCompletionRequest>(body.as_bytes())
+            .unwrap()
+            .messages
+    }
+
+    #[test]
+    fn cached_counts_equal_fresh_counts() {
+        let counts = TokenCounts::default();
+        let bodies = [
+            r#"{"model":"gpt-4o","messages":[{"role":"user","content":"hello world"}]}"#,
+            r#"{"model":"gpt-4o","messages":[{"role":"user","content":"hello","name":"world"}]}"#,
+            r#"{"model":"gpt-4o","messages":[{"role":"user","content":[{"type":"text","text":"hello world"}]}]}"#,
+            r#"{"model":"gpt-4o","messages":[{"role":"system","content":"be brief"},{"role":"user","content":"hi"}]}"#,
+        ];
+        for body in bodies {
+            let messages = messages(body);
+            for model in ["gpt-4o", "gpt-4", "my-own-model"] {
+                let fresh = crate::limits::count_chat(model, &messages);
+                assert_eq!(counts.chat(model, &messages), fresh, "{model} {body}");
+                assert_eq!(
+                    counts.chat(model, &messages),
+                    fresh,
+                    "{model} {body} (cached)"
+                );
+            }
+        }
+        for text in ["hello world", "<|endoftext|> hi", ""] {
+            for model in ["gpt-4o", "gpt-4"] {
+                let fresh = crate::limits::count_text(model, text);
+                assert_eq!(counts.text(model, text), fresh);
+                assert_eq!(counts.text(model, text), fresh);
+            }
+        }
+    }
+
+    #[test]
+    fn keys_of_different_prompts_differ() {
+        let mut first = String::new();
+        push_field(&mut first, "ab");
+        push_field(&mut first, "c");
+        let mut second = String::new();
+        push_field(&mut second, "a");
+        push_field(&mut second, "bc");
+        assert_ne!(first, second);
+    }
+}
