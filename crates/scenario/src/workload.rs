@@ -175,6 +175,9 @@ impl ClientStream {
         self.draw_request(None, None)
     }
 
+    // Inlined so the request is written once, into the caller's result: returned through
+    // memory it was copied at shifted offsets, and each copy stalled store forwarding.
+    #[inline(always)]
     fn draw_request(&mut self, prompt: Option<u32>, completion: Option<u32>) -> RequestSpec {
         let shape = &self.group.shape;
         let prompt_tokens =
