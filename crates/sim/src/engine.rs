@@ -1,6 +1,6 @@
 //! The event loop: one run of one strategy against one server variant, in virtual time.
 //!
-//! A single thread pops events from a binary heap ordered by (virtual time, sequence number),
+//! A single thread pops events from the queue (`crate::queue`) in (virtual time, sequence) order,
 //! so events at the same instant run in the order they were scheduled and a seed replays
 //! exactly. Per-request state lives in a slab that reuses freed slots: memory follows the
 //! requests in flight, not the requests simulated.
