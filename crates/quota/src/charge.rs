@@ -14,6 +14,7 @@ use crate::limits::Charge;
 /// assert_eq!(quota::token_charge(100, Some(256), 2), 612);
 /// assert_eq!(quota::token_charge(100, None, 1), 100);
 /// ```
+#[inline]
 pub fn token_charge(prompt_tokens: u64, max_output_tokens: Option<u64>, n: u64) -> u64 {
     prompt_tokens.saturating_add(n.max(1).saturating_mul(max_output_tokens.unwrap_or(0)))
 }

@@ -233,7 +233,22 @@ impl AnalysisAggregator {
     }
 
     /// The success counter of `client`, created (with any lower instances) on first sight.
+    #[inline]
     fn instance_slot(&mut self, client: ClientId) -> &mut u64 {
+        // Instances known from the scenario take the one lookup; others are created.
+        let known = self
+            .successes_per_instance
+            .get(client.group as usize)
+            .is_some_and(|instances| (client.instance as usize) < instances.len());
+        if known {
+            return &mut self.successes_per_instance[client.group as usize]
+                [client.instance as usize];
+        }
+        self.new_instance_slot(client)
+    }
+
+    #[cold]
+    fn new_instance_slot(&mut self, client: ClientId) -> &mut u64 {
         let group = client.group as usize;
         if group >= self.successes_per_instance.len() {
             self.successes_per_instance.resize(group + 1, Vec::new());

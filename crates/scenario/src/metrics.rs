@@ -109,6 +109,7 @@ impl RunMetrics {
         self.analysis.set_sending_window(window_ns);
     }
 
+    #[inline]
     fn bin(&mut self, at_ns: u64) -> &mut TimeBin {
         let index = self.bin_index.index(at_ns);
         if index >= self.bins.len() {
@@ -122,7 +123,18 @@ impl RunMetrics {
         &mut self.bins[index]
     }
 
+    #[inline]
     fn group(&mut self, client: ClientId) -> &mut Totals {
+        // Almost every call names a known group: one bounds check, then the rare cases.
+        let known = (client.group as usize) < self.groups.len();
+        if known {
+            return &mut self.groups[client.group as usize];
+        }
+        self.group_slow(client)
+    }
+
+    #[cold]
+    fn group_slow(&mut self, client: ClientId) -> &mut Totals {
         let index = (client.group as usize).min(self.groups.len().saturating_sub(1));
         if self.groups.is_empty() {
             self.groups.push(Totals::default());

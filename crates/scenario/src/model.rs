@@ -132,6 +132,7 @@ impl LatencyModel {
     /// };
     /// assert_eq!(model.nominal(1_000, 50), Duration::from_millis(700));
     /// ```
+    #[inline]
     pub fn nominal(&self, prompt_tokens: u32, completion_tokens: u32) -> Duration {
         self.base
             + self.per_prompt_token * prompt_tokens
@@ -156,6 +157,7 @@ pub struct Fault {
 
 impl Fault {
     /// Whether `now` lies in the window.
+    #[inline]
     pub fn covers(&self, now: Duration) -> bool {
         self.start <= now && now < self.end
     }

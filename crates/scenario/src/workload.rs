@@ -137,6 +137,7 @@ impl ClientStream {
     }
 
     /// Which client this is.
+    #[inline]
     pub fn id(&self) -> ClientId {
         self.id
     }
@@ -174,6 +175,9 @@ impl ClientStream {
         self.draw_request(None, None)
     }
 
+    // Inlined so the request is written once, into the caller's result: returned through
+    // memory it was copied at shifted offsets, and each copy stalled store forwarding.
+    #[inline(always)]
     fn draw_request(&mut self, prompt: Option<u32>, completion: Option<u32>) -> RequestSpec {
         let shape = &self.group.shape;
         let prompt_tokens =
@@ -184,9 +188,18 @@ impl ClientStream {
         let nominal = self.latency.nominal(prompt_tokens, completion_tokens);
         let service_time = if self.latency.jitter > 0.0 {
             let normal: f64 = self.service_rng.sample(StandardNormal);
-            Duration::from_nanos(
-                (nominal.as_nanos() as f64 * (self.latency.jitter * normal).exp()) as u64,
-            )
+            // Converting a `u64` to `f64` rounds exactly as converting the same value as a
+            // `u128` does, and costs far less (the `u128` conversion is a library call);
+            // nominal times beyond 584 years, which no scenario has, keep the `u128` path.
+            let nominal_ns = match nominal
+                .as_secs()
+                .checked_mul(1_000_000_000)
+                .and_then(|nanos| nanos.checked_add(u64::from(nominal.subsec_nanos())))
+            {
+                Some(nanos) => nanos as f64,
+                None => nominal.as_nanos() as f64,
+            };
+            Duration::from_nanos((nominal_ns * (self.latency.jitter * normal).exp()) as u64)
         } else {
             nominal
         };

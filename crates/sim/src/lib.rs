@@ -39,6 +39,7 @@
 //! ```
 
 mod engine;
+mod queue;
 mod server;
 
 pub use server::rate_limit_view;
