@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::go_duration::format_go_duration;
+use crate::go_duration::{push_decimal, push_go_duration};
 use crate::limiter::{LimitStatus, Rejection};
 use crate::limits::{LimitKind, Scope, Unit};
 
@@ -54,9 +54,17 @@ pub fn rate_limit_headers(statuses: &[LimitStatus]) -> Vec<Header> {
     ];
     for (scope, unit, [limit, remaining, reset]) in groups {
         if let Some(status) = pick(scope, unit) {
-            headers.push((limit, status.limit.to_string()));
-            headers.push((remaining, status.remaining.to_string()));
-            headers.push((reset, format_go_duration(status.reset)));
+            // Each value is written straight into a string sized for it: no `fmt` machinery and
+            // no intermediate strings, as this runs for every admitted request.
+            let mut limit_text = String::with_capacity(20);
+            push_decimal(&mut limit_text, status.limit);
+            headers.push((limit, limit_text));
+            let mut remaining_text = String::with_capacity(20);
+            push_decimal(&mut remaining_text, status.remaining);
+            headers.push((remaining, remaining_text));
+            let mut reset_text = String::with_capacity(16);
+            push_go_duration(&mut reset_text, status.reset);
+            headers.push((reset, reset_text));
         }
     }
     headers
