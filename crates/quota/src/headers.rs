@@ -47,6 +47,7 @@ pub fn rate_limit_headers(statuses: &[LimitStatus]) -> Vec<Header> {
         find(per_minute).or_else(|| find(per_day))
     };
     let mut headers = Vec::with_capacity(9);
+    let mut scratch = String::with_capacity(24);
     let groups = [
         (Scope::Organization, Unit::Requests, HEADERS_REQUESTS),
         (Scope::Organization, Unit::Tokens, HEADERS_TOKENS),
@@ -54,17 +55,18 @@ pub fn rate_limit_headers(statuses: &[LimitStatus]) -> Vec<Header> {
     ];
     for (scope, unit, [limit, remaining, reset]) in groups {
         if let Some(status) = pick(scope, unit) {
-            // Each value is written straight into a string sized for it: no `fmt` machinery and
-            // no intermediate strings, as this runs for every admitted request.
-            let mut limit_text = String::with_capacity(20);
-            push_decimal(&mut limit_text, status.limit);
-            headers.push((limit, limit_text));
-            let mut remaining_text = String::with_capacity(20);
-            push_decimal(&mut remaining_text, status.remaining);
-            headers.push((remaining, remaining_text));
-            let mut reset_text = String::with_capacity(16);
-            push_go_duration(&mut reset_text, status.reset);
-            headers.push((reset, reset_text));
+            // Each value is written into one scratch buffer without `fmt`'s machinery, then
+            // copied into a string of exactly its length (which a server can turn into a
+            // header value without another copy), as this runs for every admitted request.
+            scratch.clear();
+            push_decimal(&mut scratch, status.limit);
+            headers.push((limit, String::from(scratch.as_str())));
+            scratch.clear();
+            push_decimal(&mut scratch, status.remaining);
+            headers.push((remaining, String::from(scratch.as_str())));
+            scratch.clear();
+            push_go_duration(&mut scratch, status.reset);
+            headers.push((reset, String::from(scratch.as_str())));
         }
     }
     headers

@@ -91,10 +91,10 @@ async fn stamp_and_count(State(state): State<AppState>, request: Request, next: 
 
     let elapsed = state.clock().now().saturating_sub(started);
     let headers = response.headers_mut();
-    // The id string becomes the header value without a copy; the log line reads it back.
-    let request_id = HeaderValue::try_from(request_id).ok();
-    if let Some(value) = &request_id {
-        headers.insert(REQUEST_ID, value.clone());
+    // The id string (exactly as long as its allocation) becomes the header value without a
+    // copy; the log line reads it back from the headers.
+    if let Ok(value) = HeaderValue::try_from(request_id) {
+        headers.insert(REQUEST_ID, value);
     }
     headers.insert(
         OPENAI_VERSION_HEADER,
@@ -111,8 +111,9 @@ async fn stamp_and_count(State(state): State<AppState>, request: Request, next: 
     // The macros below check the level too, but only after their arguments are prepared;
     // checking first keeps a quiet server (RUST_LOG=warn) from doing any logging work.
     if tracing::enabled!(tracing::Level::INFO) {
-        let request_id = request_id
-            .as_ref()
+        let request_id = response
+            .headers()
+            .get(REQUEST_ID)
             .and_then(|value| value.to_str().ok())
             .unwrap_or_default();
         match response.extensions().get::<Principal>() {
