@@ -21,32 +21,71 @@ const NANOS_PER_MILLI: u128 = 1_000_000;
 /// assert_eq!(format_go_duration(Duration::ZERO), "0s");
 /// ```
 pub fn format_go_duration(duration: Duration) -> String {
+    let mut text = String::with_capacity(16);
+    push_go_duration(&mut text, duration);
+    text
+}
+
+/// Appends [`format_go_duration`]'s text to `text`, so a caller building many headers writes
+/// into buffers it already has instead of allocating intermediate strings.
+pub(crate) fn push_go_duration(text: &mut String, duration: Duration) {
     let millis = duration.as_nanos().div_ceil(NANOS_PER_MILLI);
     if millis == 0 {
-        return "0s".to_owned();
+        text.push_str("0s");
+        return;
     }
     if millis < 1_000 {
-        return format!("{millis}ms");
+        push_decimal(text, millis);
+        text.push_str("ms");
+        return;
     }
     let hours = millis / 3_600_000;
     let minutes = millis / 60_000 % 60;
     let seconds = millis / 1_000 % 60;
     let fraction = millis % 1_000;
-    let mut text = String::new();
     if hours > 0 {
-        text.push_str(&format!("{hours}h"));
+        push_decimal(text, hours);
+        text.push('h');
     }
     if hours > 0 || minutes > 0 {
-        text.push_str(&format!("{minutes}m"));
+        push_decimal(text, minutes);
+        text.push('m');
     }
-    text.push_str(&seconds.to_string());
+    push_decimal(text, seconds);
     if fraction > 0 {
-        let digits = format!("{fraction:03}");
+        // Three digits with the trailing zeros dropped: 100 -> ".1", 146 -> ".146".
+        let digits = [fraction / 100, fraction / 10 % 10, fraction % 10];
+        let kept = if digits[2] != 0 {
+            3
+        } else if digits[1] != 0 {
+            2
+        } else {
+            1
+        };
         text.push('.');
-        text.push_str(digits.trim_end_matches('0'));
+        for digit in &digits[..kept] {
+            text.push(char::from(b'0' + *digit as u8));
+        }
     }
     text.push('s');
-    text
+}
+
+/// Appends `value` in decimal without going through `fmt`'s machinery.
+pub(crate) fn push_decimal(text: &mut String, value: impl Into<u128>) {
+    let mut value = value.into();
+    let mut digits = [0u8; 39];
+    let mut start = digits.len();
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (value % 10) as u8;
+        value /= 10;
+        if value == 0 {
+            break;
+        }
+    }
+    for digit in &digits[start..] {
+        text.push(char::from(*digit));
+    }
 }
 
 /// A Go duration string that could not be parsed.

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::go_duration::format_go_duration;
+use crate::go_duration::{push_decimal, push_go_duration};
 use crate::limiter::{LimitStatus, Rejection};
 use crate::limits::{LimitKind, Scope, Unit};
 
@@ -47,6 +47,7 @@ pub fn rate_limit_headers(statuses: &[LimitStatus]) -> Vec<Header> {
         find(per_minute).or_else(|| find(per_day))
     };
     let mut headers = Vec::with_capacity(9);
+    let mut scratch = String::with_capacity(24);
     let groups = [
         (Scope::Organization, Unit::Requests, HEADERS_REQUESTS),
         (Scope::Organization, Unit::Tokens, HEADERS_TOKENS),
@@ -54,9 +55,18 @@ pub fn rate_limit_headers(statuses: &[LimitStatus]) -> Vec<Header> {
     ];
     for (scope, unit, [limit, remaining, reset]) in groups {
         if let Some(status) = pick(scope, unit) {
-            headers.push((limit, status.limit.to_string()));
-            headers.push((remaining, status.remaining.to_string()));
-            headers.push((reset, format_go_duration(status.reset)));
+            // Each value is written into one scratch buffer without `fmt`'s machinery, then
+            // copied into a string of exactly its length (which a server can turn into a
+            // header value without another copy), as this runs for every admitted request.
+            scratch.clear();
+            push_decimal(&mut scratch, status.limit);
+            headers.push((limit, String::from(scratch.as_str())));
+            scratch.clear();
+            push_decimal(&mut scratch, status.remaining);
+            headers.push((remaining, String::from(scratch.as_str())));
+            scratch.clear();
+            push_go_duration(&mut scratch, status.reset);
+            headers.push((reset, String::from(scratch.as_str())));
         }
     }
     headers

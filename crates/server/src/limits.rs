@@ -43,6 +43,15 @@ pub fn count_text(model: &str, text: &str) -> u64 {
     quota::count_text_tokens(model, text)
 }
 
+/// Loads the tokenizer of every model in `models` now. A tokenizer is built on first use,
+/// which takes on the order of 100 ms per encoding: doing it at start keeps that pause off the
+/// first request.
+pub fn load_tokenizers(models: &[String]) {
+    for model in models {
+        count_text(model, "");
+    }
+}
+
 /// Prompt tokens of a chat request, by OpenAI's counting rule.
 pub fn count_chat(model: &str, messages: &[ChatMessage]) -> u64 {
     let texts: Vec<String> = messages
@@ -209,6 +218,11 @@ impl Limits {
 
     pub fn knows_model(&self, model: &str) -> bool {
         self.catalog.models.contains_key(model)
+    }
+
+    /// The names of every model the catalog offers.
+    pub fn model_names(&self) -> Vec<String> {
+        self.catalog.models.keys().cloned().collect()
     }
 
     fn organization(&mut self, id: &str) -> &mut Organization {
@@ -385,7 +399,7 @@ impl Limits {
                 _ => true,
             };
             if wanted {
-                insert_header(&mut headers, name, &value);
+                insert_header(&mut headers, name, value);
             }
         }
         if let Some(statuses) = statuses {
@@ -526,16 +540,38 @@ fn to_instant(now: Duration) -> Instant {
     Instant::from_nanos(u64::try_from(now.as_nanos()).unwrap_or(u64::MAX))
 }
 
-fn insert_header(headers: &mut HeaderMap, name: &'static str, value: &str) {
-    if let Ok(value) = HeaderValue::from_str(value) {
-        headers.insert(HeaderName::from_static(name), value);
+fn insert_header(headers: &mut HeaderMap, name: &'static str, value: String) {
+    // An owned string becomes the header value without a copy.
+    if let Ok(value) = HeaderValue::try_from(value) {
+        headers.insert(header_name(name), value);
+    }
+}
+
+/// The name of a header `quota` produces. The names sent on every admitted request are
+/// constants, which skips parsing and validating them per request.
+fn header_name(name: &'static str) -> HeaderName {
+    const LIMIT_REQUESTS: HeaderName = HeaderName::from_static("x-ratelimit-limit-requests");
+    const REMAINING_REQUESTS: HeaderName =
+        HeaderName::from_static("x-ratelimit-remaining-requests");
+    const RESET_REQUESTS: HeaderName = HeaderName::from_static("x-ratelimit-reset-requests");
+    const LIMIT_TOKENS: HeaderName = HeaderName::from_static("x-ratelimit-limit-tokens");
+    const REMAINING_TOKENS: HeaderName = HeaderName::from_static("x-ratelimit-remaining-tokens");
+    const RESET_TOKENS: HeaderName = HeaderName::from_static("x-ratelimit-reset-tokens");
+    match name {
+        "x-ratelimit-limit-requests" => LIMIT_REQUESTS,
+        "x-ratelimit-remaining-requests" => REMAINING_REQUESTS,
+        "x-ratelimit-reset-requests" => RESET_REQUESTS,
+        "x-ratelimit-limit-tokens" => LIMIT_TOKENS,
+        "x-ratelimit-remaining-tokens" => REMAINING_TOKENS,
+        "x-ratelimit-reset-tokens" => RESET_TOKENS,
+        other => HeaderName::from_static(other),
     }
 }
 
 fn header_map(pairs: Vec<quota::Header>) -> HeaderMap {
     let mut headers = HeaderMap::with_capacity(pairs.len());
     for (name, value) in pairs {
-        insert_header(&mut headers, name, &value);
+        insert_header(&mut headers, name, value);
     }
     headers
 }

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 /// Upper bounds (seconds) of the latency histogram's buckets.
@@ -13,14 +14,15 @@ const LATENCY_BUCKETS: [f64; 13] = [
 #[derive(Debug, Default)]
 pub struct Metrics {
     inner: Mutex<Counters>,
+    // Token totals are plain sums: atomics spare every served request a second lock.
+    prompt_tokens: AtomicU64,
+    completion_tokens: AtomicU64,
 }
 
 #[derive(Debug, Default)]
 struct Counters {
     requests: BTreeMap<String, BTreeMap<u16, u64>>,
     rate_limited: BTreeMap<String, u64>,
-    prompt_tokens: u64,
-    completion_tokens: u64,
     retries: u64,
     latency_buckets: [u64; LATENCY_BUCKETS.len()],
     latency_count: u64,
@@ -64,10 +66,9 @@ impl Metrics {
 
     /// Adds the tokens of one served request.
     pub fn record_tokens(&self, prompt: u64, completion: u64) {
-        self.with(|counters| {
-            counters.prompt_tokens += prompt;
-            counters.completion_tokens += completion;
-        });
+        self.prompt_tokens.fetch_add(prompt, Ordering::Relaxed);
+        self.completion_tokens
+            .fetch_add(completion, Ordering::Relaxed);
     }
 
     /// Counts a request an SDK marked as a retry (`x-stainless-retry-count` above zero).
@@ -77,7 +78,11 @@ impl Metrics {
 
     /// Sets every counter back to zero.
     pub fn reset(&self) {
-        self.with(|counters| *counters = Counters::default());
+        self.with(|counters| {
+            *counters = Counters::default();
+            self.prompt_tokens.store(0, Ordering::Relaxed);
+            self.completion_tokens.store(0, Ordering::Relaxed);
+        });
     }
 
     /// The Prometheus text exposition of every counter.
@@ -106,11 +111,11 @@ impl Metrics {
             line("# TYPE ratelab_tokens_total counter".into());
             line(format!(
                 "ratelab_tokens_total{{direction=\"prompt\"}} {}",
-                counters.prompt_tokens
+                self.prompt_tokens.load(Ordering::Relaxed)
             ));
             line(format!(
                 "ratelab_tokens_total{{direction=\"completion\"}} {}",
-                counters.completion_tokens
+                self.completion_tokens.load(Ordering::Relaxed)
             ));
             line("# HELP ratelab_retries_total Requests an SDK marked as retries.".into());
             line("# TYPE ratelab_retries_total counter".into());

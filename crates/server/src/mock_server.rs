@@ -52,6 +52,10 @@ impl MockServer {
         address: SocketAddr,
     ) -> Result<MockServer, ServerError> {
         let state = AppState::new(config)?;
+        let models = state.limits().model_names();
+        // Building the tokenizers is blocking CPU work; it runs before the server accepts
+        // requests so the first request does not pay for it.
+        let _ = tokio::task::spawn_blocking(move || crate::limits::load_tokenizers(&models)).await;
         let listener = TcpListener::bind(address)
             .await
             .map_err(|source| ServerError::Bind { address, source })?;

@@ -1,5 +1,7 @@
 //! `POST /v1/chat/completions`, whole or streamed.
 
+use std::borrow::Cow;
+
 use axum::Json;
 use axum::extract::State;
 use axum::response::Response;
@@ -14,7 +16,7 @@ use crate::sse::StreamEvent;
 use crate::state::AppState;
 use crate::wire::chat::{
     AssistantMessage, ChatChoice, ChatCompletion, ChatCompletionChunk, ChatCompletionRequest,
-    ChunkChoice, Delta, UsageSlot,
+    ChunkChoice, Delta, MessageContent, UsageSlot,
 };
 use crate::wire::{StreamOptions, Usage};
 
@@ -55,12 +57,19 @@ async fn serve(
     )
     .await?;
 
-    let mut prompt_parts = vec![request.model.clone()];
+    // The parts borrow from the request; only multi-part contents need joining.
+    let mut prompt_parts: Vec<Cow<'_, str>> = Vec::with_capacity(1 + 2 * request.messages.len());
+    prompt_parts.push(Cow::Borrowed(&request.model));
     for message in &request.messages {
-        prompt_parts.push(message.role.clone());
-        prompt_parts.extend(message.content.as_ref().map(|content| content.text()));
+        prompt_parts.push(Cow::Borrowed(&message.role));
+        prompt_parts.extend(message.content.as_ref().map(|content| match content {
+            MessageContent::Text(text) => Cow::Borrowed(text.as_str()),
+            parts => Cow::Owned(parts.text()),
+        }));
     }
-    let prompt_fingerprint = fingerprint(prompt_parts.iter().map(String::as_str));
+    let prompt_fingerprint = fingerprint(prompt_parts.iter().map(AsRef::as_ref));
+    // The parts borrow the request, whose model moves into the reply below.
+    drop(prompt_parts);
     let replies: Vec<SyntheticReply> = (0..choices)
         .map(|index| {
             reply(
@@ -102,7 +111,7 @@ async fn serve(
         id,
         object: "chat.completion",
         created,
-        model: request.model.clone(),
+        model: request.model,
         choices: replies
             .iter()
             .zip(0..)

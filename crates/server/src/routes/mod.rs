@@ -9,7 +9,7 @@ mod responses;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
-use axum::http::{HeaderValue, Method, Uri};
+use axum::http::{HeaderName, HeaderValue, Method, Uri};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -22,6 +22,10 @@ use crate::state::AppState;
 
 /// The API version OpenAI reports in `openai-version`.
 const OPENAI_VERSION: &str = "2020-10-01";
+/// The common headers' names as constants, so they are not parsed per request.
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+const OPENAI_VERSION_HEADER: HeaderName = HeaderName::from_static("openai-version");
+const PROCESSING_MS: HeaderName = HeaderName::from_static("openai-processing-ms");
 /// OpenAI caps `n` at 128.
 const MAX_CHOICES: u32 = 128;
 
@@ -87,11 +91,16 @@ async fn stamp_and_count(State(state): State<AppState>, request: Request, next: 
 
     let elapsed = state.clock().now().saturating_sub(started);
     let headers = response.headers_mut();
-    if let Ok(value) = HeaderValue::from_str(&request_id) {
-        headers.insert("x-request-id", value);
+    // The id string (exactly as long as its allocation) becomes the header value without a
+    // copy; the log line reads it back from the headers.
+    if let Ok(value) = HeaderValue::try_from(request_id) {
+        headers.insert(REQUEST_ID, value);
     }
-    headers.insert("openai-version", HeaderValue::from_static(OPENAI_VERSION));
-    headers.insert("openai-processing-ms", (elapsed.as_millis() as u64).into());
+    headers.insert(
+        OPENAI_VERSION_HEADER,
+        HeaderValue::from_static(OPENAI_VERSION),
+    );
+    headers.insert(PROCESSING_MS, (elapsed.as_millis() as u64).into());
     let status = response.status().as_u16();
     if endpoint != "/metrics" {
         state.metrics().record_request(endpoint, status, elapsed);
@@ -99,17 +108,26 @@ async fn stamp_and_count(State(state): State<AppState>, request: Request, next: 
     if let Some(Exhausted(kind)) = response.extensions().get::<Exhausted>() {
         state.metrics().record_rate_limited(kind);
     }
-    match response.extensions().get::<Principal>() {
-        Some(principal) => tracing::info!(
-            request_id,
-            %method,
-            endpoint,
-            status,
-            organization = &*principal.organization,
-            key = principal.redacted_key(),
-            "served"
-        ),
-        None => tracing::info!(request_id, %method, endpoint, status, "served"),
+    // The macros below check the level too, but only after their arguments are prepared;
+    // checking first keeps a quiet server (RUST_LOG=warn) from doing any logging work.
+    if tracing::enabled!(tracing::Level::INFO) {
+        let request_id = response
+            .headers()
+            .get(REQUEST_ID)
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or_default();
+        match response.extensions().get::<Principal>() {
+            Some(principal) => tracing::info!(
+                request_id,
+                %method,
+                endpoint,
+                status,
+                organization = &*principal.organization,
+                key = principal.redacted_key(),
+                "served"
+            ),
+            None => tracing::info!(request_id, %method, endpoint, status, "served"),
+        }
     }
     response
 }
