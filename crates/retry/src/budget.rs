@@ -8,6 +8,16 @@ use rand::RngCore;
 
 use crate::{Admission, Decision, GiveUpReason, Outcome, RequestState, Strategy, unit_interval};
 
+/// Drops the instants before `horizon` from time-ordered queues: the trailing window that the
+/// Finagle budget and SRE throttling both count over.
+fn forget_before<const N: usize>(horizon: Duration, queues: [&mut VecDeque<Duration>; N]) {
+    for queue in queues {
+        while queue.front().is_some_and(|at| *at < horizon) {
+            queue.pop_front();
+        }
+    }
+}
+
 /// Passes `before_attempt`, `attempt_timeout` and `reads_rate_limit_headers` through to
 /// `self.inner`.
 macro_rules! delegate_before_attempt {
@@ -195,12 +205,10 @@ impl FinagleBudget {
 
     /// Retries the budget allows right now (may be fractional).
     pub fn balance(&mut self, now: Duration) -> f64 {
-        let horizon = now.saturating_sub(self.ttl);
-        for queue in [&mut self.requests, &mut self.retries] {
-            while queue.front().is_some_and(|at| *at < horizon) {
-                queue.pop_front();
-            }
-        }
+        forget_before(
+            now.saturating_sub(self.ttl),
+            [&mut self.requests, &mut self.retries],
+        );
         self.min_retries_per_second * self.ttl.as_secs_f64()
             + self.percent * self.requests.len() as f64
             - self.retries.len() as f64
@@ -274,12 +282,10 @@ impl SreAdaptiveThrottle {
 
     /// The probability that the next attempt is rejected locally.
     pub fn rejection_probability(&mut self, now: Duration) -> f64 {
-        let horizon = now.saturating_sub(self.window);
-        for queue in [&mut self.requests, &mut self.accepts] {
-            while queue.front().is_some_and(|at| *at < horizon) {
-                queue.pop_front();
-            }
-        }
+        forget_before(
+            now.saturating_sub(self.window),
+            [&mut self.requests, &mut self.accepts],
+        );
         let requests = self.requests.len() as f64;
         let accepts = self.accepts.len() as f64;
         ((requests - self.k * accepts) / (requests + 1.0)).max(0.0)
