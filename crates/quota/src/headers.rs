@@ -33,6 +33,39 @@ pub type Header = (&'static str, String);
 /// ]);
 /// ```
 pub fn rate_limit_headers(statuses: &[LimitStatus]) -> Vec<Header> {
+    let mut headers = Vec::with_capacity(9);
+    write_rate_limit_headers(statuses, |name, value| {
+        headers.push((name, value.to_owned()));
+    });
+    headers
+}
+
+/// The headers of [`rate_limit_headers`], each handed to `write` as it is formatted, in the
+/// same order: a server can copy them straight into its response without an intermediate list.
+///
+/// ```
+/// use std::time::Duration;
+/// use quota::{write_rate_limit_headers, LimitKind, LimitStatus, Scope};
+///
+/// let statuses = [LimitStatus {
+///     scope: Scope::Organization,
+///     kind: LimitKind::Tpm,
+///     limit: 30_000,
+///     remaining: 29_000,
+///     reset: Duration::from_secs(2),
+/// }];
+/// let mut lines = Vec::new();
+/// write_rate_limit_headers(&statuses, |name, value| lines.push(format!("{name}: {value}")));
+/// assert_eq!(lines, [
+///     "x-ratelimit-limit-tokens: 30000",
+///     "x-ratelimit-remaining-tokens: 29000",
+///     "x-ratelimit-reset-tokens: 2s",
+/// ]);
+/// ```
+pub fn write_rate_limit_headers(
+    statuses: &[LimitStatus],
+    mut write: impl FnMut(&'static str, &str),
+) {
     let pick = |scope: Scope, unit: Unit| {
         let (per_minute, per_day) = match unit {
             Unit::Requests => (LimitKind::Rpm, LimitKind::Rpd),
@@ -46,7 +79,8 @@ pub fn rate_limit_headers(statuses: &[LimitStatus]) -> Vec<Header> {
         };
         find(per_minute).or_else(|| find(per_day))
     };
-    let mut headers = Vec::with_capacity(9);
+    // Every value is formatted into one scratch buffer without `fmt`'s machinery, as this runs
+    // for every admitted request.
     let mut scratch = String::with_capacity(24);
     let groups = [
         (Scope::Organization, Unit::Requests, HEADERS_REQUESTS),
@@ -55,21 +89,17 @@ pub fn rate_limit_headers(statuses: &[LimitStatus]) -> Vec<Header> {
     ];
     for (scope, unit, [limit, remaining, reset]) in groups {
         if let Some(status) = pick(scope, unit) {
-            // Each value is written into one scratch buffer without `fmt`'s machinery, then
-            // copied into a string of exactly its length (which a server can turn into a
-            // header value without another copy), as this runs for every admitted request.
             scratch.clear();
             push_decimal(&mut scratch, status.limit);
-            headers.push((limit, String::from(scratch.as_str())));
+            write(limit, &scratch);
             scratch.clear();
             push_decimal(&mut scratch, status.remaining);
-            headers.push((remaining, String::from(scratch.as_str())));
+            write(remaining, &scratch);
             scratch.clear();
             push_go_duration(&mut scratch, status.reset);
-            headers.push((reset, String::from(scratch.as_str())));
+            write(reset, &scratch);
         }
     }
-    headers
 }
 
 const HEADERS_REQUESTS: [&str; 3] = [

@@ -49,6 +49,7 @@ pub use error_body::{ErrorBody, ErrorDetail};
 pub use go_duration::{GoDurationError, format_go_duration, parse_go_duration};
 pub use headers::{
     Header, rate_limit_headers, retry_after_millis, retry_after_seconds, retry_headers,
+    write_rate_limit_headers,
 };
 pub use limiter::{Admitted, Decision, DirectLimiter, LimitStatus, Limiter, Rejection, ScopedKey};
 pub use limits::{

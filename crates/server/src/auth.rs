@@ -3,7 +3,11 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use std::ops::Range;
+
+use axum::body::Bytes;
 use axum::extract::FromRequestParts;
+use axum::http::HeaderValue;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 
@@ -17,16 +21,32 @@ use crate::state::AppState;
 pub struct Principal {
     pub organization: Arc<str>,
     pub project: Arc<str>,
-    key: Arc<str>,
+    /// `openai-organization`'s value, made once per organization: cloning it shares the bytes.
+    organization_header: Option<HeaderValue>,
+    /// The `Authorization` value the key came from: holding it shares the request's bytes
+    /// rather than copying the key.
+    authorization: HeaderValue,
+    key: Range<usize>,
 }
 
 impl Principal {
     pub fn key(&self) -> &str {
-        &self.key
+        // Authentication read the key out of this very value as text, so this cannot fail.
+        self.authorization
+            .to_str()
+            .ok()
+            .and_then(|text| text.get(self.key.clone()))
+            .unwrap_or_default()
     }
 
     pub fn redacted_key(&self) -> String {
-        redact(&self.key)
+        redact(self.key())
+    }
+
+    /// The value of the `openai-organization` header, unless the organization's id cannot be
+    /// one.
+    pub fn organization_header(&self) -> Option<&HeaderValue> {
+        self.organization_header.as_ref()
     }
 }
 
@@ -41,12 +61,32 @@ impl std::fmt::Debug for Principal {
     }
 }
 
+/// The organization and project a key acts for.
+#[derive(Debug, Clone)]
+struct Binding {
+    organization: Arc<str>,
+    project: Arc<str>,
+    organization_header: Option<HeaderValue>,
+}
+
+impl Binding {
+    fn new(organization: Arc<str>, project: Arc<str>) -> Binding {
+        let organization_header =
+            HeaderValue::from_maybe_shared(Bytes::from(organization.to_string())).ok();
+        Binding {
+            organization,
+            project,
+            organization_header,
+        }
+    }
+}
+
 /// Keys mapped to their organization and project.
 #[derive(Debug, Clone)]
 pub struct Directory {
-    keys: HashMap<String, (Arc<str>, Arc<str>)>,
+    keys: HashMap<String, Binding>,
     /// Set when the config declares no keys: every key lands here.
-    open_to: Option<(Arc<str>, Arc<str>)>,
+    open_to: Option<Binding>,
 }
 
 impl Directory {
@@ -55,28 +95,33 @@ impl Directory {
         for organization in &config.organizations {
             let organization_id: Arc<str> = organization.id.as_str().into();
             for project in &organization.projects {
-                let project_id: Arc<str> = project.id.as_str().into();
+                let binding = Binding::new(organization_id.clone(), project.id.as_str().into());
                 for key in &project.keys {
-                    keys.insert(key.clone(), (organization_id.clone(), project_id.clone()));
+                    keys.insert(key.clone(), binding.clone());
                 }
             }
         }
         let open_to = keys
             .is_empty()
-            .then(|| (DEFAULT_ORGANIZATION.into(), DEFAULT_PROJECT.into()));
+            .then(|| Binding::new(DEFAULT_ORGANIZATION.into(), DEFAULT_PROJECT.into()));
         Directory { keys, open_to }
     }
 
-    /// Resolves the `Authorization` header's value.
-    pub fn authenticate(&self, authorization: Option<&str>) -> Result<Principal, ApiError> {
-        let key = authorization
-            .and_then(|value| value.strip_prefix("Bearer "))
-            .map(str::trim)
-            .filter(|key| !key.is_empty())
+    /// Resolves an `Authorization` header's value (`Bearer <key>`).
+    pub fn authenticate(&self, authorization: Option<&HeaderValue>) -> Result<Principal, ApiError> {
+        const BEARER: &str = "Bearer ";
+        let (authorization, text) = authorization
+            .and_then(|value| Some((value, value.to_str().ok()?)))
             .ok_or(ApiError::MissingApiKey)?;
-        let (organization, project) = match (self.keys.get(key), &self.open_to) {
-            (Some(binding), _) => binding.clone(),
-            (None, Some(default)) => default.clone(),
+        let after_bearer = text.strip_prefix(BEARER).ok_or(ApiError::MissingApiKey)?;
+        let from_key = after_bearer.trim_start();
+        let key = from_key.trim_end();
+        if key.is_empty() {
+            return Err(ApiError::MissingApiKey);
+        }
+        let start = BEARER.len() + (after_bearer.len() - from_key.len());
+        let binding = match (self.keys.get(key), &self.open_to) {
+            (Some(binding), _) | (None, Some(binding)) => binding,
             (None, None) => {
                 return Err(ApiError::InvalidApiKey {
                     redacted_key: redact(key),
@@ -84,9 +129,11 @@ impl Directory {
             }
         };
         Ok(Principal {
-            organization,
-            project,
-            key: key.into(),
+            organization: binding.organization.clone(),
+            project: binding.project.clone(),
+            organization_header: binding.organization_header.clone(),
+            authorization: authorization.clone(),
+            key: start..start + key.len(),
         })
     }
 }
@@ -95,11 +142,9 @@ impl FromRequestParts<AppState> for Principal {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let authorization = parts
-            .headers
-            .get(AUTHORIZATION)
-            .and_then(|value| value.to_str().ok());
-        state.directory().authenticate(authorization)
+        state
+            .directory()
+            .authenticate(parts.headers.get(AUTHORIZATION))
     }
 }
 
@@ -129,7 +174,9 @@ mod tests {
     fn debug_never_prints_the_key() {
         let directory = Directory::from_config(&ServerConfig::default());
         let principal = directory
-            .authenticate(Some("Bearer sk-secret-value-9876"))
+            .authenticate(Some(&HeaderValue::from_static(
+                "Bearer sk-secret-value-9876",
+            )))
             .unwrap();
         let debug = format!("{principal:?}");
         assert!(!debug.contains("secret"), "{debug}");

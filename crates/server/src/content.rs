@@ -87,22 +87,40 @@ impl FinishReason {
     }
 }
 
-/// A generated reply, kept as the pieces a stream sends one per event.
+/// A generated reply: its text, and where each of its pieces (one token each, one per stream
+/// event) ends.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SyntheticReply {
-    pub pieces: Vec<String>,
+    text: String,
+    /// Byte offset in `text` where each piece ends: two allocations per reply, not one per
+    /// token, since most replies are sent whole.
+    piece_ends: Vec<usize>,
     pub finish_reason: FinishReason,
 }
 
 impl SyntheticReply {
-    pub fn text(&self) -> String {
-        self.pieces.concat()
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    pub fn into_text(self) -> String {
+        self.text
+    }
+
+    /// The pieces a stream sends, in order; together they are [`SyntheticReply::text`].
+    pub fn pieces(&self) -> impl ExactSizeIterator<Item = &str> {
+        (0..self.piece_ends.len()).map(|index| {
+            let start = index
+                .checked_sub(1)
+                .map_or(0, |before| self.piece_ends[before]);
+            &self.text[start..self.piece_ends[index]]
+        })
     }
 
     /// The reply's tokens in every OpenAI encoding: each piece is exactly one token (a test
     /// checks every piece against tiktoken), so counting pieces spares a tokenizer pass.
     pub fn token_count(&self) -> u64 {
-        self.pieces.len() as u64
+        self.piece_ends.len() as u64
     }
 }
 
@@ -134,51 +152,55 @@ pub fn reply(
         Some(cap) if cap < wanted => (cap, FinishReason::Length),
         _ => (wanted, FinishReason::Stop),
     };
-    let mut pieces = Vec::with_capacity(length as usize);
+    let length = length as usize;
+    // Reserve for the usual piece, not the longest, but never more than a huge `max_tokens`
+    // could make a request ask for up front.
+    let mut text = String::with_capacity(length.min(1 << 16) * 6);
+    let mut piece_ends: Vec<usize> = Vec::with_capacity(length.min(1 << 16));
+    let mut last_was_stop = false;
     let mut words_left_in_sentence = 0;
-    while pieces.len() < length as usize {
-        let tokens_left = length as usize - pieces.len();
-        let ends_sentence = pieces.last().is_some_and(|last| last != ".")
+    while piece_ends.len() < length {
+        let tokens_left = length - piece_ends.len();
+        let ends_sentence = !piece_ends.is_empty()
+            && !last_was_stop
             && (words_left_in_sentence == 0 || tokens_left == 1);
         if ends_sentence {
-            pieces.push(".".to_owned());
+            text.push('.');
+            last_was_stop = true;
             words_left_in_sentence = rng.random_range(SENTENCE_WORDS);
-            continue;
-        }
-        if words_left_in_sentence == 0 {
-            words_left_in_sentence = rng.random_range(SENTENCE_WORDS);
-        }
-        let word = WORDS[rng.random_range(0..WORDS.len())];
-        let starts_sentence = pieces.last().is_none_or(|last| last == ".");
-        pieces.push(if pieces.is_empty() {
-            capitalize(word)
-        } else if starts_sentence {
-            spaced(&capitalize(word))
         } else {
-            spaced(word)
-        });
-        words_left_in_sentence -= 1;
+            if words_left_in_sentence == 0 {
+                words_left_in_sentence = rng.random_range(SENTENCE_WORDS);
+            }
+            let word = WORDS[rng.random_range(0..WORDS.len())];
+            let starts_sentence = piece_ends.is_empty() || last_was_stop;
+            if !piece_ends.is_empty() {
+                text.push(' ');
+            }
+            if starts_sentence {
+                push_capitalized(&mut text, word);
+            } else {
+                text.push_str(word);
+            }
+            last_was_stop = false;
+            words_left_in_sentence -= 1;
+        }
+        piece_ends.push(text.len());
     }
     SyntheticReply {
-        pieces,
+        text,
+        piece_ends,
         finish_reason,
     }
 }
 
-/// `" word"`, built without the formatting machinery: replies build one piece per token.
-fn spaced(word: &str) -> String {
-    let mut piece = String::with_capacity(word.len() + 1);
-    piece.push(' ');
-    piece.push_str(word);
-    piece
-}
-
-fn capitalize(word: &str) -> String {
+/// Appends `word` with its first letter in upper case.
+fn push_capitalized(out: &mut String, word: &str) {
     let mut chars = word.chars();
-    chars
-        .next()
-        .map(|first| first.to_ascii_uppercase().to_string() + chars.as_str())
-        .unwrap_or_default()
+    if let Some(first) = chars.next() {
+        out.push(first.to_ascii_uppercase());
+        out.push_str(chars.as_str());
+    }
 }
 
 /// A deterministic unit vector for `text`.
@@ -234,17 +256,18 @@ mod tests {
     fn max_tokens_caps_the_reply_and_says_length() {
         let distribution = LengthDistribution::Fixed { tokens: 40 };
         let capped = reply(1, 2, 0, &distribution, Some(5));
-        assert_eq!(capped.pieces.len(), 5);
+        assert_eq!(capped.pieces().len(), 5);
         assert_eq!(capped.finish_reason, FinishReason::Length);
         let whole = reply(1, 2, 0, &distribution, Some(40));
-        assert_eq!(whole.pieces.len(), 40);
+        assert_eq!(whole.pieces().len(), 40);
         assert_eq!(whole.finish_reason, FinishReason::Stop);
     }
 
     #[test]
     fn every_piece_is_one_token_in_every_encoding() {
         let pieces = WORDS.iter().flat_map(|word| {
-            let capital = capitalize(word);
+            let mut capital = String::new();
+            push_capitalized(&mut capital, word);
             [format!(" {word}"), format!(" {capital}"), capital]
         });
         for piece in pieces.chain([".".to_owned()]) {
@@ -259,11 +282,11 @@ mod tests {
         let generated = reply(3, 4, 0, &LengthDistribution::Fixed { tokens: 200 }, None);
         let text = generated.text();
         assert_eq!(
-            quota::count_text_tokens("gpt-4o", &text),
+            quota::count_text_tokens("gpt-4o", text),
             generated.token_count()
         );
         assert_eq!(
-            quota::count_text_tokens("gpt-4", &text),
+            quota::count_text_tokens("gpt-4", text),
             generated.token_count()
         );
     }

@@ -1,9 +1,9 @@
 //! `JsonBody`: reads a request body within the size limit and parses it, turning every failure
 //! into the OpenAI-shaped 400 or 413 that names the offending field.
 
-use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
-use axum::http::StatusCode;
+use axum::http::header::CONTENT_LENGTH;
+use http_body_util::LengthLimitError;
 use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
@@ -17,15 +17,28 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &AppState) -> Result<Self, ApiError> {
-        let bytes =
-            Bytes::from_request(request, state)
-                .await
-                .map_err(|rejection| match rejection.status() {
-                    StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge {
-                        limit_bytes: state.config().max_body_bytes,
-                    },
-                    _ => ApiError::UnparsableJson,
-                })?;
+        let limit = state.config().max_body_bytes;
+        let too_large = || ApiError::PayloadTooLarge { limit_bytes: limit };
+        // A declared length over the limit is refused before reading a byte.
+        let declared = request
+            .headers()
+            .get(CONTENT_LENGTH)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.parse::<u64>().ok());
+        if declared.is_some_and(|length| length > limit as u64) {
+            return Err(too_large());
+        }
+        let bytes = axum::body::to_bytes(request.into_body(), limit)
+            .await
+            .map_err(|error| {
+                let over_limit = std::error::Error::source(&error)
+                    .is_some_and(|source| source.is::<LengthLimitError>());
+                if over_limit {
+                    too_large()
+                } else {
+                    ApiError::UnparsableJson
+                }
+            })?;
         parse_json(&bytes).map(JsonBody)
     }
 }
@@ -75,6 +88,7 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
 mod tests {
     use super::*;
     use crate::wire::chat::ChatCompletionRequest;
+    use axum::http::StatusCode;
 
     #[track_caller]
     fn check(body: &str, expected_param: Option<&str>, expected_message: &str) {

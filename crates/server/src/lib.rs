@@ -42,5 +42,5 @@ pub use latency::LatencyConfig;
 pub use limits::LimiterOptions;
 pub use mock_server::{MockServer, ServerError};
 pub use pricing::Price;
-pub use routes::app;
+pub use routes::{MockApi, app};
 pub use state::AppState;

@@ -285,14 +285,15 @@ impl Limits {
         })
     }
 
-    /// Admits the request and returns the rate-limit headers, or the error to send: 404 when
-    /// the tier does not offer the model, 429 when a limit or the budget is exhausted.
+    /// Admits the request and returns the status of every limit it was charged to (what the
+    /// `x-ratelimit-*` headers report, see [`insert_rate_limit_headers`]), or the error to send:
+    /// 404 when the tier does not offer the model, 429 when a limit or the budget is exhausted.
     pub fn admit(
         &mut self,
         now: Duration,
         principal: &Principal,
         charge: &Charge<'_>,
-    ) -> Result<HeaderMap, ApiError> {
+    ) -> Result<Vec<LimitStatus>, ApiError> {
         let organization_id: &str = &principal.organization;
         let period = now.as_secs() / SPEND_PERIOD.as_secs();
         let organization = self.organization(organization_id);
@@ -366,7 +367,7 @@ impl Limits {
             .limiter
             .decide(now, quota::Charge::request(tokens), scopes)
         {
-            Ok(admitted) => Ok(header_map(quota::rate_limit_headers(&admitted.statuses))),
+            Ok(admitted) => Ok(admitted.statuses),
             Err(rejection) => {
                 let statuses = self
                     .switches
@@ -403,7 +404,7 @@ impl Limits {
             }
         }
         if let Some(statuses) = statuses {
-            headers.extend(header_map(quota::rate_limit_headers(statuses)));
+            insert_rate_limit_headers(&mut headers, statuses);
         }
         let exhausted = if rejection.is_request_too_large() {
             "request_too_large".to_owned()
@@ -568,10 +569,11 @@ fn header_name(name: &'static str) -> HeaderName {
     }
 }
 
-fn header_map(pairs: Vec<quota::Header>) -> HeaderMap {
-    let mut headers = HeaderMap::with_capacity(pairs.len());
-    for (name, value) in pairs {
-        insert_header(&mut headers, name, value);
-    }
-    headers
+/// Copies the `x-ratelimit-*` headers of a decision's `statuses` into `headers`.
+pub fn insert_rate_limit_headers(headers: &mut HeaderMap, statuses: &[LimitStatus]) {
+    quota::write_rate_limit_headers(statuses, |name, value| {
+        if let Ok(value) = HeaderValue::from_str(value) {
+            headers.insert(header_name(name), value);
+        }
+    });
 }

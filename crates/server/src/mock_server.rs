@@ -66,7 +66,8 @@ impl MockServer {
         let router = app(state.clone());
         let state_for_shutdown = state.clone();
         let task = tokio::spawn(async move {
-            axum::serve(listener, router)
+            let service = axum::ServiceExt::<axum::extract::Request>::into_make_service(router);
+            axum::serve(listener, service)
                 .with_graceful_shutdown(async move {
                     // A dropped sender means the handle was dropped: stop too.
                     let _ = stopped.await;

@@ -3,8 +3,10 @@
 
 use std::time::Duration;
 
-use axum::http::{HeaderMap, HeaderValue};
+use axum::http::header::CONTENT_TYPE;
+use axum::http::{HeaderName, HeaderValue};
 use axum::response::{IntoResponse, Response};
+use quota::LimitStatus;
 
 use crate::auth::Principal;
 use crate::error::ApiError;
@@ -15,15 +17,11 @@ use crate::limits::Charge;
 use crate::sse::{self, StreamBreak, StreamEvent};
 use crate::state::AppState;
 
-/// Headers every response gets after the handler: `openai-organization`, `x-request-id`,
-/// `openai-version` and `openai-processing-ms`.
-const COMMON_HEADERS: usize = 4;
-
 /// A request the limiter admitted, with what the rest of its life looks like.
 #[derive(Debug)]
 pub struct Admitted {
-    /// The `x-ratelimit-*` headers computed at admission.
-    pub rate_limit_headers: HeaderMap,
+    /// Every charged limit's status at admission, which the `x-ratelimit-*` headers report.
+    pub statuses: Vec<LimitStatus>,
     /// Server time at admission: latency deadlines count from here, so a slow reader of a
     /// stream does not stretch the schedule.
     pub admitted_at: Duration,
@@ -79,9 +77,9 @@ pub async fn admit(
         Some(Fault::ConnectionReset) => Some(LateFault::ConnectionReset),
         Some(Fault::StreamError) => Some(LateFault::StreamError),
     };
-    let rate_limit_headers = state.limits().admit(now, principal, &charge)?;
+    let statuses = state.limits().admit(now, principal, &charge)?;
     Ok(Admitted {
-        rate_limit_headers,
+        statuses,
         admitted_at: now,
         latency: state.latency_plan(),
         late_fault,
@@ -134,23 +132,50 @@ pub fn stream(
 /// Turns a handler's result into the response, adding the caller's organization header (sent
 /// on errors too, once the key is known).
 pub fn respond(principal: &Principal, result: Result<Response, ApiError>) -> Response {
+    const OPENAI_ORGANIZATION: HeaderName = HeaderName::from_static("openai-organization");
     let mut response = result.unwrap_or_else(IntoResponse::into_response);
-    if let Ok(organization) = HeaderValue::from_str(&principal.organization) {
+    if let Some(organization) = principal.organization_header() {
         response
             .headers_mut()
-            .insert("openai-organization", organization);
+            .insert(OPENAI_ORGANIZATION, organization.clone());
     }
-    response.extensions_mut().insert(principal.clone());
+    // Only the access log reads the caller back, and the extension costs allocations.
+    if tracing::enabled!(target: crate::routes::ACCESS_LOG, tracing::Level::INFO) {
+        response.extensions_mut().insert(principal.clone());
+    }
     response
 }
 
 /// Adds the admission headers to a served response.
 fn with_rate_limit_headers(mut response: Response, admitted: Admitted) -> Response {
-    let headers = response.headers_mut();
-    // Room for these and the four common headers still to come, so the map grows once.
-    headers.reserve(admitted.rate_limit_headers.len() + COMMON_HEADERS);
-    headers.extend(admitted.rate_limit_headers);
+    crate::limits::insert_rate_limit_headers(response.headers_mut(), &admitted.statuses);
     response
+}
+
+/// Headers a served model response ends up with: `content-type`, six `x-ratelimit-*`,
+/// `openai-organization`, `x-request-id`, `openai-version` and `openai-processing-ms`, with room
+/// for the project trio. Reserving them at once spares the map two rounds of growing.
+const SERVED_HEADERS: usize = 16;
+
+/// A JSON reply of a model endpoint: like `axum::Json`, but sized for a served response's body
+/// and headers up front.
+pub struct JsonReply<T>(pub T);
+
+impl<T: serde::Serialize> IntoResponse for JsonReply<T> {
+    fn into_response(self) -> Response {
+        const APPLICATION_JSON: HeaderValue = HeaderValue::from_static("application/json");
+        // A chat reply of a few dozen tokens fits; bigger ones grow as usual.
+        let mut body = Vec::with_capacity(1024);
+        if let Err(error) = serde_json::to_writer(&mut body, &self.0) {
+            tracing::error!(%error, "a wire type failed to serialize");
+            return ApiError::ServerError.into_response();
+        }
+        let mut response = Response::new(axum::body::Body::from(body));
+        let headers = response.headers_mut();
+        headers.reserve(SERVED_HEADERS);
+        headers.insert(CONTENT_TYPE, APPLICATION_JSON);
+        response
+    }
 }
 
 /// Waits the latency of a whole non-streamed reply, then applies a late fault.

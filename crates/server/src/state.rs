@@ -111,11 +111,17 @@ impl AppState {
 
     /// A fresh `req_...` id: 32 hex digits derived from the seed and a counter.
     pub fn next_request_id(&self) -> String {
+        self.next_id("req_")
+    }
+
+    /// A fresh id: `prefix` and 32 hex digits derived from the seed and a counter shared by
+    /// every kind of id, in one allocation of exactly its length.
+    pub fn next_id(&self, prefix: &str) -> String {
         let sequence = self.inner.requests_seen.fetch_add(1, Ordering::Relaxed);
         let high = mix(self.inner.config.seed, sequence);
         let low = mix(high, sequence);
-        let mut id = String::with_capacity(4 + 32);
-        id.push_str("req_");
+        let mut id = String::with_capacity(prefix.len() + 32);
+        id.push_str(prefix);
         push_hex(&mut id, high);
         push_hex(&mut id, low);
         id

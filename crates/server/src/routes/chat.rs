@@ -2,7 +2,6 @@
 
 use std::borrow::Cow;
 
-use axum::Json;
 use axum::extract::State;
 use axum::response::Response;
 
@@ -91,7 +90,7 @@ async fn serve(
         completion_tokens,
     );
 
-    let id = format!("chatcmpl-{}", &state.next_request_id()[4..]);
+    let id = state.next_id("chatcmpl-");
     let created = state.clock().unix_seconds();
     if request.stream == Some(true) {
         let stream = ChunkStream {
@@ -104,7 +103,7 @@ async fn serve(
     }
     let longest = replies
         .iter()
-        .map(|reply| reply.pieces.len() as u64)
+        .map(|reply| reply.token_count())
         .max()
         .unwrap_or(0);
     let completion = ChatCompletion {
@@ -113,16 +112,16 @@ async fn serve(
         created,
         model: request.model,
         choices: replies
-            .iter()
+            .into_iter()
             .zip(0..)
             .map(|(reply, index)| ChatChoice {
                 index,
+                finish_reason: reply.finish_reason.as_str(),
                 message: AssistantMessage {
                     role: "assistant",
-                    content: reply.text(),
+                    content: reply.into_text(),
                     refusal: None,
                 },
-                finish_reason: reply.finish_reason.as_str(),
                 logprobs: None,
             })
             .collect(),
@@ -130,7 +129,7 @@ async fn serve(
         system_fingerprint: SYSTEM_FINGERPRINT,
         service_tier: "default",
     };
-    pipeline::serve_whole(state, admitted, longest, Json(completion)).await
+    pipeline::serve_whole(state, admitted, longest, pipeline::JsonReply(completion)).await
 }
 
 struct ChunkStream {
@@ -188,10 +187,10 @@ fn stream_reply(
             content: Some(String::new()),
         };
         events.push(stream.event(vec![delta_choice(index, opening, None)], None, false));
-        for piece in &reply.pieces {
+        for piece in reply.pieces() {
             let delta = Delta {
                 role: None,
-                content: Some(piece.clone()),
+                content: Some(piece.to_owned()),
             };
             events.push(stream.event(vec![delta_choice(index, delta, None)], None, true));
         }

@@ -1,6 +1,5 @@
 //! `POST /v1/completions` (legacy text completions), whole or streamed.
 
-use axum::Json;
 use axum::extract::State;
 use axum::response::Response;
 
@@ -85,7 +84,7 @@ async fn serve(
         completion_tokens,
     );
 
-    let id = format!("cmpl-{}", &state.next_request_id()[4..]);
+    let id = state.next_id("cmpl-");
     let created = state.clock().unix_seconds();
     let completion = |choices: Vec<TextChoice>, usage: Option<Usage>| TextCompletion {
         id: id.clone(),
@@ -104,8 +103,8 @@ async fn serve(
     if request.stream == Some(true) {
         let mut events = Vec::new();
         for (reply, index) in replies.iter().zip(0..) {
-            for piece in &reply.pieces {
-                let chunk = completion(vec![choice(index, piece.clone(), None)], None);
+            for piece in reply.pieces() {
+                let chunk = completion(vec![choice(index, piece.to_owned(), None)], None);
                 events.push(StreamEvent::data(super::to_json(&chunk), true));
             }
             let finish = choice(index, String::new(), Some(reply.finish_reason.as_str()));
@@ -126,16 +125,19 @@ async fn serve(
     }
     let longest = replies
         .iter()
-        .map(|reply| reply.pieces.len() as u64)
+        .map(|reply| reply.token_count())
         .max()
         .unwrap_or(0);
     let body = completion(
         replies
-            .iter()
+            .into_iter()
             .zip(0..)
-            .map(|(reply, index)| choice(index, reply.text(), Some(reply.finish_reason.as_str())))
+            .map(|(reply, index)| {
+                let finish_reason = reply.finish_reason.as_str();
+                choice(index, reply.into_text(), Some(finish_reason))
+            })
             .collect(),
         Some(usage),
     );
-    pipeline::serve_whole(state, admitted, longest, Json(body)).await
+    pipeline::serve_whole(state, admitted, longest, pipeline::JsonReply(body)).await
 }

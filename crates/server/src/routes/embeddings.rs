@@ -1,6 +1,5 @@
 //! `POST /v1/embeddings`: deterministic unit vectors, as floats or base64.
 
-use axum::Json;
 use axum::extract::State;
 use axum::response::Response;
 use base64::Engine;
@@ -122,5 +121,5 @@ async fn serve(
             total_tokens: prompt_tokens,
         },
     };
-    pipeline::serve_whole(state, admitted, 1, Json(body)).await
+    pipeline::serve_whole(state, admitted, 1, pipeline::JsonReply(body)).await
 }

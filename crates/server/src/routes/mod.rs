@@ -7,13 +7,19 @@ mod embeddings;
 mod models;
 mod responses;
 
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::body::{Bytes, HttpBody};
+use axum::extract::State;
 use axum::http::{HeaderName, HeaderValue, Method, Uri};
-use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Serialize;
+use tower::Service;
 
 use crate::auth::Principal;
 use crate::error::{ApiError, Exhausted};
@@ -29,26 +35,196 @@ const PROCESSING_MS: HeaderName = HeaderName::from_static("openai-processing-ms"
 /// OpenAI caps `n` at 128.
 const MAX_CHOICES: u32 = 128;
 
-/// The whole server as a router; serve it with `axum::serve` or test it with `oneshot`.
-pub fn app(state: AppState) -> Router {
-    let body_limit = state.config().max_body_bytes;
-    Router::new()
-        .route("/v1/chat/completions", post(chat::chat_completions))
-        .route("/v1/completions", post(completions::completions))
-        .route("/v1/embeddings", post(embeddings::embeddings))
-        .route("/v1/responses", post(responses::responses))
-        .route("/v1/models", get(models::list_models))
-        .route("/v1/models/{id}", get(models::retrieve_model))
-        .route("/metrics", get(metrics))
-        .nest("/_admin", crate::admin::router(state.clone()))
+/// The routes, each also the `endpoint` label its requests carry in `/metrics`.
+const CHAT_COMPLETIONS: &str = "/v1/chat/completions";
+const COMPLETIONS: &str = "/v1/completions";
+const EMBEDDINGS: &str = "/v1/embeddings";
+const RESPONSES: &str = "/v1/responses";
+const MODELS: &str = "/v1/models";
+const MODEL: &str = "/v1/models/{id}";
+const METRICS: &str = "/metrics";
+const ADMIN: &str = "/_admin";
+/// The label of requests no route matches.
+const UNMATCHED: &str = "unmatched";
+
+/// The whole server as one tower service: serve it with `axum::serve` (through
+/// `axum::ServiceExt::into_make_service`), mount it with `Router::fallback_service`, or test it
+/// with `oneshot`.
+pub fn app(state: AppState) -> MockApi {
+    let router = Router::new()
+        .route(CHAT_COMPLETIONS, post(chat::chat_completions))
+        .route(COMPLETIONS, post(completions::completions))
+        .route(EMBEDDINGS, post(embeddings::embeddings))
+        .route(RESPONSES, post(responses::responses))
+        .route(MODELS, get(models::list_models))
+        .route(MODEL, get(models::retrieve_model))
+        .route(METRICS, get(metrics))
+        .nest(ADMIN, crate::admin::router(state.clone()))
         .fallback(unknown_route)
         .method_not_allowed_fallback(unknown_route)
-        .layer(DefaultBodyLimit::max(body_limit))
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            stamp_and_count,
-        ))
-        .with_state(state)
+        .with_state(state.clone());
+    MockApi { router, state }
+}
+
+/// The router wrapped in the work every response shares: OpenAI's common headers, metrics and
+/// the access log.
+///
+/// This runs outside the router rather than as a router layer: a layer is cloned and boxed
+/// again for every request on every route, which cost the hot path about a dozen allocations.
+#[derive(Debug, Clone)]
+pub struct MockApi {
+    router: Router,
+    state: AppState,
+}
+
+impl<B> Service<axum::http::Request<B>> for MockApi
+where
+    B: HttpBody<Data = Bytes> + Send + 'static,
+    B::Error: Into<axum::BoxError>,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: axum::http::Request<B>) -> Self::Future {
+        let state = self.state.clone();
+        let seen = Seen::new(&state, &request);
+        let response = self.router.call(request);
+        Box::pin(async move {
+            let Ok(response) = response.await;
+            Ok(seen.stamp(&state, response))
+        })
+    }
+}
+
+/// What the service notes of a request before the router takes it.
+struct Seen {
+    started: std::time::Duration,
+    request_id: String,
+    endpoint: &'static str,
+    method: Method,
+}
+
+impl Seen {
+    fn new<B>(state: &AppState, request: &axum::http::Request<B>) -> Seen {
+        let is_retry = request
+            .headers()
+            .get("x-stainless-retry-count")
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.parse::<u32>().ok())
+            .is_some_and(|count| count > 0);
+        if is_retry {
+            state.metrics().record_retry();
+        }
+        Seen {
+            started: state.clock().now(),
+            request_id: state.next_request_id(),
+            endpoint: endpoint(request.uri().path()),
+            method: request.method().clone(),
+        }
+    }
+
+    /// Adds `x-request-id`, `openai-version` and `openai-processing-ms`, records metrics, and
+    /// logs the request with the caller's redacted key.
+    fn stamp(self, state: &AppState, mut response: Response) -> Response {
+        let elapsed = state.clock().now().saturating_sub(self.started);
+        let headers = response.headers_mut();
+        // The id string (exactly as long as its allocation) becomes the header value without a
+        // copy; the log line reads it back from the headers.
+        if let Ok(value) = HeaderValue::try_from(self.request_id) {
+            headers.insert(REQUEST_ID, value);
+        }
+        headers.insert(
+            OPENAI_VERSION_HEADER,
+            HeaderValue::from_static(OPENAI_VERSION),
+        );
+        headers.insert(PROCESSING_MS, milliseconds_header(elapsed));
+        let status = response.status().as_u16();
+        let endpoint = self.endpoint;
+        if endpoint != METRICS {
+            state.metrics().record_request(endpoint, status, elapsed);
+        }
+        if let Some(Exhausted(kind)) = response.extensions().get::<Exhausted>() {
+            state.metrics().record_rate_limited(kind);
+        }
+        // The macros below check the level too, but only after their arguments are prepared;
+        // checking first keeps a quiet server (RUST_LOG=warn) from doing any logging work.
+        if tracing::enabled!(target: ACCESS_LOG, tracing::Level::INFO) {
+            let method = self.method;
+            let request_id = response
+                .headers()
+                .get(REQUEST_ID)
+                .and_then(|value| value.to_str().ok())
+                .unwrap_or_default();
+            match response.extensions().get::<Principal>() {
+                Some(principal) => tracing::info!(
+                    target: ACCESS_LOG,
+                    request_id,
+                    %method,
+                    endpoint,
+                    status,
+                    organization = &*principal.organization,
+                    key = principal.redacted_key(),
+                    "served"
+                ),
+                None => {
+                    tracing::info!(target: ACCESS_LOG, request_id, %method, endpoint, status, "served")
+                }
+            }
+        }
+        response
+    }
+}
+
+/// A duration in whole milliseconds as a header value. Below 10 ms, the usual case without a
+/// latency model, the value is a constant and costs no allocation.
+fn milliseconds_header(duration: std::time::Duration) -> HeaderValue {
+    const DIGITS: [HeaderValue; 10] = [
+        HeaderValue::from_static("0"),
+        HeaderValue::from_static("1"),
+        HeaderValue::from_static("2"),
+        HeaderValue::from_static("3"),
+        HeaderValue::from_static("4"),
+        HeaderValue::from_static("5"),
+        HeaderValue::from_static("6"),
+        HeaderValue::from_static("7"),
+        HeaderValue::from_static("8"),
+        HeaderValue::from_static("9"),
+    ];
+    let milliseconds = u64::try_from(duration.as_millis()).unwrap_or(u64::MAX);
+    match usize::try_from(milliseconds) {
+        Ok(digit @ 0..=9) => DIGITS[digit].clone(),
+        _ => milliseconds.into(),
+    }
+}
+
+/// The `tracing` target of the one-line-per-request access log; handlers attach the caller to
+/// the response for it only when this target logs at INFO.
+pub(crate) const ACCESS_LOG: &str = "ratelab_server::access";
+
+/// The `endpoint` label of a path: its route pattern, `/_admin` for the whole admin API, or
+/// `unmatched`.
+fn endpoint(path: &str) -> &'static str {
+    match path {
+        CHAT_COMPLETIONS => CHAT_COMPLETIONS,
+        COMPLETIONS => COMPLETIONS,
+        EMBEDDINGS => EMBEDDINGS,
+        RESPONSES => RESPONSES,
+        MODELS => MODELS,
+        METRICS => METRICS,
+        _ if path
+            .strip_prefix("/v1/models/")
+            .is_some_and(|id| !id.is_empty() && !id.contains('/')) =>
+        {
+            MODEL
+        }
+        _ if path == ADMIN || path.starts_with("/_admin/") => ADMIN,
+        _ => UNMATCHED,
+    }
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {
@@ -64,72 +240,6 @@ async fn unknown_route(method: Method, uri: Uri) -> ApiError {
         method: method.to_string(),
         path: uri.path().to_owned(),
     }
-}
-
-/// Adds `x-request-id`, `openai-version` and `openai-processing-ms`, logs the request with the
-/// caller's redacted key, and records metrics.
-async fn stamp_and_count(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let started = state.clock().now();
-    let request_id = state.next_request_id();
-    // `MatchedPath` is a shared string: cloning it copies a pointer, not the path.
-    let matched_path = request.extensions().get::<MatchedPath>().cloned();
-    let endpoint = matched_path
-        .as_ref()
-        .map_or("unmatched", MatchedPath::as_str);
-    let method = request.method().clone();
-    let is_retry = request
-        .headers()
-        .get("x-stainless-retry-count")
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.parse::<u32>().ok())
-        .is_some_and(|count| count > 0);
-    if is_retry {
-        state.metrics().record_retry();
-    }
-
-    let mut response = next.run(request).await;
-
-    let elapsed = state.clock().now().saturating_sub(started);
-    let headers = response.headers_mut();
-    // The id string (exactly as long as its allocation) becomes the header value without a
-    // copy; the log line reads it back from the headers.
-    if let Ok(value) = HeaderValue::try_from(request_id) {
-        headers.insert(REQUEST_ID, value);
-    }
-    headers.insert(
-        OPENAI_VERSION_HEADER,
-        HeaderValue::from_static(OPENAI_VERSION),
-    );
-    headers.insert(PROCESSING_MS, (elapsed.as_millis() as u64).into());
-    let status = response.status().as_u16();
-    if endpoint != "/metrics" {
-        state.metrics().record_request(endpoint, status, elapsed);
-    }
-    if let Some(Exhausted(kind)) = response.extensions().get::<Exhausted>() {
-        state.metrics().record_rate_limited(kind);
-    }
-    // The macros below check the level too, but only after their arguments are prepared;
-    // checking first keeps a quiet server (RUST_LOG=warn) from doing any logging work.
-    if tracing::enabled!(tracing::Level::INFO) {
-        let request_id = response
-            .headers()
-            .get(REQUEST_ID)
-            .and_then(|value| value.to_str().ok())
-            .unwrap_or_default();
-        match response.extensions().get::<Principal>() {
-            Some(principal) => tracing::info!(
-                request_id,
-                %method,
-                endpoint,
-                status,
-                organization = &*principal.organization,
-                key = principal.redacted_key(),
-                "served"
-            ),
-            None => tracing::info!(request_id, %method, endpoint, status, "served"),
-        }
-    }
-    response
 }
 
 /// Validates `n`.
@@ -158,4 +268,43 @@ fn in_band_server_error() -> StreamEvent {
         error: ApiError::ServerError.error_object(),
     };
     StreamEvent::data(to_json(&envelope), false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints_are_labelled_by_route_pattern() {
+        for (path, label) in [
+            ("/v1/chat/completions", "/v1/chat/completions"),
+            ("/v1/completions", "/v1/completions"),
+            ("/v1/embeddings", "/v1/embeddings"),
+            ("/v1/responses", "/v1/responses"),
+            ("/v1/models", "/v1/models"),
+            ("/v1/models/gpt-4o", "/v1/models/{id}"),
+            ("/metrics", "/metrics"),
+            ("/_admin/clock/advance", "/_admin"),
+            ("/v1/models/", "unmatched"),
+            ("/v1/models/a/b", "unmatched"),
+            ("/v1/chat/completions/", "unmatched"),
+            ("/_adminx", "unmatched"),
+        ] {
+            assert_eq!(endpoint(path), label, "{path}");
+        }
+    }
+
+    #[test]
+    fn processing_times_print_as_whole_milliseconds() {
+        for (micros, text) in [
+            (0, "0"),
+            (999, "0"),
+            (9_999, "9"),
+            (10_000, "10"),
+            (1_234_567, "1234"),
+        ] {
+            let header = milliseconds_header(std::time::Duration::from_micros(micros));
+            assert_eq!(header.to_str().unwrap(), text, "{micros} us");
+        }
+    }
 }

@@ -1,6 +1,5 @@
 //! `POST /v1/responses` (the Responses API), whole or streamed as typed events.
 
-use axum::Json;
 use axum::extract::State;
 use axum::response::Response;
 
@@ -87,7 +86,7 @@ async fn serve(
             "completed"
         },
         role: "assistant",
-        content: vec![OutputText::new(text.clone())],
+        content: vec![OutputText::new(text.to_owned())],
     };
     let base = ResponseObject {
         id: format!("resp_{suffix}"),
@@ -122,8 +121,8 @@ async fn serve(
         ..base.clone()
     };
     if request.stream != Some(true) {
-        let pieces = generated.pieces.len() as u64;
-        return pipeline::serve_whole(state, admitted, pieces, Json(finished)).await;
+        let pieces = generated.token_count();
+        return pipeline::serve_whole(state, admitted, pieces, pipeline::JsonReply(finished)).await;
     }
 
     let mut sequence = 0..;
@@ -156,13 +155,13 @@ async fn serve(
         },
     ];
     let first_delta = events.len();
-    for piece in &generated.pieces {
+    for piece in generated.pieces() {
         events.push(ResponseStreamEvent::OutputTextDelta {
             sequence_number: next(),
             item_id: item_id.clone(),
             output_index: 0,
             content_index: 0,
-            delta: piece.clone(),
+            delta: piece.to_owned(),
         });
     }
     let after_deltas = events.len();
@@ -172,7 +171,7 @@ async fn serve(
             item_id: item_id.clone(),
             output_index: 0,
             content_index: 0,
-            text: text.clone(),
+            text: text.to_owned(),
         },
         ResponseStreamEvent::ContentPartDone {
             sequence_number: next(),

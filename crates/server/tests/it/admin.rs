@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use crate::support::{chat_body, manual_config, post, request, router, send};
 
 async fn admin(
-    app: &axum::Router,
+    app: &ratelab_server::MockApi,
     method: Method,
     path: &str,
     token: Option<&str>,

@@ -1,6 +1,7 @@
 //! Bad input gets OpenAI-shaped JSON errors: 400, 401, 404, 413, never a panic or HTML.
 
-use axum::http::Method;
+use axum::body::Body;
+use axum::http::{Method, Request};
 use ratelab_server::ServerConfig;
 use ratelab_server::config::{OrganizationConfig, ProjectConfig};
 use serde_json::json;
@@ -126,6 +127,24 @@ async fn an_oversized_body_is_a_413() {
         .await
         .expect_error(413, Some("request_too_large"));
     assert!(error["message"].as_str().unwrap().contains("1024 bytes"));
+}
+
+#[tokio::test]
+async fn a_declared_length_over_the_limit_is_a_413_before_the_body_is_read() {
+    let (_, app) = router(ServerConfig {
+        max_body_bytes: 1024,
+        ..manual_config()
+    });
+    // The body itself is small: the declared length alone decides.
+    let request = Request::post("/v1/chat/completions")
+        .header("authorization", format!("Bearer {KEY}"))
+        .header("content-type", "application/json")
+        .header("content-length", "5000")
+        .body(Body::from("{}"))
+        .unwrap();
+    send(&app, request)
+        .await
+        .expect_error(413, Some("request_too_large"));
 }
 
 #[tokio::test]

@@ -1,9 +1,9 @@
 //! Helpers: build a router from a config and send it requests without a socket.
 
-use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode};
 use http_body_util::BodyExt;
+use ratelab_server::MockApi;
 use ratelab_server::{AppState, ClockKind, ServerConfig, app};
 use serde_json::Value;
 use tower::ServiceExt;
@@ -19,7 +19,7 @@ pub fn manual_config() -> ServerConfig {
     }
 }
 
-pub fn router(config: ServerConfig) -> (AppState, Router) {
+pub fn router(config: ServerConfig) -> (AppState, MockApi) {
     let state = AppState::new(config).expect("a valid test config");
     (state.clone(), app(state))
 }
@@ -83,7 +83,7 @@ pub fn request(
     builder.body(body).unwrap()
 }
 
-pub async fn send(app: &Router, request: Request<Body>) -> Reply {
+pub async fn send(app: &MockApi, request: Request<Body>) -> Reply {
     let response = app.clone().oneshot(request).await.unwrap();
     let status = response.status();
     let headers = response.headers().clone();
@@ -101,11 +101,11 @@ pub async fn send(app: &Router, request: Request<Body>) -> Reply {
     }
 }
 
-pub async fn post(app: &Router, path: &str, body: Value) -> Reply {
+pub async fn post(app: &MockApi, path: &str, body: Value) -> Reply {
     send(app, request(Method::POST, path, Some(KEY), Some(&body))).await
 }
 
-pub async fn get(app: &Router, path: &str) -> Reply {
+pub async fn get(app: &MockApi, path: &str) -> Reply {
     send(app, request(Method::GET, path, Some(KEY), None)).await
 }
 
