@@ -129,6 +129,8 @@ pub struct ProjectConfig {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConfigError {
+    /// Not TOML, or a field serde rejects; `origin` is `path:line:column` when toml knows
+    /// the spot.
     #[error("{origin}: {message}")]
     Parse { origin: String, message: String },
     #[error("{origin}: {message}")]
@@ -138,9 +140,20 @@ pub enum ConfigError {
 impl ServerConfig {
     /// Parses and validates a TOML config; `origin` (usually the path) prefixes every error.
     pub fn from_toml_str(text: &str, origin: &str) -> Result<ServerConfig, ConfigError> {
-        let config: ServerConfig = toml::from_str(text).map_err(|error| ConfigError::Parse {
-            origin: origin.to_owned(),
-            message: error.to_string().trim_end().to_owned(),
+        let config: ServerConfig = toml::from_str(text).map_err(|error| {
+            // `path:line:column: message` is what editors and terminals turn into a jump to
+            // the spot; toml's own rendering puts the place on a separate "at line" clause.
+            let place = match error.span() {
+                Some(span) => {
+                    let (line, column) = line_and_column(text, span.start);
+                    format!("{origin}:{line}:{column}")
+                }
+                None => origin.to_owned(),
+            };
+            ConfigError::Parse {
+                origin: place,
+                message: error.message().trim_end().to_owned(),
+            }
         })?;
         config.validate(origin)?;
         Ok(config)
@@ -210,6 +223,14 @@ impl ServerConfig {
     }
 }
 
+/// The 1-based line and column (in characters) of a byte offset into `text`.
+fn line_and_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..text.floor_char_boundary(offset.min(text.len()))];
+    let line_start = before.rfind('\n').map_or(0, |newline| newline + 1);
+    let line = before.matches('\n').count() + 1;
+    (line, before[line_start..].chars().count() + 1)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -221,6 +242,15 @@ mod tests {
             .to_string();
         assert!(error.contains(expected), "error was: {error}");
         assert!(error.starts_with("serve.toml"), "error was: {error}");
+    }
+
+    #[test]
+    fn a_syntax_or_field_error_names_file_line_and_column() {
+        check_error(
+            "tier = \"tier-2\"\n  seeed = 7\n",
+            "serve.toml:2:3: unknown field `seeed`, expected one of `seed`",
+        );
+        check_error("# é\ntier = \n", "serve.toml:2:8: ");
     }
 
     #[test]

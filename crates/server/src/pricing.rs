@@ -1,6 +1,6 @@
 //! The price table behind spend caps and `insufficient_quota`: US dollars per million tokens.
 //!
-//! Figures are OpenAI's list prices as published in 2025 for the catalog's models; a config
+//! Figures are OpenAI's standard (not Batch) list prices for the catalog's models; a config
 //! file can override or add models under `[prices]`. Unknown models cost nothing, so they
 //! never exhaust a budget.
 
@@ -17,6 +17,28 @@ pub struct Price {
     pub output_per_million_usd: f64,
 }
 
+/// (model, input, output) in US dollars per million tokens.
+///
+/// Checked in November 2026 against stored copies of public pages; OpenAI's own pricing page
+/// (platform.openai.com/docs/pricing) was not among them, so each figure rests on secondary
+/// sources that quote it, all of which agree:
+/// - gpt-4o 2.50/10.00 and gpt-4o-mini 0.15/0.60: aimodelcalc.pages.dev/guides/openai-api-pricing.html
+///   (quoting OpenAI's page, May 2026), deploybase.ai/articles/openai-pricing (March 2026),
+///   chatgptpricing.com/api (March 2025). One outlier (aifreeapi.com, 5.00/20.00 for gpt-4o)
+///   is contradicted by all of these and was not followed.
+/// - gpt-4.1 2.00/8.00: deploybase.ai/articles/gpt-4.1-pricing (March 2026),
+///   losclouds.com/ai-models/gpt-4-1 (verified April 2026), chatai.guide/models/gpt-4-1
+///   (quoting OpenAI's model page). A page listing 1.00/4.00 gives the Batch price.
+/// - gpt-4.1-long-context: no separate price was found. It is ratelab's name for gpt-4.1's
+///   long-context rate-limit pool (inputs over 128k tokens, community.openai.com thread
+///   1371479); such requests are gpt-4.1 requests, so they carry gpt-4.1's price.
+/// - gpt-3.5-turbo 0.50/1.50: aimodelcalc (May 2026), goitreels-com.pages.dev (April 2026),
+///   chatgptpricing.com/api (March 2025).
+/// - gpt-4 30.00/60.00: openrouter.ai/openai/gpt-4 and ora.it.com (both undated), matching the
+///   per-thousand 0.03/0.06 of 2023-24 price lists; no dated first-party page was found.
+/// - text-embedding-3-small 0.02, -3-large 0.13, ada-002 0.10 (input only):
+///   tokenmix.ai/blog/openai-embedding-pricing (April 2026), embeddingcost.com/openai
+///   (May 2026), and the January 2024 launch prices per thousand (0.00002, 0.00013, 0.0001).
 const BUILTIN: &[(&str, f64, f64)] = &[
     ("gpt-4o", 2.50, 10.00),
     ("gpt-4o-mini", 0.15, 0.60),
@@ -82,6 +104,41 @@ pub fn validate(overrides: &BTreeMap<String, Price>) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The figures checked against public sources (see [`BUILTIN`]); change them only with a
+    /// new source and date there.
+    #[test]
+    fn the_builtin_figures_are_the_checked_list_prices() {
+        let table = PriceTable::new(&BTreeMap::new());
+        let checked = [
+            ("gpt-4o", 2.50, 10.00),
+            ("gpt-4o-mini", 0.15, 0.60),
+            ("gpt-4.1", 2.00, 8.00),
+            ("gpt-4.1-long-context", 2.00, 8.00),
+            ("gpt-3.5-turbo", 0.50, 1.50),
+            ("gpt-4", 30.00, 60.00),
+            ("text-embedding-3-small", 0.02, 0.0),
+            ("text-embedding-3-large", 0.13, 0.0),
+            ("text-embedding-ada-002", 0.10, 0.0),
+        ];
+        for (model, input, output) in checked {
+            let million_in = table.cost_usd(model, 1_000_000, 0);
+            let million_out = table.cost_usd(model, 0, 1_000_000);
+            assert!(
+                (million_in - input).abs() < 1e-9,
+                "{model} input: {million_in}"
+            );
+            assert!(
+                (million_out - output).abs() < 1e-9,
+                "{model} output: {million_out}"
+            );
+        }
+        assert_eq!(
+            table.prices.len(),
+            checked.len(),
+            "a model without a checked price"
+        );
+    }
 
     #[test]
     fn costs_follow_the_table_and_overrides() {

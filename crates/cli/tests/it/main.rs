@@ -3,6 +3,7 @@
 mod check;
 mod report;
 mod scenarios;
+mod serve;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

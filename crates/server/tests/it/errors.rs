@@ -148,16 +148,31 @@ async fn a_declared_length_over_the_limit_is_a_413_before_the_body_is_read() {
 }
 
 #[tokio::test]
-async fn unknown_routes_and_methods_are_json_404s() {
+async fn unknown_routes_are_json_404s() {
     let (_, app) = router(manual_config());
     let error = post(&app, "/v1/nope", json!({}))
         .await
         .expect_error(404, None);
     assert_eq!(error["message"], "Invalid URL (POST /v1/nope)");
-    let reply = send(
-        &app,
-        request(Method::GET, "/v1/chat/completions", Some(KEY), None),
-    )
-    .await;
-    reply.expect_error(404, None);
+    assert_eq!(error["type"], "invalid_request_error");
+}
+
+/// OpenAI answers a known path with the wrong method as it answers an unknown path: 404
+/// `invalid_request_error` "Invalid URL (METHOD /path)", not 405. Reports of exactly this body
+/// come from clients whose POST was turned into a GET (a redirect, a proxy forwarding GET).
+#[tokio::test]
+async fn a_wrong_method_is_a_404_invalid_url_like_openai() {
+    let (_, app) = router(manual_config());
+    for (method, path) in [
+        (Method::GET, "/v1/chat/completions"),
+        (Method::GET, "/v1/embeddings"),
+        (Method::DELETE, "/v1/completions"),
+        (Method::POST, "/v1/models"),
+    ] {
+        let reply = send(&app, request(method.clone(), path, Some(KEY), None)).await;
+        let error = reply.expect_error(404, None);
+        assert_eq!(error["message"], format!("Invalid URL ({method} {path})"));
+        assert_eq!(error["type"], "invalid_request_error");
+        assert_eq!(error["param"], serde_json::Value::Null);
+    }
 }
