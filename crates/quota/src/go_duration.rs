@@ -29,20 +29,33 @@ pub fn format_go_duration(duration: Duration) -> String {
 /// Appends [`format_go_duration`]'s text to `text`, so a caller building many headers writes
 /// into buffers it already has instead of allocating intermediate strings.
 pub(crate) fn push_go_duration(text: &mut String, duration: Duration) {
+    const MILLIS_PER_HOUR: u64 = 3_600_000;
     let millis = duration.as_nanos().div_ceil(NANOS_PER_MILLI);
-    if millis == 0 {
+    // Whole hours split off first leave a remainder that 32 bits hold. Every realistic wait
+    // fits in 64 bits, where that split is plain instructions rather than 128-bit library
+    // calls.
+    let (hours, rest) = match u64::try_from(millis) {
+        Ok(millis) => (
+            u128::from(millis / MILLIS_PER_HOUR),
+            (millis % MILLIS_PER_HOUR) as u32,
+        ),
+        Err(_) => (
+            millis / u128::from(MILLIS_PER_HOUR),
+            (millis % u128::from(MILLIS_PER_HOUR)) as u32,
+        ),
+    };
+    if hours == 0 && rest == 0 {
         text.push_str("0s");
         return;
     }
-    if millis < 1_000 {
-        push_decimal(text, millis);
+    if hours == 0 && rest < 1_000 {
+        push_decimal(text, rest);
         text.push_str("ms");
         return;
     }
-    let hours = millis / 3_600_000;
-    let minutes = millis / 60_000 % 60;
-    let seconds = millis / 1_000 % 60;
-    let fraction = millis % 1_000;
+    let minutes = rest / 60_000;
+    let seconds = rest / 1_000 % 60;
+    let fraction = rest % 1_000;
     if hours > 0 {
         push_decimal(text, hours);
         text.push('h');
@@ -70,22 +83,10 @@ pub(crate) fn push_go_duration(text: &mut String, duration: Duration) {
     text.push('s');
 }
 
-/// Appends `value` in decimal without going through `fmt`'s machinery.
-pub(crate) fn push_decimal(text: &mut String, value: impl Into<u128>) {
-    let mut value = value.into();
-    let mut digits = [0u8; 39];
-    let mut start = digits.len();
-    loop {
-        start -= 1;
-        digits[start] = b'0' + (value % 10) as u8;
-        value /= 10;
-        if value == 0 {
-            break;
-        }
-    }
-    for digit in &digits[start..] {
-        text.push(char::from(*digit));
-    }
+/// Appends `value` in decimal without going through `fmt`'s machinery (and, for `u64`, without
+/// 128-bit division, which is a library call per digit).
+pub(crate) fn push_decimal(text: &mut String, value: impl itoa::Integer) {
+    text.push_str(itoa::Buffer::new().format(value));
 }
 
 /// A Go duration string that could not be parsed.

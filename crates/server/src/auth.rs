@@ -1,15 +1,14 @@
 //! API keys: which organization and project a bearer key acts for, and how keys are redacted.
 
-use std::collections::HashMap;
-use std::sync::Arc;
-
 use std::ops::Range;
+use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::FromRequestParts;
 use axum::http::HeaderValue;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
+use hashbrown::HashMap;
 
 use crate::config::{DEFAULT_ORGANIZATION, DEFAULT_PROJECT, ServerConfig};
 use crate::error::ApiError;

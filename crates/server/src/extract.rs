@@ -1,9 +1,10 @@
 //! `JsonBody`: reads a request body within the size limit and parses it, turning every failure
 //! into the OpenAI-shaped 400 or 413 that names the offending field.
 
+use axum::body::{Bytes, HttpBody};
 use axum::extract::{FromRequest, Request};
 use axum::http::header::CONTENT_LENGTH;
-use http_body_util::LengthLimitError;
+use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
@@ -28,17 +29,29 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
         if declared.is_some_and(|length| length > limit as u64) {
             return Err(too_large());
         }
-        let bytes = axum::body::to_bytes(request.into_body(), limit)
-            .await
-            .map_err(|error| {
-                let over_limit = std::error::Error::source(&error)
-                    .is_some_and(|source| source.is::<LengthLimitError>());
-                if over_limit {
-                    too_large()
-                } else {
-                    ApiError::UnparsableJson
-                }
-            })?;
+        let read_error = |error: axum::BoxError| {
+            if error.is::<LengthLimitError>() {
+                too_large()
+            } else {
+                ApiError::UnparsableJson
+            }
+        };
+        let mut body = Limited::new(request.into_body(), limit);
+        // A small body arrives whole in its first frame; only a longer one is collected, which
+        // costs a buffer list.
+        let first = match body.frame().await {
+            None => Bytes::new(),
+            Some(frame) => frame.map_err(read_error)?.into_data().unwrap_or_default(),
+        };
+        let bytes = if body.is_end_stream() {
+            first
+        } else {
+            let rest = body.collect().await.map_err(read_error)?.to_bytes();
+            let mut whole = Vec::with_capacity(first.len() + rest.len());
+            whole.extend_from_slice(&first);
+            whole.extend_from_slice(&rest);
+            Bytes::from(whole)
+        };
         parse_json(&bytes).map(JsonBody)
     }
 }

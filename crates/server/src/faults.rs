@@ -225,6 +225,13 @@ impl Faults {
         }
     }
 
+    /// Whether [`Faults::decide`] can only answer `None`: no scripts, no windows, no rates.
+    pub fn is_idle(&self) -> bool {
+        self.scripts.is_empty()
+            && self.windows.is_empty()
+            && self.rates.table().iter().all(|(rate, _)| *rate == 0.0)
+    }
+
     /// Decides the fault, if any, for one request with `key` arriving at server time `now`.
     pub fn decide(&mut self, now: Duration, key: &str) -> Option<Fault> {
         if let Some(scripted) = self.next_script_step(key) {

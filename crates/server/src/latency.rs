@@ -51,11 +51,28 @@ impl LatencyConfig {
                 rng.random_range(1.0 - self.jitter..1.0 + self.jitter)
             }
         };
-        let time_to_first_token = Duration::from_secs_f64(self.ttft_ms * scale() / 1000.0);
+        let time_to_first_token_scale = scale();
+        let rate_scale = if self.tokens_per_second == 0.0 {
+            1.0
+        } else {
+            scale()
+        };
+        self.scaled_plan(time_to_first_token_scale, rate_scale)
+    }
+
+    /// Whether [`LatencyConfig::plan`] draws from its RNG at all.
+    pub fn is_jittered(&self) -> bool {
+        self.jitter != 0.0
+    }
+
+    /// The timing with the time to first token and the token rate scaled by these factors.
+    pub fn scaled_plan(&self, time_to_first_token_scale: f64, rate_scale: f64) -> LatencyPlan {
+        let time_to_first_token =
+            Duration::from_secs_f64(self.ttft_ms * time_to_first_token_scale / 1000.0);
         let per_token = if self.tokens_per_second == 0.0 {
             Duration::ZERO
         } else {
-            Duration::from_secs_f64(1.0 / (self.tokens_per_second * scale()))
+            Duration::from_secs_f64(1.0 / (self.tokens_per_second * rate_scale))
         };
         LatencyPlan {
             time_to_first_token,

@@ -3,11 +3,12 @@
 //! organizations, projects and models onto limiter keys, applies the header switches, and
 //! tracks spend for `insufficient_quota`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
+use hashbrown::HashMap;
 use quota::{
     Catalog, ErrorBody, Instant, LimitKind, LimitSet, LimitStatus, Limiter, Rejection, Scope,
     ScopedKey,

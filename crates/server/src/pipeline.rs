@@ -49,7 +49,7 @@ pub async fn admit(
         });
     }
     let now = state.clock().now();
-    let fault = state.faults().decide(now, principal.key());
+    let fault = state.decide_fault(now, principal.key());
     let late_fault = match fault {
         None => None,
         Some(Fault::ServerError) => return Err(ApiError::ServerError),

@@ -1,6 +1,6 @@
 //! `AppState`: the shared, cheaply cloned state every handler sees.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -12,7 +12,7 @@ use crate::auth::Directory;
 use crate::clock::Clock;
 use crate::config::{ConfigError, ServerConfig};
 use crate::content::mix;
-use crate::faults::Faults;
+use crate::faults::{Fault, Faults};
 use crate::latency::LatencyPlan;
 use crate::limits::Limits;
 use crate::metrics::Metrics;
@@ -31,6 +31,8 @@ struct Inner {
     directory: Directory,
     limits: Mutex<Limits>,
     faults: Mutex<Faults>,
+    /// Whether the fault plan can inject nothing; kept by [`FaultsGuard`].
+    faults_idle: AtomicBool,
     latency_rng: Mutex<ChaCha8Rng>,
     metrics: Metrics,
     token_counts: TokenCounts,
@@ -56,12 +58,14 @@ impl AppState {
             message,
         })?;
         let seed = config.seed;
+        let faults = Faults::new(&config.faults, mix(seed, 1));
         Ok(AppState {
             inner: Arc::new(Inner {
                 clock: Clock::new(config.clock),
                 directory: Directory::from_config(&config),
                 limits: Mutex::new(limits),
-                faults: Mutex::new(Faults::new(&config.faults, mix(seed, 1))),
+                faults_idle: AtomicBool::new(faults.is_idle()),
+                faults: Mutex::new(faults),
                 latency_rng: Mutex::new(ChaCha8Rng::seed_from_u64(mix(seed, 2))),
                 metrics: Metrics::default(),
                 token_counts: TokenCounts::default(),
@@ -97,16 +101,32 @@ impl AppState {
         lock(&self.inner.limits)
     }
 
-    pub fn faults(&self) -> MutexGuard<'_, Faults> {
-        lock(&self.inner.faults)
+    /// The fault plan, to read or change; the idle flag follows every change when the guard
+    /// is dropped.
+    pub fn faults(&self) -> FaultsGuard<'_> {
+        FaultsGuard {
+            faults: lock(&self.inner.faults),
+            idle: &self.inner.faults_idle,
+        }
+    }
+
+    /// The fault, if any, for a request with `key` arriving at server time `now`. With no
+    /// rates, windows or scripts (the usual case) this answers without taking the lock.
+    pub fn decide_fault(&self, now: Duration, key: &str) -> Option<Fault> {
+        if self.inner.faults_idle.load(Ordering::Acquire) {
+            return None;
+        }
+        self.faults().decide(now, key)
     }
 
     /// One request's latency draw.
     pub fn latency_plan(&self) -> LatencyPlan {
-        self.inner
-            .config
-            .latency
-            .plan(&mut *lock(&self.inner.latency_rng))
+        let latency = &self.inner.config.latency;
+        // Without jitter there is nothing to draw, and no reason to take the RNG's lock.
+        if !latency.is_jittered() {
+            return latency.scaled_plan(1.0, 1.0);
+        }
+        latency.plan(&mut *lock(&self.inner.latency_rng))
     }
 
     /// A fresh `req_...` id: 32 hex digits derived from the seed and a counter.
@@ -150,6 +170,34 @@ impl AppState {
     /// Tells every waiting request that the server is going away.
     pub fn begin_shutdown(&self) {
         self.inner.shutdown.send_replace(true);
+    }
+}
+
+/// The fault plan behind its lock. Dropping it records whether the plan is idle, so requests
+/// can skip the lock while nothing is configured.
+pub struct FaultsGuard<'a> {
+    faults: MutexGuard<'a, Faults>,
+    idle: &'a AtomicBool,
+}
+
+impl std::ops::Deref for FaultsGuard<'_> {
+    type Target = Faults;
+
+    fn deref(&self) -> &Faults {
+        &self.faults
+    }
+}
+
+impl std::ops::DerefMut for FaultsGuard<'_> {
+    fn deref_mut(&mut self) -> &mut Faults {
+        &mut self.faults
+    }
+}
+
+impl Drop for FaultsGuard<'_> {
+    fn drop(&mut self) {
+        // Stored while the lock is still held, so flags from two guards land in lock order.
+        self.idle.store(self.faults.is_idle(), Ordering::Release);
     }
 }
 

@@ -2,9 +2,9 @@
 //! repeating the same prompt (benchmarks, retries, fixed test fixtures) does not pay a BPE
 //! pass per request.
 
-use std::collections::HashMap;
-use std::fmt::Write;
 use std::sync::Mutex;
+
+use hashbrown::HashMap;
 
 use crate::wire::chat::{ChatMessage, MessageContent};
 
@@ -81,7 +81,8 @@ impl TokenCounts {
 
 /// Appends a length-prefixed field, so distinct field lists can never make the same key.
 fn push_field(key: &mut String, field: &str) {
-    let _ = write!(key, "{}:", field.len());
+    key.push_str(itoa::Buffer::new().format(field.len()));
+    key.push(':');
     key.push_str(field);
 }
 

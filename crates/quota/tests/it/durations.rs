@@ -24,6 +24,27 @@ fn openai_samples_format_exactly() {
 }
 
 #[test]
+fn durations_beyond_64_bit_milliseconds_format_exactly() {
+    // Duration::MAX in milliseconds (rounded up) needs more than 64 bits.
+    let millis = Duration::MAX.as_nanos().div_ceil(1_000_000);
+    assert!(u64::try_from(millis).is_err());
+    let (hours, minutes, seconds) = (
+        millis / 3_600_000,
+        millis / 60_000 % 60,
+        millis / 1_000 % 60,
+    );
+    assert_eq!(
+        millis % 1_000,
+        0,
+        "the fraction rounds up to a whole second"
+    );
+    assert_eq!(
+        format_go_duration(Duration::MAX),
+        format!("{hours}h{minutes}m{seconds}s")
+    );
+}
+
+#[test]
 fn retry_after_rounds_up() {
     assert_eq!(retry_after_seconds(Duration::from_millis(644)), 1);
     assert_eq!(retry_after_seconds(Duration::from_secs(2)), 2);

@@ -147,6 +147,37 @@ async fn a_declared_length_over_the_limit_is_a_413_before_the_body_is_read() {
         .expect_error(413, Some("request_too_large"));
 }
 
+/// A body sent in `chunks` frames with no declared length, as a chunked upload arrives.
+fn chunked_chat_request(body: &str, chunks: usize) -> Request<Body> {
+    let bytes = body.as_bytes();
+    let size = bytes.len().div_ceil(chunks);
+    let frames: Vec<Result<Vec<u8>, std::io::Error>> =
+        bytes.chunks(size).map(|chunk| Ok(chunk.to_vec())).collect();
+    Request::post("/v1/chat/completions")
+        .header("authorization", format!("Bearer {KEY}"))
+        .header("content-type", "application/json")
+        .body(Body::from_stream(futures_util::stream::iter(frames)))
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_body_in_several_frames_is_read_whole_and_held_to_the_limit() {
+    let (_, app) = router(ServerConfig {
+        max_body_bytes: 1024,
+        ..manual_config()
+    });
+    let body = chat_body("gpt-4o", 5).to_string();
+    let reply = send(&app, chunked_chat_request(&body, 4)).await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(reply.json()["usage"]["completion_tokens"], 5);
+
+    let huge =
+        json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "x".repeat(4096)}]});
+    send(&app, chunked_chat_request(&huge.to_string(), 8))
+        .await
+        .expect_error(413, Some("request_too_large"));
+}
+
 #[tokio::test]
 async fn unknown_routes_are_json_404s() {
     let (_, app) = router(manual_config());
