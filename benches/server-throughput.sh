@@ -11,18 +11,18 @@
 # Prints the figures as a Markdown section to paste under "## server" in reports/benchmarks.md.
 #
 # Usage: bash benches/server-throughput.sh
-# Knobs (environment): DURATION (wrk run, default 8s), CONNECTIONS (default 32), THREADS (wrk
-# threads, default 2), ROUNDS (default 3), LATENCY_SECONDS (loadgen run, default 10), KEYS
+# Knobs (environment): DURATION (wrk run, default 4s), CONNECTIONS (default 32), THREADS (wrk
+# threads, default 2), ROUNDS (default 7), LATENCY_SECONDS (loadgen run, default 10), KEYS
 # (default 100000), MEMORY_REQUESTS (default 1000000; 0 skips (c)), MEMORY_RATE (requests/s,
 # default 15000), RATELAB (the server binary, default the fresh release build), BEFORE (an
 # older server binary to run alongside in (a) and (b), e.g. a build of main).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DURATION=${DURATION:-8s}
+DURATION=${DURATION:-4s}
 CONNECTIONS=${CONNECTIONS:-32}
 THREADS=${THREADS:-2}
-ROUNDS=${ROUNDS:-3}
+ROUNDS=${ROUNDS:-7}
 LATENCY_SECONDS=${LATENCY_SECONDS:-10}
 KEYS=${KEYS:-100000}
 MEMORY_REQUESTS=${MEMORY_REQUESTS:-1000000}
@@ -129,8 +129,15 @@ for round in $(seq 1 "$ROUNDS"); do
     rps=$(wrk_rps "$(url_of "$target")")
     echo "throughput round $round $target: $rps/s" >&2
     RPS[$target]="${RPS[$target]:-} $rps"
+    declare "LAST_${target}=$rps"
   done
+  # Runs next to each other in time see the same machine: their ratio is steadier than the
+  # ratio of medians taken over the whole (shared, noisy) run.
+  RATIO_bare="${RATIO_bare:-} $(awk -v s="$LAST_server" -v b="$LAST_bare" 'BEGIN {printf "%.1f", 100 * s / b}')"
+  RATIO_same="${RATIO_same:-} $(awk -v s="$LAST_server" -v b="$LAST_same" 'BEGIN {printf "%.1f", 100 * s / b}')"
 done
+MEDIAN_RATIO_bare=$(tr ' ' '\n' <<<"$RATIO_bare" | grep . | median)
+MEDIAN_RATIO_same=$(tr ' ' '\n' <<<"$RATIO_same" | grep . | median)
 for target in $TARGETS; do
   declare "MEDIAN_${target}=$(tr ' ' '\n' <<<"${RPS[$target]}" | grep . | median)"
 done
@@ -189,11 +196,11 @@ latency runs, $LOAD_END at the end.
 (a) Throughput, wrk -t$THREADS -c$CONNECTIONS -d$DURATION, $ROUNDS alternating rounds, median
 requests/s (all rounds, bare / same / server${BEFORE:+ / before}:${RPS[bare]} /${RPS[same]} /${RPS[server]}${BEFORE:+ /${RPS[before]:-}}):
 
-| target | requests/s | mock server as % of it |
-|---|---|---|
-| bare axum, same body | $MEDIAN_bare | $(pct "$MEDIAN_server" "$MEDIAN_bare")% |
-| bare axum, same body and headers | $MEDIAN_same | $(pct "$MEDIAN_server" "$MEDIAN_same")% |
-| ratelab mock server | $MEDIAN_server | |
+| target | requests/s | mock server as % of it (ratio of medians) | median of the rounds' ratios (each round's in brackets) |
+|---|---|---|---|
+| bare axum, same body | $MEDIAN_bare | $(pct "$MEDIAN_server" "$MEDIAN_bare")% | **$MEDIAN_RATIO_bare%** ($RATIO_bare) |
+| bare axum, same body and headers | $MEDIAN_same | $(pct "$MEDIAN_server" "$MEDIAN_same")% | **$MEDIAN_RATIO_same%** ($RATIO_same) |
+| ratelab mock server | $MEDIAN_server | | |
 ${BEFORE:+| mock server before (main) | ${MEDIAN_before:-} | $(pct "${MEDIAN_before:-0}" "$MEDIAN_bare")% of bare, $(pct "${MEDIAN_before:-0}" "$MEDIAN_same")% of same-bytes |}
 
 (b) Latency, loadgen open loop at $RATE requests/s (half the server's median) for

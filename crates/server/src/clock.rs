@@ -71,11 +71,17 @@ impl Clock {
         }
     }
 
-    /// Unix seconds for `created` fields.
+    /// Unix seconds now, for `created` fields.
     pub fn unix_seconds(&self) -> u64 {
+        self.unix_seconds_at(self.now())
+    }
+
+    /// Unix seconds at server time `at` (a reading of [`Clock::now`]), so a request can stamp
+    /// `created` from the reading it was admitted at rather than read the clock again.
+    pub fn unix_seconds_at(&self, at: Duration) -> u64 {
         match self {
-            Clock::Real { unix_start, .. } => (*unix_start + self.now()).as_secs(),
-            Clock::Manual { .. } => MANUAL_CLOCK_UNIX_START + self.now().as_secs(),
+            Clock::Real { unix_start, .. } => (*unix_start + at).as_secs(),
+            Clock::Manual { .. } => MANUAL_CLOCK_UNIX_START + at.as_secs(),
         }
     }
 

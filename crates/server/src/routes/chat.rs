@@ -91,7 +91,7 @@ async fn serve(
     );
 
     let id = state.next_id("chatcmpl-");
-    let created = state.clock().unix_seconds();
+    let created = state.clock().unix_seconds_at(admitted.admitted_at);
     if request.stream == Some(true) {
         let stream = ChunkStream {
             id,

@@ -85,7 +85,7 @@ async fn serve(
     );
 
     let id = state.next_id("cmpl-");
-    let created = state.clock().unix_seconds();
+    let created = state.clock().unix_seconds_at(admitted.admitted_at);
     let completion = |choices: Vec<TextChoice>, usage: Option<Usage>| TextCompletion {
         id: id.clone(),
         object: "text_completion",

@@ -91,7 +91,7 @@ async fn serve(
     let base = ResponseObject {
         id: format!("resp_{suffix}"),
         object: "response",
-        created_at: state.clock().unix_seconds(),
+        created_at: state.clock().unix_seconds_at(admitted.admitted_at),
         status: "in_progress",
         error: None,
         incomplete_details: None,
