@@ -1,7 +1,9 @@
 //! `loadgen`: an open-loop HTTP load generator for ratelab's server benchmarks. It sends POSTs
 //! to one loopback URL at a fixed rate for a bounded time and request count, records each
-//! latency from the request's *scheduled* send time (so a stalled server cannot hide its queue,
-//! the coordinated-omission trap of closed-loop tools like wrk), and optionally samples a
+//! latency from the request's *scheduled* send time when it goes out late because every
+//! connection was busy (so a stalled server cannot hide its queue, the coordinated-omission
+//! trap of closed-loop tools like wrk) and from the end of its timer sleep otherwise (tokio's
+//! millisecond timer would add its own lateness to every request), and optionally samples a
 //! process's resident memory while it runs. Requests go over a fixed set of keep-alive
 //! connections (as wrk2 does), so the generator stays cheap enough to share the cores.
 //!
@@ -162,12 +164,21 @@ async fn connection(shared: Arc<Shared>) {
     };
     let mut sender = None;
     while let Some((index, due)) = shared.claim() {
-        tokio::time::sleep_until(due).await;
+        // An overdue request (every connection was busy) counts its wait from the due time,
+        // the coordinated-omission correction. A request this connection sleeps for counts
+        // from when the sleep ends instead: tokio's timer fires up to a millisecond late, and
+        // that lateness is the generator's, not the server's.
+        let start = if Instant::now() < due {
+            tokio::time::sleep_until(due).await;
+            Instant::now()
+        } else {
+            due
+        };
         if sender.is_none() {
             sender = connect(&authority).await;
         }
         let Some(live) = sender.as_mut() else {
-            shared.record(None, due.elapsed());
+            shared.record(None, start.elapsed());
             continue;
         };
         let key = format!("Bearer sk-bench-{:06}", index % shared.options.keys);
@@ -184,7 +195,7 @@ async fn connection(shared: Arc<Shared>) {
             // The connection may be broken; the next request opens a fresh one.
             sender = None;
         }
-        shared.record(outcome, due.elapsed());
+        shared.record(outcome, start.elapsed());
     }
 }
 

@@ -113,6 +113,25 @@ mod tests {
     }
 
     #[test]
+    fn message_content_is_a_string_or_a_list_of_parts() {
+        let body = r#"{"model": "gpt-4o", "messages": [
+            {"role": "user", "content": "plain"},
+            {"role": "user", "content": [{"type": "text", "text": "a"}, {"type": "image_url"}, {"type": "text", "text": "b"}]},
+            {"role": "assistant", "content": null}
+        ]}"#;
+        let request = parse_json::<ChatCompletionRequest>(body.as_bytes()).unwrap();
+        let texts: Vec<Option<String>> = request
+            .messages
+            .iter()
+            .map(|message| message.content.as_ref().map(|content| content.text()))
+            .collect();
+        assert_eq!(
+            texts,
+            [Some("plain".to_owned()), Some("ab".to_owned()), None]
+        );
+    }
+
+    #[test]
     fn malformed_bodies_name_the_field() {
         check("{", None, "could not parse the JSON body");
         check("", None, "could not parse the JSON body");
@@ -125,6 +144,11 @@ mod tests {
             r#"{"model": "gpt-4o", "messages": [{"content": "hi"}]}"#,
             Some("messages[0].role"),
             "Missing required parameter: 'messages[0].role'",
+        );
+        check(
+            r#"{"model": "gpt-4o", "messages": [{"role": "user", "content": 5}]}"#,
+            Some("messages[0].content"),
+            "invalid type: integer `5`, expected a string or an array of content parts",
         );
         check(
             r#"{"model": "gpt-4o", "messages": [], "max_tokens": "ten"}"#,
