@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
+use bytes::BytesMut;
 use hashbrown::HashMap;
 use quota::{
     Catalog, ErrorBody, Instant, LimitKind, LimitSet, LimitStatus, Limiter, Rejection, Scope,
@@ -572,9 +573,26 @@ fn header_name(name: &'static str) -> HeaderName {
 
 /// Copies the `x-ratelimit-*` headers of a decision's `statuses` into `headers`.
 pub fn insert_rate_limit_headers(headers: &mut HeaderMap, statuses: &[LimitStatus]) {
+    // All values go into one buffer that every header value then shares, so a response pays
+    // one allocation for them rather than one per header.
+    let mut text = BytesMut::with_capacity(128);
+    let mut written: [(&'static str, usize, usize); MAX_RATE_LIMIT_HEADERS] =
+        [("", 0, 0); MAX_RATE_LIMIT_HEADERS];
+    let mut count = 0;
     quota::write_rate_limit_headers(statuses, |name, value| {
-        if let Ok(value) = HeaderValue::from_str(value) {
-            headers.insert(header_name(name), value);
+        if let Some(slot) = written.get_mut(count) {
+            *slot = (name, text.len(), text.len() + value.len());
+            text.extend_from_slice(value.as_bytes());
+            count += 1;
         }
     });
+    let text = text.freeze();
+    for &(name, start, end) in &written[..count] {
+        if let Ok(value) = HeaderValue::from_maybe_shared(text.slice(start..end)) {
+            headers.insert(header_name(name), value);
+        }
+    }
 }
+
+/// At most three headers for each of requests, tokens and project tokens.
+const MAX_RATE_LIMIT_HEADERS: usize = 9;
