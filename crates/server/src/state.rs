@@ -67,7 +67,7 @@ impl AppState {
                 faults_idle: AtomicBool::new(faults.is_idle()),
                 faults: Mutex::new(faults),
                 latency_rng: Mutex::new(ChaCha8Rng::seed_from_u64(mix(seed, 2))),
-                metrics: Metrics::default(),
+                metrics: Metrics::new(&crate::routes::ENDPOINTS),
                 token_counts: TokenCounts::default(),
                 requests_seen: AtomicU64::new(0),
                 shutdown: watch::Sender::new(false),

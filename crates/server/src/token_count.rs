@@ -2,7 +2,7 @@
 //! repeating the same prompt (benchmarks, retries, fixed test fixtures) does not pay a BPE
 //! pass per request.
 
-use std::sync::Mutex;
+use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use hashbrown::HashMap;
 
@@ -18,7 +18,8 @@ const MAX_KEY_BYTES: usize = 4096;
 /// text of what was counted (model included), never by a hash alone.
 #[derive(Debug, Default)]
 pub struct TokenCounts {
-    counted: Mutex<HashMap<String, u64>>,
+    /// Read-mostly: repeated prompts only read, so concurrent requests share the lock.
+    counted: RwLock<HashMap<String, u64>>,
 }
 
 impl TokenCounts {
@@ -58,12 +59,12 @@ impl TokenCounts {
         if key.len() > MAX_KEY_BYTES {
             return count();
         }
-        if let Some(&tokens) = self.lock().get(&key) {
+        if let Some(&tokens) = self.read().get(&key) {
             return tokens;
         }
         // Count outside the lock: a BPE pass is the slow part, and other requests need not wait.
         let tokens = count();
-        let mut counted = self.lock();
+        let mut counted = self.write();
         if counted.len() >= MAX_ENTRIES {
             counted.clear();
         }
@@ -71,10 +72,16 @@ impl TokenCounts {
         tokens
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, u64>> {
-        // A cache of pure results cannot be left inconsistent by a panicking holder.
+    // A cache of pure results cannot be left inconsistent by a panicking holder.
+    fn read(&self) -> RwLockReadGuard<'_, HashMap<String, u64>> {
         self.counted
-            .lock()
+            .read()
+            .unwrap_or_else(|poison| poison.into_inner())
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, HashMap<String, u64>> {
+        self.counted
+            .write()
             .unwrap_or_else(|poison| poison.into_inner())
     }
 }

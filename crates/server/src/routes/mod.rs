@@ -46,6 +46,17 @@ const METRICS: &str = "/metrics";
 const ADMIN: &str = "/_admin";
 /// The label of requests no route matches.
 const UNMATCHED: &str = "unmatched";
+/// Every label `endpoint` gives requests that `/metrics` counts (it does not count itself).
+pub(crate) const ENDPOINTS: [&str; 8] = [
+    CHAT_COMPLETIONS,
+    COMPLETIONS,
+    EMBEDDINGS,
+    RESPONSES,
+    MODELS,
+    MODEL,
+    ADMIN,
+    UNMATCHED,
+];
 
 /// The whole server as one tower service: serve it with `axum::serve` (through
 /// `axum::ServiceExt::into_make_service`), mount it with `Router::fallback_service`, or test it
