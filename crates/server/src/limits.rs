@@ -4,7 +4,6 @@
 //! tracks spend for `insufficient_quota`.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
@@ -101,12 +100,15 @@ pub struct Charge<'a> {
     pub choices: u64,
 }
 
-/// One bucket holder: an organization's pool, or a project's pool inside it.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+/// One bucket holder: an organization's pool, or a project's pool inside it, by the ids
+/// `Limits` issues. Plain numbers rather than shared names: building a key per request then
+/// touches no reference counts, which both runtime workers would otherwise bounce between
+/// their caches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 struct BucketKey {
-    organization: Arc<str>,
-    project: Option<Arc<str>>,
-    pool: Arc<str>,
+    organization: u32,
+    project: Option<u32>,
+    pool: u32,
 }
 
 /// A limit set as configured, with its compiled form.
@@ -123,13 +125,23 @@ fn compile(set: LimitSet, place: &str) -> Result<Override, String> {
 
 #[derive(Debug, Clone, Default)]
 struct Organization {
+    /// This organization's part of its bucket keys.
+    bucket_id: u32,
     tier: Option<String>,
     budget_usd: Option<f64>,
     spent_usd: f64,
     /// Which 30-day spend period `spent_usd` belongs to.
     spend_period: u64,
     limits: HashMap<String, Override>,
-    projects: HashMap<String, HashMap<String, Override>>,
+    projects: HashMap<String, Project>,
+}
+
+/// A project with limits of its own.
+#[derive(Debug, Clone, Default)]
+struct Project {
+    /// This project's part of its bucket keys.
+    bucket_id: u32,
+    limits: HashMap<String, Override>,
 }
 
 /// The limiter state of every organization and project, plus spend.
@@ -142,8 +154,12 @@ pub struct Limits {
     organizations: HashMap<String, Organization>,
     /// Compiled catalog limits by tier, then model (nested so lookups borrow, not allocate).
     compiled: HashMap<String, HashMap<String, quota::Limits>>,
-    /// Each model's pool name, shared by every bucket key that names it.
-    pools: HashMap<String, Arc<str>>,
+    /// Each model's pool, by id: models that share a pool share the id.
+    pools: HashMap<String, u32>,
+    /// The id of each pool name.
+    pool_ids: HashMap<String, u32>,
+    /// Bucket ids handed out to organizations and projects so far.
+    bucket_ids_issued: u32,
     prices: PriceTable,
     limiter: Limiter<BucketKey>,
 }
@@ -163,6 +179,8 @@ impl Limits {
             organizations: HashMap::new(),
             compiled: HashMap::new(),
             pools: HashMap::new(),
+            pool_ids: HashMap::new(),
+            bucket_ids_issued: 0,
             prices: PriceTable::new(&config.prices),
             limiter: Limiter::new(),
         };
@@ -175,6 +193,7 @@ impl Limits {
                     .map_err(|error| format!("{place}.tier: {error}"))?;
             }
             let mut organization = Organization {
+                bucket_id: limits.issue_bucket_id(),
                 tier: configured.tier.clone(),
                 budget_usd: configured.budget_usd,
                 ..Organization::default()
@@ -192,9 +211,11 @@ impl Limits {
                     let compiled = compile(set.clone(), &format!("{project_place}.{model}"))?;
                     project_limits.insert(model.clone(), compiled);
                 }
-                organization
-                    .projects
-                    .insert(project.id.clone(), project_limits);
+                let entry = Project {
+                    bucket_id: limits.issue_bucket_id(),
+                    limits: project_limits,
+                };
+                organization.projects.insert(project.id.clone(), entry);
             }
             limits
                 .organizations
@@ -227,24 +248,36 @@ impl Limits {
         self.catalog.models.keys().cloned().collect()
     }
 
+    /// A fresh organization or project id for bucket keys.
+    fn issue_bucket_id(&mut self) -> u32 {
+        // Wrapping would take four billion organizations and projects in one server.
+        self.bucket_ids_issued = self.bucket_ids_issued.wrapping_add(1);
+        self.bucket_ids_issued
+    }
+
     fn organization(&mut self, id: &str) -> &mut Organization {
         // Look up before inserting so the common case allocates no key.
         if !self.organizations.contains_key(id) {
-            self.organizations
-                .insert(id.to_owned(), Organization::default());
+            let organization = Organization {
+                bucket_id: self.issue_bucket_id(),
+                ..Organization::default()
+            };
+            self.organizations.insert(id.to_owned(), organization);
         }
         self.organizations
             .get_mut(id)
             .unwrap_or_else(|| unreachable!("organization {id} was inserted above"))
     }
 
-    /// The pool `model` draws from, interned so bucket keys share one allocation.
-    fn pool(&mut self, model: &str) -> Option<Arc<str>> {
-        if let Some(pool) = self.pools.get(model) {
-            return Some(pool.clone());
+    /// The id of the pool `model` draws from.
+    fn pool(&mut self, model: &str) -> Option<u32> {
+        if let Some(&pool) = self.pools.get(model) {
+            return Some(pool);
         }
-        let pool: Arc<str> = self.catalog.pool(model).ok()?.into();
-        self.pools.insert(model.to_owned(), pool.clone());
+        let name = self.catalog.pool(model).ok()?;
+        let next = u32::try_from(self.pool_ids.len()).ok()?;
+        let pool = *self.pool_ids.entry(name.to_owned()).or_insert(next);
+        self.pools.insert(model.to_owned(), pool);
         Some(pool)
     }
 
@@ -323,20 +356,20 @@ impl Limits {
         let organization_limits = self
             .organization_limits(organization_id, model)
             .ok_or_else(not_found)?;
-        let project_limits = self.organizations[organization_id]
-            .projects
-            .get(&*principal.project)
-            .and_then(|models| models.get(model))
+        let organization = &self.organizations[organization_id];
+        let project = organization.projects.get(&*principal.project);
+        let project_limits = project
+            .and_then(|project| project.limits.get(model))
             .map(|found| found.compiled.clone());
 
         let organization_key = BucketKey {
-            organization: principal.organization.clone(),
+            organization: organization.bucket_id,
             project: None,
-            pool: pool.clone(),
+            pool,
         };
         let project_key = BucketKey {
-            project: Some(principal.project.clone()),
-            ..organization_key.clone()
+            project: project.map(|project| project.bucket_id),
+            ..organization_key
         };
         let organization_scope = ScopedKey {
             scope: Scope::Organization,
@@ -483,10 +516,31 @@ impl Limits {
     ) -> Result<(), String> {
         self.check_model(model, "model")?;
         let compiled = set.map(|set| compile(set, "limits")).transpose()?;
-        let organization = self.organization(organization.unwrap_or(DEFAULT_ORGANIZATION));
+        let organization_id = organization.unwrap_or(DEFAULT_ORGANIZATION);
+        let new_project_id = match project {
+            Some(project)
+                if !self
+                    .organization(organization_id)
+                    .projects
+                    .contains_key(project) =>
+            {
+                Some(self.issue_bucket_id())
+            }
+            _ => None,
+        };
+        let organization = self.organization(organization_id);
         let models = match project {
             None => &mut organization.limits,
-            Some(project) => organization.projects.entry(project.to_owned()).or_default(),
+            Some(project) => {
+                let entry = organization
+                    .projects
+                    .entry(project.to_owned())
+                    .or_insert_with(|| Project {
+                        bucket_id: new_project_id.unwrap_or_default(),
+                        limits: HashMap::new(),
+                    });
+                &mut entry.limits
+            }
         };
         match compiled {
             Some(compiled) => models.insert(model.to_owned(), compiled),
@@ -518,7 +572,7 @@ impl Limits {
                 let projects: BTreeMap<&str, BTreeMap<String, LimitSet>> = organization
                     .projects
                     .iter()
-                    .map(|(project, models)| (project.as_str(), sets(models)))
+                    .map(|(project, entry)| (project.as_str(), sets(&entry.limits)))
                     .collect();
                 let value = serde_json::json!({
                     "tier": organization.tier.as_deref().unwrap_or(&self.default_tier),

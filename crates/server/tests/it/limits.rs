@@ -172,6 +172,72 @@ async fn a_project_limit_applies_on_top_of_the_organizations() {
 }
 
 #[tokio::test]
+async fn projects_have_buckets_of_their_own_inside_their_organizations_bucket() {
+    let project = |id: &str, key: &str| ProjectConfig {
+        id: id.to_owned(),
+        keys: vec![key.to_owned()],
+        limits: toml::from_str("[gpt-4o]\ntpm = 500").unwrap(),
+    };
+    let organization = |id: &str, projects: Vec<ProjectConfig>| OrganizationConfig {
+        id: id.to_owned(),
+        tier: None,
+        budget_usd: None,
+        limits: Default::default(),
+        projects,
+    };
+    let (_, app) = router(ServerConfig {
+        organizations: vec![
+            organization(
+                "org-a",
+                vec![
+                    project("proj_1", "sk-key-a1-000000"),
+                    project("proj_2", "sk-key-a2-000000"),
+                ],
+            ),
+            organization("org-b", vec![project("proj_1", "sk-key-b1-000000")]),
+        ],
+        ..manual_config()
+    });
+    let chat = |key: &'static str| {
+        let app = app.clone();
+        async move {
+            let body = chat_body("gpt-4o", 300);
+            send(
+                &app,
+                request(Method::POST, "/v1/chat/completions", Some(key), Some(&body)),
+            )
+            .await
+        }
+    };
+    let remaining = |reply: &crate::support::Reply, name: &str| -> u64 {
+        reply.header(name).unwrap().parse().unwrap()
+    };
+
+    let first = chat("sk-key-a1-000000").await;
+    assert_eq!(first.status, 200, "{}", first.text());
+    // proj_1's bucket is spent; proj_2 of the same organization still has its own.
+    chat("sk-key-a1-000000")
+        .await
+        .expect_error(429, Some("rate_limit_exceeded"));
+    let second = chat("sk-key-a2-000000").await;
+    assert_eq!(second.status, 200, "{}", second.text());
+    assert_eq!(
+        remaining(&second, "x-ratelimit-remaining-project-tokens"),
+        remaining(&first, "x-ratelimit-remaining-project-tokens")
+    );
+    // Both projects draw on org-a's one bucket.
+    let organization_spent = |reply: &crate::support::Reply| {
+        remaining(reply, "x-ratelimit-limit-tokens")
+            - remaining(reply, "x-ratelimit-remaining-tokens")
+    };
+    assert!(organization_spent(&second) > organization_spent(&first));
+    // org-b, even with a project of the same name, starts from a full bucket.
+    let other = chat("sk-key-b1-000000").await;
+    assert_eq!(other.status, 200, "{}", other.text());
+    assert_eq!(organization_spent(&other), organization_spent(&first));
+}
+
+#[tokio::test]
 async fn an_exhausted_budget_gets_insufficient_quota_until_the_next_month() {
     let (state, app) = router(ServerConfig {
         // gpt-4 costs $30 per million input tokens: one request spends more than this.
