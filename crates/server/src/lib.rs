@@ -2,13 +2,24 @@
 //! bodies come from the `quota` crate, with synthetic deterministic content, a latency model,
 //! injected faults, an admin API and a manual clock.
 //!
-//! Use it in-process with [`MockServer::start`], or mount [`app`] yourself:
+//! Use it in-process with [`MockServer::start`]:
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), ratelab_server::ServerError> {
 //! let server = ratelab_server::MockServer::start(ratelab_server::ServerConfig::default()).await?;
 //! // Point an OpenAI client at it: OPENAI_BASE_URL=<base_url>.
 //! println!("{}", server.base_url());
+//! # Ok(()) }
+//! ```
+//!
+//! or mount [`app`], a tower service, in a router of your own:
+//!
+//! ```no_run
+//! # fn demo() -> Result<(), ratelab_server::ConfigError> {
+//! let state = ratelab_server::AppState::new(ratelab_server::ServerConfig::default())?;
+//! let router: axum::Router = axum::Router::new()
+//!     .route("/health", axum::routing::get(|| async { "ok" }))
+//!     .fallback_service(ratelab_server::app(state));
 //! # Ok(()) }
 //! ```
 

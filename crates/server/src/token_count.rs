@@ -2,6 +2,7 @@
 //! repeating the same prompt (benchmarks, retries, fixed test fixtures) does not pay a BPE
 //! pass per request.
 
+use std::cell::RefCell;
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use hashbrown::HashMap;
@@ -25,41 +26,43 @@ pub struct TokenCounts {
 impl TokenCounts {
     /// Tokens of `text` in `model`'s encoding.
     pub fn text(&self, model: &str, text: &str) -> u64 {
-        let mut key = String::with_capacity(model.len() + text.len() + 16);
-        key.push('t');
-        push_field(&mut key, model);
-        push_field(&mut key, text);
-        self.cached(key, || crate::limits::count_text(model, text))
+        with_key(|key| {
+            key.push('t');
+            push_field(key, model);
+            push_field(key, text);
+            self.cached(key, || crate::limits::count_text(model, text))
+        })
     }
 
     /// Prompt tokens of a chat request, by OpenAI's counting rule.
     pub fn chat(&self, model: &str, messages: &[ChatMessage]) -> u64 {
-        let mut key = String::with_capacity(64);
-        key.push('c');
-        push_field(&mut key, model);
-        for message in messages {
-            push_field(&mut key, &message.role);
-            match &message.content {
-                Some(MessageContent::Text(text)) => push_field(&mut key, text),
-                Some(content) => push_field(&mut key, &content.text()),
-                None => key.push('-'),
+        with_key(|key| {
+            key.push('c');
+            push_field(key, model);
+            for message in messages {
+                push_field(key, &message.role);
+                match &message.content {
+                    Some(MessageContent::Text(text)) => push_field(key, text),
+                    Some(content) => push_field(key, &content.text()),
+                    None => key.push('-'),
+                }
+                match &message.name {
+                    Some(name) => push_field(key, name),
+                    None => key.push('-'),
+                }
+                if key.len() > MAX_KEY_BYTES {
+                    return crate::limits::count_chat(model, messages);
+                }
             }
-            match &message.name {
-                Some(name) => push_field(&mut key, name),
-                None => key.push('-'),
-            }
-            if key.len() > MAX_KEY_BYTES {
-                return crate::limits::count_chat(model, messages);
-            }
-        }
-        self.cached(key, || crate::limits::count_chat(model, messages))
+            self.cached(key, || crate::limits::count_chat(model, messages))
+        })
     }
 
-    fn cached(&self, key: String, count: impl FnOnce() -> u64) -> u64 {
+    fn cached(&self, key: &str, count: impl FnOnce() -> u64) -> u64 {
         if key.len() > MAX_KEY_BYTES {
             return count();
         }
-        if let Some(&tokens) = self.read().get(&key) {
+        if let Some(&tokens) = self.read().get(key) {
             return tokens;
         }
         // Count outside the lock: a BPE pass is the slow part, and other requests need not wait.
@@ -68,7 +71,7 @@ impl TokenCounts {
         if counted.len() >= MAX_ENTRIES {
             counted.clear();
         }
-        counted.insert(key, tokens);
+        counted.insert(key.to_owned(), tokens);
         tokens
     }
 
@@ -84,6 +87,23 @@ impl TokenCounts {
             .write()
             .unwrap_or_else(|poison| poison.into_inner())
     }
+}
+
+/// Runs `build` with this thread's empty key buffer: a key is built per request, and only a
+/// cache miss needs it as an owned string.
+fn with_key<T>(build: impl FnOnce(&mut String) -> T) -> T {
+    thread_local! {
+        static KEY: RefCell<String> = RefCell::new(String::with_capacity(256));
+    }
+    KEY.with(|key| match key.try_borrow_mut() {
+        Ok(mut key) => {
+            key.clear();
+            build(&mut key)
+        }
+        // Only a count that itself counted tokens on this thread could get here; it gets a
+        // buffer of its own.
+        Err(_) => build(&mut String::new()),
+    })
 }
 
 /// Appends a length-prefixed field, so distinct field lists can never make the same key.

@@ -17,6 +17,7 @@ use axum::body::{Bytes, HttpBody};
 use axum::extract::State;
 use axum::http::{HeaderName, HeaderValue, Method, Uri};
 use axum::response::{IntoResponse, Response};
+use axum::routing::future::RouteFuture;
 use axum::routing::{get, post};
 use serde::Serialize;
 use tower::Service;
@@ -95,25 +96,49 @@ where
 {
     type Response = Response;
     type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+    type Future = MockApiFuture;
 
     fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, request: axum::http::Request<B>) -> Self::Future {
-        let state = self.state.clone();
-        let seen = Seen::new(&state, &request);
-        let response = self.router.call(request);
-        Box::pin(async move {
-            let Ok(response) = response.await;
-            Ok(seen.stamp(&state, response))
-        })
+    fn call(&mut self, request: axum::http::Request<B>) -> MockApiFuture {
+        let seen = Seen::new(&self.state, &request);
+        MockApiFuture {
+            routed: self.router.call(request),
+            seen: Some(seen),
+            state: self.state.clone(),
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The router's future, stamped when it completes: a named type rather than a boxed
+    /// `async` block, which cost an allocation and a copy of the state per request.
+    pub struct MockApiFuture {
+        #[pin]
+        routed: RouteFuture<Infallible>,
+        seen: Option<Seen>,
+        state: AppState,
+    }
+}
+
+impl Future for MockApiFuture {
+    type Output = Result<Response, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let Ok(response) = std::task::ready!(this.routed.poll(context));
+        Poll::Ready(Ok(match this.seen.take() {
+            Some(seen) => seen.stamp(this.state, response),
+            // Polled again after completion, which a future's caller must not do.
+            None => response,
+        }))
     }
 }
 
 /// What the service notes of a request before the router takes it.
-struct Seen {
+pub struct Seen {
     started: std::time::Duration,
     request_id: String,
     endpoint: &'static str,
