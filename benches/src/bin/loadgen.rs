@@ -1,9 +1,10 @@
 //! `loadgen`: an open-loop HTTP load generator for ratelab's server benchmarks. It sends POSTs
-//! to one loopback URL at a fixed rate for a bounded time and request count, records each
-//! latency from the request's *scheduled* send time when it goes out late because every
-//! connection was busy (so a stalled server cannot hide its queue, the coordinated-omission
-//! trap of closed-loop tools like wrk) and from the end of its timer sleep otherwise (tokio's
-//! millisecond timer would add its own lateness to every request), and optionally samples a
+//! to one loopback URL at a fixed rate for a bounded time and request count. A pacer thread
+//! releases each request at its due time (to within tens of microseconds; tokio's millisecond
+//! timer would send each millisecond's requests as one burst). Each latency counts from the
+//! request's *scheduled* time when it goes out late because every connection was busy (so a
+//! stalled server cannot hide its queue, the coordinated-omission trap of closed-loop tools
+//! like wrk), and from its release otherwise. It optionally samples a
 //! process's resident memory while it runs. Requests go over a fixed set of keep-alive
 //! connections (as wrk2 does), so the generator stays cheap enough to share the cores.
 //!
@@ -123,6 +124,9 @@ struct Shared {
     interval: Duration,
     /// Index of the next request to send; request `i` is due at `started + i * interval`.
     next: AtomicU64,
+    /// One permit per request the pacer has released and no connection has claimed yet, plus
+    /// one per connection at the end to tell it to stop.
+    released: tokio::sync::Semaphore,
     counts: Counts,
     histogram: std::sync::Mutex<Histogram<u64>>,
 }
@@ -163,17 +167,30 @@ async fn connection(shared: Arc<Shared>) {
         return;
     };
     let mut sender = None;
-    while let Some((index, due)) = shared.claim() {
-        // An overdue request (every connection was busy) counts its wait from the due time,
-        // the coordinated-omission correction. A request this connection sleeps for counts
-        // from when the sleep ends instead: tokio's timer fires up to a millisecond late, and
-        // that lateness is the generator's, not the server's.
-        let start = if Instant::now() < due {
-            tokio::time::sleep_until(due).await;
-            Instant::now()
-        } else {
-            due
+    loop {
+        // A request released while this connection was busy is overdue: it counts from its
+        // due time, the coordinated-omission correction. One this connection waited for counts
+        // from when the pacer released it, so the pacer's own lateness is not the server's.
+        let waited = match shared.released.try_acquire() {
+            Ok(permit) => {
+                permit.forget();
+                false
+            }
+            Err(tokio::sync::TryAcquireError::NoPermits) => match shared.released.acquire().await {
+                Ok(permit) => {
+                    permit.forget();
+                    true
+                }
+                Err(_) => break,
+            },
+            Err(tokio::sync::TryAcquireError::Closed) => break,
         };
+        let Some((index, due)) = shared.claim() else {
+            break;
+        };
+        let now = Instant::now();
+        // The pacer releases a batch a little ahead; such a request counts from when it goes.
+        let start = if waited { now } else { due.min(now) };
         if sender.is_none() {
             sender = connect(&authority).await;
         }
@@ -197,6 +214,45 @@ async fn connection(shared: Arc<Shared>) {
         }
         shared.record(outcome, start.elapsed());
     }
+}
+
+/// Releases each request at its due time, on a thread of its own: tokio's timer has millisecond
+/// resolution, so connections sleeping on it sent each millisecond's requests as one burst,
+/// while `std::thread::sleep` wakes within tens of microseconds. Requests due within
+/// `BATCH` of a wake-up go together, which bounds the wake-ups to one per `BATCH`.
+fn pace(shared: &Shared) {
+    const BATCH: Duration = Duration::from_micros(100);
+    let started = shared.started.into_std();
+    let deadline = shared.deadline.into_std();
+    let mut index: u64 = 0;
+    while index < shared.options.max_requests {
+        let due = started + shared.interval.mul_f64(index as f64);
+        if due >= deadline {
+            break;
+        }
+        let now = std::time::Instant::now();
+        if due > now + BATCH {
+            std::thread::sleep(due - now - BATCH);
+            continue;
+        }
+        // Release every request due by now plus one batch.
+        let horizon = now + BATCH;
+        let mut count = 0;
+        while index < shared.options.max_requests {
+            let due = started + shared.interval.mul_f64(index as f64);
+            if due > horizon || due >= deadline {
+                break;
+            }
+            index += 1;
+            count += 1;
+        }
+        shared.released.add_permits(count);
+    }
+    // One more permit per connection: each wakes, finds no request left to claim, and ends.
+    // (Closing the semaphore instead would strand released requests no one had claimed yet.)
+    shared
+        .released
+        .add_permits(shared.options.connections as usize);
 }
 
 type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
@@ -232,10 +288,15 @@ async fn run(options: Options) -> Result<(), String> {
         options,
         started,
         next: AtomicU64::new(0),
+        released: tokio::sync::Semaphore::new(0),
         counts: Counts::default(),
         histogram: std::sync::Mutex::new(histogram),
     });
     let rss_start = rss_pid.and_then(rss_kib);
+    let pacer = {
+        let shared = shared.clone();
+        std::thread::spawn(move || pace(&shared))
+    };
     let tasks: Vec<_> = (0..connections)
         .map(|_| tokio::spawn(connection(shared.clone())))
         .collect();
@@ -261,6 +322,8 @@ async fn run(options: Options) -> Result<(), String> {
     for task in tasks {
         let _ = tokio::time::timeout_at(grace, task).await;
     }
+    // The pacer has released everything by the deadline; joining it cannot block for long.
+    let _ = pacer.join();
     let elapsed = started.elapsed().as_secs_f64();
     let rss_end = rss_pid.and_then(rss_kib);
     rss_peak = rss_peak.max(rss_end.unwrap_or(0));
