@@ -15,7 +15,8 @@
 # threads, default 2), ROUNDS (default 7), LATENCY_SECONDS (loadgen run, default 6), KEYS
 # (default 100000), MEMORY_REQUESTS (default 1000000; 0 skips (c)), MEMORY_RATE (requests/s,
 # default 15000), RATELAB (the server binary, default the fresh release build), BEFORE (an
-# older server binary to run alongside in (a) and (b), e.g. a build of main).
+# older server binary to run alongside in (a) and (b), e.g. a build of main), LATENCY_RATE
+# (requests/s for (b) instead of half the server's median from (a)).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -141,7 +142,7 @@ MEDIAN_RATIO_same=$(tr ' ' '\n' <<<"$RATIO_same" | grep . | median)
 for target in $TARGETS; do
   declare "MEDIAN_${target}=$(tr ' ' '\n' <<<"${RPS[$target]}" | grep . | median)"
 done
-RATE=$(awk -v s="$MEDIAN_server" 'BEGIN {printf "%d", s / 2}')
+RATE=${LATENCY_RATE:-$(awk -v s="$MEDIAN_server" 'BEGIN {printf "%d", s / 2}')}
 
 declare -A P50 P99 LATENCY_LINES
 for round in $(seq 1 "$ROUNDS"); do
@@ -206,7 +207,7 @@ requests/s (all rounds, bare / same / server${BEFORE:+ / before}:${RPS[bare]} /$
 | ratelab mock server | $MEDIAN_server | | |
 ${BEFORE:+| mock server before (main) | ${MEDIAN_before:-} | $(pct "${MEDIAN_before:-0}" "$MEDIAN_bare")% of bare, $(pct "${MEDIAN_before:-0}" "$MEDIAN_same")% of same-bytes |}
 
-(b) Latency, loadgen open loop at $RATE requests/s (half the server's median) for
+(b) Latency, loadgen open loop at $RATE requests/s (${LATENCY_RATE:+set by LATENCY_RATE, not }half the server's median) for
 ${LATENCY_SECONDS}s, $ROUNDS alternating rounds, median of each round's percentile:
 
 | target | p50 | p99 |
