@@ -31,6 +31,7 @@ mod content;
 mod error;
 mod extract;
 pub mod faults;
+mod headers;
 pub mod latency;
 pub mod limits;
 mod metrics;

@@ -6,8 +6,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use axum::http::{HeaderMap, HeaderName, HeaderValue};
-use bytes::BytesMut;
+use axum::http::HeaderMap;
 use hashbrown::HashMap;
 use quota::{
     Catalog, ErrorBody, Instant, LimitKind, LimitSet, LimitStatus, Limiter, Rejection, Scope,
@@ -321,7 +320,7 @@ impl Limits {
     }
 
     /// Admits the request and returns the status of every limit it was charged to (what the
-    /// `x-ratelimit-*` headers report, see [`insert_rate_limit_headers`]), or the error to send:
+    /// `x-ratelimit-*` headers report), or the error to send:
     /// 404 when the tier does not offer the model, 429 when a limit or the budget is exhausted.
     pub fn admit(
         &mut self,
@@ -435,11 +434,11 @@ impl Limits {
                 _ => true,
             };
             if wanted {
-                insert_header(&mut headers, name, value);
+                crate::headers::insert_header(&mut headers, name, value);
             }
         }
         if let Some(statuses) = statuses {
-            insert_rate_limit_headers(&mut headers, statuses);
+            crate::headers::insert_rate_limit_headers(&mut headers, statuses);
         }
         let exhausted = if rejection.is_request_too_large() {
             "request_too_large".to_owned()
@@ -596,57 +595,3 @@ impl Limits {
 fn to_instant(now: Duration) -> Instant {
     Instant::from_nanos(u64::try_from(now.as_nanos()).unwrap_or(u64::MAX))
 }
-
-fn insert_header(headers: &mut HeaderMap, name: &'static str, value: String) {
-    // An owned string becomes the header value without a copy.
-    if let Ok(value) = HeaderValue::try_from(value) {
-        headers.insert(header_name(name), value);
-    }
-}
-
-/// The name of a header `quota` produces. The names sent on every admitted request are
-/// constants, which skips parsing and validating them per request.
-fn header_name(name: &'static str) -> HeaderName {
-    const LIMIT_REQUESTS: HeaderName = HeaderName::from_static("x-ratelimit-limit-requests");
-    const REMAINING_REQUESTS: HeaderName =
-        HeaderName::from_static("x-ratelimit-remaining-requests");
-    const RESET_REQUESTS: HeaderName = HeaderName::from_static("x-ratelimit-reset-requests");
-    const LIMIT_TOKENS: HeaderName = HeaderName::from_static("x-ratelimit-limit-tokens");
-    const REMAINING_TOKENS: HeaderName = HeaderName::from_static("x-ratelimit-remaining-tokens");
-    const RESET_TOKENS: HeaderName = HeaderName::from_static("x-ratelimit-reset-tokens");
-    match name {
-        "x-ratelimit-limit-requests" => LIMIT_REQUESTS,
-        "x-ratelimit-remaining-requests" => REMAINING_REQUESTS,
-        "x-ratelimit-reset-requests" => RESET_REQUESTS,
-        "x-ratelimit-limit-tokens" => LIMIT_TOKENS,
-        "x-ratelimit-remaining-tokens" => REMAINING_TOKENS,
-        "x-ratelimit-reset-tokens" => RESET_TOKENS,
-        other => HeaderName::from_static(other),
-    }
-}
-
-/// Copies the `x-ratelimit-*` headers of a decision's `statuses` into `headers`.
-pub fn insert_rate_limit_headers(headers: &mut HeaderMap, statuses: &[LimitStatus]) {
-    // All values go into one buffer that every header value then shares, so a response pays
-    // one allocation for them rather than one per header.
-    let mut text = BytesMut::with_capacity(128);
-    let mut written: [(&'static str, usize, usize); MAX_RATE_LIMIT_HEADERS] =
-        [("", 0, 0); MAX_RATE_LIMIT_HEADERS];
-    let mut count = 0;
-    quota::write_rate_limit_headers(statuses, |name, value| {
-        if let Some(slot) = written.get_mut(count) {
-            *slot = (name, text.len(), text.len() + value.len());
-            text.extend_from_slice(value.as_bytes());
-            count += 1;
-        }
-    });
-    let text = text.freeze();
-    for &(name, start, end) in &written[..count] {
-        if let Ok(value) = HeaderValue::from_maybe_shared(text.slice(start..end)) {
-            headers.insert(header_name(name), value);
-        }
-    }
-}
-
-/// At most three headers for each of requests, tokens and project tokens.
-const MAX_RATE_LIMIT_HEADERS: usize = 9;

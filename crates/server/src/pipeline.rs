@@ -148,7 +148,7 @@ pub fn respond(principal: &Principal, result: Result<Response, ApiError>) -> Res
 
 /// Adds the admission headers to a served response.
 fn with_rate_limit_headers(mut response: Response, admitted: Admitted) -> Response {
-    crate::limits::insert_rate_limit_headers(response.headers_mut(), &admitted.statuses);
+    crate::headers::insert_rate_limit_headers(response.headers_mut(), &admitted.statuses);
     response
 }
 

@@ -1,0 +1,60 @@
+//! The `x-ratelimit-*` and retry headers `quota` computes, copied into axum header maps: the
+//! names a served response carries every time are constants, and the values share one buffer.
+
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
+use bytes::BytesMut;
+use quota::LimitStatus;
+
+pub fn insert_header(headers: &mut HeaderMap, name: &'static str, value: String) {
+    // An owned string becomes the header value without a copy.
+    if let Ok(value) = HeaderValue::try_from(value) {
+        headers.insert(header_name(name), value);
+    }
+}
+
+/// The name of a header `quota` produces. The names sent on every admitted request are
+/// constants, which skips parsing and validating them per request.
+fn header_name(name: &'static str) -> HeaderName {
+    const LIMIT_REQUESTS: HeaderName = HeaderName::from_static("x-ratelimit-limit-requests");
+    const REMAINING_REQUESTS: HeaderName =
+        HeaderName::from_static("x-ratelimit-remaining-requests");
+    const RESET_REQUESTS: HeaderName = HeaderName::from_static("x-ratelimit-reset-requests");
+    const LIMIT_TOKENS: HeaderName = HeaderName::from_static("x-ratelimit-limit-tokens");
+    const REMAINING_TOKENS: HeaderName = HeaderName::from_static("x-ratelimit-remaining-tokens");
+    const RESET_TOKENS: HeaderName = HeaderName::from_static("x-ratelimit-reset-tokens");
+    match name {
+        "x-ratelimit-limit-requests" => LIMIT_REQUESTS,
+        "x-ratelimit-remaining-requests" => REMAINING_REQUESTS,
+        "x-ratelimit-reset-requests" => RESET_REQUESTS,
+        "x-ratelimit-limit-tokens" => LIMIT_TOKENS,
+        "x-ratelimit-remaining-tokens" => REMAINING_TOKENS,
+        "x-ratelimit-reset-tokens" => RESET_TOKENS,
+        other => HeaderName::from_static(other),
+    }
+}
+
+/// Copies the `x-ratelimit-*` headers of a decision's `statuses` into `headers`.
+pub fn insert_rate_limit_headers(headers: &mut HeaderMap, statuses: &[LimitStatus]) {
+    // All values go into one buffer that every header value then shares, so a response pays
+    // one allocation for them rather than one per header.
+    let mut text = BytesMut::with_capacity(128);
+    let mut written: [(&'static str, usize, usize); MAX_RATE_LIMIT_HEADERS] =
+        [("", 0, 0); MAX_RATE_LIMIT_HEADERS];
+    let mut count = 0;
+    quota::write_rate_limit_headers(statuses, |name, value| {
+        if let Some(slot) = written.get_mut(count) {
+            *slot = (name, text.len(), text.len() + value.len());
+            text.extend_from_slice(value.as_bytes());
+            count += 1;
+        }
+    });
+    let text = text.freeze();
+    for &(name, start, end) in &written[..count] {
+        if let Ok(value) = HeaderValue::from_maybe_shared(text.slice(start..end)) {
+            headers.insert(header_name(name), value);
+        }
+    }
+}
+
+/// At most three headers for each of requests, tokens and project tokens.
+const MAX_RATE_LIMIT_HEADERS: usize = 9;
