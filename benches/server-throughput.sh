@@ -3,7 +3,9 @@
 # returns the same bytes, for issue 3's three targets:
 #   (a) throughput: wrk, closed loop, bare and server run alternately ROUNDS times, medians;
 #   (b) latency: `loadgen` (benches/src/bin/loadgen.rs), open loop at a fixed rate of half the
-#       server's median throughput, against both, ROUNDS times alternately, medians of p50/p99;
+#       server's median throughput; each of ROUNDS runs takes turns between the same-bytes
+#       baseline and the server every SLICE_MS, a histogram each; medians of p50/p99 and of
+#       each run's own p99 difference;
 #   (c) memory: a server configured with KEYS organizations of one key each (so the limiter
 #       holds KEYS buckets), driven with MEMORY_REQUESTS requests rotating over the keys while
 #       loadgen samples its RSS.
@@ -12,7 +14,8 @@
 #
 # Usage: bash benches/server-throughput.sh
 # Knobs (environment): DURATION (wrk run, default 4s), CONNECTIONS (default 32), THREADS (wrk
-# threads, default 2), ROUNDS (default 7), LATENCY_SECONDS (loadgen run, default 6), KEYS
+# threads, default 2), ROUNDS (default 7), LATENCY_SECONDS (each target's share of a loadgen
+# run, default 8), SLICE_MS (how long each target has the load in turn, default 100), KEYS
 # (default 100000), MEMORY_REQUESTS (default 1000000; 0 skips (c)), MEMORY_RATE (requests/s,
 # default 15000), RATELAB (the server binary, default the fresh release build), BEFORE (an
 # older server binary to run alongside in (a) and (b), e.g. a build of main), LATENCY_RATE
@@ -24,7 +27,8 @@ DURATION=${DURATION:-4s}
 CONNECTIONS=${CONNECTIONS:-32}
 THREADS=${THREADS:-2}
 ROUNDS=${ROUNDS:-7}
-LATENCY_SECONDS=${LATENCY_SECONDS:-6}
+LATENCY_SECONDS=${LATENCY_SECONDS:-8}
+SLICE_MS=${SLICE_MS:-100}
 KEYS=${KEYS:-100000}
 MEMORY_REQUESTS=${MEMORY_REQUESTS:-1000000}
 MEMORY_RATE=${MEMORY_RATE:-15000}
@@ -144,21 +148,31 @@ for target in $TARGETS; do
 done
 RATE=${LATENCY_RATE:-$(awk -v s="$MEDIAN_server" 'BEGIN {printf "%d", s / 2}')}
 
+# (b) One loadgen run per round takes turns between the targets every SLICE_MS, so every
+# target sees the same machine (the cores' stalls come and go within seconds); each target has
+# the load for LATENCY_SECONDS in all.
+LATENCY_TARGETS=${TARGETS#bare }
+read -r -a LATENCY_LIST <<<"$LATENCY_TARGETS"
+LATENCY_ARGS=()
+for target in "${LATENCY_LIST[@]}"; do LATENCY_ARGS+=(--url "$(url_of "$target")"); done
+LATENCY_RUN=$(awk -v s="$LATENCY_SECONDS" -v n="${#LATENCY_LIST[@]}" 'BEGIN {print s * n}')
 declare -A P50 P99 LATENCY_LINES
 for round in $(seq 1 "$ROUNDS"); do
-  for target in ${TARGETS#bare }; do
-    line=$("$LOADGEN" --url "$(url_of "$target")" --body-file "$WORK/request.json" --rate "$RATE" \
-      --duration-secs "$LATENCY_SECONDS")
+  lines=$("$LOADGEN" "${LATENCY_ARGS[@]}" --body-file "$WORK/request.json" --rate "$RATE" \
+    --duration-secs "$LATENCY_RUN" --slice-ms "$SLICE_MS")
+  for index in "${!LATENCY_LIST[@]}"; do
+    target=${LATENCY_LIST[$index]}
+    line=$(grep "^target=$index " <<<"$lines")
     echo "latency round $round $target at $RATE/s: $line" >&2
     P50[$target]="${P50[$target]:-} $(field p50_us "$line")"
     P99[$target]="${P99[$target]:-} $(field p99_us "$line")"
-    LATENCY_LINES[$target]="${LATENCY_LINES[$target]:-}"$'\n'"    $line"
+    LATENCY_LINES[$target]="${LATENCY_LINES[$target]:-}"$'\n'"    ${line#target=$index }"
     declare "LAST_P99_${target}=$(field p99_us "$line")"
   done
   ADDED="${ADDED:-} $((LAST_P99_server - LAST_P99_same))"
 done
 MEDIAN_ADDED=$(tr ' ' '\n' <<<"$ADDED" | grep . | median)
-for target in ${TARGETS#bare }; do
+for target in $LATENCY_TARGETS; do
   declare "P50_${target}=$(tr ' ' '\n' <<<"${P50[$target]}" | grep . | median)"
   declare "P99_${target}=$(tr ' ' '\n' <<<"${P99[$target]}" | grep . | median)"
 done
@@ -207,8 +221,9 @@ requests/s (all rounds, bare / same / server${BEFORE:+ / before}:${RPS[bare]} /$
 | ratelab mock server | $MEDIAN_server | | |
 ${BEFORE:+| mock server before (main) | ${MEDIAN_before:-} | $(pct "${MEDIAN_before:-0}" "$MEDIAN_bare")% of bare, $(pct "${MEDIAN_before:-0}" "$MEDIAN_same")% of same-bytes |}
 
-(b) Latency, loadgen open loop at $RATE requests/s (${LATENCY_RATE:+set by LATENCY_RATE, not }half the server's median) for
-${LATENCY_SECONDS}s, $ROUNDS alternating rounds, median of each round's percentile:
+(b) Latency, loadgen open loop at $RATE requests/s (${LATENCY_RATE:+set by LATENCY_RATE, not }half the server's median),
+$ROUNDS runs, each taking turns between the targets every ${SLICE_MS} ms so that each has the load
+for ${LATENCY_SECONDS}s in all; median of each run's percentile:
 
 | target | p50 | p99 |
 |---|---|---|
@@ -216,7 +231,7 @@ ${LATENCY_SECONDS}s, $ROUNDS alternating rounds, median of each round's percenti
 | ratelab mock server | ${P50_server} us | ${P99_server} us |
 ${BEFORE:+| mock server before | ${P50_before:-} us | ${P99_before:-} us |}
 
-Added p99: **$MEDIAN_ADDED us** as the median of the rounds' own differences (each round's:$ADDED),
+Added p99: **$MEDIAN_ADDED us** as the median of the runs' own differences (each run's:$ADDED),
 $((P99_server - P99_same)) us as the difference of the medians above (target: under 1000 us). Runs:
 \`\`\`
 same:${LATENCY_LINES[same]}

@@ -1,37 +1,53 @@
 //! `loadgen`: an open-loop HTTP load generator for ratelab's server benchmarks. It sends POSTs
-//! to one loopback URL at a fixed rate for a bounded time and request count. A pacer thread
-//! releases each request at its due time (to within tens of microseconds; tokio's millisecond
-//! timer would send each millisecond's requests as one burst). Each latency counts from the
-//! request's *scheduled* time when it goes out late because every connection was busy (so a
-//! stalled server cannot hide its queue, the coordinated-omission trap of closed-loop tools
-//! like wrk), and from its release otherwise. It optionally samples a
-//! process's resident memory while it runs. Requests go over a fixed set of keep-alive
-//! connections (as wrk2 does), so the generator stays cheap enough to share the cores.
+//! to loopback URLs at a fixed rate for a bounded time and request count, and records each
+//! request's latency in an HdrHistogram.
 //!
-//! Usage: `loadgen --url http://127.0.0.1:PORT/v1/chat/completions --body-file req.json
-//! --rate 5000 --duration-secs 10 [--max-requests N] [--keys N] [--connections 32]
-//! [--rss-pid PID]`
+//! It has to share two cores with the server it measures, so it is built to be cheap:
+//! - One thread. Requests are released at their due times by a timerfd ticking every
+//!   [`TICK`] inside the event loop: tokio's own timer has millisecond resolution (it sent each
+//!   millisecond's requests as one burst), and a pacer thread cost a context switch per tick.
+//! - HTTP/1.1 written as prepared bytes and read with `httparse`, as wrk does: a full client
+//!   built a header map for every response, which cost more than the server's own parsing.
 //!
-//! Prints one line of `name=value` pairs: requests done, ok, non_2xx, errors, achieved rate,
-//! latency percentiles in microseconds, and RSS in KiB (start, peak, end, and at each tenth of
-//! the run) when `--rss-pid` is given.
+//! Latency counts from the request's *scheduled* time when it goes out late because every
+//! connection was busy (so a stalled server cannot hide its queue, the coordinated-omission
+//! trap of closed-loop tools like wrk), and from its release otherwise. Requests go over a
+//! fixed set of keep-alive connections, as wrk2 does.
+//!
+//! Given several `--url`s, it takes turns: for `--slice-ms` the load goes to the first URL, then
+//! for as long to the next, and so on for the whole run, with a histogram per URL. Targets
+//! compared that way see the same machine, minute by minute, which back-to-back runs on shared
+//! cores do not.
+//!
+//! Usage: `loadgen --url http://127.0.0.1:PORT/v1/chat/completions [--url ...] --body-file
+//! req.json --rate 5000 --duration-secs 10 [--slice-ms 250] [--max-requests N] [--keys N]
+//! [--connections 32] [--rss-pid PID]`
+//!
+//! Prints one line of `name=value` pairs per URL, in the order given: the URL's index, requests
+//! done, ok, non_2xx, errors, the achieved rate over the time that URL had the load, latency
+//! percentiles in microseconds, and RSS in KiB (start, peak, end, and at each tenth of the run)
+//! when `--rss-pid` is given.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::cell::RefCell;
+use std::rc::Rc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use hdrhistogram::Histogram;
-use http_body_util::{BodyExt, Full};
-use hyper_util::rt::TokioIo;
+use tokio::io::unix::AsyncFd;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
-/// Fixed-rate POST load against one loopback URL.
+/// How often the pacer wakes; each wake releases every request due before the next one.
+const TICK: Duration = Duration::from_micros(100);
+
+/// Fixed-rate POST load against loopback URLs.
 #[derive(clap::Parser)]
 struct Arguments {
-    /// The URL to POST to; must be on 127.0.0.1.
-    #[arg(long)]
-    url: hyper::Uri,
+    /// A URL to POST to, on 127.0.0.1; repeat to take turns between several (see --slice-ms).
+    #[arg(long, required = true)]
+    url: Vec<String>,
     /// The JSON request body.
     #[arg(long)]
     body_file: String,
@@ -41,13 +57,16 @@ struct Arguments {
     /// How long to send for, at most 600.
     #[arg(long, default_value_t = 10.0)]
     duration_secs: f64,
+    /// With several URLs, how long each has the load before the next takes over.
+    #[arg(long, default_value_t = 250)]
+    slice_ms: u64,
     /// Stop after this many requests even if time is left.
     #[arg(long, default_value_t = u64::MAX)]
     max_requests: u64,
     /// Rotate over this many keys, `sk-bench-000000` onwards.
     #[arg(long, default_value_t = 1)]
     keys: u64,
-    /// Keep-alive connections sending requests, as wrk's `-c`.
+    /// Keep-alive connections to each URL, as wrk's `-c`.
     #[arg(long, default_value_t = 32)]
     connections: u32,
     /// Sample this process's resident memory during the run.
@@ -55,36 +74,67 @@ struct Arguments {
     rss_pid: Option<u32>,
 }
 
+/// One URL under load: where to connect and what to send.
+struct Target {
+    /// `host:port`, for connecting and for the `host` header.
+    authority: String,
+    path: String,
+}
+
 struct Options {
-    url: hyper::Uri,
-    body: Bytes,
-    rate: f64,
+    targets: Vec<Target>,
+    body: Vec<u8>,
+    interval: Duration,
     duration: Duration,
+    slice: Duration,
     max_requests: u64,
     keys: u64,
     connections: u32,
     rss_pid: Option<u32>,
 }
 
-fn options() -> Result<Options, String> {
-    let arguments = <Arguments as clap::Parser>::parse();
-    let url = arguments.url;
-    if url.host() != Some("127.0.0.1") {
+fn target(url: &str) -> Result<Target, String> {
+    let uri: hyper::Uri = url
+        .parse()
+        .map_err(|error| format!("--url {url}: {error}"))?;
+    if uri.scheme_str() != Some("http") || uri.host() != Some("127.0.0.1") {
         return Err(format!(
-            "--url: {url} is not on 127.0.0.1; loadgen only loads loopback"
+            "--url {url}: not an http URL on 127.0.0.1; loadgen only loads loopback"
         ));
     }
+    let authority = uri
+        .authority()
+        .map(|found| found.as_str().to_owned())
+        .unwrap_or_default();
+    let path = uri
+        .path_and_query()
+        .map_or("/", |found| found.as_str())
+        .to_owned();
+    Ok(Target { authority, path })
+}
+
+fn options() -> Result<Options, String> {
+    let arguments = <Arguments as clap::Parser>::parse();
+    let targets = arguments
+        .url
+        .iter()
+        .map(|url| target(url))
+        .collect::<Result<Vec<_>, _>>()?;
     let path = arguments.body_file;
     let body = std::fs::read(&path).map_err(|error| format!("--body-file {path}: {error}"))?;
     let (rate, duration_secs) = (arguments.rate, arguments.duration_secs);
     if !(rate > 0.0 && rate <= 1e6 && duration_secs > 0.0 && duration_secs <= 600.0) {
         return Err("--rate must be in (0, 1e6] and --duration-secs in (0, 600]".to_owned());
     }
+    if arguments.slice_ms == 0 {
+        return Err("--slice-ms must be at least 1".to_owned());
+    }
     Ok(Options {
-        url,
-        body: Bytes::from(body),
-        rate,
+        targets,
+        body,
+        interval: Duration::from_secs_f64(1.0 / rate),
         duration: Duration::from_secs_f64(duration_secs),
+        slice: Duration::from_millis(arguments.slice_ms),
         max_requests: arguments.max_requests,
         keys: arguments.keys.max(1),
         connections: arguments.connections.max(1),
@@ -99,13 +149,6 @@ fn rss_kib(pid: u32) -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
-#[derive(Default)]
-struct Counts {
-    ok: AtomicU64,
-    non_2xx: AtomicU64,
-    errors: AtomicU64,
-}
-
 fn main() -> Result<(), String> {
     let options = options()?;
     // One thread: the generator should take one core at most, leaving the rest to the server.
@@ -113,70 +156,59 @@ fn main() -> Result<(), String> {
         .enable_all()
         .build()
         .map_err(|error| format!("tokio runtime: {error}"))?;
-    runtime.block_on(run(options))
+    let local = tokio::task::LocalSet::new();
+    local.block_on(&runtime, run(options))
 }
 
-/// What every connection task shares: the schedule, the tallies and the histogram.
-struct Shared {
-    options: Options,
-    started: Instant,
-    deadline: Instant,
-    interval: Duration,
-    /// Index of the next request to send; request `i` is due at `started + i * interval`.
-    next: AtomicU64,
-    /// One permit per request the pacer has released and no connection has claimed yet, plus
-    /// one per connection at the end to tell it to stop.
-    released: tokio::sync::Semaphore,
-    counts: Counts,
-    histogram: std::sync::Mutex<Histogram<u64>>,
+/// What a URL's connections share: the released requests, the tallies and the histogram.
+struct Lane {
+    /// One permit per request the pacer has released to this URL and no connection has
+    /// claimed yet, plus one per connection at the end to tell it to stop.
+    released: Semaphore,
+    /// Due times of the released requests, oldest first, with their indices.
+    queue: RefCell<std::collections::VecDeque<(u64, Instant)>>,
+    tally: RefCell<Tally>,
 }
 
-impl Shared {
-    /// Claims the next request and returns its index and due time, or `None` once the run is
-    /// over by count or by time.
-    fn claim(&self) -> Option<(u64, Instant)> {
-        let index = self.next.fetch_add(1, Ordering::Relaxed);
-        let due = self.started + self.interval.mul_f64(index as f64);
-        (index < self.options.max_requests && due < self.deadline).then_some((index, due))
-    }
+struct Tally {
+    ok: u64,
+    non_2xx: u64,
+    errors: u64,
+    histogram: Histogram<u64>,
+    /// Time this URL had the load.
+    active: Duration,
+}
 
+impl Lane {
     fn record(&self, outcome: Option<bool>, latency: Duration) {
-        let tally = match outcome {
-            Some(true) => &self.counts.ok,
-            Some(false) => &self.counts.non_2xx,
-            None => &self.counts.errors,
-        };
-        tally.fetch_add(1, Ordering::Relaxed);
+        let mut tally = self.tally.borrow_mut();
+        match outcome {
+            Some(true) => tally.ok += 1,
+            Some(false) => tally.non_2xx += 1,
+            None => tally.errors += 1,
+        }
         let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
-        self.histogram
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner())
-            .saturating_record(micros.max(1));
+        tally.histogram.saturating_record(micros.max(1));
     }
 }
 
 /// One keep-alive connection sending due requests one after another, as wrk2 does: when every
 /// connection is busy, due requests wait, and that wait counts in their latency.
-async fn connection(shared: Arc<Shared>) {
-    let Some(authority) = shared
-        .options
-        .url
-        .authority()
-        .map(|found| found.as_str().to_owned())
-    else {
-        return;
-    };
-    let mut sender = None;
+async fn connection(options: Rc<Options>, lane: Rc<Lane>, target: usize) {
+    let Target { authority, path } = &options.targets[target];
+    let mut stream: Option<TcpStream> = None;
+    let mut request = Vec::with_capacity(options.body.len() + 256);
+    let mut response = Vec::with_capacity(16 * 1024);
     loop {
         // A request released while this connection was busy is overdue: it counts from its
         // due time, the coordinated-omission correction. One this connection waited for counts
         // from when the pacer released it, so the pacer's own lateness is not the server's.
-        let waited = match shared.released.try_acquire() {
+        let waited = match lane.released.try_acquire() {
             Ok(permit) => {
                 permit.forget();
                 false
             }
-            Err(tokio::sync::TryAcquireError::NoPermits) => match shared.released.acquire().await {
+            Err(tokio::sync::TryAcquireError::NoPermits) => match lane.released.acquire().await {
                 Ok(permit) => {
                     permit.forget();
                     true
@@ -185,129 +217,206 @@ async fn connection(shared: Arc<Shared>) {
             },
             Err(tokio::sync::TryAcquireError::Closed) => break,
         };
-        let Some((index, due)) = shared.claim() else {
+        let Some((index, due)) = lane.queue.borrow_mut().pop_front() else {
+            // A stop permit: the pacer is done and nothing is left to send.
             break;
         };
         let now = Instant::now();
-        // The pacer releases a batch a little ahead; such a request counts from when it goes.
+        // The pacer releases a tick's requests a little ahead; such a request counts from
+        // when it goes.
         let start = if waited { now } else { due.min(now) };
-        if sender.is_none() {
-            sender = connect(&authority).await;
+        if stream.is_none() {
+            stream = connect(authority).await;
         }
-        let Some(live) = sender.as_mut() else {
-            shared.record(None, start.elapsed());
+        let Some(live) = stream.as_mut() else {
+            lane.record(None, start.elapsed());
             continue;
         };
-        let key = format!("Bearer sk-bench-{:06}", index % shared.options.keys);
-        let request = hyper::Request::post(shared.options.url.clone())
-            .header("host", authority.as_str())
-            .header("content-type", "application/json")
-            .header("authorization", key)
-            .body(Full::new(shared.options.body.clone()));
-        let outcome = match request {
-            Ok(request) => send(live, request).await,
-            Err(_) => None,
-        };
+        request.clear();
+        write_request(
+            &mut request,
+            path,
+            authority,
+            index % options.keys,
+            &options.body,
+        );
+        let outcome = exchange(live, &request, &mut response).await;
         if outcome.is_none() {
             // The connection may be broken; the next request opens a fresh one.
-            sender = None;
+            stream = None;
         }
-        shared.record(outcome, start.elapsed());
+        lane.record(outcome, start.elapsed());
     }
 }
 
-/// Releases each request at its due time, on a thread of its own: tokio's timer has millisecond
-/// resolution, so connections sleeping on it sent each millisecond's requests as one burst,
-/// while `std::thread::sleep` wakes within tens of microseconds. Requests due within
-/// `BATCH` of a wake-up go together, which bounds the wake-ups to one per `BATCH`.
-fn pace(shared: &Shared) {
-    const BATCH: Duration = Duration::from_micros(100);
-    let started = shared.started.into_std();
-    let deadline = shared.deadline.into_std();
+/// The request's bytes: a POST of `body` with key `sk-bench-{key:06}`.
+fn write_request(into: &mut Vec<u8>, path: &str, authority: &str, key: u64, body: &[u8]) {
+    use std::io::Write;
+    // Writing to a Vec cannot fail.
+    let _ = write!(
+        into,
+        "POST {path} HTTP/1.1\r\nhost: {authority}\r\ncontent-type: application/json\r\n\
+         authorization: Bearer sk-bench-{key:06}\r\ncontent-length: {}\r\n\r\n",
+        body.len()
+    );
+    into.extend_from_slice(body);
+}
+
+async fn connect(authority: &str) -> Option<TcpStream> {
+    let stream = TcpStream::connect(authority).await.ok()?;
+    stream.set_nodelay(true).ok()?;
+    Some(stream)
+}
+
+/// Sends one request and reads the whole response: `Some(true)` for a 2xx, `Some(false)` for
+/// another status, `None` on an I/O error or a response it cannot frame (only `content-length`
+/// bodies are read, which is what ratelab's non-streaming endpoints send).
+async fn exchange(stream: &mut TcpStream, request: &[u8], response: &mut Vec<u8>) -> Option<bool> {
+    stream.write_all(request).await.ok()?;
+    response.clear();
+    loop {
+        if stream.read_buf(response).await.ok()? == 0 {
+            return None;
+        }
+        let mut headers = [httparse::EMPTY_HEADER; 32];
+        let mut parsed = httparse::Response::new(&mut headers);
+        let head = match parsed.parse(response).ok()? {
+            httparse::Status::Complete(head) => head,
+            httparse::Status::Partial => continue,
+        };
+        let length = parsed
+            .headers
+            .iter()
+            .find(|header| header.name.eq_ignore_ascii_case("content-length"))
+            .and_then(|header| {
+                std::str::from_utf8(header.value)
+                    .ok()?
+                    .parse::<usize>()
+                    .ok()
+            })?;
+        let success = (200..300).contains(&parsed.code?);
+        let total = head + length;
+        while response.len() < total {
+            response.reserve(total - response.len());
+            if stream.read_buf(response).await.ok()? == 0 {
+                return None;
+            }
+        }
+        return Some(success);
+    }
+}
+
+/// Releases each request at its due time to the URL whose turn it is. A timerfd ticks every
+/// [`TICK`] inside the event loop, and each tick releases the requests due before the next.
+async fn pace(options: Rc<Options>, lanes: Rc<[Rc<Lane>]>, started: Instant) -> Result<(), String> {
+    use rustix::time::{Itimerspec, TimerfdClockId, TimerfdFlags, TimerfdTimerFlags, Timespec};
+    let timer = rustix::time::timerfd_create(
+        TimerfdClockId::Monotonic,
+        TimerfdFlags::NONBLOCK | TimerfdFlags::CLOEXEC,
+    )
+    .map_err(|error| format!("timerfd: {error}"))?;
+    let tick = Timespec {
+        tv_sec: 0,
+        tv_nsec: i64::from(TICK.subsec_nanos()),
+    };
+    rustix::time::timerfd_settime(
+        &timer,
+        TimerfdTimerFlags::empty(),
+        &Itimerspec {
+            it_interval: tick,
+            it_value: tick,
+        },
+    )
+    .map_err(|error| format!("timerfd: {error}"))?;
+    // `AsyncFd::new` is deprecated because a general `T: AsRawFd` could hand out another
+    // descriptor later; an `OwnedFd` owned by the `AsyncFd` cannot, which is the safe case.
+    // (Its replacement, `register`, is `unsafe`, which this workspace forbids.)
+    #[allow(deprecated)]
+    let timer = AsyncFd::new(timer).map_err(|error| format!("timerfd: {error}"))?;
+    let deadline = started + options.duration;
     let mut index: u64 = 0;
-    while index < shared.options.max_requests {
-        let due = started + shared.interval.mul_f64(index as f64);
-        if due >= deadline {
-            break;
-        }
-        let now = std::time::Instant::now();
-        if due > now + BATCH {
-            std::thread::sleep(due - now - BATCH);
-            continue;
-        }
-        // Release every request due by now plus one batch.
-        let horizon = now + BATCH;
-        let mut count = 0;
-        while index < shared.options.max_requests {
-            let due = started + shared.interval.mul_f64(index as f64);
-            if due > horizon || due >= deadline {
+    let mut expirations = [0u8; 8];
+    'run: loop {
+        let horizon = Instant::now() + TICK;
+        while index < options.max_requests {
+            let due = started + options.interval.mul_f64(index as f64);
+            if due >= deadline {
+                break 'run;
+            }
+            if due > horizon {
                 break;
             }
+            let turn = ((due - started).as_nanos() / options.slice.as_nanos()) as usize;
+            let lane = &lanes[turn % lanes.len()];
+            lane.queue.borrow_mut().push_back((index, due));
+            lane.released.add_permits(1);
             index += 1;
-            count += 1;
         }
-        shared.released.add_permits(count);
+        if index >= options.max_requests {
+            break;
+        }
+        let mut ready = timer
+            .readable()
+            .await
+            .map_err(|error| format!("timerfd: {error}"))?;
+        // Reading the expiration count re-arms readiness; a missed tick is caught up by the
+        // loop above, which releases everything due by now.
+        match rustix::io::read(timer.get_ref(), &mut expirations[..]) {
+            Ok(_) => {}
+            Err(rustix::io::Errno::AGAIN) => ready.clear_ready(),
+            Err(error) => return Err(format!("timerfd: {error}")),
+        }
     }
-    // One more permit per connection: each wakes, finds no request left to claim, and ends.
-    // (Closing the semaphore instead would strand released requests no one had claimed yet.)
-    shared
-        .released
-        .add_permits(shared.options.connections as usize);
-}
-
-type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
-
-async fn connect(authority: &str) -> Option<Sender> {
-    let stream = tokio::net::TcpStream::connect(authority).await.ok()?;
-    stream.set_nodelay(true).ok()?;
-    let (sender, driver) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .ok()?;
-    tokio::spawn(driver);
-    Some(sender)
-}
-
-/// Sends one request and reads the whole body: `Some(true)` for a 2xx, `None` on an I/O error.
-async fn send(sender: &mut Sender, request: hyper::Request<Full<Bytes>>) -> Option<bool> {
-    sender.ready().await.ok()?;
-    let response = sender.send_request(request).await.ok()?;
-    let success = response.status().is_success();
-    response.into_body().collect().await.ok()?;
-    Some(success)
+    // One more permit per connection: each wakes, finds no request left, and ends.
+    for lane in lanes.iter() {
+        lane.released.add_permits(options.connections as usize);
+    }
+    Ok(())
 }
 
 async fn run(options: Options) -> Result<(), String> {
-    let histogram =
-        Histogram::<u64>::new_with_bounds(1, 120_000_000, 3).map_err(|error| error.to_string())?;
+    let options = Rc::new(options);
     let rss_pid = options.rss_pid;
-    let connections = options.connections;
     let started = Instant::now();
-    let shared = Arc::new(Shared {
-        interval: Duration::from_secs_f64(1.0 / options.rate),
-        deadline: started + options.duration,
-        options,
-        started,
-        next: AtomicU64::new(0),
-        released: tokio::sync::Semaphore::new(0),
-        counts: Counts::default(),
-        histogram: std::sync::Mutex::new(histogram),
-    });
+    let lanes: Rc<[Rc<Lane>]> = options
+        .targets
+        .iter()
+        .map(|_| {
+            Histogram::<u64>::new_with_bounds(1, 120_000_000, 3).map(|histogram| {
+                Rc::new(Lane {
+                    released: Semaphore::new(0),
+                    queue: RefCell::default(),
+                    tally: RefCell::new(Tally {
+                        ok: 0,
+                        non_2xx: 0,
+                        errors: 0,
+                        histogram,
+                        active: Duration::ZERO,
+                    }),
+                })
+            })
+        })
+        .collect::<Result<_, _>>()
+        .map_err(|error| error.to_string())?;
     let rss_start = rss_pid.and_then(rss_kib);
-    let pacer = {
-        let shared = shared.clone();
-        std::thread::spawn(move || pace(&shared))
-    };
-    let tasks: Vec<_> = (0..connections)
-        .map(|_| tokio::spawn(connection(shared.clone())))
-        .collect();
+    let pacer = tokio::task::spawn_local(pace(options.clone(), lanes.clone(), started));
+    let mut tasks = Vec::new();
+    for (target, lane) in lanes.iter().enumerate() {
+        for _ in 0..options.connections {
+            tasks.push(tokio::task::spawn_local(connection(
+                options.clone(),
+                lane.clone(),
+                target,
+            )));
+        }
+    }
     // RSS every tenth of the run's time: flat memory shows as equal figures once every key has
     // been seen.
     let mut rss_by_tenth = Vec::new();
     let mut rss_peak = rss_start.unwrap_or(0);
     if let Some(pid) = rss_pid {
         for tenth in 1..=10u32 {
-            let wake = started + shared.options.duration * tenth / 10;
-            tokio::time::sleep_until(wake).await;
+            tokio::time::sleep_until(started + options.duration * tenth / 10).await;
             let rss = rss_kib(pid).unwrap_or(0);
             rss_peak = rss_peak.max(rss);
             rss_by_tenth.push(rss.to_string());
@@ -318,43 +427,58 @@ async fn run(options: Options) -> Result<(), String> {
     }
     // Requests still in flight at the deadline finish, bounded so a hung server cannot hold
     // the run open.
-    let grace = shared.deadline + Duration::from_secs(30);
+    let grace = started + options.duration + Duration::from_secs(30);
+    match tokio::time::timeout_at(grace, pacer).await {
+        Ok(Ok(result)) => result?,
+        Ok(Err(error)) => return Err(format!("pacer: {error}")),
+        Err(_) => return Err("pacer: did not finish within 30 s of the deadline".to_owned()),
+    }
     for task in tasks {
         let _ = tokio::time::timeout_at(grace, task).await;
     }
-    // The pacer has released everything by the deadline; joining it cannot block for long.
-    let _ = pacer.join();
-    let elapsed = started.elapsed().as_secs_f64();
+    let elapsed = started.elapsed();
     let rss_end = rss_pid.and_then(rss_kib);
     rss_peak = rss_peak.max(rss_end.unwrap_or(0));
-    let counts = &shared.counts;
-    let done = counts.ok.load(Ordering::Relaxed)
-        + counts.non_2xx.load(Ordering::Relaxed)
-        + counts.errors.load(Ordering::Relaxed);
-    let histogram = shared
-        .histogram
-        .lock()
-        .unwrap_or_else(|poison| poison.into_inner());
-    let micros = |quantile: f64| histogram.value_at_quantile(quantile);
-    let mut line = format!(
-        "requests={done} ok={} non_2xx={} errors={} seconds={elapsed:.2} rate={:.1} \
-         p50_us={} p90_us={} p99_us={} p999_us={} max_us={}",
-        counts.ok.load(Ordering::Relaxed),
-        counts.non_2xx.load(Ordering::Relaxed),
-        counts.errors.load(Ordering::Relaxed),
-        done as f64 / elapsed,
-        micros(0.5),
-        micros(0.9),
-        micros(0.99),
-        micros(0.999),
-        histogram.max(),
-    );
-    if let (Some(start), Some(end)) = (rss_start, rss_end) {
-        line.push_str(&format!(
-            " rss_start_kib={start} rss_peak_kib={rss_peak} rss_end_kib={end} rss_by_tenth_kib={}",
-            rss_by_tenth.join(",")
-        ));
+    // Each URL had the load for its share of the slices; a single URL, for the whole run.
+    let turns = lanes.len() as u32;
+    for (turn, lane) in lanes.iter().enumerate() {
+        let mut tally = lane.tally.borrow_mut();
+        if turns == 1 {
+            tally.active = elapsed;
+            continue;
+        }
+        let mut at = options.slice * turn as u32;
+        while at < options.duration {
+            tally.active += options.slice.min(options.duration - at);
+            at += options.slice * turns;
+        }
     }
-    println!("{line}");
+    for (target, lane) in lanes.iter().enumerate() {
+        let tally = lane.tally.borrow();
+        let done = tally.ok + tally.non_2xx + tally.errors;
+        let micros = |quantile: f64| tally.histogram.value_at_quantile(quantile);
+        let mut line = format!(
+            "target={target} requests={done} ok={} non_2xx={} errors={} seconds={:.2} \
+             rate={:.1} p50_us={} p90_us={} p99_us={} p999_us={} max_us={}",
+            tally.ok,
+            tally.non_2xx,
+            tally.errors,
+            tally.active.as_secs_f64(),
+            done as f64 / tally.active.as_secs_f64(),
+            micros(0.5),
+            micros(0.9),
+            micros(0.99),
+            micros(0.999),
+            tally.histogram.max(),
+        );
+        if let (Some(start), Some(end)) = (rss_start, rss_end) {
+            line.push_str(&format!(
+                " rss_start_kib={start} rss_peak_kib={rss_peak} rss_end_kib={end} \
+                 rss_by_tenth_kib={}",
+                rss_by_tenth.join(",")
+            ));
+        }
+        println!("{line}");
+    }
     Ok(())
 }
