@@ -359,11 +359,11 @@ async fn pace(options: Rc<Options>, lanes: Rc<[Rc<Lane>]>, started: Instant) -> 
             .readable()
             .await
             .map_err(|error| format!("timerfd: {error}"))?;
-        // Reading the expiration count re-arms readiness; a missed tick is caught up by the
-        // loop above, which releases everything due by now.
+        // One read takes the whole expiration count, so the timer is not readable again until
+        // the next tick (a new edge). Missed ticks are caught up by the loop above, which
+        // releases everything due by now.
         match rustix::io::read(timer.get_ref(), &mut expirations[..]) {
-            Ok(_) => {}
-            Err(rustix::io::Errno::AGAIN) => ready.clear_ready(),
+            Ok(_) | Err(rustix::io::Errno::AGAIN) => ready.clear_ready(),
             Err(error) => return Err(format!("timerfd: {error}")),
         }
     }
