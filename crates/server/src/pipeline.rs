@@ -16,6 +16,7 @@ use crate::latency::LatencyPlan;
 use crate::limits::Charge;
 use crate::sse::{self, StreamBreak, StreamEvent};
 use crate::state::AppState;
+use crate::wire::WriteJson;
 
 /// A request the limiter admitted, with what the rest of its life looks like.
 #[derive(Debug)]
@@ -162,12 +163,12 @@ const SERVED_HEADERS: usize = 11;
 /// and headers up front.
 pub struct JsonReply<T>(pub T);
 
-impl<T: serde::Serialize> IntoResponse for JsonReply<T> {
+impl<T: WriteJson> IntoResponse for JsonReply<T> {
     fn into_response(self) -> Response {
         const APPLICATION_JSON: HeaderValue = HeaderValue::from_static("application/json");
         // A chat reply of a few dozen tokens fits; bigger ones grow as usual.
         let mut body = Vec::with_capacity(1024);
-        if let Err(error) = serde_json::to_writer(&mut body, &self.0) {
+        if let Err(error) = self.0.write_json(&mut body) {
             tracing::error!(%error, "a wire type failed to serialize");
             return ApiError::ServerError.into_response();
         }

@@ -44,6 +44,8 @@ pub struct TextCompletion {
     pub usage: Option<Usage>,
 }
 
+impl super::WriteJson for TextCompletion {}
+
 /// One choice of a text completion.
 #[derive(Debug, Clone, Serialize)]
 pub struct TextChoice {

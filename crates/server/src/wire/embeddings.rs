@@ -40,6 +40,8 @@ pub struct EmbeddingList {
     pub usage: EmbeddingUsage,
 }
 
+impl super::WriteJson for EmbeddingList {}
+
 /// One vector.
 #[derive(Debug, Clone, Serialize)]
 pub struct Embedding {

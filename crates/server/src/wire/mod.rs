@@ -13,6 +13,25 @@ pub mod responses;
 
 use serde::{Deserialize, Serialize};
 
+/// A response body that writes its own JSON: compact, exactly as `serde_json::to_writer`
+/// writes its `Serialize` form. The default is `serde_json` itself; the chat completion, the
+/// reply on the hot path, writes its fixed shape directly (see [`chat::ChatCompletion`]).
+pub trait WriteJson: Serialize {
+    fn write_json(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
+        serde_json::to_writer(out, self)
+    }
+}
+
+/// Writes `value` as a JSON string, escaped as `serde_json` escapes it.
+pub(crate) fn write_json_str(out: &mut Vec<u8>, value: &str) -> serde_json::Result<()> {
+    serde_json::to_writer(out, value)
+}
+
+/// Writes `value` as a JSON number.
+pub(crate) fn write_json_u64(out: &mut Vec<u8>, value: u64) {
+    out.extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
+}
+
 /// Token accounting for chat and legacy completions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Usage {
@@ -22,6 +41,17 @@ pub struct Usage {
 }
 
 impl Usage {
+    /// Writes the same bytes as `serde_json::to_writer`.
+    pub(crate) fn write_json(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(br#"{"prompt_tokens":"#);
+        write_json_u64(out, self.prompt_tokens);
+        out.extend_from_slice(br#","completion_tokens":"#);
+        write_json_u64(out, self.completion_tokens);
+        out.extend_from_slice(br#","total_tokens":"#);
+        write_json_u64(out, self.total_tokens);
+        out.push(b'}');
+    }
+
     pub fn new(prompt_tokens: u64, completion_tokens: u64) -> Usage {
         Usage {
             prompt_tokens,

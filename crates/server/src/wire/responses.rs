@@ -62,6 +62,8 @@ pub struct ResponseObject {
     pub usage: Option<ResponseUsage>,
 }
 
+impl super::WriteJson for ResponseObject {}
+
 /// Why a response stopped early.
 #[derive(Debug, Clone, Serialize)]
 pub struct IncompleteDetails {
