@@ -150,14 +150,19 @@ RATE=${LATENCY_RATE:-$(awk -v s="$MEDIAN_server" 'BEGIN {printf "%d", s / 2}')}
 
 # (b) One loadgen run per round takes turns between the targets every SLICE_MS, so every
 # target sees the same machine (the cores' stalls come and go within seconds); each target has
-# the load for LATENCY_SECONDS in all.
+# the load for LATENCY_SECONDS in all. Every other round reverses the order of the turns, so
+# neither target always goes first.
 LATENCY_TARGETS=${TARGETS#bare }
-read -r -a LATENCY_LIST <<<"$LATENCY_TARGETS"
-LATENCY_ARGS=()
-for target in "${LATENCY_LIST[@]}"; do LATENCY_ARGS+=(--url "$(url_of "$target")"); done
-LATENCY_RUN=$(awk -v s="$LATENCY_SECONDS" -v n="${#LATENCY_LIST[@]}" 'BEGIN {print s * n}')
+LATENCY_RUN=$(awk -v s="$LATENCY_SECONDS" -v n="$(wc -w <<<"$LATENCY_TARGETS")" 'BEGIN {print s * n}')
 declare -A P50 P99 LATENCY_LINES
 for round in $(seq 1 "$ROUNDS"); do
+  if [ $((round % 2)) -eq 1 ]; then
+    read -r -a LATENCY_LIST <<<"$LATENCY_TARGETS"
+  else
+    read -r -a LATENCY_LIST <<<"$(tr ' ' '\n' <<<"$LATENCY_TARGETS" | tac | tr '\n' ' ')"
+  fi
+  LATENCY_ARGS=()
+  for target in "${LATENCY_LIST[@]}"; do LATENCY_ARGS+=(--url "$(url_of "$target")"); done
   lines=$("$LOADGEN" "${LATENCY_ARGS[@]}" --body-file "$WORK/request.json" --rate "$RATE" \
     --duration-secs "$LATENCY_RUN" --slice-ms "$SLICE_MS")
   for index in "${!LATENCY_LIST[@]}"; do
