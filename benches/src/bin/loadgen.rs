@@ -271,7 +271,10 @@ async fn connect(authority: &str) -> Option<TcpStream> {
 /// Sends one request and reads the whole response: `Some(true)` for a 2xx, `Some(false)` for
 /// another status, `None` on an I/O error or a response it cannot frame (only `content-length`
 /// bodies are read, which is what ratelab's non-streaming endpoints send).
-async fn exchange(stream: &mut TcpStream, request: &[u8], response: &mut Vec<u8>) -> Option<bool> {
+async fn exchange<S>(stream: &mut S, request: &[u8], response: &mut Vec<u8>) -> Option<bool>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
     stream.write_all(request).await.ok()?;
     response.clear();
     loop {
@@ -481,4 +484,85 @@ async fn run(options: Options) -> Result<(), String> {
         println!("{line}");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+
+    /// Runs `exchange` against a peer that reads the request and then sends `reply` in the
+    /// given pieces, and returns the outcome and the request bytes the peer saw.
+    async fn against(reply: &[&[u8]]) -> (Option<bool>, Vec<u8>) {
+        let (mut client, mut server) = tokio::io::duplex(64 * 1024);
+        let mut request = Vec::new();
+        write_request(
+            &mut request,
+            "/v1/chat/completions",
+            "127.0.0.1:9",
+            7,
+            b"{}",
+        );
+        let pieces: Vec<Vec<u8>> = reply.iter().map(|piece| piece.to_vec()).collect();
+        let length = request.len();
+        let peer = tokio::spawn(async move {
+            let mut seen = vec![0; length];
+            server.read_exact(&mut seen).await.ok()?;
+            for piece in pieces {
+                server.write_all(&piece).await.ok()?;
+                tokio::task::yield_now().await;
+            }
+            Some(seen)
+        });
+        let mut response = Vec::new();
+        let outcome = exchange(&mut client, &request, &mut response).await;
+        drop(client);
+        let seen = peer.await.ok().flatten().unwrap_or_default();
+        (outcome, seen)
+    }
+
+    #[tokio::test]
+    async fn the_request_is_a_post_with_the_key_and_body() {
+        let (_, seen) = against(&[b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n"]).await;
+        assert_eq!(
+            String::from_utf8_lossy(&seen),
+            "POST /v1/chat/completions HTTP/1.1\r\nhost: 127.0.0.1:9\r\n\
+             content-type: application/json\r\nauthorization: Bearer sk-bench-000007\r\n\
+             content-length: 2\r\n\r\n{}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_response_split_across_reads_is_read_whole() {
+        let (outcome, _) = against(&[
+            b"HTTP/1.1 200 OK\r\nContent-Len",
+            b"gth: 11\r\n\r\nhello",
+            b" world",
+        ])
+        .await;
+        assert_eq!(outcome, Some(true));
+    }
+
+    #[tokio::test]
+    async fn a_429_is_a_completed_non_2xx() {
+        let body = br#"{"error":{}}"#;
+        let head = format!(
+            "HTTP/1.1 429 Too Many Requests\r\ncontent-length: {}\r\n\r\n",
+            body.len()
+        );
+        let (outcome, _) = against(&[head.as_bytes(), body]).await;
+        assert_eq!(outcome, Some(false));
+    }
+
+    #[tokio::test]
+    async fn a_body_cut_short_or_without_a_length_is_an_error() {
+        let cut = against(&[b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nshort"]).await;
+        assert_eq!(cut.0, None);
+        let chunked =
+            against(&[b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n0\r\n\r\n"]).await;
+        assert_eq!(chunked.0, None);
+        let garbage = against(&[b"not http at all\r\n\r\n"]).await;
+        assert_eq!(garbage.0, None);
+    }
 }
