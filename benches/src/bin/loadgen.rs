@@ -6,6 +6,7 @@
 //! - One thread. Requests are released at their due times by a timerfd ticking every
 //!   [`TICK`] inside the event loop: tokio's own timer has millisecond resolution (it sent each
 //!   millisecond's requests as one burst), and a pacer thread cost a context switch per tick.
+//!   (timerfd is Linux's; elsewhere loadgen falls back to tokio's timer and its bursts.)
 //! - HTTP/1.1 written as prepared bytes and read with `httparse`, as wrk does: a full client
 //!   built a header map for every response, which cost more than the server's own parsing.
 //!
@@ -16,8 +17,8 @@
 //!
 //! Given several `--url`s, it takes turns: for `--slice-ms` the load goes to the first URL, then
 //! for as long to the next, and so on for the whole run, with a histogram per URL. Targets
-//! compared that way see the same machine, minute by minute, which back-to-back runs on shared
-//! cores do not.
+//! compared that way share the calm and the noisy stretches of a shared machine, which
+//! back-to-back runs do not.
 //!
 //! Usage: `loadgen --url http://127.0.0.1:PORT/v1/chat/completions [--url ...] --body-file
 //! req.json --rate 5000 --duration-secs 10 [--slice-ms 250] [--max-requests N] [--keys N]
@@ -33,6 +34,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
+#[cfg(target_os = "linux")]
 use tokio::io::unix::AsyncFd;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -309,36 +311,12 @@ where
     }
 }
 
-/// Releases each request at its due time to the URL whose turn it is. A timerfd ticks every
-/// [`TICK`] inside the event loop, and each tick releases the requests due before the next.
+/// Releases each request at its due time to the URL whose turn it is: each tick of the
+/// [`Ticker`] releases the requests due before the next.
 async fn pace(options: Rc<Options>, lanes: Rc<[Rc<Lane>]>, started: Instant) -> Result<(), String> {
-    use rustix::time::{Itimerspec, TimerfdClockId, TimerfdFlags, TimerfdTimerFlags, Timespec};
-    let timer = rustix::time::timerfd_create(
-        TimerfdClockId::Monotonic,
-        TimerfdFlags::NONBLOCK | TimerfdFlags::CLOEXEC,
-    )
-    .map_err(|error| format!("timerfd: {error}"))?;
-    let tick = Timespec {
-        tv_sec: 0,
-        tv_nsec: i64::from(TICK.subsec_nanos()),
-    };
-    rustix::time::timerfd_settime(
-        &timer,
-        TimerfdTimerFlags::empty(),
-        &Itimerspec {
-            it_interval: tick,
-            it_value: tick,
-        },
-    )
-    .map_err(|error| format!("timerfd: {error}"))?;
-    // `AsyncFd::new` is deprecated because a general `T: AsRawFd` could hand out another
-    // descriptor later; an `OwnedFd` owned by the `AsyncFd` cannot, which is the safe case.
-    // (Its replacement, `register`, is `unsafe`, which this workspace forbids.)
-    #[allow(deprecated)]
-    let timer = AsyncFd::new(timer).map_err(|error| format!("timerfd: {error}"))?;
+    let mut ticker = Ticker::new()?;
     let deadline = started + options.duration;
     let mut index: u64 = 0;
-    let mut expirations = [0u8; 8];
     'run: loop {
         let horizon = Instant::now() + TICK;
         while index < options.max_requests {
@@ -358,23 +336,90 @@ async fn pace(options: Rc<Options>, lanes: Rc<[Rc<Lane>]>, started: Instant) -> 
         if index >= options.max_requests {
             break;
         }
-        let mut ready = timer
-            .readable()
-            .await
-            .map_err(|error| format!("timerfd: {error}"))?;
-        // One read takes the whole expiration count, so the timer is not readable again until
-        // the next tick (a new edge). Missed ticks are caught up by the loop above, which
-        // releases everything due by now.
-        match rustix::io::read(timer.get_ref(), &mut expirations[..]) {
-            Ok(_) | Err(rustix::io::Errno::AGAIN) => ready.clear_ready(),
-            Err(error) => return Err(format!("timerfd: {error}")),
-        }
+        // A late or missed tick is caught up above, which releases everything due by now.
+        ticker.tick().await?;
     }
     // One more permit per connection: each wakes, finds no request left, and ends.
     for lane in lanes.iter() {
         lane.released.add_permits(options.connections as usize);
     }
     Ok(())
+}
+
+/// Wakes the pacer every [`TICK`], inside the event loop: a timerfd on Linux.
+#[cfg(target_os = "linux")]
+struct Ticker {
+    timer: AsyncFd<std::os::fd::OwnedFd>,
+}
+
+#[cfg(target_os = "linux")]
+impl Ticker {
+    fn new() -> Result<Ticker, String> {
+        use rustix::time::{Itimerspec, TimerfdClockId, TimerfdFlags, TimerfdTimerFlags, Timespec};
+        let timer = rustix::time::timerfd_create(
+            TimerfdClockId::Monotonic,
+            TimerfdFlags::NONBLOCK | TimerfdFlags::CLOEXEC,
+        )
+        .map_err(|error| format!("timerfd: {error}"))?;
+        let tick = Timespec {
+            tv_sec: 0,
+            tv_nsec: i64::from(TICK.subsec_nanos()),
+        };
+        rustix::time::timerfd_settime(
+            &timer,
+            TimerfdTimerFlags::empty(),
+            &Itimerspec {
+                it_interval: tick,
+                it_value: tick,
+            },
+        )
+        .map_err(|error| format!("timerfd: {error}"))?;
+        // `AsyncFd::new` is deprecated because a general `T: AsRawFd` could hand out another
+        // descriptor later; an `OwnedFd` owned by the `AsyncFd` cannot, which is the safe case.
+        // (Its replacement, `register`, is `unsafe`, which this workspace forbids.)
+        #[allow(deprecated)]
+        let timer = AsyncFd::new(timer).map_err(|error| format!("timerfd: {error}"))?;
+        Ok(Ticker { timer })
+    }
+
+    async fn tick(&mut self) -> Result<(), String> {
+        let mut ready = self
+            .timer
+            .readable()
+            .await
+            .map_err(|error| format!("timerfd: {error}"))?;
+        // One read takes the whole expiration count, so the timer is not readable again until
+        // the next tick (a new edge).
+        let mut expirations = [0u8; 8];
+        match rustix::io::read(self.timer.get_ref(), &mut expirations[..]) {
+            Ok(_) | Err(rustix::io::Errno::AGAIN) => {
+                ready.clear_ready();
+                Ok(())
+            }
+            Err(error) => Err(format!("timerfd: {error}")),
+        }
+    }
+}
+
+/// Elsewhere, tokio's timer, whose resolution is a millisecond: requests go out in bursts of
+/// a millisecond's worth, which the server benchmark's figures do not assume.
+#[cfg(not(target_os = "linux"))]
+struct Ticker {
+    interval: tokio::time::Interval,
+}
+
+#[cfg(not(target_os = "linux"))]
+impl Ticker {
+    fn new() -> Result<Ticker, String> {
+        let mut interval = tokio::time::interval(TICK);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        Ok(Ticker { interval })
+    }
+
+    async fn tick(&mut self) -> Result<(), String> {
+        self.interval.tick().await;
+        Ok(())
+    }
 }
 
 async fn run(options: Options) -> Result<(), String> {
