@@ -2,7 +2,7 @@
 # Loopback benchmark of ratelab's mock server (limiting on) against a bare axum handler that
 # returns the same bytes, for issue 3's three targets:
 #   (a) throughput: wrk, closed loop, bare and server run alternately ROUNDS times, medians;
-#   (b) latency: `loadgen` (benches/src/bin/loadgen.rs), open loop at a fixed rate of half the
+#   (b) latency: `loadgen` (benches/src/bin/loadgen/), open loop at a fixed rate of half the
 #       server's median throughput; each of ROUNDS runs takes turns between the same-bytes
 #       baseline and the server every SLICE_MS, a histogram each; medians of p50/p99 and of
 #       each run's own p99 difference;
