@@ -1,4 +1,4 @@
-//! The pacer's clock: a tick every [`TICK`](crate::TICK) inside loadgen's event loop, from a
+//! The pacer's clock: a tick every [`TICK`] inside loadgen's event loop, from a
 //! timerfd on Linux and from tokio's millisecond timer elsewhere.
 
 #[cfg(target_os = "linux")]
