@@ -103,7 +103,7 @@ fn combined_rpm_tpm(criterion: &mut Criterion) {
             now += STEP;
             match limiter.decide(now, Charge::request(100), &scopes) {
                 Ok(admitted) => black_box(quota::rate_limit_headers(&admitted.statuses).len()),
-                Err(rejection) => black_box(quota::retry_headers(&rejection).len()),
+                Err(rejected) => black_box(quota::retry_headers(&rejected.rejection).len()),
             }
         });
     });

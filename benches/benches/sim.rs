@@ -33,9 +33,15 @@ fn per_strategy(criterion: &mut Criterion) {
     let scenario = hour.shortened(ten_minutes, std::time::Duration::from_secs(60));
     let mut group = criterion.benchmark_group("sim_attempts");
     group.sample_size(10);
-    for (run, spec) in scenario.strategies.iter().enumerate() {
+    for (run, strategy) in scenario.strategies.iter().enumerate() {
         group.throughput(Throughput::Elements(attempts_of(&scenario, run)));
-        let family = spec.kind.split('@').next().unwrap_or_default().to_owned();
+        let family = strategy
+            .spec
+            .kind
+            .split('@')
+            .next()
+            .unwrap_or_default()
+            .to_owned();
         group.bench_function(family, |bencher| {
             bencher.iter(|| black_box(sim::simulate_run(&scenario, run, &mut |_| {}).is_ok()));
         });

@@ -202,7 +202,7 @@ impl LimitState {
     }
 
     /// Charges `amount` at `now`. Callers admit only after `wait_nanos` returned `Some(0)`;
-    /// with `cap_at_debt` the use may exceed the capacity, up to twice the capacity.
+    /// with `cap_at_debt` (a rejection's charge) the use stops at the capacity.
     #[inline]
     pub(crate) fn consume(&mut self, rule: &Rule, now: Instant, amount: u64, cap_at_debt: bool) {
         self.advance(rule, now);
@@ -239,8 +239,7 @@ impl LimitState {
         }
     }
 
-    /// Units in use at `now` (rounded up for fractional token-bucket and counter use), which
-    /// may exceed the capacity while a rejection debt is outstanding.
+    /// Units in use at `now` (rounded up for fractional token-bucket and counter use).
     pub(crate) fn used(&mut self, rule: &Rule, now: Instant) -> u64 {
         self.advance(rule, now);
         match self {
@@ -307,15 +306,12 @@ impl LimitState {
     }
 }
 
-/// The most units a charge may leave in use: twice the capacity when charging a rejection's
-/// debt, else unbounded (admissions are checked against the capacity before they are charged).
+/// The most units a charge may leave in use: the capacity when charging a rejection, so a
+/// rejection takes at most what has refilled and never puts the limit in debt; else unbounded
+/// (admissions are checked against the capacity before they are charged).
 #[inline]
 pub(crate) fn debt_ceiling(rule: &Rule, cap_at_debt: bool) -> u64 {
-    if cap_at_debt {
-        2 * rule.capacity
-    } else {
-        u64::MAX
-    }
+    if cap_at_debt { rule.capacity } else { u64::MAX }
 }
 
 /// The sliding-window counter's previous count weighted by how much of the previous window

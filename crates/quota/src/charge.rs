@@ -1,22 +1,87 @@
-//! The token charge of a request at admission: prompt tokens counted with the model's real
-//! tiktoken encoding plus `n x max_tokens`, OpenAI's cookbook rule.
+//! The token charge of a request at admission, by a named rule, and prompt token counts with
+//! the model's real tiktoken encoding (for `usage` and the cookbook rule).
 //!
-//! The simulator skips counting and passes its token counts straight to [`Charge::request`];
-//! the server counts the prompt here.
+//! OpenAI's guide: the charge is the larger of `max_tokens` (times `n`) and an estimate of the
+//! prompt from its characters. OpenAI's cookbook client estimates counted prompt tokens plus
+//! `n x max_tokens` instead; ratelab offers that as [`TokenChargeRule::PromptPlusMax`].
 
-use crate::limits::Charge;
+use serde::{Deserialize, Serialize};
 
-/// Tokens charged for a request: `prompt_tokens + n x max_output_tokens`, where
-/// `max_output_tokens` is `max_tokens` (or `max_completion_tokens`) and counts 0 when the
-/// request sets neither, and `n` is the number of choices (at least 1).
-///
-/// ```
-/// assert_eq!(quota::token_charge(100, Some(256), 2), 612);
-/// assert_eq!(quota::token_charge(100, None, 1), 100);
-/// ```
-#[inline]
-pub fn token_charge(prompt_tokens: u64, max_output_tokens: Option<u64>, n: u64) -> u64 {
-    prompt_tokens.saturating_add(n.max(1).saturating_mul(max_output_tokens.unwrap_or(0)))
+/// How many tokens a request is charged at admission (a named modelling choice; see
+/// `docs/limits.md`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TokenChargeRule {
+    /// OpenAI's guide: the larger of `n x max_tokens` and the prompt estimate; the estimate
+    /// alone when the request sets no `max_tokens`. The default.
+    #[default]
+    Guide,
+    /// OpenAI's cookbook client: the prompt estimate plus `n x max_tokens`.
+    PromptPlusMax,
+}
+
+/// What the charge rule needs to know of a request.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RequestSize {
+    /// Characters of the prompt text, when the executor has the text (the mock server).
+    pub prompt_characters: Option<u64>,
+    /// Prompt tokens, when known without the text (the simulator's workload).
+    pub prompt_tokens: Option<u64>,
+    /// `max_tokens` (or `max_completion_tokens`, `max_output_tokens`), if the request sets it.
+    pub max_output_tokens: Option<u64>,
+    /// Choices requested (`n`); 0 counts as 1.
+    pub choices: u64,
+}
+
+impl RequestSize {
+    /// The prompt estimate: characters / 4 rounded up (OpenAI's rule of thumb that a token is
+    /// about four characters of English), or the token count when no text is known, as in the
+    /// simulator, whose workload draws token counts rather than text.
+    pub fn prompt_estimate(&self) -> u64 {
+        match (self.prompt_characters, self.prompt_tokens) {
+            (Some(characters), _) => characters.div_ceil(4),
+            (None, Some(tokens)) => tokens,
+            (None, None) => 0,
+        }
+    }
+
+    fn reserved_output(&self) -> Option<u64> {
+        self.max_output_tokens
+            .map(|max| self.choices.max(1).saturating_mul(max))
+    }
+}
+
+impl TokenChargeRule {
+    /// Tokens charged for a request of `size`.
+    ///
+    /// ```
+    /// use quota::{RequestSize, TokenChargeRule};
+    ///
+    /// let size = RequestSize {
+    ///     prompt_characters: Some(1_000),
+    ///     prompt_tokens: None,
+    ///     max_output_tokens: Some(100),
+    ///     choices: 2,
+    /// };
+    /// // max(2 x 100, 1000 / 4)
+    /// assert_eq!(TokenChargeRule::Guide.tokens(&size), 250);
+    /// assert_eq!(TokenChargeRule::PromptPlusMax.tokens(&size), 450);
+    /// // Without max_tokens, the estimate alone.
+    /// let bare = RequestSize { max_output_tokens: None, ..size };
+    /// assert_eq!(TokenChargeRule::Guide.tokens(&bare), 250);
+    /// ```
+    #[inline]
+    pub fn tokens(self, size: &RequestSize) -> u64 {
+        let estimate = size.prompt_estimate();
+        match self {
+            TokenChargeRule::Guide => size
+                .reserved_output()
+                .map_or(estimate, |reserved| reserved.max(estimate)),
+            TokenChargeRule::PromptPlusMax => {
+                estimate.saturating_add(size.reserved_output().unwrap_or(0))
+            }
+        }
+    }
 }
 
 /// The encoding for `model`: tiktoken's mapping, else `o200k_base` (the encoding of every
@@ -66,18 +131,4 @@ pub fn count_chat_prompt_tokens(model: &str, messages: &[ChatMessage<'_>]) -> u6
         }
     }
     tokens
-}
-
-/// The [`Charge`] of one chat request: counted prompt plus `n x max_output_tokens`.
-pub fn chat_charge(
-    model: &str,
-    messages: &[ChatMessage<'_>],
-    max_output_tokens: Option<u64>,
-    n: u64,
-) -> Charge {
-    Charge::request(token_charge(
-        count_chat_prompt_tokens(model, messages),
-        max_output_tokens,
-        n,
-    ))
 }

@@ -23,7 +23,7 @@ pub(crate) trait LimitOps {
     fn fits(&mut self, rule: &Rule, now: Instant, amount: u64) -> bool;
     /// Charges an amount that `fits` just accepted at the same `now`.
     fn admit(&mut self, rule: &Rule, now: Instant, amount: u64);
-    /// Charges `amount`, up to twice the capacity with `cap_at_debt`.
+    /// Charges `amount`, up to the capacity with `cap_at_debt`.
     fn consume(&mut self, rule: &Rule, now: Instant, amount: u64, cap_at_debt: bool);
     /// Nanoseconds until `amount` fits, `None` when it never does.
     fn wait_nanos(&mut self, rule: &Rule, now: Instant, amount: u64) -> Option<u64>;
@@ -212,7 +212,8 @@ pub(crate) trait KeyState {
     /// The longest wait over the limits for `charge` (`Some(0)`: everything fits; `None`:
     /// some limit never fits it), with the index of the deciding limit.
     fn worst_wait(&mut self, rules: &[Rule], now: Instant, charge: Charge) -> (Option<u64>, usize);
-    /// The rejection by limit `index` with the given wait, after any debt was charged.
+    /// The rejection by limit `index` with the given wait, from the state before the rejected
+    /// request's own charge.
     fn rejection(
         &mut self,
         rules: &[Rule],
@@ -221,12 +222,13 @@ pub(crate) trait KeyState {
         scope: Scope,
         worst: (Option<u64>, usize),
     ) -> Rejection;
-    /// The rejection of `charge`: charges the debt, then reports the limit forcing the
-    /// longest wait.
+    /// The rejection of `charge`: reports the limit forcing the longest wait as the request
+    /// found it, then charges the rejection (see [`RejectedRequests`](crate::RejectedRequests)).
     fn reject(&mut self, rules: &[Rule], now: Instant, charge: Charge, scope: Scope) -> Rejection {
-        self.charge_rejection(rules, now, charge);
         let worst = self.worst_wait(rules, now, charge);
-        self.rejection(rules, now, charge, scope, worst)
+        let rejection = self.rejection(rules, now, charge, scope, worst);
+        self.charge_rejection(rules, now, charge);
+        rejection
     }
     /// Appends every limit's status at `now`.
     fn statuses(

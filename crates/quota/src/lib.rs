@@ -9,7 +9,7 @@
 //! - [`Catalog`]: tiers and per-model limits ([`Catalog::builtin`], user overrides);
 //! - [`LimitSet`] (serde config: limits, [`Algorithm`], quantization, [`RejectedRequests`]),
 //!   compiled into [`Limits`];
-//! - [`chat_charge`] / [`count_text_tokens`] / [`Charge::request`]: what a request costs;
+//! - [`TokenChargeRule`] / [`count_text_tokens`] / [`Charge::request`]: what a request costs;
 //! - [`Limiter`]: keyed state, atomic checks over organization and project [`ScopedKey`]s;
 //! - [`rate_limit_headers`], [`retry_headers`], [`ErrorBody`]: what OpenAI sends back.
 //!
@@ -43,7 +43,7 @@ mod token_bucket;
 
 pub use catalog::{BUILTIN_CATALOG_TOML, Catalog, CatalogError, ModelEntry, ModelLimits, TierInfo};
 pub use charge::{
-    ChatMessage, chat_charge, count_chat_prompt_tokens, count_text_tokens, token_charge,
+    ChatMessage, RequestSize, TokenChargeRule, count_chat_prompt_tokens, count_text_tokens,
 };
 pub use error_body::{ErrorBody, ErrorDetail};
 pub use go_duration::{GoDurationError, format_go_duration, parse_go_duration};
@@ -51,7 +51,9 @@ pub use headers::{
     Header, rate_limit_headers, retry_after_millis, retry_after_seconds, retry_headers,
     write_rate_limit_headers,
 };
-pub use limiter::{Admitted, Decision, DirectLimiter, LimitStatus, Limiter, Rejection, ScopedKey};
+pub use limiter::{
+    Admitted, Decision, DirectLimiter, LimitStatus, Limiter, Rejected, Rejection, ScopedKey,
+};
 pub use limits::{
     Algorithm, Charge, LimitConfigError, LimitKind, LimitRule, LimitSet, Limits, RejectedRequests,
     Scope, Unit,

@@ -31,9 +31,9 @@ pub struct ScopedKey<'a, K> {
 /// Why a request was not admitted, and when it would be.
 ///
 /// `retry_after` is `None` when the request is larger than the limit's whole capacity: it never
-/// fits (OpenAI's "Request too large"). `used` is the use at the decision, including the
-/// rejected request's own debt when rejected requests count (see
-/// [`RejectedRequests`](crate::RejectedRequests)).
+/// fits (OpenAI's "Request too large"). Every figure describes the limit as the request found
+/// it, before any charge for the rejection itself (see
+/// [`RejectedRequests`](crate::RejectedRequests)), so `used` never exceeds `limit`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Rejection {
     /// Which holder's limit forced the longest wait.
@@ -42,7 +42,7 @@ pub struct Rejection {
     pub kind: LimitKind,
     /// The limit's nominal value.
     pub limit: u64,
-    /// Units in use now (may exceed the limit while a rejection debt is outstanding).
+    /// Units in use when the request arrived (at most the limit's capacity).
     pub used: u64,
     /// Units the request asked for.
     pub requested: u64,
@@ -80,8 +80,17 @@ pub struct Admitted {
     pub statuses: Vec<LimitStatus>,
 }
 
+/// A rejected request, with every applicable limit's status as the request found it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejected {
+    /// Why, and when the request would fit.
+    pub rejection: Rejection,
+    /// One status per limit, organization scope first, before the rejection's own charge.
+    pub statuses: Vec<LimitStatus>,
+}
+
 /// The outcome of [`Limiter::decide`].
-pub type Decision = Result<Admitted, Rejection>;
+pub type Decision = Result<Admitted, Rejected>;
 
 /// Keys below this count are never swept: sweeping a small map buys nothing.
 const MINIMUM_SWEEP_LENGTH: usize = 1024;
@@ -92,7 +101,7 @@ const MINIMUM_PRUNE_LENGTH: usize = 64;
 /// The limiter: per-key state for any number of organizations, projects and pools.
 ///
 /// A request is admitted only when every limit of every [`ScopedKey`] has room; then all are
-/// charged, otherwise none is (apart from the documented rejection debt). Memory stays bounded:
+/// charged, otherwise none is (apart from the documented rejection charge). Memory stays bounded:
 /// when the store doubles past its last size, keys whose buckets have refilled to full are
 /// dropped; a dropped key behaves exactly like a fresh one.
 ///
@@ -184,7 +193,8 @@ impl<K: Hash + Eq + Clone> Limiter<K> {
     }
 
     /// Admits `charge` at `now` if every limit of every scope has room, charging all of them;
-    /// otherwise returns the rejection of the limit that forces the longest wait. This is the
+    /// otherwise returns the rejection of the limit that forces the longest wait, as the request
+    /// found it, and then charges the rejection where rejections count. This is the
     /// simulator's fast path: no statuses are computed.
     #[inline(always)]
     pub fn try_acquire(
@@ -193,29 +203,38 @@ impl<K: Hash + Eq + Clone> Limiter<K> {
         charge: Charge,
         scopes: &[ScopedKey<'_, K>],
     ) -> Result<(), Rejection> {
-        // The hot path, in line: one lookup in the compact store, the rules read from the
-        // caller's limits, no pointer followed from the entry. Anything else (a new key, other
-        // limits, several scopes, no room) takes the general path, which decides exactly as if
-        // the hot path had not run: it changes nothing unless it admits.
+        if self.try_admit_hot(now, charge, scopes) {
+            return Ok(());
+        }
+        self.try_acquire_general(now, charge, scopes, None)
+    }
+
+    /// The hot path, in line: one lookup in the compact store, the rules read from the
+    /// caller's limits, no pointer followed from the entry. Anything else (a new key, other
+    /// limits, several scopes, no room) returns `false` for the general path, which decides
+    /// exactly as if the hot path had not run: this changes nothing unless it admits.
+    #[inline(always)]
+    fn try_admit_hot(&mut self, now: Instant, charge: Charge, scopes: &[ScopedKey<'_, K>]) -> bool {
         if let [only] = scopes
             && only.limits.compact
             && let Some(state) = self
                 .compact
                 .get_mut(key_hash(only.key), only.key, only.limits)
-            && state.try_admit(&only.limits.rules, now, charge)
         {
-            return Ok(());
+            return state.try_admit(&only.limits.rules, now, charge);
         }
-        self.try_acquire_general(now, charge, scopes)
+        false
     }
 
-    /// [`Limiter::try_acquire`] for every case, out of line.
+    /// [`Limiter::try_acquire`] for every case, out of line. On a rejection, `statuses` (when
+    /// given) receives every limit's status as the request found it, before its own charge.
     #[inline(never)]
     fn try_acquire_general(
         &mut self,
         now: Instant,
         charge: Charge,
         scopes: &[ScopedKey<'_, K>],
+        statuses: Option<&mut Vec<LimitStatus>>,
     ) -> Result<(), Rejection> {
         if let [only] = scopes {
             // One lookup for the check and, when it fails, for the rejection.
@@ -224,7 +243,9 @@ impl<K: Hash + Eq + Clone> Limiter<K> {
             if state.try_acquire(rules, now, charge) {
                 return Ok(());
             }
-            return Err(state.reject(rules, now, charge, only.scope));
+            if statuses.is_none() {
+                return Err(state.reject(rules, now, charge, only.scope));
+            }
         } else {
             let mut all_fit = true;
             for scoped in scopes {
@@ -248,16 +269,19 @@ impl<K: Hash + Eq + Clone> Limiter<K> {
                 return Ok(());
             }
         }
-        Err(self.reject(now, charge, scopes))
+        Err(self.reject(now, charge, scopes, statuses))
     }
 
-    /// Charges the rejection debt, then finds the limit forcing the longest wait.
+    /// Finds the limit forcing the longest wait and reports it (and, when asked, every
+    /// status) as the request found it; then charges the rejection where rejections count.
     #[cold]
-    fn reject(&mut self, now: Instant, charge: Charge, scopes: &[ScopedKey<'_, K>]) -> Rejection {
-        for scoped in scopes {
-            self.state_mut(scoped.key, scoped.limits, now)
-                .charge_rejection(&scoped.limits.rules, now, charge);
-        }
+    fn reject(
+        &mut self,
+        now: Instant,
+        charge: Charge,
+        scopes: &[ScopedKey<'_, K>],
+        statuses: Option<&mut Vec<LimitStatus>>,
+    ) -> Rejection {
         let mut worst: Option<(Option<u64>, usize, &ScopedKey<'_, K>)> = None;
         for scoped in scopes {
             let (wait, index) = self.state_mut(scoped.key, scoped.limits, now).worst_wait(
@@ -277,27 +301,47 @@ impl<K: Hash + Eq + Clone> Limiter<K> {
         }
         let (wait, index, scoped) =
             worst.expect("a rejection comes from a check with at least one scope");
-        self.state_mut(scoped.key, scoped.limits, now).rejection(
+        let rejection = self.state_mut(scoped.key, scoped.limits, now).rejection(
             &scoped.limits.rules,
             now,
             charge,
             scoped.scope,
             (wait, index),
-        )
+        );
+        if let Some(statuses) = statuses {
+            statuses.extend(self.status(now, scopes));
+        }
+        for scoped in scopes {
+            self.state_mut(scoped.key, scoped.limits, now)
+                .charge_rejection(&scoped.limits.rules, now, charge);
+        }
+        rejection
     }
 
-    /// Like [`Limiter::try_acquire`], and on admission also reports every limit's status after
-    /// the charge: what the server copies into the `x-ratelimit-*` headers.
+    /// Like [`Limiter::try_acquire`], and also reports every limit's status, what the server
+    /// copies into the `x-ratelimit-*` headers: after the charge on admission, and as the
+    /// request found them (before any charge for the rejection) on rejection.
     pub fn decide(
         &mut self,
         now: Instant,
         charge: Charge,
         scopes: &[ScopedKey<'_, K>],
     ) -> Decision {
-        self.try_acquire(now, charge, scopes)?;
-        Ok(Admitted {
-            statuses: self.status(now, scopes),
-        })
+        if self.try_admit_hot(now, charge, scopes) {
+            return Ok(Admitted {
+                statuses: self.status(now, scopes),
+            });
+        }
+        let mut found = Vec::new();
+        match self.try_acquire_general(now, charge, scopes, Some(&mut found)) {
+            Ok(()) => Ok(Admitted {
+                statuses: self.status(now, scopes),
+            }),
+            Err(rejection) => Err(Rejected {
+                rejection,
+                statuses: found,
+            }),
+        }
     }
 
     /// Every limit's status at `now` without charging anything: the headers of a rejected
@@ -392,8 +436,9 @@ impl<K: Hash + Eq + Clone> Limiter<K> {
 /// assert!(limiter.try_acquire(Instant::ZERO, Charge::request(10)).is_ok());
 /// assert!(limiter.try_acquire(Instant::ZERO, Charge::request(10)).is_ok());
 /// let rejection = limiter.try_acquire(Instant::ZERO, Charge::request(10)).unwrap_err();
-/// // Two per minute refill one every 30 s; the rejected request is charged too.
-/// assert_eq!(rejection.retry_after, Some(std::time::Duration::from_secs(60)));
+/// // Two per minute refill one every 30 s; the 429 reports the state it found.
+/// assert_eq!((rejection.used, rejection.limit), (2, 2));
+/// assert_eq!(rejection.retry_after, Some(std::time::Duration::from_secs(30)));
 /// ```
 #[derive(Debug, Clone)]
 pub struct DirectLimiter {
@@ -431,9 +476,23 @@ impl DirectLimiter {
     }
 
     /// Admits `charge` at `now` if every limit has room, charging all of them; otherwise
-    /// charges the rejection debt and returns the limit forcing the longest wait.
+    /// returns the limit forcing the longest wait, as the request found it, and charges the
+    /// rejection where rejections count.
     #[inline(always)]
     pub fn try_acquire(&mut self, now: Instant, charge: Charge) -> Result<(), Rejection> {
+        self.try_acquire_reporting(now, charge, None)
+    }
+
+    /// [`DirectLimiter::try_acquire`] that, on a rejection, also appends every limit's status
+    /// as the request found it (before any charge for the rejection) to `statuses`: the
+    /// `x-ratelimit-*` headers of the 429.
+    #[inline(always)]
+    pub fn try_acquire_reporting(
+        &mut self,
+        now: Instant,
+        charge: Charge,
+        statuses: Option<&mut Vec<LimitStatus>>,
+    ) -> Result<(), Rejection> {
         let rules = &self.limits.rules;
         let admitted = match &mut self.state {
             DirectState::Compact(states) => states.try_admit(rules, now, charge),
@@ -442,13 +501,18 @@ impl DirectLimiter {
         if admitted {
             Ok(())
         } else {
-            Err(self.reject(now, charge))
+            Err(self.reject(now, charge, statuses))
         }
     }
 
     #[cold]
     #[inline(never)]
-    fn reject(&mut self, now: Instant, charge: Charge) -> Rejection {
+    fn reject(
+        &mut self,
+        now: Instant,
+        charge: Charge,
+        statuses: Option<&mut Vec<LimitStatus>>,
+    ) -> Rejection {
         let rules = &self.limits.rules;
         if let DirectState::Compact(states) = &mut self.state {
             // `try_admit` left the buckets untouched: bring them forward exactly as the
@@ -456,9 +520,14 @@ impl DirectLimiter {
             let fits = KeyState::fits(states, rules, now, charge);
             debug_assert!(!fits, "both checks decide alike");
         }
-        self.state
-            .as_key_state()
-            .reject(rules, now, charge, Scope::Organization)
+        let state = self.state.as_key_state();
+        let worst = state.worst_wait(rules, now, charge);
+        let rejection = state.rejection(rules, now, charge, Scope::Organization, worst);
+        if let Some(statuses) = statuses {
+            state.statuses(rules, now, Scope::Organization, statuses);
+        }
+        state.charge_rejection(rules, now, charge);
+        rejection
     }
 
     /// Every limit's status at `now`, for the `x-ratelimit-*` headers.

@@ -142,7 +142,7 @@ impl fmt::Display for LimitKind {
 pub struct Charge {
     /// Requests: 1 for one API call.
     pub requests: u64,
-    /// Tokens charged at admission (see [`token_charge`](crate::token_charge) for OpenAI's rule).
+    /// Tokens charged at admission (see [`TokenChargeRule`](crate::TokenChargeRule)).
     pub tokens: u64,
     /// Images to generate.
     pub images: u64,
@@ -192,24 +192,32 @@ pub enum Algorithm {
     Gcra,
 }
 
-/// Whether rejected requests are charged, OpenAI's "rejected requests count toward the
-/// per-minute limit".
+/// Whether a rejected request costs anything: OpenAI's guide says rejected requests count
+/// toward the per-minute limit, without saying how, and no measurement says how much. This is
+/// a named modelling choice; reports can compare the rules side by side (`compare_rejections`).
 ///
-/// The exact rule for the counting variants: when a request is rejected, its request units
-/// (normally 1) are added to every counted request limit of every scope of the check, even
-/// beyond the limit. This *debt* is capped at one full limit (the bucket holds at most twice its
-/// capacity in use), so it clears within one window after the client stops. Token and image
-/// limits are never charged for a rejection. The debt is charged before the wait is computed, so
-/// the rejection's Used figure includes it and a retry at exactly the returned wait succeeds,
-/// while a client resending faster than `limit / window` stays locked out.
+/// Under every rule a 429 describes the limit as the request found it, before any charge for
+/// the rejection itself: `Used` never exceeds `Limit`, and OpenAI's public samples (e.g. RPM 3:
+/// "Limit 3, Used 3, Requested 1 ... try again in 20s") are reproduced exactly.
+///
+/// The arithmetic of the counting rules is ratelab's guess: a rejected request's request units
+/// (normally 1) are charged to every counted request limit of every scope of the check, but
+/// only up to the limit's capacity. A rejection thus takes whatever has refilled toward the
+/// next request and never puts a limit in debt: a client resending faster than
+/// `limit / window` stays locked out, while one that waits out a full limit's Retry-After from
+/// a full bucket gets through. A retry at exactly the stated wait can meet a fresh 429 under
+/// these rules, when the first rejection took a partly refilled unit. Token and image limits
+/// are never charged for a rejection.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum RejectedRequests {
-    /// Rejected requests cost nothing.
-    Free,
-    /// Rejected requests are charged to per-minute request limits (RPM): the default, OpenAI's
-    /// documented wording.
+    /// Rejected requests cost nothing: the default. A retry at exactly the stated wait
+    /// succeeds if nothing else consumed meanwhile. Every public 429 sample is consistent with
+    /// it, and overloaded clients are reported to see many 429s, not zero successes.
     #[default]
+    Free,
+    /// Rejected requests are charged to per-minute request limits (RPM), the reading of the
+    /// guide's wording closest to its text.
     CountPerMinute,
     /// Rejected requests are charged to every request limit (RPM and RPD).
     CountAllRequestLimits,
@@ -253,15 +261,20 @@ pub struct LimitSet {
     /// The limiting algorithm, token bucket unless set.
     #[serde(default)]
     pub algorithm: Algorithm,
-    /// Quantization: enforce each limit over this shorter period, in milliseconds. A limit `L`
-    /// per window `W` becomes `floor(L x quantum / W)` (at least 1) per `quantum`, refilled at
-    /// the same rate, so 60,000 RPM with `quantum_ms = 1000` admits 1,000 per second. Unset:
-    /// enforce over the whole window.
+    /// Quantization: enforce each per-minute limit (RPM, TPM, IPM) over this shorter period, in
+    /// milliseconds. A limit `L` per minute becomes `floor(L x quantum / 1 min)` (at least 1)
+    /// per `quantum`, refilled at the same rate, so 60,000 RPM with `quantum_ms = 1000` admits
+    /// 1,000 per second. Daily limits are never quantized. Unset: enforce over the whole
+    /// window.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quantum_ms: Option<u64>,
     /// Whether rejected requests are charged; see [`RejectedRequests`] for the exact rule.
     #[serde(default)]
     pub rejected_requests: RejectedRequests,
+    /// How many tokens a request is charged at admission; see
+    /// [`TokenChargeRule`](crate::TokenChargeRule).
+    #[serde(default)]
+    pub token_charge: crate::TokenChargeRule,
 }
 
 impl LimitSet {
@@ -300,7 +313,10 @@ impl LimitSet {
             }
             let window = kind.window_nanos();
             let mut capacity = limit;
-            if let Some(quantum_ms) = self.quantum_ms {
+            // OpenAI describes quantization for per-minute limits only ("60,000 requests/minute
+            // may be enforced as 1,000 requests/second"); daily limits keep their whole window.
+            let quantum_ms = self.quantum_ms.filter(|_| kind.is_per_minute());
+            if let Some(quantum_ms) = quantum_ms {
                 let quantum = quantum_ms.saturating_mul(1_000_000);
                 if quantum == 0 || quantum > window {
                     return Err(LimitConfigError::BadQuantum { quantum_ms, kind });
@@ -325,9 +341,7 @@ impl LimitSet {
                 refill_scaled: scale.refill_scaled,
                 capacity_scaled: scale.capacity_scaled,
                 algorithm: self.algorithm,
-                quantum: self
-                    .quantum_ms
-                    .map(|quantum_ms| quantum_ms.saturating_mul(1_000_000)),
+                quantum: quantum_ms.map(|quantum_ms| quantum_ms.saturating_mul(1_000_000)),
                 counts_rejections: match self.rejected_requests {
                     RejectedRequests::Free => false,
                     RejectedRequests::CountPerMinute => kind == LimitKind::Rpm,
@@ -346,6 +360,7 @@ impl LimitSet {
             rules: rules.into(),
             fingerprint: hasher.finish(),
             compact,
+            rejected_requests: self.rejected_requests,
         })
     }
 }
@@ -417,6 +432,7 @@ pub struct Limits {
     /// Whether per-key state fits the compact form: token buckets only, at most
     /// [`COMPACT_RULES`] of them, with 64-bit levels that cannot overflow.
     pub(crate) compact: bool,
+    rejected_requests: RejectedRequests,
 }
 
 /// How many token buckets a compact per-key state holds in line: three (e.g. RPM, RPD and
@@ -477,6 +493,11 @@ impl Limits {
             limit: rule.limit,
             capacity: rule.capacity,
         })
+    }
+
+    /// Whether rejected requests are charged.
+    pub fn rejected_requests(&self) -> RejectedRequests {
+        self.rejected_requests
     }
 
     /// Whether no limit is set: every request is admitted.

@@ -37,6 +37,7 @@ pub fn example_report() -> RunReport {
             }],
             servers: vec![ServerSummary {
                 label: "tier-1".to_owned(),
+                tier: Some("tier-1".to_owned()),
                 limits: quota::LimitSet {
                     rpm: Some(100),
                     tpm: Some(60_000),

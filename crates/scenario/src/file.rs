@@ -37,7 +37,8 @@ pub struct ScenarioFile {
     #[schemars(with = "Vec<ClientGroupFile>")]
     pub clients: Vec<Spanned<ClientGroupFile>>,
     /// Retry strategies to compare, each a table whose `kind` names a registered strategy and
-    /// whose other keys are its parameters. Default: `openai-python` alone.
+    /// whose other keys are its parameters, plus an optional short `label` for reports.
+    /// Default: `openai-python` alone.
     #[serde(default)]
     #[schemars(schema_with = "strategies_schema")]
     pub strategies: Vec<Spanned<retry::StrategySpec>>,
@@ -62,6 +63,10 @@ fn strategies_schema(_generator: &mut schemars::SchemaGenerator) -> schemars::Sc
                 "kind": {
                     "type": "string",
                     "description": "a registered strategy, optionally with @version, e.g. openai-python@2.52"
+                },
+                "label": {
+                    "type": "string",
+                    "description": "a short name for tables and answers; the full spec goes in a legend"
                 }
             },
             "additionalProperties": true
@@ -93,6 +98,13 @@ pub struct ServerFile {
     #[serde(default)]
     #[schemars(with = "Vec<String>")]
     pub compare_tiers: Vec<Spanned<String>>,
+    /// Rejection rules to run the same workload under, side by side (`free`,
+    /// `count-per-minute`, `count-all-request-limits`): each tier becomes one server variant per
+    /// rule, labelled e.g. `tier-1, rejections count`. OpenAI's guide says rejected requests
+    /// count without saying how, so a conclusion that depends on the rule should show both.
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    pub compare_rejections: Vec<Spanned<quota::RejectedRequests>>,
     /// How long responses take.
     #[serde(default)]
     pub latency: LatencyFile,
@@ -123,6 +135,9 @@ fn limit_set_schema(_generator: &mut schemars::SchemaGenerator) -> schemars::Sch
             "quantum_ms": { "type": "integer", "minimum": 1 },
             "rejected_requests": {
                 "enum": ["free", "count-per-minute", "count-all-request-limits"]
+            },
+            "token_charge": {
+                "enum": ["guide", "prompt-plus-max"]
             }
         }
     })

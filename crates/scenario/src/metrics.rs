@@ -220,7 +220,8 @@ impl RunMetrics {
         &self.totals
     }
 
-    /// The finished result, labelled with its server variant and strategy. For a scenario's
+    /// The finished result, labelled with its server variant and strategy (whose `spec` is the
+    /// label until the caller sets the full spec). For a scenario's
     /// metrics ([`RunMetrics::for_scenario`]) the bins cover the whole horizon, empty or not.
     pub fn finish(mut self, server: String, strategy: String) -> RunResult {
         if self.min_bins > 0 && self.bins.len() < self.min_bins {
@@ -268,6 +269,7 @@ impl RunMetrics {
         };
         RunResult {
             server,
+            spec: strategy.clone(),
             strategy,
             totals,
             latency,

@@ -26,7 +26,7 @@ pub struct Scenario {
     /// Who sends traffic, in file order.
     pub groups: Vec<ClientGroup>,
     /// Retry strategies to compare, in file order, each checked by the registry.
-    pub strategies: Vec<retry::StrategySpec>,
+    pub strategies: Vec<NamedStrategy>,
     /// Width of a metrics time bin.
     pub bin_width: Duration,
     /// Thresholds the runs must meet (`ratelab check`); empty without an `[expect]` table.
@@ -66,6 +66,25 @@ impl Scenario {
     }
 }
 
+/// A strategy to compare, with the short label tables and answers use.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NamedStrategy {
+    /// Unique within the scenario: the file's `label`, else the spec's compact form.
+    pub label: String,
+    /// The strategy, checked by the registry.
+    pub spec: retry::StrategySpec,
+}
+
+impl NamedStrategy {
+    /// A strategy labelled with its own compact form.
+    pub fn unlabelled(spec: retry::StrategySpec) -> NamedStrategy {
+        NamedStrategy {
+            label: spec.to_string(),
+            spec,
+        }
+    }
+}
+
 /// The server side of a scenario.
 #[derive(Debug, Clone)]
 pub struct ServerSpec {
@@ -81,11 +100,15 @@ pub struct ServerSpec {
     pub faults: Vec<Fault>,
 }
 
-/// One server configuration in a comparison: a tier of the catalog (or `custom` limits).
+/// One server configuration in a comparison: a tier of the catalog (or `custom` limits), under
+/// one rejection rule.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerVariant {
-    /// Label in reports: the tier name, or `custom` for explicit limits without a tier.
+    /// Label in reports: the tier name, or `custom` for explicit limits without a tier; with
+    /// `compare_rejections`, followed by the rule, e.g. `tier-1, rejections count`.
     pub label: String,
+    /// The catalog tier, when the limits come from one.
+    pub tier: Option<String>,
     /// The resolved limits and limiter options.
     pub limits: quota::LimitSet,
 }

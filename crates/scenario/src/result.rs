@@ -45,7 +45,7 @@ pub struct ScenarioSummary {
     /// Server variants with their resolved limits, in run order.
     #[serde(default)]
     pub servers: Vec<ServerSummary>,
-    /// Strategies in their compact form, in run order.
+    /// Strategy labels, in run order (each run's `spec` holds the full form).
     #[serde(default)]
     pub strategies: Vec<String>,
 }
@@ -53,8 +53,11 @@ pub struct ScenarioSummary {
 /// A server variant as the report names it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ServerSummary {
-    /// Variant label: the tier, or `custom`.
+    /// Variant label: the tier, or `custom`, with the rejection rule when rules are compared.
     pub label: String,
+    /// The catalog tier, when the limits come from one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tier: Option<String>,
     /// The limits and limiter options that applied.
     pub limits: quota::LimitSet,
 }
@@ -73,8 +76,11 @@ pub struct GroupSummary {
 pub struct RunResult {
     /// Server variant label (the tier, e.g. `tier-1`).
     pub server: String,
-    /// Strategy label.
+    /// Strategy label: the scenario's short `label`, else the spec's compact form.
     pub strategy: String,
+    /// The strategy's full spec in compact form (`name:key=value,...`).
+    #[serde(default)]
+    pub spec: String,
     /// Counts over the whole run.
     pub totals: Totals,
     /// End-to-end latency of succeeded requests (arrival to success, retries included).
@@ -221,13 +227,14 @@ impl ScenarioSummary {
                 .iter()
                 .map(|variant| ServerSummary {
                     label: variant.label.clone(),
+                    tier: variant.tier.clone(),
                     limits: variant.limits.clone(),
                 })
                 .collect(),
             strategies: scenario
                 .strategies
                 .iter()
-                .map(ToString::to_string)
+                .map(|strategy| strategy.label.clone())
                 .collect(),
         }
     }

@@ -29,6 +29,8 @@ pub struct LimiterOptions {
     /// Enforce limits over this shorter period (OpenAI's quantization), e.g. 1000.
     pub quantum_ms: Option<u64>,
     pub rejected_requests: quota::RejectedRequests,
+    /// How many tokens a request is charged at admission.
+    pub token_charge: quota::TokenChargeRule,
 }
 
 /// gpt-4.1 inputs above this many tokens draw from the separate long-context pool.
@@ -298,6 +300,7 @@ impl Limits {
             algorithm: options.algorithm,
             quantum_ms: options.quantum_ms,
             rejected_requests: options.rejected_requests,
+            token_charge: options.token_charge,
             ..self.catalog.limits(&tier, model).ok()?.limit_set()
         };
         // Catalog figures are positive and small, so compiling can only fail on a bad
@@ -392,21 +395,23 @@ impl Limits {
             }
         };
         let now = to_instant(now);
-        let tokens = quota::token_charge(
-            charge.prompt_tokens,
-            charge.max_output_tokens,
-            charge.choices,
-        );
+        let tokens = self.options.token_charge.tokens(&quota::RequestSize {
+            prompt_characters: None,
+            prompt_tokens: Some(charge.prompt_tokens),
+            max_output_tokens: charge.max_output_tokens,
+            choices: charge.choices,
+        });
         match self
             .limiter
             .decide(now, quota::Charge::request(tokens), scopes)
         {
             Ok(admitted) => Ok(admitted.statuses),
-            Err(rejection) => {
-                let statuses = self
-                    .switches
-                    .rate_limit_headers_on_429
-                    .then(|| self.limiter.status(now, scopes));
+            Err(quota::Rejected {
+                rejection,
+                statuses,
+            }) => {
+                // The headers describe the limits as the request found them, as the body does.
+                let statuses = self.switches.rate_limit_headers_on_429.then_some(statuses);
                 Err(self.limited(&rejection, charge.model, principal, statuses.as_deref()))
             }
         }

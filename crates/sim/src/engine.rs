@@ -211,11 +211,7 @@ impl<'a> Run<'a> {
         let client = &mut self.clients[client_index as usize];
         let request = client.next_request;
         client.next_request += 1;
-        let tokens = quota::token_charge(
-            u64::from(spec.prompt_tokens),
-            Some(u64::from(spec.max_tokens)),
-            1,
-        );
+        let tokens = self.server.charged_tokens(&spec);
         let state = client.retry.begin(Duration::from_nanos(now), tokens);
         self.metrics.record_arrival(client.stream.id(), now);
         let slot = match self.free_slots.pop() {

@@ -138,7 +138,8 @@ pub fn simulate_run_with(
     }
     let strategy_count = scenario.strategies.len();
     let variant = &scenario.server.variants[index / strategy_count];
-    let spec = &scenario.strategies[index % strategy_count];
+    let strategy = &scenario.strategies[index % strategy_count];
+    let spec = &strategy.spec;
     let limits = variant
         .limits
         .compile()
@@ -165,7 +166,10 @@ pub fn simulate_run_with(
                 .any(|client| client.reads_rate_limit_headers()),
         options.headers_as_text,
         scenario.server.latency.reject,
+        variant.limits.token_charge,
     );
     let metrics = Run::new(scenario, index as u32, server, clients, trace).run();
-    Ok(metrics.finish(variant.label.clone(), spec.to_string()))
+    let mut result = metrics.finish(variant.label.clone(), strategy.label.clone());
+    result.spec = spec.to_string();
+    Ok(result)
 }

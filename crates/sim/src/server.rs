@@ -33,6 +33,8 @@ pub(crate) struct SimServer {
     /// instead of building the typed view directly; tests use it to check both agree.
     headers_as_text: bool,
     reject_latency: Duration,
+    /// How many tokens a request is charged.
+    token_charge: quota::TokenChargeRule,
 }
 
 impl SimServer {
@@ -43,6 +45,7 @@ impl SimServer {
         strategy_reads_rate_limit_headers: bool,
         headers_as_text: bool,
         reject_latency: Duration,
+        token_charge: quota::TokenChargeRule,
     ) -> Self {
         SimServer {
             // A scenario models one organization and one model pool: a single holder.
@@ -52,12 +55,19 @@ impl SimServer {
             rate_limit_headers: headers.rate_limit && strategy_reads_rate_limit_headers,
             headers_as_text,
             reject_latency,
+            token_charge,
         }
     }
 
     /// The headers of an answer at `now`: `x-ratelimit-*` if the policy sends them and, for a
-    /// rejection that will fit after `retry_after`, the retry headers the policy sends.
-    fn response_headers(&mut self, now: Instant, retry_after: Option<Duration>) -> Headers {
+    /// rejection that will fit after `retry_after`, the retry headers the policy sends. A
+    /// rejection passes the statuses the request found (`found`), before its own charge.
+    fn response_headers(
+        &mut self,
+        now: Instant,
+        retry_after: Option<Duration>,
+        found: Option<Vec<LimitStatus>>,
+    ) -> Headers {
         if retry_after.is_none() && !self.rate_limit_headers {
             return Headers::new();
         }
@@ -67,10 +77,10 @@ impl SimServer {
         let millis = retry_after
             .filter(|_| self.headers.retry_after_ms)
             .map(quota::retry_after_millis);
-        let statuses = if self.rate_limit_headers {
-            self.limiter.status(now)
-        } else {
-            Vec::new()
+        let statuses = match found {
+            Some(found) => found,
+            None if self.rate_limit_headers => self.limiter.status(now),
+            None => Vec::new(),
         };
         if self.headers_as_text {
             let mut pairs = quota::rate_limit_headers(&statuses);
@@ -86,6 +96,12 @@ impl SimServer {
             headers = headers.with_retry_after_ms(millis);
         }
         headers
+    }
+
+    /// Tokens the limiter charges for `request`, by the scenario's charge rule.
+    #[inline]
+    pub(crate) fn charged_tokens(&self, request: &RequestSpec) -> u64 {
+        self.token_charge.tokens(&request_size(request))
     }
 
     /// Answers an attempt sent at `now` (since the scenario start), writing what the strategy
@@ -119,17 +135,18 @@ impl SimServer {
             }
         }
         let instant = Instant::from_nanos(nanos(now));
-        let tokens = quota::token_charge(
-            u64::from(request.prompt_tokens),
-            Some(u64::from(request.max_tokens)),
-            1,
-        );
-        match self.limiter.try_acquire(instant, Charge::request(tokens)) {
+        let tokens = self.charged_tokens(request);
+        let mut found = Vec::new();
+        let reporting = self.rate_limit_headers.then_some(&mut found);
+        match self
+            .limiter
+            .try_acquire_reporting(instant, Charge::request(tokens), reporting)
+        {
             Ok(()) => {
                 // Most successes carry no headers a strategy reads: the empty set is written
                 // in place, where a copy out of `response_headers` stalled store forwarding.
                 let headers = if self.rate_limit_headers {
-                    self.response_headers(instant, None)
+                    self.response_headers(instant, None, None)
                 } else {
                     Headers::new()
                 };
@@ -140,7 +157,8 @@ impl SimServer {
                 }
             }
             Err(rejection) => {
-                let headers = self.response_headers(instant, rejection.retry_after);
+                let found = self.rate_limit_headers.then_some(found);
+                let headers = self.response_headers(instant, rejection.retry_after, found);
                 let limit = if rejection.is_request_too_large() {
                     LimitKind::TooLarge
                 } else {
@@ -162,6 +180,18 @@ impl SimServer {
                 }
             }
         }
+    }
+}
+
+/// What the charge rule knows of a simulated request: its token counts, not its text, so the
+/// prompt estimate is the prompt's token count.
+#[inline]
+pub(crate) fn request_size(request: &RequestSpec) -> quota::RequestSize {
+    quota::RequestSize {
+        prompt_characters: None,
+        prompt_tokens: Some(u64::from(request.prompt_tokens)),
+        max_output_tokens: Some(u64::from(request.max_tokens)),
+        choices: 1,
     }
 }
 

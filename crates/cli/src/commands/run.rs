@@ -21,7 +21,8 @@ pub struct Args {
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Compare these strategies instead of the scenario's, in the compact form
-    /// `name[:key=value,...]` (e.g. `openai-python@2.52`, `full-jitter:base=1s,cap=60s`).
+    /// `[LABEL=]name[:key=value,...]` (e.g. `openai-python@2.52`,
+    /// `'jitter=full-jitter:base=1s,cap=60s'`); the optional LABEL names the strategy in tables.
     #[arg(long = "strategy", value_name = "SPEC")]
     pub strategies: Vec<String>,
     /// Also write every attempt to trace.jsonl in the output directory.
@@ -40,12 +41,27 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
             .strategies
             .iter()
             .map(|text| {
-                let spec: retry::StrategySpec = text.parse()?;
+                let (label, spec_text) = split_label(text);
+                let spec: retry::StrategySpec = spec_text.parse()?;
                 registry.build(&spec)?;
-                Ok(spec)
+                Ok(match label {
+                    Some(label) => scenario::NamedStrategy {
+                        label: label.to_owned(),
+                        spec,
+                    },
+                    None => scenario::NamedStrategy::unlabelled(spec),
+                })
             })
-            .collect::<Result<_, retry::SpecError>>()
+            .collect::<Result<Vec<_>, retry::SpecError>>()
             .context("--strategy")?;
+        let mut seen = std::collections::BTreeSet::new();
+        for strategy in &scenario.strategies {
+            anyhow::ensure!(
+                seen.insert(strategy.label.as_str()),
+                "--strategy: the label \"{}\" is given twice (give each strategy its own label, e.g. --strategy 'ours=full-jitter')",
+                strategy.label
+            );
+        }
     }
     let out = args
         .out
@@ -84,4 +100,39 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
     );
     super::report::write_run_directory(&out, &report)?;
     Ok(Outcome::Success)
+}
+
+/// Splits `LABEL=SPEC` into its label and spec; a plain spec has no label. A spec never has an
+/// `=` before its first `:`, `@`, `(` or `,`, so the two forms cannot be confused.
+fn split_label(text: &str) -> (Option<&str>, &str) {
+    match text.split_once('=') {
+        Some((label, spec))
+            if !label.trim().is_empty() && !label.contains([':', '@', '(', ')', ',']) =>
+        {
+            (Some(label.trim()), spec.trim())
+        }
+        _ => (None, text),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_label;
+
+    #[test]
+    fn a_label_comes_before_the_first_equals_sign_of_a_spec() {
+        assert_eq!(split_label("none"), (None, "none"));
+        assert_eq!(
+            split_label("full-jitter:base=1s,cap=60s"),
+            (None, "full-jitter:base=1s,cap=60s")
+        );
+        assert_eq!(
+            split_label("sdk default=openai-python@2.52"),
+            (Some("sdk default"), "openai-python@2.52")
+        );
+        assert_eq!(
+            split_label("paced=header-pacing:inner=(openai-python@2.52)"),
+            (Some("paced"), "header-pacing:inner=(openai-python@2.52)")
+        );
+    }
 }

@@ -49,6 +49,7 @@ fn fixed_window_resets_at_the_window_boundary() {
     let limits = compile(LimitSet {
         rpm: Some(2),
         algorithm: Algorithm::FixedWindow,
+        rejected_requests: RejectedRequests::CountPerMinute,
         ..LimitSet::default()
     });
     let mut limiter = Limiter::new();
@@ -63,7 +64,7 @@ fn fixed_window_resets_at_the_window_boundary() {
     let rejection = limiter
         .try_acquire(late, Charge::request(0), &scopes)
         .unwrap_err();
-    // The rejected request is charged as debt, but the debt ends with the window.
+    // A counted rejection never carries past the window.
     assert_eq!(rejection.retry_after, Some(Duration::from_secs(1)));
     let next_window = Instant::from_nanos(60 * SECOND);
     limiter
@@ -89,8 +90,9 @@ fn quantization_enforces_a_quantums_share() {
         .try_acquire(Instant::ZERO, Charge::request(0), &scopes)
         .unwrap_err();
     assert_eq!(rejection.limit, 60_000);
-    // One request refills every millisecond; the rejected one is charged too.
-    assert_eq!(rejection.retry_after, Some(Duration::from_millis(2)));
+    assert_eq!(rejection.used, 1_000, "a quantum's share is in use");
+    // One request refills every millisecond.
+    assert_eq!(rejection.retry_after, Some(Duration::from_millis(1)));
 
     let whole_minute = compile(LimitSet {
         rpm: Some(60_000),
@@ -105,9 +107,10 @@ fn quantization_enforces_a_quantums_share() {
 }
 
 #[test]
-fn a_client_resending_without_backoff_stays_locked_out() {
+fn a_client_resending_without_backoff_stays_locked_out_when_rejections_count() {
     let limits = compile(LimitSet {
         rpm: Some(60),
+        rejected_requests: RejectedRequests::CountPerMinute,
         ..LimitSet::default()
     });
     let mut hammer = Limiter::new();
@@ -124,7 +127,10 @@ fn a_client_resending_without_backoff_stays_locked_out() {
         let rejection = hammer
             .try_acquire(now, Charge::request(0), &scopes)
             .unwrap_err();
-        assert!(rejection.used <= 120, "the debt is capped at one limit");
+        assert_eq!(
+            rejection.used, 60,
+            "a rejection never puts the limit in debt"
+        );
     }
     // Honouring the returned wait gets through every time.
     let mut patient = Limiter::new();
@@ -355,5 +361,102 @@ fn idle_full_keys_are_dropped_so_memory_stays_bounded() {
         let end = Instant::from_nanos(200_000 * 10_000_000 + 120 * SECOND);
         limiter.evict_idle(end);
         assert!(limiter.is_empty(), "{algorithm:?}");
+    }
+}
+
+#[test]
+fn under_free_rejections_a_resending_client_gets_through_as_the_bucket_refills() {
+    let limits = compile(LimitSet {
+        rpm: Some(60),
+        rejected_requests: RejectedRequests::Free,
+        ..LimitSet::default()
+    });
+    let mut limiter = Limiter::new();
+    let scopes = [org(&1, &limits)];
+    let mut now = Instant::ZERO;
+    for _ in 0..60 {
+        limiter
+            .try_acquire(now, Charge::request(0), &scopes)
+            .unwrap();
+    }
+    // Resending twice per second: every other attempt finds a refilled request.
+    let mut admitted = 0;
+    for _ in 0..600 {
+        now += Duration::from_millis(500);
+        admitted += u32::from(
+            limiter
+                .try_acquire(now, Charge::request(0), &scopes)
+                .is_ok(),
+        );
+    }
+    assert_eq!(admitted, 300);
+}
+
+#[test]
+fn a_counted_rejection_takes_what_has_refilled_and_reports_the_state_it_found() {
+    // RPM 3: one request refills every 20 s. Half a request has refilled at 10 s.
+    let limits = compile(LimitSet {
+        rpm: Some(3),
+        rejected_requests: RejectedRequests::CountPerMinute,
+        ..LimitSet::default()
+    });
+    let mut limiter = Limiter::new();
+    let scopes = [org(&1, &limits)];
+    for _ in 0..3 {
+        limiter
+            .try_acquire(Instant::ZERO, Charge::request(0), &scopes)
+            .unwrap();
+    }
+    let at = Instant::from_nanos(10 * SECOND);
+    let rejection = limiter
+        .try_acquire(at, Charge::request(0), &scopes)
+        .unwrap_err();
+    // Reported as found: 2.5 in use rounds up to 3, and a request fits 10 s later.
+    assert_eq!((rejection.used, rejection.limit), (3, 3));
+    assert_eq!(rejection.retry_after, Some(Duration::from_secs(10)));
+    // The rejection took the half request that had refilled: the bucket is full again, so the
+    // next request fits only 20 s after the rejection.
+    let statuses = limiter.status(at, &scopes);
+    assert_eq!(statuses[0].remaining, 0);
+    assert_eq!(statuses[0].reset, Duration::from_secs(60));
+    assert!(
+        limiter
+            .clone()
+            .try_acquire(at + Duration::from_secs(10), Charge::request(0), &scopes)
+            .is_err()
+    );
+    assert!(
+        limiter
+            .try_acquire(at + Duration::from_secs(20), Charge::request(0), &scopes)
+            .is_ok()
+    );
+}
+
+#[test]
+fn quantization_leaves_daily_limits_whole() {
+    // A 10 s quantum on a tier with an RPD used to cut the RPD to max(1, RPD x 10 s / 1 day).
+    let limits = compile(LimitSet {
+        rpm: Some(500),
+        rpd: Some(10_000),
+        quantum_ms: Some(10_000),
+        ..LimitSet::default()
+    });
+    let capacities: Vec<(LimitKind, u64)> = limits
+        .rules()
+        .map(|rule| (rule.kind, rule.capacity))
+        .collect();
+    assert_eq!(capacities, [(LimitKind::Rpm, 83), (LimitKind::Rpd, 10_000)]);
+    // Paced at the RPM's rate, 500 requests in the first minute are all admitted; the RPD would
+    // have stopped the second one.
+    let mut limiter = Limiter::new();
+    let scopes = [org(&1, &limits)];
+    for request in 0..500u64 {
+        let now = Instant::from_nanos(request * 120_000_000);
+        assert!(
+            limiter
+                .try_acquire(now, Charge::request(0), &scopes)
+                .is_ok(),
+            "request {request} rejected"
+        );
     }
 }

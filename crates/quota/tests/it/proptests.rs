@@ -64,8 +64,13 @@ fn steps() -> impl Strategy<Value = Vec<Step>> {
 type Outcome = (Instant, Charge, Result<(), Rejection>);
 
 /// Runs the steps on a fresh limiter, checking per decision that remaining stays within the
-/// capacity, used within the debt rule, and that a retry at exactly the returned wait succeeds.
-fn run(org_limits: &Limits, project_limits: &Limits, steps: &[Step]) -> Vec<Outcome> {
+/// capacity, used within the limit, and that a retry at exactly the returned wait succeeds
+/// (when rejections are free; when they count, once one more request has refilled).
+fn run(
+    (org_set, org_limits): (&LimitSet, &Limits),
+    (project_set, project_limits): (&LimitSet, &Limits),
+    steps: &[Step],
+) -> Vec<Outcome> {
     let mut limiter = Limiter::new();
     let mut now = Instant::from_nanos(3 * SECOND);
     let mut outcomes = Vec::new();
@@ -95,11 +100,19 @@ fn run(org_limits: &Limits, project_limits: &Limits, steps: &[Step]) -> Vec<Outc
                 },
             );
             if let Some(wait) = rejection.retry_after {
+                let sets = [(org_set, org_limits), (project_set, project_limits)];
+                let applicable = if step.with_project {
+                    &sets[..]
+                } else {
+                    &sets[..1]
+                };
+                let extra = rejection_refill(applicable);
+                let wait = wait + extra;
                 let mut retry = limiter.clone();
                 assert_eq!(
                     retry.try_acquire(now + wait, charge, scopes),
                     Ok(()),
-                    "retry at exactly the returned wait {wait:?} after {rejection:?}"
+                    "retry at the returned wait (plus {extra:?} when rejections count) after {rejection:?}"
                 );
             }
         }
@@ -128,20 +141,36 @@ fn capacity_of(limits: &Limits, kind: LimitKind) -> u64 {
         .capacity
 }
 
-/// Used never exceeds the capacity, except by the rejection debt: at most one more capacity,
-/// and only on request limits that count rejections.
+/// Used never exceeds the capacity, whatever the rejection rule: a rejection reports the
+/// state it found, and a counted rejection charges only up to the capacity.
 fn check_used(rejection: &Rejection, limits: &Limits) {
     let capacity = capacity_of(limits, rejection.kind);
-    let may_hold_debt = rejection.kind == LimitKind::Rpm;
-    let ceiling = if may_hold_debt {
-        2 * capacity
-    } else {
-        capacity
-    };
     assert!(
-        rejection.used <= ceiling,
-        "{rejection:?} exceeds its ceiling {ceiling}"
+        rejection.used <= capacity,
+        "{rejection:?} exceeds its capacity {capacity}"
     );
+}
+
+/// How much longer than the stated wait a retry may need: nothing when rejections are free.
+/// When they count, the rejection charged its request unit to a counted RPM that may not have
+/// rejected it: a continuous limit (token bucket, GCRA) gives it back within one unit's refill,
+/// `window / limit`; a windowed one only when its windows have moved on, within two minutes.
+/// Only the RPM counts in these sets, which have no RPD.
+fn rejection_refill(sets: &[(&LimitSet, &Limits)]) -> std::time::Duration {
+    sets.iter()
+        .filter(|(set, _)| set.rejected_requests != RejectedRequests::Free)
+        .filter_map(|(set, limits)| {
+            let rule = limits.rules().find(|rule| rule.kind == LimitKind::Rpm)?;
+            let nanos = match set.algorithm {
+                Algorithm::TokenBucket | Algorithm::Gcra => {
+                    (LimitKind::Rpm.window().as_nanos() as u64).div_ceil(rule.limit)
+                }
+                _ => 2 * MINUTE,
+            };
+            Some(std::time::Duration::from_nanos(nanos))
+        })
+        .max()
+        .unwrap_or_default()
 }
 
 /// Tokens admitted within any interval [t, t + d] are at most capacity + rate x d.
@@ -186,7 +215,7 @@ proptest! {
     ) {
         let org_limits = org_set.compile().unwrap();
         let project_limits = project_set.compile().unwrap();
-        let outcomes = run(&org_limits, &project_limits, &steps);
+        let outcomes = run((&org_set, &org_limits), (&project_set, &project_limits), &steps);
         // Fixed and sliding-counter windows admit up to twice the limit around a boundary by
         // design; the interval bound is the continuous algorithms' promise.
         if matches!(
@@ -196,6 +225,9 @@ proptest! {
             check_interval_bound(&org_set, &org_limits, &outcomes);
         }
         // The same input gives the same decisions.
-        prop_assert_eq!(run(&org_limits, &project_limits, &steps), outcomes);
+        prop_assert_eq!(
+            run((&org_set, &org_limits), (&project_set, &project_limits), &steps),
+            outcomes
+        );
     }
 }

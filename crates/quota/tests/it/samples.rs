@@ -136,3 +136,58 @@ fn a_project_token_limit_adds_the_project_tokens_headers() {
     assert_eq!(headers[7].1, "59996");
     assert_eq!(headers[8].1, "4ms");
 }
+
+#[test]
+fn free_tier_rpm_3_sample_is_exact_under_every_rejection_rule() {
+    // OpenAI's public sample, free tier gpt-3.5-turbo (3 RPM): "... on requests per min (RPM):
+    // Limit 3, Used 3, Requested 1. Please try again in 20s. ..." with `Retry-After: 20`.
+    let catalog = quota::Catalog::builtin();
+    for rule in [
+        RejectedRequests::Free,
+        RejectedRequests::CountPerMinute,
+        RejectedRequests::CountAllRequestLimits,
+    ] {
+        let set = LimitSet {
+            rejected_requests: rule,
+            ..catalog.limits("free", "gpt-3.5-turbo").unwrap().limit_set()
+        };
+        let limits = compile(set);
+        let mut limiter = Limiter::new();
+        let scopes = [org(&1, &limits)];
+        let start = Instant::from_nanos(1_000);
+        for _ in 0..3 {
+            limiter.decide(start, Charge::request(12), &scopes).unwrap();
+        }
+        let rejected = limiter
+            .decide(start, Charge::request(12), &scopes)
+            .unwrap_err();
+        let body =
+            quota::ErrorBody::rate_limit(&rejected.rejection, "gpt-3.5-turbo", "org-sample", None);
+        assert_eq!(
+            body.error.message,
+            "Rate limit reached for gpt-3.5-turbo in organization org-sample on requests per min \
+             (RPM): Limit 3, Used 3, Requested 1. Please try again in 20s. Visit \
+             https://platform.openai.com/account/rate-limits to learn more.",
+            "{rule:?}"
+        );
+        // The server sends `retry-after-ms` only when switched on (Azure's header).
+        assert_eq!(
+            quota::retry_headers(&rejected.rejection)[0],
+            ("retry-after", "20".to_owned()),
+            "{rule:?}"
+        );
+        let headers = rate_limit_headers(&rejected.statuses);
+        assert!(
+            headers.contains(&("x-ratelimit-remaining-requests", "0".to_owned())),
+            "{rule:?}: {headers:?}"
+        );
+        assert!(
+            headers.contains(&("x-ratelimit-reset-requests", "1m0s".to_owned())),
+            "{rule:?}: the bucket refills within its own window: {headers:?}"
+        );
+        if rule == RejectedRequests::Free {
+            let retry = start + rejected.rejection.retry_after.unwrap();
+            assert!(limiter.decide(retry, Charge::request(12), &scopes).is_ok());
+        }
+    }
+}

@@ -10,7 +10,9 @@ use toml::Spanned;
 
 use crate::error::{ScenarioError, SourceText};
 use crate::file::{FaultFile, LatencyFile, ScenarioFile, ServerFile};
-use crate::model::{Fault, HeaderPolicy, LatencyModel, Scenario, ServerSpec, ServerVariant};
+use crate::model::{
+    Fault, HeaderPolicy, LatencyModel, NamedStrategy, Scenario, ServerSpec, ServerVariant,
+};
 
 mod clients;
 
@@ -140,7 +142,10 @@ impl Validator<'_, '_> {
             groups.push(group);
         }
         let strategies = self.strategies(file.strategies)?;
-        let labels: Vec<String> = strategies.iter().map(ToString::to_string).collect();
+        let labels: Vec<String> = strategies
+            .iter()
+            .map(|strategy| strategy.label.clone())
+            .collect();
         let expect = crate::expect::validate(&self.source, file.expect, &labels)?;
         let bin_width = match file.metrics.bin {
             Some(bin) => {
@@ -181,26 +186,55 @@ impl Validator<'_, '_> {
     fn strategies(
         &self,
         specs: Vec<Spanned<retry::StrategySpec>>,
-    ) -> Result<Vec<retry::StrategySpec>, ScenarioError> {
+    ) -> Result<Vec<NamedStrategy>, ScenarioError> {
         if specs.is_empty() {
-            return Ok(vec![retry::StrategySpec::named(DEFAULT_STRATEGY)]);
+            return Ok(vec![NamedStrategy::unlabelled(retry::StrategySpec::named(
+                DEFAULT_STRATEGY,
+            ))]);
         }
         let registry = retry::Registry::with_builtins();
         let mut labels = BTreeSet::new();
+        let mut specs_seen = BTreeSet::new();
         let mut checked = Vec::with_capacity(specs.len());
         for spec in specs {
             let span = spec.span();
-            let spec = spec.into_inner();
+            let mut spec = spec.into_inner();
+            // `label` names the entry, not a parameter of the strategy.
+            let label = match spec.params.remove("label") {
+                None => None,
+                Some(retry::ParamValue::Text(label)) if valid_label(&label) => Some(label),
+                Some(other) => {
+                    return self.fail(
+                        span,
+                        format!(
+                            "strategy label {other} is not allowed (expected a short non-empty string of at most {MAX_LABEL_LENGTH} characters, e.g. label = \"sdk default\")"
+                        ),
+                    );
+                }
+            };
             if let Err(error) = registry.build(&spec) {
                 return self.fail(span, error.to_string());
             }
-            if !labels.insert(spec.to_string()) {
+            if !specs_seen.insert(spec.to_string()) {
                 return self.fail(
                     span,
                     format!("strategy {spec} is listed twice (compare each strategy once)"),
                 );
             }
-            checked.push(spec);
+            let named = match label {
+                Some(label) => NamedStrategy { label, spec },
+                None => NamedStrategy::unlabelled(spec),
+            };
+            if !labels.insert(named.label.clone()) {
+                return self.fail(
+                    span,
+                    format!(
+                        "strategy label \"{}\" is used twice (give each strategy its own label)",
+                        named.label
+                    ),
+                );
+            }
+            checked.push(named);
         }
         Ok(checked)
     }
@@ -246,7 +280,11 @@ impl Validator<'_, '_> {
                 "the server has no limits (give a tier, or set e.g. rpm and tpm in server.limits)",
             );
         }
-        Ok(ServerVariant { label, limits })
+        Ok(ServerVariant {
+            tier: tier.map(|tier| tier.get_ref().clone()),
+            label,
+            limits,
+        })
     }
 
     fn server(&mut self, server: Spanned<ServerFile>) -> Result<ServerSpec, ScenarioError> {
@@ -301,6 +339,7 @@ impl Validator<'_, '_> {
             }
             variants.push(variant);
         }
+        let variants = self.with_rejection_rules(variants, &server.compare_rejections)?;
         let latency = self.latency(&server.latency, span.clone())?;
         let faults = server
             .faults
@@ -323,6 +362,47 @@ impl Validator<'_, '_> {
         })
     }
 
+    /// Each variant once per rejection rule of `compare_rejections`, rules innermost; the
+    /// variants unchanged when the list is empty.
+    fn with_rejection_rules(
+        &self,
+        variants: Vec<ServerVariant>,
+        rules: &[Spanned<quota::RejectedRequests>],
+    ) -> Result<Vec<ServerVariant>, ScenarioError> {
+        if rules.is_empty() {
+            return Ok(variants);
+        }
+        for (index, rule) in rules.iter().enumerate() {
+            if rules[..index]
+                .iter()
+                .any(|seen| seen.get_ref() == rule.get_ref())
+            {
+                return self.fail(
+                    rule.span(),
+                    format!(
+                        "rejection rule \"{}\" is listed twice in server.compare_rejections (compare each rule once)",
+                        rejection_rule_name(*rule.get_ref())
+                    ),
+                );
+            }
+        }
+        let mut expanded = Vec::with_capacity(variants.len() * rules.len());
+        for variant in variants {
+            for rule in rules {
+                let rule = *rule.get_ref();
+                expanded.push(ServerVariant {
+                    label: format!("{}, {}", variant.label, rejection_rule_label(rule)),
+                    tier: variant.tier.clone(),
+                    limits: quota::LimitSet {
+                        rejected_requests: rule,
+                        ..variant.limits.clone()
+                    },
+                });
+            }
+        }
+        Ok(expanded)
+    }
+
     fn latency(
         &self,
         latency: &LatencyFile,
@@ -337,12 +417,13 @@ impl Validator<'_, '_> {
                 ),
             );
         }
-        // Virtual time must advance between an attempt and its outcome: with an instant server,
-        // a strategy that retries without delay would loop forever at one instant.
-        if latency.base.0.is_zero() || latency.reject.0.is_zero() {
+        // An admitted request must take time, or a closed-loop worker would send forever at one
+        // instant. A rejection may be instant: every strategy caps its attempts, so a retry
+        // loop at one instant ends.
+        if latency.base.0.is_zero() {
             return self.fail(
                 span,
-                "server.latency.base and server.latency.reject must be longer than 0s (use e.g. \"1ms\" for a near-instant server)",
+                "server.latency.base must be longer than 0s (use e.g. \"1ms\" for a near-instant server)",
             );
         }
         Ok(LatencyModel {
@@ -426,4 +507,30 @@ impl Validator<'_, '_> {
 pub fn json_schema() -> String {
     let schema = schemars::schema_for!(ScenarioFile);
     serde_json::to_string_pretty(&schema).unwrap_or_default()
+}
+
+/// The longest strategy label a scenario may give.
+const MAX_LABEL_LENGTH: usize = 40;
+
+fn valid_label(label: &str) -> bool {
+    let label = label.trim();
+    !label.is_empty() && label.chars().count() <= MAX_LABEL_LENGTH && label == label.trim()
+}
+
+/// A rejection rule as written in files.
+fn rejection_rule_name(rule: quota::RejectedRequests) -> &'static str {
+    match rule {
+        quota::RejectedRequests::Free => "free",
+        quota::RejectedRequests::CountPerMinute => "count-per-minute",
+        quota::RejectedRequests::CountAllRequestLimits => "count-all-request-limits",
+    }
+}
+
+/// A rejection rule as a variant label reads it.
+pub fn rejection_rule_label(rule: quota::RejectedRequests) -> &'static str {
+    match rule {
+        quota::RejectedRequests::Free => "rejections free",
+        quota::RejectedRequests::CountPerMinute => "rejections count",
+        quota::RejectedRequests::CountAllRequestLimits => "rejections count (RPM and RPD)",
+    }
 }

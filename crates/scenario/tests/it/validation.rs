@@ -338,13 +338,115 @@ fn bad_trace_records_name_the_trace_file_and_line() {
 }
 
 #[test]
-fn instant_server() {
+fn instant_rejections_are_allowed_but_not_an_instant_server() {
+    let text = with(
+        "[[clients]]",
+        "[server.latency]\nreject = \"0s\"\n\n[[clients]]",
+    );
+    let scenario = parse_scenario(&text, "scenarios/example.toml", &mut crate::read_from_disk)
+        .expect("a zero reject latency is legitimate");
+    assert_eq!(scenario.server.latency.reject, std::time::Duration::ZERO);
     check(
         &with(
             "[[clients]]",
-            "[server.latency]\nreject = \"0s\"\n\n[[clients]]",
+            "[server.latency]\nbase = \"0s\"\n\n[[clients]]",
         ),
-        "scenarios/example.toml:4:1: server.latency.base and server.latency.reject must be longer than 0s (use e.g. \"1ms\" for a near-instant server)",
+        "scenarios/example.toml:4:1: server.latency.base must be longer than 0s (use e.g. \"1ms\" for a near-instant server)",
+    );
+}
+
+#[test]
+fn compare_rejections_makes_one_variant_per_tier_and_rule() {
+    let text = with(
+        "tier = \"tier-1\"",
+        "tier = \"tier-1\"\ncompare_tiers = [\"tier-2\"]\ncompare_rejections = [\"free\", \"count-per-minute\"]",
+    );
+    let scenario =
+        parse_scenario(&text, "scenarios/example.toml", &mut crate::read_from_disk).expect("valid");
+    let variants: Vec<(&str, Option<&str>, quota::RejectedRequests)> = scenario
+        .server
+        .variants
+        .iter()
+        .map(|variant| {
+            (
+                variant.label.as_str(),
+                variant.tier.as_deref(),
+                variant.limits.rejected_requests,
+            )
+        })
+        .collect();
+    assert_eq!(
+        variants,
+        [
+            (
+                "tier-1, rejections free",
+                Some("tier-1"),
+                quota::RejectedRequests::Free
+            ),
+            (
+                "tier-1, rejections count",
+                Some("tier-1"),
+                quota::RejectedRequests::CountPerMinute
+            ),
+            (
+                "tier-2, rejections free",
+                Some("tier-2"),
+                quota::RejectedRequests::Free
+            ),
+            (
+                "tier-2, rejections count",
+                Some("tier-2"),
+                quota::RejectedRequests::CountPerMinute
+            ),
+        ]
+    );
+    check(
+        &with(
+            "tier = \"tier-1\"",
+            "tier = \"tier-1\"\ncompare_rejections = [\"free\", \"free\"]",
+        ),
+        "scenarios/example.toml:7:31: rejection rule \"free\" is listed twice in server.compare_rejections (compare each rule once)",
+    );
+}
+
+#[test]
+fn the_default_rejection_rule_is_free() {
+    let scenario =
+        parse_scenario(BASE, "scenarios/example.toml", &mut crate::read_from_disk).expect("valid");
+    assert_eq!(
+        scenario.server.variants[0].limits.rejected_requests,
+        quota::RejectedRequests::Free
+    );
+}
+
+#[test]
+fn strategies_take_an_optional_unique_label() {
+    let text = format!(
+        "{BASE}\n[[strategies]]\nkind = \"none\"\nlabel = \"no retries\"\n\n[[strategies]]\nkind = \"openai-python@2.52\"\n"
+    );
+    let scenario =
+        parse_scenario(&text, "scenarios/example.toml", &mut crate::read_from_disk).expect("valid");
+    let labels: Vec<(&str, String)> = scenario
+        .strategies
+        .iter()
+        .map(|strategy| (strategy.label.as_str(), strategy.spec.to_string()))
+        .collect();
+    assert_eq!(
+        labels,
+        [
+            ("no retries", "none".to_owned()),
+            ("openai-python@2.52", "openai-python@2.52".to_owned()),
+        ]
+    );
+    check(
+        &format!(
+            "{BASE}\n[[strategies]]\nkind = \"none\"\nlabel = \"x\"\n\n[[strategies]]\nkind = \"openai-python@2.52\"\nlabel = \"x\"\n"
+        ),
+        "scenarios/example.toml:18:1: strategy label \"x\" is used twice (give each strategy its own label)",
+    );
+    check(
+        &format!("{BASE}\n[[strategies]]\nkind = \"none\"\nlabel = 3\n"),
+        "scenarios/example.toml:14:1: strategy label 3 is not allowed (expected a short non-empty string of at most 40 characters, e.g. label = \"sdk default\")",
     );
 }
 

@@ -224,8 +224,8 @@ fn typed_headers_give_the_same_runs_as_headers_parsed_from_text() {
         };
         let text_result =
             sim::simulate_run_with(&scenario, index, options, &mut |record| text.push(*record));
-        assert_eq!(typed_result.ok(), text_result.ok(), "{spec}");
-        assert_eq!(typed, text, "{spec}");
+        assert_eq!(typed_result.ok(), text_result.ok(), "{}", spec.label);
+        assert_eq!(typed, text, "{}", spec.label);
     }
 }
 
