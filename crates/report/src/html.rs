@@ -91,6 +91,19 @@ pub fn html_page(report: &RunReport, charts: &[Chart]) -> String {
         out.push_str("</ul>\n");
         scoreboard_table(&mut out, &Scoreboard::of(report));
         out.push_str("<p class=\"meta\">Best value per column highlighted.</p>\n");
+        let legend = crate::legend::strategy_legend(report);
+        if !legend.is_empty() {
+            out.push_str("<dl class=\"legend\">\n");
+            for (label, spec) in legend {
+                let _ = writeln!(
+                    out,
+                    "<dt>{}</dt><dd><code>{}</code></dd>",
+                    escape(&label),
+                    escape(&spec)
+                );
+            }
+            out.push_str("</dl>\n");
+        }
     }
 
     let (timelines, overview): (Vec<&Chart>, Vec<&Chart>) = charts

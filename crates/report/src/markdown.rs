@@ -40,6 +40,14 @@ pub fn summary_markdown(report: &RunReport) -> String {
     out.push('\n');
     scoreboard_table(&mut out, &Scoreboard::of(report));
     out.push_str("\nBest value per column in **bold**.\n\n");
+    let legend = crate::legend::strategy_legend(report);
+    if !legend.is_empty() {
+        out.push_str("Strategies:\n\n");
+        for (label, spec) in legend {
+            let _ = writeln!(out, "- **{}**: `{}`", escape(&label), spec);
+        }
+        out.push('\n');
+    }
     details_table(&mut out, report);
     out
 }

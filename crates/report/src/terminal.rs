@@ -104,6 +104,9 @@ pub fn terminal_table(report: &RunReport, colour: Colour) -> String {
         out.push('\n');
     }
     out.push_str("* best in column\n");
+    for (label, spec) in crate::legend::strategy_legend(report) {
+        let _ = writeln!(out, "{label}: {spec}");
+    }
     for answer in crate::answers::answers(report) {
         out.push_str(&answer);
         out.push('\n');

@@ -92,7 +92,8 @@ fn run_writes_the_same_report_twice_and_the_trace() {
     let report: scenario::RunReport =
         serde_json::from_slice(&read(&first, "report.json")).expect("report.json parses");
     assert_eq!(report.scenario.seed, 3);
-    assert_eq!(report.runs.len(), 2);
+    // Two strategies under both rejection rules the scenario compares.
+    assert_eq!(report.runs.len(), 4);
     let attempts: u64 = report.runs.iter().map(|run| run.totals.attempts).sum();
     let trace = read(&first, "trace.jsonl");
     let sent = trace
