@@ -86,6 +86,8 @@ pub struct ServerSpec {
 pub struct ServerVariant {
     /// Label in reports: the tier name, or `custom` for explicit limits without a tier.
     pub label: String,
+    /// The catalog tier the limits come from; `None` for explicit limits without a tier.
+    pub tier: Option<String>,
     /// The resolved limits and limiter options.
     pub limits: quota::LimitSet,
 }

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::analysis::RunAnalysis;
+use crate::expect::Expectations;
 
 /// Version of the `report.json` layout; bumped on incompatible changes.
 pub const REPORT_FORMAT_VERSION: u32 = 1;
@@ -24,7 +25,7 @@ pub struct RunReport {
 }
 
 /// The scenario a report is about.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ScenarioSummary {
     /// Scenario name.
     pub name: String,
@@ -48,6 +49,10 @@ pub struct ScenarioSummary {
     /// Strategies in their compact form, in run order.
     #[serde(default)]
     pub strategies: Vec<String>,
+    /// The scenario's `[expect]` thresholds, so a report re-rendered from `report.json` judges
+    /// its runs as `ratelab run` and `ratelab check` did; absent when there are none.
+    #[serde(default, skip_serializing_if = "Expectations::is_empty")]
+    pub expect: Expectations,
 }
 
 /// A server variant as the report names it.
@@ -55,6 +60,9 @@ pub struct ScenarioSummary {
 pub struct ServerSummary {
     /// Variant label: the tier, or `custom`.
     pub label: String,
+    /// The catalog tier the limits come from; absent for explicit limits without a tier.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tier: Option<String>,
     /// The limits and limiter options that applied.
     pub limits: quota::LimitSet,
 }
@@ -221,6 +229,7 @@ impl ScenarioSummary {
                 .iter()
                 .map(|variant| ServerSummary {
                     label: variant.label.clone(),
+                    tier: variant.tier.clone(),
                     limits: variant.limits.clone(),
                 })
                 .collect(),
@@ -229,6 +238,7 @@ impl ScenarioSummary {
                 .iter()
                 .map(ToString::to_string)
                 .collect(),
+            expect: scenario.expect.clone(),
         }
     }
 }

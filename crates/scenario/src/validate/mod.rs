@@ -246,7 +246,11 @@ impl Validator<'_, '_> {
                 "the server has no limits (give a tier, or set e.g. rpm and tpm in server.limits)",
             );
         }
-        Ok(ServerVariant { label, limits })
+        Ok(ServerVariant {
+            label,
+            tier: tier.map(|tier| tier.get_ref().clone()),
+            limits,
+        })
     }
 
     fn server(&mut self, server: Spanned<ServerFile>) -> Result<ServerSpec, ScenarioError> {
