@@ -1,84 +1,200 @@
-//! The three questions a report answers, in one sentence each: which strategy is best, does the
-//! client survive this traffic, and which tier is needed.
+//! The questions a report answers, as advice a person can act on: which strategy does best on
+//! each tier and with what numbers, whether it survives there, whether that still holds when
+//! rejected requests count against the limit, and which tier the traffic needs.
 
-use scenario::{RunReport, RunResult};
+use std::cmp::Ordering;
+
+use quota::RejectedRequests;
+use scenario::{Expectations, RunReport, RunResult, ServerSummary, SloMetric};
 
 use crate::units;
+use crate::verdict::run_verdicts;
 
-/// The success rate at which a run counts as surviving the traffic.
+/// The success rate a run must reach to survive when the scenario's `[expect]` sets no
+/// `min_success_rate`.
 pub const SURVIVAL_SUCCESS_RATE: f64 = 0.99;
 
-/// One sentence per question, plain text (renderers add their own markup).
+/// The success floor of a report: the scenario's `[expect]` `min_success_rate` for every
+/// strategy when it has one, else [`SURVIVAL_SUCCESS_RATE`].
 ///
-/// The best run of a server variant has the highest success rate, then the lowest
-/// amplification, then the lowest p99; a run survives when it succeeds for at least
-/// [`SURVIVAL_SUCCESS_RATE`] of its requests. With several server variants, the tier needed is
-/// the first variant in scenario order where some strategy survives.
+/// The scoreboard marks a run best in a column other than success only when it reaches this
+/// floor. A `min_success_rate` written for one strategy (`[expect.strategy."none"]`) decides
+/// whether that strategy passes `ratelab check`, but does not lower the floor the strategies are
+/// compared at.
+///
+/// ```
+/// assert_eq!(report::success_floor(&report::example_report()), 0.99);
+/// ```
+pub fn success_floor(report: &RunReport) -> f64 {
+    report
+        .scenario
+        .expect
+        .thresholds
+        .iter()
+        .find(|threshold| {
+            threshold.metric == SloMetric::SuccessRate && threshold.strategy.is_none()
+        })
+        .map_or(SURVIVAL_SUCCESS_RATE, |threshold| threshold.limit)
+}
+
+/// The answer lines of a report, plain text (renderers add their own markup).
+///
+/// **Survives.** A run survives when it meets every `[expect]` threshold that applies to it,
+/// judged exactly as `ratelab check` judges it; without a `min_success_rate` for it, it must also
+/// succeed for at least [`SURVIVAL_SUCCESS_RATE`] of its requests.
+///
+/// **Best.** On each server variant the best run is, in this order: one that survives; then the
+/// highest success rate; then the lowest p99 latency (a run without successes has none and comes
+/// last); then the lowest amplification; then the first in scenario order. A run that fails fast
+/// therefore never wins on latency or amplification over one that succeeds more.
+///
+/// **Tiers and rejection rules.** Variants are grouped by their catalog tier (variants without one,
+/// custom limits, stand alone under their label). When a tier runs under several rejection rules,
+/// its best strategy is named under `free` (the rule that charges nothing for a rejection), or
+/// under its first variant when none is `free`; one more line per other rule says whether that
+/// strategy still does best there, and names the one that does better when it does not.
+///
+/// **Tier needed.** When several tiers are compared: the cheapest whose best strategy survives,
+/// cheapest in the tier catalog's order (`free`, `tier-1` ... `tier-5`, whatever order the file
+/// lists them in), variants without a tier after the catalog's tiers in scenario order. It is
+/// answered under the same rule as the best strategy, and once more under each other rule
+/// compared. When nothing survives anywhere, the last line says what to try.
 ///
 /// ```
 /// let answers = report::answers(&report::example_report());
-/// assert_eq!(answers[0], "Best strategy on tier-1: retry-after (80.8% success, 1.97x amplification, p99 35.3s).");
+/// assert_eq!(
+///     answers[0],
+///     "Best strategy on tier-1: retry-after (80.8% success, p99 35.3s, 1.97x amplification)."
+/// );
 /// assert!(answers[1].starts_with("Survives: no."));
 /// ```
 pub fn answers(report: &RunReport) -> Vec<String> {
-    let mut servers: Vec<&str> = Vec::new();
-    for run in &report.runs {
-        if !servers.contains(&run.server.as_str()) {
-            servers.push(&run.server);
-        }
-    }
+    let judge = Judge::of(report);
+    let groups = tier_groups(report);
     let mut lines = Vec::new();
-    let mut first_surviving = None;
-    for server in &servers {
-        let runs = report.runs.iter().filter(|run| run.server == *server);
-        // The first of equally ranked runs wins: min_by keeps the first, on a reversed order.
-        let Some(best) = runs.min_by(|a, b| compare_rank(b, a)) else {
-            continue;
-        };
-        lines.push(format!(
-            "Best strategy on {server}: {} ({} success, {} amplification, p99 {}).",
-            best.strategy,
-            units::percent(best.totals.success_rate()),
-            units::factor(best.totals.amplification()),
-            if best.latency.count == 0 {
-                "n/a".to_owned()
-            } else {
-                units::latency(best.latency.p99_us)
-            }
-        ));
-        let survives = best.totals.success_rate() >= SURVIVAL_SUCCESS_RATE;
-        if survives && first_surviving.is_none() {
-            first_surviving = Some((*server, best.strategy.as_str()));
-        }
-        lines.push(if survives {
-            format!(
-                "Survives: yes. On {server}, {} succeeds for at least {} of requests.",
-                best.strategy,
-                units::percent(SURVIVAL_SUCCESS_RATE)
-            )
-        } else {
-            format!(
-                "Survives: no. On {server}, no strategy succeeds for {} of requests.",
-                units::percent(SURVIVAL_SUCCESS_RATE)
-            )
-        });
+    for group in &groups {
+        group_lines(&judge, group, &mut lines);
     }
-    if servers.len() > 1 {
-        lines.push(match first_surviving {
-            Some((server, strategy)) => format!(
-                "Tier needed: {server}, the first compared variant where a strategy ({strategy}) survives."
-            ),
-            None => format!(
-                "Tier needed: none of {} survives this traffic; try a higher tier or less load.",
-                servers.join(", ")
-            ),
-        });
+    let tiers_compared = groups.len() > 1;
+    if tiers_compared {
+        lines.push(tier_needed(&judge, &groups));
+    } else if !groups.is_empty() && !groups.iter().any(|group| group.anything_survives(&judge)) {
+        lines.push(
+            "To try: compare higher tiers with server.compare_tiers to find the tier this traffic needs, or send less."
+                .to_owned(),
+        );
     }
     lines
 }
 
-/// Orders runs by success rate, then by amplification and p99 reversed (lower is better).
-fn compare_rank(a: &RunResult, b: &RunResult) -> std::cmp::Ordering {
+/// How the runs of a report are judged: the thresholds and what surviving means in words.
+struct Judge<'a> {
+    report: &'a RunReport,
+    expect: &'a Expectations,
+}
+
+/// One run with its verdict.
+struct Judged<'a> {
+    run: &'a RunResult,
+    /// Thresholds the run misses, as `p99 latency 45.0s > 30.0s`; empty when it survives.
+    shortfalls: Vec<String>,
+}
+
+impl Judged<'_> {
+    fn survives(&self) -> bool {
+        self.shortfalls.is_empty()
+    }
+
+    /// `(99.5% success, p99 3.20s, 1.10x amplification)`: the numbers the ranking reads.
+    fn numbers(&self) -> String {
+        let totals = &self.run.totals;
+        format!(
+            "({} success, p99 {}, {} amplification)",
+            units::percent(totals.success_rate()),
+            if self.run.latency.count == 0 {
+                "n/a".to_owned()
+            } else {
+                units::latency(self.run.latency.p99_us)
+            },
+            units::factor(totals.amplification())
+        )
+    }
+
+    fn strategy(&self) -> &str {
+        &self.run.strategy
+    }
+}
+
+impl<'a> Judge<'a> {
+    fn of(report: &'a RunReport) -> Self {
+        Judge {
+            report,
+            expect: &report.scenario.expect,
+        }
+    }
+
+    fn judge(&self, run: &'a RunResult) -> Judged<'a> {
+        let verdicts = run_verdicts(self.expect, run);
+        let mut shortfalls: Vec<String> = verdicts
+            .iter()
+            .filter(|verdict| !verdict.passed)
+            .map(|verdict| verdict.describe())
+            .collect();
+        let success_judged = verdicts
+            .iter()
+            .any(|verdict| verdict.metric == SloMetric::SuccessRate);
+        let success = run.totals.success_rate();
+        if !success_judged && success < SURVIVAL_SUCCESS_RATE {
+            shortfalls.insert(
+                0,
+                format!(
+                    "success rate {} < {}",
+                    units::percent(success),
+                    units::percent(SURVIVAL_SUCCESS_RATE)
+                ),
+            );
+        }
+        Judged { run, shortfalls }
+    }
+
+    /// The best run of the server variant labelled `server` (see [`answers`] for the order).
+    fn best(&self, server: &str) -> Option<Judged<'a>> {
+        let mut best: Option<Judged<'a>> = None;
+        for run in self.report.runs.iter().filter(|run| run.server == server) {
+            let judged = self.judge(run);
+            // Strictly better only: the first of equally ranked runs wins.
+            if best
+                .as_ref()
+                .is_none_or(|best| rank(&judged, best) == Ordering::Less)
+            {
+                best = Some(judged);
+            }
+        }
+        best
+    }
+
+    /// What surviving means for this scenario, after a strategy or "no strategy".
+    fn criterion(&self) -> String {
+        let floor = format!(
+            "succeeds for at least {} of requests",
+            units::percent(SURVIVAL_SUCCESS_RATE)
+        );
+        // A floor written for one strategy only leaves the others at the default floor.
+        let has_floor = self.expect.thresholds.iter().any(|threshold| {
+            threshold.metric == SloMetric::SuccessRate && threshold.strategy.is_none()
+        });
+        if self.expect.is_empty() {
+            floor
+        } else if has_floor {
+            "meets the scenario's [expect]".to_owned()
+        } else {
+            format!("{floor} and meets the scenario's [expect]")
+        }
+    }
+}
+
+/// Orders judged runs best first: surviving, success rate, p99, amplification.
+fn rank(a: &Judged<'_>, b: &Judged<'_>) -> Ordering {
     let p99 = |run: &RunResult| {
         if run.latency.count == 0 {
             f64::INFINITY
@@ -86,13 +202,313 @@ fn compare_rank(a: &RunResult, b: &RunResult) -> std::cmp::Ordering {
             run.latency.p99_us as f64
         }
     };
-    a.totals
-        .success_rate()
-        .total_cmp(&b.totals.success_rate())
+    b.survives()
+        .cmp(&a.survives())
         .then(
-            b.totals
-                .amplification()
-                .total_cmp(&a.totals.amplification()),
+            b.run
+                .totals
+                .success_rate()
+                .total_cmp(&a.run.totals.success_rate()),
         )
-        .then(p99(b).total_cmp(&p99(a)))
+        .then(p99(a.run).total_cmp(&p99(b.run)))
+        .then(
+            a.run
+                .totals
+                .amplification()
+                .total_cmp(&b.run.totals.amplification()),
+        )
+}
+
+/// One server variant as the answers see it.
+#[derive(Debug, Clone)]
+struct Variant {
+    /// The label its runs carry.
+    label: String,
+    /// Its catalog tier, if any.
+    tier: Option<String>,
+    /// Its rejection rule, when the report says.
+    rule: Option<RejectedRequests>,
+}
+
+/// The variants of one tier (or one variant without a tier): the first is the one answered
+/// first, under the default rule; the others differ from it only by their rejection rule.
+#[derive(Debug, Clone)]
+struct TierGroup {
+    /// The tier, or the label of a variant without one.
+    name: String,
+    /// Whether `name` is a catalog tier.
+    in_catalog: bool,
+    /// The variant answered first, then the others of the tier.
+    variants: Vec<Variant>,
+}
+
+impl TierGroup {
+    fn compares_rules(&self) -> bool {
+        self.variants.len() > 1
+    }
+
+    fn anything_survives(&self, judge: &Judge<'_>) -> bool {
+        self.variants.iter().any(|variant| {
+            judge
+                .best(&variant.label)
+                .is_some_and(|best| best.survives())
+        })
+    }
+
+    /// The variant of this tier under `rule`.
+    fn under(&self, rule: Option<RejectedRequests>) -> Option<&Variant> {
+        self.variants.iter().find(|variant| variant.rule == rule)
+    }
+}
+
+/// The report's server variants grouped by tier, in the order they first appear.
+fn tier_groups(report: &RunReport) -> Vec<TierGroup> {
+    let tier_names = quota::Catalog::builtin().tier_names();
+    let mut variants: Vec<Variant> = Vec::new();
+    for run in &report.runs {
+        if variants.iter().any(|variant| variant.label == run.server) {
+            continue;
+        }
+        let summary: Option<&ServerSummary> = report
+            .scenario
+            .servers
+            .iter()
+            .find(|server| server.label == run.server);
+        // A report written before variants carried their tier names it only in the label.
+        let tier = summary
+            .and_then(|server| server.tier.clone())
+            .or_else(|| tier_names.contains(&run.server).then(|| run.server.clone()));
+        variants.push(Variant {
+            label: run.server.clone(),
+            tier,
+            rule: summary.map(|server| server.limits.rejected_requests),
+        });
+    }
+    let mut groups: Vec<TierGroup> = Vec::new();
+    for variant in &variants {
+        let Some(tier) = &variant.tier else { continue };
+        if groups.iter().any(|group| &group.name == tier) {
+            continue;
+        }
+        let mut members: Vec<Variant> = variants
+            .iter()
+            .filter(|other| other.tier.as_ref() == Some(tier))
+            .cloned()
+            .collect();
+        // The tier compares rejection rules only when each variant has its own known rule;
+        // otherwise (variants differing in something else) each stands alone.
+        let rules_distinct = members.iter().all(|member| member.rule.is_some())
+            && members.iter().enumerate().all(|(index, member)| {
+                members[..index]
+                    .iter()
+                    .all(|earlier| earlier.rule != member.rule)
+            });
+        if members.len() > 1 && rules_distinct {
+            if let Some(free) = members
+                .iter()
+                .position(|member| member.rule == Some(RejectedRequests::Free))
+            {
+                let default_rule = members.remove(free);
+                members.insert(0, default_rule);
+            }
+            groups.push(TierGroup {
+                name: tier.clone(),
+                in_catalog: tier_names.contains(tier),
+                variants: members,
+            });
+        } else {
+            for member in members {
+                groups.push(TierGroup {
+                    name: if groups.iter().any(|group| &group.name == tier) {
+                        member.label.clone()
+                    } else {
+                        tier.clone()
+                    },
+                    in_catalog: tier_names.contains(tier),
+                    variants: vec![member],
+                });
+            }
+        }
+    }
+    // Variants without a tier (custom limits) stand alone, after in order of appearance.
+    for variant in variants.iter().filter(|variant| variant.tier.is_none()) {
+        groups.push(TierGroup {
+            name: variant.label.clone(),
+            in_catalog: false,
+            variants: vec![variant.clone()],
+        });
+    }
+    // Keep the order in which the report lists the variants.
+    let position = |group: &TierGroup| {
+        variants
+            .iter()
+            .position(|variant| variant.label == group.variants[0].label)
+            .unwrap_or(usize::MAX)
+    };
+    groups.sort_by_key(position);
+    groups
+}
+
+/// How a rejection rule reads in an answer: `counted rejections`. When a tier compares both
+/// counting rules, each says which limits it charges.
+fn rule_phrase(rule: Option<RejectedRequests>, both_counting_rules: bool) -> &'static str {
+    match rule {
+        Some(RejectedRequests::Free) => "free rejections",
+        Some(RejectedRequests::CountPerMinute) if both_counting_rules => {
+            "rejections counted per minute"
+        }
+        Some(RejectedRequests::CountAllRequestLimits) if both_counting_rules => {
+            "rejections counted on every request limit"
+        }
+        Some(_) => "counted rejections",
+        None => "another rule",
+    }
+}
+
+/// The rule's name as variant labels write it: `rejections free`.
+fn rule_label(rule: Option<RejectedRequests>) -> &'static str {
+    match rule {
+        Some(RejectedRequests::Free) => "rejections free",
+        Some(RejectedRequests::CountPerMinute) => "rejections count",
+        Some(RejectedRequests::CountAllRequestLimits) => "rejections count-all",
+        None => "another rule",
+    }
+}
+
+fn both_counting_rules(group: &TierGroup) -> bool {
+    let counts = |rule| {
+        group
+            .variants
+            .iter()
+            .any(|variant| variant.rule == Some(rule))
+    };
+    counts(RejectedRequests::CountPerMinute) && counts(RejectedRequests::CountAllRequestLimits)
+}
+
+/// The best strategy of a tier, whether it survives, and how it fares under the other rules.
+fn group_lines(judge: &Judge<'_>, group: &TierGroup, lines: &mut Vec<String>) {
+    let primary = &group.variants[0];
+    let Some(best) = judge.best(&primary.label) else {
+        return;
+    };
+    let heading = if group.compares_rules() {
+        format!("{}, {}", group.name, rule_label(primary.rule))
+    } else {
+        group.name.clone()
+    };
+    lines.push(format!(
+        "Best strategy on {heading}: {} {}.",
+        best.strategy(),
+        best.numbers()
+    ));
+    lines.push(if best.survives() {
+        format!(
+            "Survives: yes. On {heading}, {} {}.",
+            best.strategy(),
+            judge.criterion()
+        )
+    } else {
+        format!(
+            "Survives: no. On {heading}, no strategy {}; {} comes closest ({}).",
+            judge.criterion(),
+            best.strategy(),
+            best.shortfalls.join(", ")
+        )
+    });
+    let both = both_counting_rules(group);
+    for other in &group.variants[1..] {
+        let Some(other_best) = judge.best(&other.label) else {
+            continue;
+        };
+        let phrase = rule_phrase(other.rule, both);
+        let fate = if other_best.survives() {
+            format!("{} survives", other_best.strategy())
+        } else {
+            format!(
+                "no strategy survives ({})",
+                other_best.shortfalls.join(", ")
+            )
+        };
+        if other_best.strategy() == best.strategy() {
+            lines.push(format!(
+                "Under {phrase}: {} still does best {}; {fate}.",
+                other_best.strategy(),
+                other_best.numbers()
+            ));
+        } else {
+            let same_strategy = judge
+                .report
+                .runs
+                .iter()
+                .find(|run| run.server == other.label && run.strategy == best.strategy())
+                .map(|run| judge.judge(run));
+            let against = match same_strategy {
+                Some(judged) => format!(" than {} {}", judged.strategy(), judged.numbers()),
+                None => String::new(),
+            };
+            lines.push(format!(
+                "Under {phrase}: {} does better {}{against}; {fate}.",
+                other_best.strategy(),
+                other_best.numbers()
+            ));
+        }
+    }
+}
+
+/// The cheapest compared tier whose best strategy survives, under each rule compared.
+fn tier_needed(judge: &Judge<'_>, groups: &[TierGroup]) -> String {
+    let tier_names = quota::Catalog::builtin().tier_names();
+    let mut cheapest_first: Vec<&TierGroup> = groups.iter().collect();
+    // A stable sort: catalog tiers by their catalog position, the rest after, in file order.
+    cheapest_first.sort_by_key(|group| {
+        if group.in_catalog {
+            tier_names
+                .iter()
+                .position(|name| *name == group.name)
+                .unwrap_or(usize::MAX)
+        } else {
+            usize::MAX
+        }
+    });
+    let needed = |variant_of: &dyn Fn(&TierGroup) -> Option<&Variant>| {
+        cheapest_first.iter().find_map(|group| {
+            let variant = variant_of(group)?;
+            let best = judge.best(&variant.label)?;
+            best.survives()
+                .then(|| (group.name.clone(), best.strategy().to_owned()))
+        })
+    };
+    let names: Vec<&str> = cheapest_first
+        .iter()
+        .map(|group| group.name.as_str())
+        .collect();
+    let mut line = match needed(&|group| group.variants.first()) {
+        Some((tier, strategy)) => format!(
+            "Tier needed: {tier}, the cheapest compared tier where a strategy ({strategy}) {}.",
+            judge.criterion()
+        ),
+        None => format!(
+            "Tier needed: none of {} is enough for this traffic; try a higher tier, or send less.",
+            names.join(", ")
+        ),
+    };
+    // Once more under each rule some tier compares besides its first.
+    let mut other_rules: Vec<Option<RejectedRequests>> = Vec::new();
+    for group in groups {
+        for variant in &group.variants[1..] {
+            if !other_rules.contains(&variant.rule) {
+                other_rules.push(variant.rule);
+            }
+        }
+    }
+    let both = groups.iter().any(both_counting_rules);
+    for rule in other_rules {
+        let phrase = rule_phrase(rule, both);
+        let under_rule = needed(&|group| group.under(rule));
+        line.push_str(&match under_rule {
+            Some((tier, strategy)) => format!(" Under {phrase}: {tier} ({strategy})."),
+            None => format!(" Under {phrase}: none of the compared tiers."),
+        });
+    }
+    line
 }

@@ -46,6 +46,7 @@ pub fn example_report() -> RunReport {
                 },
             }],
             strategies: vec!["none".to_owned(), "retry-after".to_owned()],
+            expect: scenario::Expectations::default(),
         },
         runs,
     }
@@ -55,7 +56,9 @@ pub fn example_report() -> RunReport {
 /// minute and rejects the rest with a `retry-after` up to the next minute.
 fn example_run(strategy: &str, retries: bool) -> scenario::RunResult {
     let mut metrics = RunMetrics::new(vec!["app".to_owned()], 10 * SECOND_NS);
-    metrics.set_sending_window(60 * SECOND_NS);
+    // Goodput over the whole horizon, a minute of traffic and two of drain, as the simulator
+    // measures it.
+    metrics.set_goodput_window(180 * SECOND_NS);
     let mut admitted_in_minute = [0u64; 4];
     for request in 0..240u64 {
         let client = ClientId {

@@ -89,8 +89,13 @@ pub fn html_page(report: &RunReport, charts: &[Chart]) -> String {
             let _ = writeln!(out, "<li>{}</li>", escape(&answer));
         }
         out.push_str("</ul>\n");
-        scoreboard_table(&mut out, &Scoreboard::of(report));
-        out.push_str("<p class=\"meta\">Best value per column highlighted.</p>\n");
+        let board = Scoreboard::of(report);
+        scoreboard_table(&mut out, &board);
+        let _ = writeln!(
+            out,
+            "<p class=\"meta\">Best value per column highlighted; {}.</p>",
+            escape(&board.marking_rule())
+        );
         let legend = crate::legend::strategy_legend(report);
         if !legend.is_empty() {
             out.push_str("<dl class=\"legend\">\n");

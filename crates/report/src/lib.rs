@@ -37,7 +37,7 @@ mod terminal;
 mod units;
 mod verdict;
 
-pub use answers::{SURVIVAL_SUCCESS_RATE, answers};
+pub use answers::{SURVIVAL_SUCCESS_RATE, answers, success_floor};
 pub use charts::{Chart, charts};
 pub use diff::{Change, MetricDelta, ReportDiff, RunDelta};
 pub use error::ReportError;

@@ -38,8 +38,13 @@ pub fn summary_markdown(report: &RunReport) -> String {
         let _ = writeln!(out, "- {}", escape(&answer));
     }
     out.push('\n');
-    scoreboard_table(&mut out, &Scoreboard::of(report));
-    out.push_str("\nBest value per column in **bold**.\n\n");
+    let board = Scoreboard::of(report);
+    scoreboard_table(&mut out, &board);
+    let _ = write!(
+        out,
+        "\nBest value per column in **bold**; {}.\n\n",
+        board.marking_rule()
+    );
     let legend = crate::legend::strategy_legend(report);
     if !legend.is_empty() {
         out.push_str("Strategies:\n\n");

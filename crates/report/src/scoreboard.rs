@@ -1,5 +1,12 @@
 //! The scoreboard: one row per run (server variant x strategy), the numbers every format shows,
 //! with the best value in each column marked.
+//!
+//! Only runs that reach the success floor ([`crate::success_floor`]) can be marked best outside
+//! the success column: a run that fails can look good by doing less. Giving up at once gives the
+//! lowest latency of the few successes, the fewest 429s, attempts and early retries, a backlog
+//! that drains at once and no requests left to give up; and a strategy that succeeds little can
+//! still share it evenly. The success column, which says how close each run came, is marked
+//! among all runs.
 
 use quota::LimitSet;
 use scenario::{RunReport, RunResult};
@@ -24,6 +31,9 @@ pub struct Column {
     pub title: &'static str,
     /// Which direction is better; decides the marked cell.
     pub better: Better,
+    /// Whether only runs at or above the success floor can be marked best in this column: true
+    /// for every marked column but success itself.
+    pub floor_gated: bool,
 }
 
 /// One cell: the value compared and the text shown.
@@ -69,56 +79,70 @@ pub struct Scoreboard {
     /// Whether the report compares more than one server variant (otherwise renderers may drop
     /// the server column).
     pub several_servers: bool,
+    /// The success rate a run needs for a mark in a [`Column::floor_gated`] column.
+    pub success_floor: f64,
 }
 
 const COLUMNS: [Column; 12] = [
     Column {
         title: "requests",
         better: Better::Neither,
+        floor_gated: false,
     },
     Column {
         title: "success",
         better: Better::Higher,
+        floor_gated: false,
     },
     Column {
         title: "gave up",
         better: Better::Lower,
+        floor_gated: true,
     },
     Column {
         title: "429s",
         better: Better::Lower,
+        floor_gated: true,
     },
     Column {
         title: "attempts",
         better: Better::Neither,
+        floor_gated: false,
     },
     Column {
         title: "amplif.",
         better: Better::Lower,
+        floor_gated: true,
     },
     Column {
         title: "p50",
         better: Better::Lower,
+        floor_gated: true,
     },
     Column {
         title: "p99",
         better: Better::Lower,
+        floor_gated: true,
     },
     Column {
         title: "goodput",
         better: Better::Higher,
+        floor_gated: true,
     },
     Column {
         title: "early retries",
         better: Better::Lower,
+        floor_gated: true,
     },
     Column {
         title: "drain",
         better: Better::Lower,
+        floor_gated: true,
     },
     Column {
         title: "fairness",
         better: Better::Higher,
+        floor_gated: true,
     },
 ];
 
@@ -134,8 +158,20 @@ impl Scoreboard {
                 cells: cells(run, server_limits(report, &run.server)),
             })
             .collect();
+        let success_floor = crate::success_floor(report);
+        let eligible: Vec<bool> = report
+            .runs
+            .iter()
+            .map(|run| run.totals.success_rate() >= success_floor)
+            .collect();
         for (column_index, column) in COLUMNS.iter().enumerate() {
-            mark_best(&mut rows, column_index, column.better);
+            let all_eligible = vec![true; rows.len()];
+            let eligible = if column.floor_gated {
+                &eligible
+            } else {
+                &all_eligible
+            };
+            mark_best(&mut rows, eligible, column_index, column.better);
         }
         let several_servers = report
             .runs
@@ -145,7 +181,19 @@ impl Scoreboard {
             columns: COLUMNS.to_vec(),
             rows,
             several_servers,
+            success_floor,
         }
+    }
+}
+
+impl Scoreboard {
+    /// Which runs can be marked, for a legend: `only runs with at least 99.0% success are
+    /// marked outside the success column`.
+    pub fn marking_rule(&self) -> String {
+        format!(
+            "only runs with at least {} success are marked outside the success column",
+            units::percent(self.success_floor)
+        )
     }
 }
 
@@ -239,15 +287,21 @@ fn cell(value: Option<f64>, text: String) -> Cell {
     }
 }
 
-fn mark_best(rows: &mut [Row], column: usize, better: Better) {
+/// Marks the best value of `column` among the `eligible` rows.
+fn mark_best(rows: &mut [Row], eligible: &[bool], column: usize, better: Better) {
     let values: Vec<f64> = rows
         .iter()
         .filter_map(|row| row.cells[column].value)
         .collect();
+    let candidates = rows
+        .iter()
+        .zip(eligible)
+        .filter(|(_, eligible)| **eligible)
+        .filter_map(|(row, _)| row.cells[column].value);
     let best = match better {
         Better::Neither => return,
-        Better::Higher => values.iter().copied().max_by(f64::total_cmp),
-        Better::Lower => values.iter().copied().min_by(f64::total_cmp),
+        Better::Higher => candidates.max_by(f64::total_cmp),
+        Better::Lower => candidates.min_by(f64::total_cmp),
     };
     let Some(best) = best else { return };
     // Marking every row when all are equal says nothing; only a real winner is marked.
@@ -255,8 +309,8 @@ fn mark_best(rows: &mut [Row], column: usize, better: Better) {
     if rows.len() < 2 || all_equal {
         return;
     }
-    for row in rows {
+    for (row, eligible) in rows.iter_mut().zip(eligible) {
         let cell = &mut row.cells[column];
-        cell.best = cell.value == Some(best);
+        cell.best = *eligible && cell.value == Some(best);
     }
 }

@@ -103,7 +103,7 @@ pub fn terminal_table(report: &RunReport, colour: Colour) -> String {
         out.push_str(line.trim_end());
         out.push('\n');
     }
-    out.push_str("* best in column\n");
+    let _ = writeln!(out, "* best in column; {}", board.marking_rule());
     for (label, spec) in crate::legend::strategy_legend(report) {
         let _ = writeln!(out, "{label}: {spec}");
     }

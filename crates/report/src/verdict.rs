@@ -120,14 +120,22 @@ impl CheckedScenario {
 /// assert_eq!(verdicts[1].describe(), "success rate 80.8% >= 80.0%");
 /// ```
 pub fn evaluate(expectations: &Expectations, report: &RunReport) -> Vec<Verdict> {
-    let mut verdicts = Vec::new();
-    for run in &report.runs {
-        for metric in SloMetric::ALL {
-            let Some(threshold) = expectations.applying_to(metric, &run.strategy) else {
-                continue;
-            };
+    report
+        .runs
+        .iter()
+        .flat_map(|run| run_verdicts(expectations, run))
+        .collect()
+}
+
+/// The verdicts of one run, in [`SloMetric::ALL`] order: what [`evaluate`] gives for it, so the
+/// answers of `ratelab run` judge a run exactly as `ratelab check` does.
+pub(crate) fn run_verdicts(expectations: &Expectations, run: &RunResult) -> Vec<Verdict> {
+    SloMetric::ALL
+        .into_iter()
+        .filter_map(|metric| {
+            let threshold = expectations.applying_to(metric, &run.strategy)?;
             let actual = metric_value(run, metric);
-            verdicts.push(Verdict {
+            Some(Verdict {
                 server: run.server.clone(),
                 strategy: run.strategy.clone(),
                 metric,
@@ -135,10 +143,9 @@ pub fn evaluate(expectations: &Expectations, report: &RunReport) -> Vec<Verdict>
                 actual,
                 passed: actual.is_some_and(|actual| metric.passes(actual, threshold.limit)),
                 location: threshold.location.clone(),
-            });
-        }
-    }
-    verdicts
+            })
+        })
+        .collect()
 }
 
 /// A run's value of `metric`, in the unit of its thresholds.

@@ -41,8 +41,15 @@ pub struct RunAnalysis {
     pub latency_cdf: Vec<CdfPoint>,
 }
 
-/// Successful throughput over the run: from the scenario start to the end of the sending
-/// window, or to the last success if that came later.
+/// Successful throughput over a window that is fixed before the run and the same for every
+/// strategy of a scenario: the whole run horizon, from the scenario start to the end of the drain
+/// (`duration + drain`).
+///
+/// A window that ends at the last success would flatter a run that fails fast: a strategy that
+/// gives up within a second of a one-second scenario would divide its few successes by one
+/// second, while one that keeps retrying through the drain divides more successes by minutes.
+/// Over a fixed window, goodput orders the strategies of one scenario exactly as their success
+/// counts do, so a run that succeeded less never shows more goodput.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
 pub struct Goodput {
     /// Length of the measuring window, in milliseconds.
@@ -140,8 +147,8 @@ pub(crate) struct AnalysisAggregator {
     bin_index: BinIndexer,
     deltas: Vec<LevelDelta>,
     successes_per_instance: Vec<Vec<u64>>,
-    sending_window_ns: u64,
-    last_success_ns: u64,
+    goodput_window_ns: Option<u64>,
+    last_event_ns: u64,
     succeeded: u64,
     succeeded_tokens: u64,
     rejected: RejectedCost,
@@ -158,8 +165,8 @@ impl AnalysisAggregator {
                 .into_iter()
                 .map(|instances| vec![0; instances as usize])
                 .collect(),
-            sending_window_ns: 0,
-            last_success_ns: 0,
+            goodput_window_ns: None,
+            last_event_ns: 0,
             succeeded: 0,
             succeeded_tokens: 0,
             rejected: RejectedCost::default(),
@@ -175,18 +182,20 @@ impl AnalysisAggregator {
         &mut self.deltas[index]
     }
 
-    /// Sets how long clients send new requests: goodput is measured over at least this long.
-    pub(crate) fn set_sending_window(&mut self, window_ns: u64) {
-        self.sending_window_ns = window_ns;
+    /// Sets the window goodput is measured over, from the start (the run horizon).
+    pub(crate) fn set_goodput_window(&mut self, window_ns: u64) {
+        self.goodput_window_ns = Some(window_ns);
     }
 
     pub(crate) fn record_arrival(&mut self, client: ClientId, at_ns: u64) {
+        self.last_event_ns = self.last_event_ns.max(at_ns);
         self.delta(at_ns).open += 1;
         // An instance that sends but never succeeds still counts in its group's fairness.
         self.instance_slot(client);
     }
 
     pub(crate) fn record_attempt(&mut self, record: &AttemptRecord) {
+        self.last_event_ns = self.last_event_ns.max(record.ended_ns);
         let charged = u64::from(record.prompt_tokens) + u64::from(record.max_tokens);
         match record.outcome {
             AttemptOutcome::RateLimited { retry_after_ns, .. } => {
@@ -223,7 +232,6 @@ impl AnalysisAggregator {
             self.succeeded += 1;
             self.succeeded_tokens +=
                 u64::from(record.prompt_tokens) + u64::from(record.completion_tokens);
-            self.last_success_ns = self.last_success_ns.max(record.ended_ns);
             self.count_instance_success(record.client);
         }
     }
@@ -282,7 +290,9 @@ impl AnalysisAggregator {
             bin.admitted_tokens = delta.admitted_tokens;
             peak_retrying = peak_retrying.max(bin.retrying);
         }
-        let window_ns = self.sending_window_ns.max(self.last_success_ns);
+        // Without a window from the scenario, the last event of any kind ends it: still the
+        // same for a run that fails fast and for one that keeps trying, unlike the last success.
+        let window_ns = self.goodput_window_ns.unwrap_or(self.last_event_ns);
         let per_minute = |count: u64| {
             if window_ns == 0 {
                 0.0

@@ -20,7 +20,7 @@ use std::fmt;
 use std::ops::Range;
 
 use schemars::JsonSchema;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
 use crate::duration::HumanDuration;
@@ -62,20 +62,27 @@ pub struct ExpectFile {
     pub strategy: BTreeMap<String, Spanned<ExpectFile>>,
 }
 
-/// A metric an `[expect]` threshold bounds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// A metric an `[expect]` threshold bounds; serialized (in `report.json`) as its key in the
+/// `[expect]` table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum SloMetric {
     /// Share of requests that succeeded (a minimum).
+    #[serde(rename = "min_success_rate")]
     SuccessRate,
     /// p99 end-to-end latency of succeeded requests, in seconds.
+    #[serde(rename = "max_p99_latency")]
     P99Latency,
     /// Attempts per logical request.
+    #[serde(rename = "max_amplification")]
     Amplification,
     /// Share of attempts rejected with 429.
+    #[serde(rename = "max_429_share")]
     RateLimitedShare,
     /// Requests given up.
+    #[serde(rename = "max_gave_up")]
     GaveUp,
     /// Retries sent before the server's `retry-after`.
+    #[serde(rename = "max_early_retries")]
     EarlyRetries,
 }
 
@@ -143,7 +150,7 @@ impl fmt::Display for SloMetric {
 }
 
 /// One checked threshold.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Threshold {
     /// What it bounds.
     pub metric: SloMetric,
@@ -151,13 +158,16 @@ pub struct Threshold {
     /// amplification, a count otherwise.
     pub limit: f64,
     /// The strategy it is for (a label or kind), or `None` for every strategy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub strategy: Option<String>,
     /// Where the threshold is written.
     pub location: Location,
 }
 
-/// A scenario's thresholds, checked; empty when the file has no `[expect]` table.
-#[derive(Debug, Clone, Default, PartialEq)]
+/// A scenario's thresholds, checked; empty when the file has no `[expect]` table. Serialized
+/// (in `report.json`) as the list of thresholds.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
 pub struct Expectations {
     /// Thresholds for every strategy first, then per strategy by name; each in
     /// [`SloMetric::ALL`] order.

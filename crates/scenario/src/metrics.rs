@@ -99,14 +99,16 @@ impl RunMetrics {
             .map(|group| group.instances)
             .collect();
         metrics.analysis = AnalysisAggregator::new(metrics.bin_width_ns, instances);
-        metrics.set_sending_window(u64::try_from(scenario.duration.as_nanos()).unwrap_or(u64::MAX));
+        metrics.set_goodput_window(horizon);
         metrics
     }
 
-    /// Sets how long clients sent new requests (the scenario's duration): goodput is measured
-    /// from the start over at least this window, or up to the last success if later.
-    pub fn set_sending_window(&mut self, window_ns: u64) {
-        self.analysis.set_sending_window(window_ns);
+    /// Sets the window goodput is measured over, from the scenario start: the run horizon
+    /// (`duration + drain`), the same for every strategy, so a run that gives up early is not
+    /// flattered by a short window (see [`crate::Goodput`]). Without it, the window ends at the
+    /// last arrival or attempt recorded.
+    pub fn set_goodput_window(&mut self, window_ns: u64) {
+        self.analysis.set_goodput_window(window_ns);
     }
 
     #[inline]

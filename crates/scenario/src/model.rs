@@ -107,7 +107,7 @@ pub struct ServerVariant {
     /// Label in reports: the tier name, or `custom` for explicit limits without a tier; with
     /// `compare_rejections`, followed by the rule, e.g. `tier-1, rejections count`.
     pub label: String,
-    /// The catalog tier, when the limits come from one.
+    /// The catalog tier the limits come from; `None` for explicit limits without a tier.
     pub tier: Option<String>,
     /// The resolved limits and limiter options.
     pub limits: quota::LimitSet,

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::analysis::RunAnalysis;
+use crate::expect::Expectations;
 
 /// Version of the `report.json` layout; bumped on incompatible changes.
 pub const REPORT_FORMAT_VERSION: u32 = 1;
@@ -24,7 +25,7 @@ pub struct RunReport {
 }
 
 /// The scenario a report is about.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ScenarioSummary {
     /// Scenario name.
     pub name: String,
@@ -48,6 +49,10 @@ pub struct ScenarioSummary {
     /// Strategy labels, in run order (each run's `spec` holds the full form).
     #[serde(default)]
     pub strategies: Vec<String>,
+    /// The scenario's `[expect]` thresholds, so a report re-rendered from `report.json` judges
+    /// its runs as `ratelab run` and `ratelab check` did; absent when there are none.
+    #[serde(default, skip_serializing_if = "Expectations::is_empty")]
+    pub expect: Expectations,
 }
 
 /// A server variant as the report names it.
@@ -55,7 +60,7 @@ pub struct ScenarioSummary {
 pub struct ServerSummary {
     /// Variant label: the tier, or `custom`, with the rejection rule when rules are compared.
     pub label: String,
-    /// The catalog tier, when the limits come from one.
+    /// The catalog tier the limits come from; absent for explicit limits without a tier.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tier: Option<String>,
     /// The limits and limiter options that applied.
@@ -236,6 +241,7 @@ impl ScenarioSummary {
                 .iter()
                 .map(|strategy| strategy.label.clone())
                 .collect(),
+            expect: scenario.expect.clone(),
         }
     }
 }

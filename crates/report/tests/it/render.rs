@@ -225,11 +225,11 @@ fn answers_name_the_tier_needed_when_tiers_are_compared() {
     assert_eq!(
         answers,
         [
-            "Best strategy on tier-1: retry-after (80.8% success, 1.97x amplification, p99 35.3s).",
-            "Survives: no. On tier-1, no strategy succeeds for 99.0% of requests.",
-            "Best strategy on tier-2: none (100.0% success, 1.00x amplification, p99 1.49s).",
+            "Best strategy on tier-1: retry-after (80.8% success, p99 35.3s, 1.97x amplification).",
+            "Survives: no. On tier-1, no strategy succeeds for at least 99.0% of requests; retry-after comes closest (success rate 80.8% < 99.0%).",
+            "Best strategy on tier-2: none (100.0% success, p99 1.49s, 1.00x amplification).",
             "Survives: yes. On tier-2, none succeeds for at least 99.0% of requests.",
-            "Tier needed: tier-2, the first compared variant where a strategy (none) survives.",
+            "Tier needed: tier-2, the cheapest compared tier where a strategy (none) succeeds for at least 99.0% of requests.",
         ]
     );
 }

@@ -64,3 +64,90 @@ fn the_same_seed_renders_byte_identical_files_and_another_seed_does_not() {
         "seeds 5 and 6 gave the same report.json"
     );
 }
+
+/// A one-second scenario: 150 requests at once against 120 RPM. Not retrying, or retrying at
+/// once, gets 80% through within a second and gives up the rest; honouring `retry-after`
+/// gets all through over 15 seconds of the drain.
+const ONE_SECOND: &str = r#"
+name = "one-second-burst"
+description = "150 requests at once against 120 RPM, for one second"
+seed = 1
+duration = "1s"
+drain = "1m"
+
+[server]
+model = "gpt-4o-mini"
+limits = { rpm = 120, tpm = 1000000, rejected_requests = "free" }
+
+[[clients]]
+name = "app"
+arrival = { kind = "burst", count = 150, at = "0s" }
+prompt_tokens = { kind = "fixed", value = 100 }
+completion_tokens = { kind = "fixed", value = 20 }
+
+[[strategies]]
+kind = "none"
+
+[[strategies]]
+kind = "fixed"
+delay = "0s"
+
+[[strategies]]
+kind = "honour-retry-after"
+inner = { kind = "full-jitter", base = "1s", cap = "60s", max-attempts = 30 }
+"#;
+
+#[test]
+fn in_a_one_second_scenario_runs_that_fail_fast_get_no_goodput_or_latency_mark() {
+    let scenario = scenario::parse_scenario(ONE_SECOND, "one-second.toml", &mut |path| {
+        std::fs::read_to_string(path)
+    })
+    .expect("the scenario is valid");
+    let report = sim::simulate(&scenario, &mut |_| {}).expect("the scenario simulates");
+    let success: Vec<f64> = report
+        .runs
+        .iter()
+        .map(|run| run.totals.success_rate())
+        .collect();
+    assert_eq!(success, [0.8, 0.8, 1.0]);
+    let goodput: Vec<f64> = report
+        .runs
+        .iter()
+        .map(|run| run.analysis.goodput.requests_per_minute)
+        .collect();
+    // Over the 61-second horizon: 120 and 150 successes. Up to the last success, the runs that
+    // gave up within the first second showed 7,200/min against 568/min.
+    assert_eq!(goodput, [118.033, 118.033, 147.541]);
+
+    let board = report::Scoreboard::of(&report);
+    let marked = |row: usize| -> Vec<&str> {
+        board
+            .columns
+            .iter()
+            .zip(&board.rows[row].cells)
+            .filter(|(_, cell)| cell.best)
+            .map(|(column, _)| column.title)
+            .collect()
+    };
+    assert_eq!(marked(0), Vec::<&str>::new(), "none, 80% success");
+    assert_eq!(
+        marked(1),
+        Vec::<&str>::new(),
+        "immediate retry, 80% success"
+    );
+    assert_eq!(
+        marked(2),
+        [
+            "success",
+            "gave up",
+            "429s",
+            "amplif.",
+            "p50",
+            "p99",
+            "goodput",
+            "early retries",
+            "drain"
+        ],
+        "honour-retry-after, the only run at the 99% floor"
+    );
+}

@@ -281,8 +281,8 @@ impl Validator<'_, '_> {
             );
         }
         Ok(ServerVariant {
-            tier: tier.map(|tier| tier.get_ref().clone()),
             label,
+            tier: tier.map(|tier| tier.get_ref().clone()),
             limits,
         })
     }

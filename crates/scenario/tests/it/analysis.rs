@@ -55,7 +55,7 @@ fn succeeded(record: AttemptRecord) -> AttemptRecord {
 /// waits less than asked, one more) and succeeds at 6s; instance 1 gives up at once.
 fn example() -> scenario::RunResult {
     let mut metrics = RunMetrics::new(vec!["app".to_owned()], SECOND);
-    metrics.set_sending_window(2 * SECOND);
+    metrics.set_goodput_window(10 * SECOND);
     metrics.record_arrival(client(0), 0);
     metrics.record_arrival(client(1), 0);
     metrics.record_attempt(&rejected(attempt(0, 0, 0, 0, SECOND / 2), 2, Some(1)));
@@ -102,12 +102,70 @@ fn backlog_peak_and_drain() {
 }
 
 #[test]
-fn goodput_is_measured_up_to_the_last_success() {
+fn goodput_is_measured_over_the_fixed_window() {
     let goodput = example().analysis.goodput;
-    // One success (130 tokens) in a window stretched from 2s to the success at 6s.
-    assert_eq!(goodput.window_ms, 6_000);
-    assert_eq!(goodput.requests_per_minute, 10.0);
-    assert_eq!(goodput.tokens_per_minute, 1_300.0);
+    // One success (130 tokens) over the 10s window, though the last success came at 6s.
+    assert_eq!(goodput.window_ms, 10_000);
+    assert_eq!(goodput.requests_per_minute, 6.0);
+    assert_eq!(goodput.tokens_per_minute, 780.0);
+}
+
+/// A run of `requests` requests at 0s over a `window_s` window: the first `successes` succeed
+/// one every `spacing_ms`, the rest are given up at once.
+fn fast_or_slow(window_s: u64, requests: u64, successes: u64, spacing_ms: u64) -> f64 {
+    let mut metrics = RunMetrics::new(vec!["app".to_owned()], SECOND);
+    metrics.set_goodput_window(window_s * SECOND);
+    for request in 0..requests {
+        metrics.record_arrival(client(0), 0);
+        let ended = (request + 1) * spacing_ms * 1_000_000;
+        let record = attempt(0, request, 0, 0, ended);
+        if request < successes {
+            metrics.record_attempt(&succeeded(record));
+        } else {
+            metrics.record_attempt(&rejected(record, 1, None));
+        }
+    }
+    metrics
+        .finish("tier-1".to_owned(), "test".to_owned())
+        .analysis
+        .goodput
+        .requests_per_minute
+}
+
+#[test]
+fn a_run_that_succeeds_less_never_shows_more_goodput() {
+    // A one-second scenario with a minute of drain: one strategy gets 2 of 100 requests through
+    // within 20 ms and gives up the rest, another gets 60 through, one a second, over the drain.
+    // Measured up to each run's last success, the first showed 120/min against the second's
+    // 60/min; over the fixed 61s horizon, goodput follows the success counts.
+    let gives_up_fast = fast_or_slow(61, 100, 2, 10);
+    let keeps_trying = fast_or_slow(61, 100, 60, 1_000);
+    assert!(
+        gives_up_fast < keeps_trying,
+        "{gives_up_fast}/min for 2 successes against {keeps_trying}/min for 60"
+    );
+    assert_eq!(gives_up_fast, 1.967);
+    assert_eq!(keeps_trying, 59.016);
+}
+
+#[test]
+fn without_a_window_goodput_runs_to_the_last_event_not_the_last_success() {
+    let mut metrics = RunMetrics::new(vec!["app".to_owned()], SECOND);
+    metrics.record_arrival(client(0), 0);
+    metrics.record_arrival(client(0), 0);
+    metrics.record_attempt(&succeeded(attempt(0, 0, 0, 0, SECOND)));
+    // The second request is given up at 30s: the window runs to then, not to the success at 1s.
+    metrics.record_attempt(&rejected(
+        attempt(0, 1, 0, 29 * SECOND, 30 * SECOND),
+        1,
+        None,
+    ));
+    let goodput = metrics
+        .finish("tier-1".to_owned(), "test".to_owned())
+        .analysis
+        .goodput;
+    assert_eq!(goodput.window_ms, 30_000);
+    assert_eq!(goodput.requests_per_minute, 2.0);
 }
 
 #[test]
@@ -164,5 +222,6 @@ bin = "5s"
     // All three instances count, though only one sent anything and none succeeded.
     assert_eq!(result.analysis.fairness["app"].instances, 3);
     assert_eq!(result.analysis.fairness["app"].jain_index, None);
-    assert_eq!(result.analysis.goodput.window_ms, 10_000);
+    // Goodput is measured over the whole horizon, duration plus drain.
+    assert_eq!(result.analysis.goodput.window_ms, 20_000);
 }

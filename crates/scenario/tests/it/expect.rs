@@ -163,3 +163,28 @@ fn unknown_and_mistyped_keys_are_rejected_by_the_parser() {
         .to_string();
     assert!(error.starts_with("scenarios/gate.toml:21:19: "), "{error}");
 }
+
+#[test]
+fn the_report_summary_carries_the_thresholds_through_json() {
+    let scenario = parse(
+        "[expect]\nmin_success_rate = 0.95\nmax_p99_latency = \"30s\"\n[expect.strategy.none]\nmin_success_rate = 0.5\n",
+    )
+    .unwrap_or_else(|error| panic!("{error}"));
+    let summary = scenario::ScenarioSummary::of(&scenario);
+    assert_eq!(summary.expect, scenario.expect);
+    let json = serde_json::to_string(&summary).unwrap();
+    assert!(
+        json.contains(r#"{"metric":"min_success_rate","limit":0.95,"location":{"file":"scenarios/gate.toml","line":21,"column":20}}"#),
+        "{json}"
+    );
+    assert!(json.contains(r#""strategy":"none""#), "{json}");
+    let parsed: scenario::ScenarioSummary = serde_json::from_str(&json).unwrap();
+    assert_eq!(parsed, summary);
+}
+
+#[test]
+fn a_report_summary_without_thresholds_has_no_expect_key() {
+    let scenario = parse("").unwrap_or_else(|error| panic!("{error}"));
+    let json = serde_json::to_string(&scenario::ScenarioSummary::of(&scenario)).unwrap();
+    assert!(!json.contains("expect"), "{json}");
+}

@@ -267,6 +267,7 @@ fn explicit_limits_without_tier_are_a_custom_variant() {
         .expect("explicit limits are valid");
     let variant = &scenario.server.variants[0];
     assert_eq!(variant.label, "custom");
+    assert_eq!(variant.tier, None);
     assert_eq!(
         (variant.limits.rpm, variant.limits.tpm),
         (Some(100), Some(5000))
@@ -289,6 +290,15 @@ fn tier_limits_are_overlaid_by_explicit_limits() {
         .map(|v| v.label.as_str())
         .collect();
     assert_eq!(labels, ["tier-1", "tier-2"]);
+    let tiers: Vec<_> = scenario
+        .server
+        .variants
+        .iter()
+        .map(|v| v.tier.as_deref())
+        .collect();
+    assert_eq!(tiers, [Some("tier-1"), Some("tier-2")]);
+    let summary = scenario::ScenarioSummary::of(&scenario);
+    assert_eq!(summary.servers[1].tier.as_deref(), Some("tier-2"));
     assert_eq!(scenario.server.variants[0].limits.rpm, Some(500));
     assert_eq!(scenario.server.variants[1].limits.rpm, Some(5000));
     assert!(
