@@ -104,6 +104,11 @@ pub fn terminal_table(report: &RunReport, colour: Colour) -> String {
         out.push('\n');
     }
     out.push_str("* best in column\n");
+    if let Some(warning) = crate::work::different_work_warning(report) {
+        out.push_str("Warning: ");
+        out.push_str(&warning);
+        out.push('\n');
+    }
     for answer in crate::answers::answers(report) {
         out.push_str(&answer);
         out.push('\n');

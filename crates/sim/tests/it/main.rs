@@ -1,5 +1,6 @@
 //! Integration tests of the simulator: one binary, one module per feature.
 
+mod batch;
 mod deadline;
 mod headers;
 mod invariants;
