@@ -7,7 +7,7 @@ use crate::scoreboard::server_limits;
 use crate::units;
 
 /// Column headers of [`detail_rows`].
-pub(crate) const DETAIL_HEADERS: [&str; 13] = [
+pub(crate) const DETAIL_HEADERS: [&str; 12] = [
     "run",
     "p90",
     "p99.9",
@@ -16,7 +16,6 @@ pub(crate) const DETAIL_HEADERS: [&str; 13] = [
     "429s by limit",
     "5xx",
     "timeouts",
-    "unfinished",
     "peak in retry",
     "peak backlog",
     "tokens/min",
@@ -77,7 +76,6 @@ fn detail_row(report: &RunReport, run: &RunResult) -> Vec<String> {
         rejections,
         run.totals.server_errors.to_string(),
         run.totals.timeouts.to_string(),
-        run.totals.unfinished.to_string(),
         run.analysis.peak_retrying.to_string(),
         format!(
             "{} at {}",

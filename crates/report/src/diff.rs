@@ -95,7 +95,12 @@ impl ReportDiff {
                 only_in_head.push(key(head_row));
                 continue;
             };
-            runs.push(run_delta(&head_board, &base_board.rows[index], head_row));
+            runs.push(run_delta(
+                &base_board,
+                &base_board.rows[index],
+                &head_board,
+                head_row,
+            ));
         }
         let only_in_base = base_board
             .rows
@@ -262,10 +267,20 @@ impl ReportDiff {
 /// Relative moves below this many percent are reported as changed, not better or worse.
 const NOISE_PERCENT: f64 = 1.0;
 
-fn run_delta(board: &Scoreboard, base: &Row, head: &Row) -> RunDelta {
+/// The moves of one run, column by column. Columns are paired by title: a scoreboard has
+/// columns only some reports show (a batch's), and a column in one report alone is skipped.
+fn run_delta(base_board: &Scoreboard, base: &Row, head_board: &Scoreboard, head: &Row) -> RunDelta {
     let mut deltas = Vec::new();
     let mut unchanged = 0;
-    for ((column, base_cell), head_cell) in board.columns.iter().zip(&base.cells).zip(&head.cells) {
+    for (column, head_cell) in head_board.columns.iter().zip(&head.cells) {
+        let Some(base_cell) = base_board
+            .columns
+            .iter()
+            .position(|base_column| base_column.title == column.title)
+            .and_then(|index| base.cells.get(index))
+        else {
+            continue;
+        };
         if base_cell.value == head_cell.value && base_cell.text == head_cell.text {
             unchanged += 1;
             continue;

@@ -34,6 +34,8 @@ pub fn example_report() -> RunReport {
             groups: vec![GroupSummary {
                 name: "app".to_owned(),
                 instances: 2,
+                batch_requests: None,
+                deadline_ms: None,
             }],
             servers: vec![ServerSummary {
                 label: "tier-1".to_owned(),

@@ -7,7 +7,7 @@ use scenario::RunReport;
 
 use crate::charts::Chart;
 use crate::details::{DETAIL_HEADERS, detail_rows};
-use crate::markdown::limits_line;
+use crate::markdown::{group_terms, limits_line};
 use crate::scoreboard::Scoreboard;
 use crate::units;
 
@@ -22,6 +22,7 @@ th, td { border: 1px solid #d0d7de; padding: 4px 8px; }
 th { background: #f6f8fa; text-align: left; }
 td.number { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 ul.answers { font-size: 1.05em; }
+p.warning { background: #fff8c5; border: 1px solid #d4a72c; padding: 6px 10px; }
 td.text { text-align: left; }
 td.best { background: #dafbe1; font-weight: 600; }
 td.label { font-family: ui-monospace, SFMono-Regular, Menlo, monospace; min-width: 12em; max-width: 28em;
@@ -59,7 +60,7 @@ pub fn html_page(report: &RunReport, charts: &[Chart]) -> String {
     let groups = scenario
         .groups
         .iter()
-        .map(|group| format!("{} ×{}", group.name, group.instances))
+        .map(|group| format!("{} ×{}{}", group.name, group.instances, group_terms(group)))
         .collect::<Vec<_>>()
         .join(", ");
     let _ = writeln!(
@@ -84,6 +85,13 @@ pub fn html_page(report: &RunReport, charts: &[Chart]) -> String {
     if report.runs.is_empty() {
         out.push_str("<p>No runs.</p>\n");
     } else {
+        if let Some(warning) = crate::work::different_work_warning(report) {
+            let _ = writeln!(
+                out,
+                "<p class=\"warning\"><b>Warning:</b> {}</p>",
+                escape(&warning)
+            );
+        }
         out.push_str("<ul class=\"answers\">\n");
         for answer in crate::answers::answers(report) {
             let _ = writeln!(out, "<li>{}</li>", escape(&answer));

@@ -36,6 +36,7 @@ mod scoreboard;
 mod terminal;
 mod units;
 mod verdict;
+mod work;
 
 pub use answers::{SURVIVAL_SUCCESS_RATE, answers, success_floor};
 pub use charts::{Chart, charts};
@@ -52,6 +53,7 @@ pub use terminal::{Colour, terminal_table};
 pub use verdict::{
     CheckedScenario, Verdict, VerdictListing, evaluate, verdicts_markdown, verdicts_terminal,
 };
+pub use work::different_work_warning;
 
 pub use scenario::RunReport;
 

@@ -34,6 +34,9 @@ pub fn summary_markdown(report: &RunReport) -> String {
         out.push_str("No runs.\n");
         return out;
     }
+    if let Some(warning) = crate::work::different_work_warning(report) {
+        let _ = writeln!(out, "> **Warning:** {}\n", escape(&warning));
+    }
     for answer in crate::answers::answers(report) {
         let _ = writeln!(out, "- {}", escape(&answer));
     }
@@ -62,7 +65,7 @@ pub(crate) fn scenario_line(scenario: &ScenarioSummary) -> String {
     let groups = scenario
         .groups
         .iter()
-        .map(|group| format!("{} x{}", group.name, group.instances))
+        .map(|group| format!("{} x{}{}", group.name, group.instances, group_terms(group)))
         .collect::<Vec<_>>()
         .join(", ");
     format!(
@@ -73,6 +76,27 @@ pub(crate) fn scenario_line(scenario: &ScenarioSummary) -> String {
         units::duration_ms(scenario.drain_ms),
         escape(&groups)
     )
+}
+
+/// What a group's requests are held to, after its name: ` (batch of 2000, deadline 2m00s)`,
+/// or nothing for a group with neither.
+pub(crate) fn group_terms(group: &scenario::GroupSummary) -> String {
+    let terms: Vec<String> = [
+        group
+            .batch_requests
+            .map(|requests| format!("batch of {requests}")),
+        group
+            .deadline_ms
+            .map(|millis| format!("deadline {}", units::duration_ms(millis))),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if terms.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", terms.join(", "))
+    }
 }
 
 /// `tier-1: 500 RPM · 200000 TPM · 10000 RPD`.

@@ -83,7 +83,7 @@ pub struct Scoreboard {
     pub success_floor: f64,
 }
 
-const COLUMNS: [Column; 12] = [
+const COLUMNS: [Column; 13] = [
     Column {
         title: "requests",
         better: Better::Neither,
@@ -96,6 +96,13 @@ const COLUMNS: [Column; 12] = [
     },
     Column {
         title: "gave up",
+        better: Better::Lower,
+        floor_gated: true,
+    },
+    // Requests still open when the run ended: with success and gave up, every request is
+    // accounted for in the table.
+    Column {
+        title: "unfinished",
         better: Better::Lower,
         floor_gated: true,
     },
@@ -146,16 +153,48 @@ const COLUMNS: [Column; 12] = [
     },
 ];
 
+/// Columns shown only for a scenario with a batch (closed-loop groups with
+/// `requests_per_worker`), after `unfinished`: a batch's work is fixed, so strategies that
+/// started fewer of its requests did less of it, and its completion time compares them on the
+/// same work. Other scenarios leave them out to keep tables narrow.
+const BATCH_COLUMNS: [Column; 2] = [
+    Column {
+        title: "not started",
+        better: Better::Lower,
+        floor_gated: true,
+    },
+    Column {
+        title: "makespan",
+        better: Better::Lower,
+        floor_gated: true,
+    },
+];
+
 impl Scoreboard {
     /// The scoreboard of a report.
     pub fn of(report: &RunReport) -> Scoreboard {
+        let mut columns = COLUMNS.to_vec();
+        let has_batch = has_batch(report);
+        let batch_at = columns
+            .iter()
+            .position(|column| column.title == "unfinished")
+            .map_or(columns.len(), |index| index + 1);
+        if has_batch {
+            columns.splice(batch_at..batch_at, BATCH_COLUMNS);
+        }
         let mut rows: Vec<Row> = report
             .runs
             .iter()
-            .map(|run| Row {
-                server: run.server.clone(),
-                strategy: run.strategy.clone(),
-                cells: cells(run, server_limits(report, &run.server)),
+            .map(|run| {
+                let mut cells = cells(run, server_limits(report, &run.server));
+                if has_batch {
+                    cells.splice(batch_at..batch_at, batch_cells(run));
+                }
+                Row {
+                    server: run.server.clone(),
+                    strategy: run.strategy.clone(),
+                    cells,
+                }
             })
             .collect();
         let success_floor = crate::success_floor(report);
@@ -164,7 +203,7 @@ impl Scoreboard {
             .iter()
             .map(|run| run.totals.success_rate() >= success_floor)
             .collect();
-        for (column_index, column) in COLUMNS.iter().enumerate() {
+        for (column_index, column) in columns.iter().enumerate() {
             let all_eligible = vec![true; rows.len()];
             let eligible = if column.floor_gated {
                 &eligible
@@ -178,7 +217,7 @@ impl Scoreboard {
             .iter()
             .any(|run| run.server != report.runs[0].server);
         Scoreboard {
-            columns: COLUMNS.to_vec(),
+            columns,
             rows,
             several_servers,
             success_floor,
@@ -205,6 +244,15 @@ pub(crate) fn server_limits<'a>(report: &'a RunReport, label: &str) -> Option<&'
         .iter()
         .find(|server| server.label == label)
         .map(|server| &server.limits)
+}
+
+/// Whether the report's scenario has a batch: a closed-loop group with `requests_per_worker`.
+pub(crate) fn has_batch(report: &RunReport) -> bool {
+    report
+        .scenario
+        .groups
+        .iter()
+        .any(|group| group.batch_requests.is_some())
 }
 
 /// The lowest Jain index over groups with more than one instance, if any.
@@ -250,6 +298,10 @@ fn cells(run: &RunResult, limits: Option<&LimitSet>) -> Vec<Cell> {
         ),
         cell(Some(totals.gave_up as f64), totals.gave_up.to_string()),
         cell(
+            Some(totals.unfinished as f64),
+            totals.unfinished.to_string(),
+        ),
+        cell(
             Some(totals.rate_limited as f64),
             totals.rate_limited.to_string(),
         ),
@@ -277,6 +329,23 @@ fn cells(run: &RunResult, limits: Option<&LimitSet>) -> Vec<Cell> {
             None => cell(None, "-".to_owned()),
         },
     ]
+}
+
+/// The `not started` and `makespan` cells of a run (dashes for a run without batch numbers).
+fn batch_cells(run: &RunResult) -> [Cell; 2] {
+    match run.batch {
+        Some(batch) => [
+            cell(
+                Some(batch.not_started as f64),
+                batch.not_started.to_string(),
+            ),
+            match batch.makespan_ms {
+                Some(millis) => cell(Some(millis as f64), units::duration_ms(millis)),
+                None => cell(None, "not finished".to_owned()),
+            },
+        ],
+        None => [cell(None, "-".to_owned()), cell(None, "-".to_owned())],
+    }
 }
 
 fn cell(value: Option<f64>, text: String) -> Cell {

@@ -107,6 +107,11 @@ pub fn terminal_table(report: &RunReport, colour: Colour) -> String {
     for (label, spec) in crate::legend::strategy_legend(report) {
         let _ = writeln!(out, "{label}: {spec}");
     }
+    if let Some(warning) = crate::work::different_work_warning(report) {
+        out.push_str("Warning: ");
+        out.push_str(&warning);
+        out.push('\n');
+    }
     for answer in crate::answers::answers(report) {
         out.push_str(&answer);
         out.push('\n');

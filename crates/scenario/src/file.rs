@@ -295,6 +295,11 @@ pub struct ClientGroupFile {
     /// Client-side timeout per attempt. Default: 10m (the official Python SDK's).
     #[serde(default)]
     pub timeout: Option<HumanDuration>,
+    /// The longest a user waits for a request, end to end: from its arrival, local pacing,
+    /// backoff waits and attempts included. A request not done by then gives up (reason
+    /// `deadline`); an attempt in flight is abandoned as a timeout would. Default: none.
+    #[serde(default)]
+    pub deadline: Option<HumanDuration>,
 }
 
 fn default_instances() -> u32 {

@@ -36,8 +36,8 @@ pub use model::{
 };
 pub use replay::{RecordedArrival, RecordedTrace, TraceFormat};
 pub use result::{
-    GroupSummary, LatencySummary, REPORT_FORMAT_VERSION, RunReport, RunResult, ScenarioSummary,
-    ServerSummary, TimeBin, Totals,
+    BatchResult, GroupSummary, LatencySummary, REPORT_FORMAT_VERSION, RunReport, RunResult,
+    ScenarioSummary, ServerSummary, TimeBin, Totals,
 };
 pub use trace::{AttemptDecision, AttemptOutcome, AttemptRecord, LimitKind};
 pub use validate::{DEFAULT_STRATEGY, ReadFile, json_schema, parse_scenario};

@@ -7,7 +7,7 @@ use hdrhistogram::Histogram;
 
 use crate::analysis::{AnalysisAggregator, BinIndexer};
 use crate::model::Scenario;
-use crate::result::{LatencySummary, RunResult, TimeBin, Totals};
+use crate::result::{BatchResult, LatencySummary, RunResult, TimeBin, Totals};
 use crate::trace::{AttemptDecision, AttemptOutcome, AttemptRecord, LimitKind};
 use crate::workload::ClientId;
 
@@ -52,6 +52,50 @@ pub struct RunMetrics {
     min_bins: usize,
     latency_us: Histogram<u64>,
     analysis: AnalysisAggregator,
+    /// The scenario's batch, if it has one: closed-loop groups with a fixed number of requests.
+    batch: Option<BatchTracker>,
+}
+
+/// What the makespan of a batch needs: which groups belong to it, with their planned
+/// requests, when it started, and when its last request so far ended.
+#[derive(Debug, Clone)]
+struct BatchTracker {
+    /// Requests each group is to send, `None` for groups outside the batch.
+    planned: Vec<Option<u64>>,
+    start_ns: u64,
+    last_end_ns: u64,
+}
+
+impl BatchTracker {
+    #[inline]
+    fn record_end(&mut self, group: u32, ended_ns: u64) {
+        if self
+            .planned
+            .get(group as usize)
+            .is_some_and(Option::is_some)
+        {
+            self.last_end_ns = self.last_end_ns.max(ended_ns);
+        }
+    }
+
+    fn finish(&self, groups: &[Totals]) -> BatchResult {
+        let mut requests = 0u64;
+        let mut started = 0u64;
+        let mut finished = 0u64;
+        for (planned, group) in self.planned.iter().zip(groups) {
+            if let Some(planned) = planned {
+                requests = requests.saturating_add(*planned);
+                started += group.requests;
+                finished += group.succeeded + group.gave_up;
+            }
+        }
+        BatchResult {
+            requests,
+            not_started: requests.saturating_sub(started),
+            makespan_ms: (finished >= requests)
+                .then(|| self.last_end_ns.saturating_sub(self.start_ns) / 1_000_000),
+        }
+    }
 }
 
 impl RunMetrics {
@@ -78,6 +122,7 @@ impl RunMetrics {
             // Three significant digits: percentiles exact to 0.1%, a few tens of kilobytes.
             latency_us: Histogram::new(3).expect("hdrhistogram supports 3 significant digits"),
             analysis: AnalysisAggregator::new(bin_width_ns, Vec::new()),
+            batch: None,
         }
     }
 
@@ -99,6 +144,25 @@ impl RunMetrics {
             .map(|group| group.instances)
             .collect();
         metrics.analysis = AnalysisAggregator::new(metrics.bin_width_ns, instances);
+        let planned: Vec<Option<u64>> = scenario
+            .groups
+            .iter()
+            .map(crate::model::ClientGroup::batch_requests)
+            .collect();
+        let batch_start = scenario
+            .groups
+            .iter()
+            .filter(|group| group.batch_requests().is_some())
+            .map(|group| group.start)
+            .min();
+        if let Some(start) = batch_start {
+            let start_ns = u64::try_from(start.as_nanos()).unwrap_or(u64::MAX);
+            metrics.batch = Some(BatchTracker {
+                planned,
+                start_ns,
+                last_end_ns: start_ns,
+            });
+        }
         metrics.set_goodput_window(horizon);
         metrics
     }
@@ -196,12 +260,18 @@ impl RunMetrics {
                 // The histogram resizes itself; recording fails only past u64 range, which a
                 // latency in microseconds never reaches.
                 let _ = self.latency_us.record(latency_us.max(1));
+                if let Some(batch) = &mut self.batch {
+                    batch.record_end(record.client.group, record.ended_ns);
+                }
             }
             AttemptDecision::GiveUp { reason } => {
                 delta.gave_up = 1;
                 bin_delta.gave_up = 1;
                 if let Some(reason) = reason {
                     *self.give_up_reasons.entry(reason).or_insert(0) += 1;
+                }
+                if let Some(batch) = &mut self.batch {
+                    batch.record_end(record.client.group, record.ended_ns);
                 }
             }
             AttemptDecision::Retry { .. } => {}
@@ -238,6 +308,7 @@ impl RunMetrics {
         totals.unfinished = totals
             .requests
             .saturating_sub(totals.succeeded + totals.gave_up);
+        let batch = self.batch.as_ref().map(|batch| batch.finish(&self.groups));
         let groups = self
             .group_names
             .into_iter()
@@ -280,6 +351,7 @@ impl RunMetrics {
             groups,
             bins,
             analysis,
+            batch,
         }
     }
 }

@@ -199,7 +199,7 @@ pub struct ClientGroup {
     pub stagger: Duration,
     /// Closed-loop workers or an open-loop arrival process.
     pub driver: Driver,
-    /// Token counts and timeout of each request.
+    /// Token counts, timeout and deadline of each request.
     pub shape: RequestShape,
 }
 
@@ -207,6 +207,24 @@ impl ClientGroup {
     /// When instance `instance` starts.
     pub fn instance_start(&self, instance: u32) -> Duration {
         self.start + self.stagger * instance
+    }
+
+    /// For a batch (closed-loop workers with `requests_per_worker`), the requests the group is
+    /// to send in all: instances x concurrency x requests_per_worker. `None` for other groups,
+    /// whose work has no fixed size.
+    pub fn batch_requests(&self) -> Option<u64> {
+        match self.driver {
+            Driver::ClosedLoop {
+                concurrency,
+                requests_per_worker: Some(per_worker),
+                ..
+            } => Some(
+                u64::from(self.instances)
+                    .saturating_mul(u64::from(concurrency))
+                    .saturating_mul(per_worker),
+            ),
+            _ => None,
+        }
     }
 }
 
@@ -296,7 +314,7 @@ pub enum ArrivalProcess {
     },
 }
 
-/// Token counts and timeout of a group's requests.
+/// Token counts, timeout and deadline of a group's requests.
 #[derive(Debug, Clone)]
 pub struct RequestShape {
     /// Prompt tokens.
@@ -307,6 +325,8 @@ pub struct RequestShape {
     pub max_tokens: u32,
     /// Client-side timeout per attempt.
     pub timeout: Duration,
+    /// End-to-end deadline of each request from its arrival, waits included; `None` for none.
+    pub deadline: Option<Duration>,
 }
 
 /// A validated distribution of token counts.

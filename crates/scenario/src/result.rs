@@ -74,6 +74,13 @@ pub struct GroupSummary {
     pub name: String,
     /// Instances sharing the key.
     pub instances: u32,
+    /// A batch (closed-loop workers with `requests_per_worker`): the requests it is to send in
+    /// all, instances x concurrency x requests_per_worker. Absent for other groups.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch_requests: Option<u64>,
+    /// The group's end-to-end request deadline (`deadline`), in milliseconds, if it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadline_ms: Option<u64>,
 }
 
 /// The outcome of one strategy against one server variant.
@@ -103,6 +110,26 @@ pub struct RunResult {
     /// Goodput, backlog drain, fairness, rejected cost, early retries and the latency CDF.
     #[serde(default)]
     pub analysis: RunAnalysis,
+    /// How far the batch got (groups with `requests_per_worker`); absent when the scenario has
+    /// no batch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch: Option<BatchResult>,
+}
+
+/// How far a run got through the scenario's batch: the closed-loop groups with
+/// `requests_per_worker`, whose work is fixed in advance. Strategies that pace or back off
+/// start fewer of its requests before the run stops sending at `duration`, so success rates
+/// alone compare different work; these numbers put them on the same work.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchResult {
+    /// Requests the batch is to send: the sum of its groups' `batch_requests`.
+    pub requests: u64,
+    /// Of those, requests never started because the run stopped sending first.
+    pub not_started: u64,
+    /// The batch's completion time: from its start (the earliest start of its groups) to the
+    /// end of its last request, success or give-up, in milliseconds. `None` ("not finished")
+    /// when a request never started or was still open when the run ended.
+    pub makespan_ms: Option<u64>,
 }
 
 /// Request and attempt counts.
@@ -224,6 +251,8 @@ impl ScenarioSummary {
                 .map(|group| GroupSummary {
                     name: group.name.clone(),
                     instances: group.instances,
+                    batch_requests: group.batch_requests(),
+                    deadline_ms: group.shape.deadline.map(millis),
                 })
                 .collect(),
             servers: scenario

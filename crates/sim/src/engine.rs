@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use rand_chacha::ChaCha8Rng;
-use retry::{Admission, Decision, Outcome, RequestState, RetryClient};
+use retry::{Admission, Decision, GiveUpReason, Outcome, RequestState, RetryClient};
 use scenario::{
     AttemptDecision, AttemptOutcome, AttemptRecord, ClientStream, Driver, RequestSpec, RunMetrics,
     Scenario, StreamPurpose, stream_rng,
@@ -32,6 +32,8 @@ struct Client {
     /// Closed loop: think time and the requests each worker may still send.
     think_time: u64,
     worker_budget: Vec<u64>,
+    /// The group's end-to-end deadline per request, `u64::MAX` for none.
+    deadline: u64,
 }
 
 /// A logical request in flight, or a free slot (`live == false`) kept for reuse: slots are
@@ -44,6 +46,9 @@ struct InFlight {
     request: u64,
     spec: RequestSpec,
     arrived: u64,
+    /// When the request's deadline passes (`u64::MAX` for none): nothing is sent from then on,
+    /// and an attempt in flight is cut there like a timeout.
+    deadline: u64,
     state: RequestState,
     /// Attempts sent so far.
     attempts: u32,
@@ -122,6 +127,7 @@ impl<'a> Run<'a> {
                 pending_arrival: None,
                 think_time,
                 worker_budget,
+                deadline: group.shape.deadline.map_or(u64::MAX, nanos),
             };
             run.clients.push(client);
         }
@@ -213,6 +219,7 @@ impl<'a> Run<'a> {
         client.next_request += 1;
         let tokens = self.server.charged_tokens(&spec);
         let state = client.retry.begin(Duration::from_nanos(now), tokens);
+        let deadline = now.saturating_add(client.deadline);
         self.metrics.record_arrival(client.stream.id(), now);
         let slot = match self.free_slots.pop() {
             Some(slot) => slot,
@@ -224,6 +231,7 @@ impl<'a> Run<'a> {
                     request: 0,
                     spec,
                     arrived: 0,
+                    deadline: u64::MAX,
                     state: RequestState::new(Duration::ZERO, 0),
                     attempts: 0,
                     sent_at: 0,
@@ -241,6 +249,7 @@ impl<'a> Run<'a> {
         in_flight.request = request;
         in_flight.spec = spec;
         in_flight.arrived = now;
+        in_flight.deadline = deadline;
         in_flight.state = state;
         in_flight.attempts = 0;
         in_flight.sent_at = now;
@@ -248,12 +257,19 @@ impl<'a> Run<'a> {
         self.ask(slot, now);
     }
 
-    /// Asks the strategy before an attempt: send now, send later (pacing), or give up.
+    /// Asks the strategy before an attempt: send now, send later (pacing), or give up. A
+    /// request whose deadline has passed gives up without asking; a send paced past the
+    /// deadline waits only until the deadline, where [`Run::send`] gives it up.
     fn ask(&mut self, slot: u32, now: u64) {
         let in_flight = &mut self.slots[slot as usize];
         if !in_flight.live {
             return;
         }
+        if now >= in_flight.deadline {
+            self.give_up_at_deadline(slot, now);
+            return;
+        }
+        let deadline = in_flight.deadline;
         let client = &mut self.clients[in_flight.client as usize];
         let admission = client.retry.before_attempt(
             &mut in_flight.state,
@@ -264,7 +280,7 @@ impl<'a> Run<'a> {
             Admission::Send { after } if after.is_zero() => self.send(slot, now),
             Admission::Send { after } => {
                 self.schedule(
-                    now.saturating_add(nanos(after)),
+                    now.saturating_add(nanos(after)).min(deadline),
                     Event::Send { request: slot },
                 );
             }
@@ -279,10 +295,15 @@ impl<'a> Run<'a> {
     }
 
     /// Sends an attempt: the server answers now; the client hears back after the latency, or
-    /// at its timeout if that comes first.
+    /// at its timeout or the request's deadline if one comes first (the deadline cuts the
+    /// attempt exactly as a timeout does, so an answer that would arrive later never counts).
     fn send(&mut self, slot: u32, now: u64) {
         let in_flight = &mut self.slots[slot as usize];
         if !in_flight.live {
+            return;
+        }
+        if now >= in_flight.deadline {
+            self.give_up_at_deadline(slot, now);
             return;
         }
         let client = &mut self.clients[in_flight.client as usize];
@@ -296,19 +317,22 @@ impl<'a> Run<'a> {
             Some(strategy_timeout) => strategy_timeout.min(in_flight.spec.timeout),
             None => in_flight.spec.timeout,
         };
-        let latency = if response.latency > timeout {
+        // `now < deadline` here, so the time left is at least 1 ns.
+        let timeout = nanos(timeout).min(in_flight.deadline - now);
+        let latency = nanos(response.latency);
+        let latency = if latency > timeout {
             in_flight.outcome = Outcome::Timeout;
             in_flight.record = AttemptOutcome::Timeout;
             timeout
         } else {
             in_flight.record = response.record;
-            response.latency
+            latency
         };
         in_flight.sent_at = now;
         in_flight.attempts += 1;
         in_flight.awaiting_answer = true;
         self.schedule(
-            now.saturating_add(nanos(latency)),
+            now.saturating_add(latency),
             Event::Outcome { request: slot },
         );
     }
@@ -323,7 +347,10 @@ impl<'a> Run<'a> {
             return;
         }
         let record = in_flight.record;
+        let deadline = in_flight.deadline;
         let client = &mut self.clients[in_flight.client as usize];
+        // The strategy hears every outcome, a deadline's cut included, so its per-client state
+        // (a breaker's probe, an adaptive rate) stays as a timeout would leave it.
         let decision = client.retry.after_outcome(
             &mut in_flight.state,
             &in_flight.outcome,
@@ -334,6 +361,15 @@ impl<'a> Run<'a> {
         match decision {
             Decision::Done if record == AttemptOutcome::Success => {
                 self.emit(slot, sent_at, now, record, AttemptDecision::Done);
+                self.finish(slot, now);
+            }
+            // An attempt that ends at the deadline without success ends its request there,
+            // whatever the strategy would do next.
+            _ if now >= deadline => {
+                let decision = AttemptDecision::GiveUp {
+                    reason: Some(GiveUpReason::Deadline),
+                };
+                self.emit(slot, sent_at, now, record, decision);
                 self.finish(slot, now);
             }
             // A strategy that calls a failure done has stopped trying: the request is lost.
@@ -361,13 +397,24 @@ impl<'a> Run<'a> {
                 if after_ns == 0 {
                     self.ask(slot, now);
                 } else {
+                    // A backoff past the deadline waits only until it, where `ask` gives up.
                     self.schedule(
-                        now.saturating_add(after_ns),
+                        now.saturating_add(after_ns).min(deadline),
                         Event::BeforeAttempt { request: slot },
                     );
                 }
             }
         }
+    }
+
+    /// Ends a request waiting to send (paced or backing off) when its deadline passes: no
+    /// attempt is made, and the request gives up with reason `deadline`.
+    fn give_up_at_deadline(&mut self, slot: u32, now: u64) {
+        let decision = AttemptDecision::GiveUp {
+            reason: Some(GiveUpReason::Deadline),
+        };
+        self.emit(slot, now, now, AttemptOutcome::NotSent, decision);
+        self.finish(slot, now);
     }
 
     fn emit(

@@ -47,3 +47,28 @@ fn diff_terminal_snapshot() {
         ReportDiff::new(&example_report(), &head_with_changes()).terminal(Colour::Never)
     );
 }
+
+#[test]
+fn columns_pair_by_title_when_only_one_report_has_a_batch() {
+    // The head's scenario became a batch: its scoreboard gains `not started` and `makespan`
+    // after `unfinished`. Those are skipped; every other column still meets its counterpart.
+    let base = example_report();
+    let mut head = example_report();
+    head.scenario.groups[0].batch_requests = Some(240);
+    for run in &mut head.runs {
+        run.batch = Some(scenario::BatchResult {
+            requests: 240,
+            not_started: 0,
+            makespan_ms: Some(90_000),
+        });
+    }
+    head.runs[1].latency.p99_us *= 2;
+    let diff = ReportDiff::new(&base, &head);
+    let moves: Vec<(&str, Change)> = diff
+        .runs
+        .iter()
+        .flat_map(|run| &run.deltas)
+        .map(|delta| (delta.metric, delta.change))
+        .collect();
+    assert_eq!(moves, [("p99", Change::Worse)]);
+}

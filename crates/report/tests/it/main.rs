@@ -1,5 +1,6 @@
 //! Integration tests of the report crate: one binary, one module per feature.
 
+mod accounting;
 mod answers;
 mod diff;
 mod render;

@@ -151,6 +151,15 @@ impl Validator<'_, '_> {
                 ),
             );
         }
+        let deadline = group.deadline.map(|deadline| deadline.0);
+        if deadline.is_some_and(|deadline| deadline.is_zero()) {
+            return self.fail(
+                span,
+                format!(
+                    "client group \"{name}\" has deadline = \"0s\" (expected a positive duration, e.g. \"2m\", or no deadline)"
+                ),
+            );
+        }
         Ok(ClientGroup {
             name,
             instances: group.instances,
@@ -162,6 +171,7 @@ impl Validator<'_, '_> {
                 completion_tokens,
                 max_tokens,
                 timeout,
+                deadline,
             },
         })
     }

@@ -56,7 +56,7 @@ fn unknown_key_in_client_group() {
     // TOML puts a key after `[[clients]]` into that table.
     check(
         &format!("{BASE}colour = \"blue\"\n"),
-        "scenarios/example.toml:13:1: unknown field `colour`, expected one of `name`, `instances`, `start`, `stagger`, `closed_loop`, `arrival`, `prompt_tokens`, `completion_tokens`, `max_tokens`, `timeout`",
+        "scenarios/example.toml:13:1: unknown field `colour`, expected one of `name`, `instances`, `start`, `stagger`, `closed_loop`, `arrival`, `prompt_tokens`, `completion_tokens`, `max_tokens`, `timeout`, `deadline`",
     );
 }
 
@@ -514,4 +514,28 @@ proptest::proptest! {
             }
         }
     }
+}
+
+#[test]
+fn zero_deadline() {
+    check(
+        &format!("{BASE}deadline = \"0s\"\n"),
+        "scenarios/example.toml:8:1: client group \"app\" has deadline = \"0s\" (expected a positive duration, e.g. \"2m\", or no deadline)",
+    );
+}
+
+#[test]
+fn deadline_is_optional_and_read_as_a_duration() {
+    let read = |text: &str| {
+        parse_scenario(text, "scenarios/example.toml", &mut crate::read_from_disk)
+            .expect("the scenario is valid")
+            .groups[0]
+            .shape
+            .deadline
+    };
+    assert_eq!(read(BASE), None);
+    assert_eq!(
+        read(&format!("{BASE}deadline = \"2m\"\n")),
+        Some(std::time::Duration::from_secs(120))
+    );
 }

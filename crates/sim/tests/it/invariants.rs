@@ -42,6 +42,7 @@ arrival = {{ kind = "gamma", rpm = {rpm}, burstiness = 0.5 }}
 prompt_tokens = {{ kind = "uniform", min = 50, max = 400 }}
 completion_tokens = {{ kind = "uniform", min = 10, max = 100 }}
 timeout = "5s"
+deadline = "20s"
 [[clients]]
 name = "closed"
 closed_loop = {{ concurrency = {closed_workers}, think_time = "200ms" }}
@@ -114,6 +115,13 @@ fn check_invariants(report: &RunReport, attempts: &[AttemptRecord]) {
             }
             if record.decision == AttemptDecision::Done {
                 assert_eq!(record.outcome, AttemptOutcome::Success);
+            }
+            let deadline_ms = report.scenario.groups[record.client.group as usize].deadline_ms;
+            if let Some(deadline_ms) = deadline_ms {
+                assert!(
+                    record.ended_ns - record.arrived_ns <= deadline_ms * 1_000_000,
+                    "no request outlives its group's deadline"
+                );
             }
         }
     }

@@ -1,5 +1,7 @@
 //! Integration tests of the simulator: one binary, one module per feature.
 
+mod batch;
+mod deadline;
 mod headers;
 mod invariants;
 mod shipped;
