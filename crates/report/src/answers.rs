@@ -173,6 +173,20 @@ impl<'a> Judge<'a> {
         best
     }
 
+    /// The strategies of the server variant labelled `server` that rank exactly as `best` does,
+    /// `best` first: a tie is reported as a tie, never settled by file order.
+    fn tied_with(&self, server: &str, best: &Judged<'a>) -> Vec<&'a str> {
+        let mut names = vec![best.run.strategy.as_str()];
+        for run in self.report.runs.iter().filter(|run| run.server == server) {
+            if run.strategy != best.run.strategy
+                && rank(&self.judge(run), best) == Ordering::Equal
+            {
+                names.push(&run.strategy);
+            }
+        }
+        names
+    }
+
     /// What surviving means for this scenario, after a strategy or "no strategy".
     fn criterion(&self) -> String {
         let floor = format!(
@@ -396,12 +410,22 @@ fn group_lines(judge: &Judge<'_>, group: &TierGroup, lines: &mut Vec<String>) {
     } else {
         group.name.clone()
     };
-    lines.push(format!(
-        "Best strategy on {heading}: {} {}.",
-        best.strategy(),
-        best.numbers()
-    ));
-    lines.push(if best.survives() {
+    let tied = judge.tied_with(&primary.label, &best);
+    lines.push(if tied.len() > 1 {
+        format!(
+            "Best strategy on {heading}: {} tie {}.",
+            join_names(&tied),
+            best.numbers()
+        )
+    } else {
+        format!("Best strategy on {heading}: {} {}.", best.strategy(), best.numbers())
+    });
+    lines.push(if best.survives() && tied.len() > 1 {
+        format!(
+            "Survives: yes. On {heading}, each of them {}.",
+            judge.criterion()
+        )
+    } else if best.survives() {
         format!(
             "Survives: yes. On {heading}, {} {}.",
             best.strategy(),
@@ -429,11 +453,17 @@ fn group_lines(judge: &Judge<'_>, group: &TierGroup, lines: &mut Vec<String>) {
                 other_best.shortfalls.join(", ")
             )
         };
-        if other_best.strategy() == best.strategy() {
+        let other_tied = judge.tied_with(&other.label, &other_best);
+        if other_tied.contains(&best.strategy()) {
+            let numbers = judge
+                .report
+                .runs
+                .iter()
+                .find(|run| run.server == other.label && run.strategy == best.strategy())
+                .map_or_else(|| other_best.numbers(), |run| judge.judge(run).numbers());
             lines.push(format!(
-                "Under {phrase}: {} still does best {}; {fate}.",
-                other_best.strategy(),
-                other_best.numbers()
+                "Under {phrase}: {} still does best {numbers}; {fate}.",
+                best.strategy(),
             ));
         } else {
             let same_strategy = judge
@@ -511,4 +541,13 @@ fn tier_needed(judge: &Judge<'_>, groups: &[TierGroup]) -> String {
         });
     }
     line
+}
+
+/// `a`, `a and b`, `a, b and c`.
+fn join_names(names: &[&str]) -> String {
+    match names {
+        [] => String::new(),
+        [only] => (*only).to_owned(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+    }
 }
