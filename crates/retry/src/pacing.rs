@@ -399,8 +399,26 @@ impl Strategy for LocalTokenBucket {
 
 /// The AWS SDKs' adaptive retry mode: a client-side token bucket, enabled at the first
 /// throttle, whose fill rate follows CUBIC (`beta = 0.7`, `C = 0.4`) from a smoothed measure of
-/// the send rate. Source: AWS SDKs and Tools Reference Guide, "Retry behavior", adaptive mode;
-/// botocore `retries/adaptive.py`, `retries/cubic.py`, `retries/bucket.py`.
+/// the send rate (responses counted in half-second buckets, smoothing 0.8), never above twice
+/// the measured rate nor below 0.5 requests a second. Source: AWS SDKs and Tools Reference
+/// Guide, "Retry behavior", adaptive mode; botocore `retries/adaptive.py`,
+/// `retries/throttling.py`, `retries/bucket.py`.
+///
+/// # Where ratelab deviates, and why
+///
+/// botocore's requests wait in the bucket on a condition variable and are woken whenever the
+/// rate changes, so a queue drains at the rate of the moment. ratelab's executors take a
+/// pacing delay as final, so a request's send time is fixed when it joins the queue, at the
+/// rate of that moment. Followed literally, that breaks the recovery: botocore's waiting
+/// requests take each token as it refills, so its responses come back at the fill rate and
+/// the rate can double at each update (`min(new_rate, 2 x measured)`); here the responses echo
+/// the rate at which they were queued. After a cut to the minimum, sends queued at 0.5/s held
+/// the measured rate near 0.5/s for as long as that queue lasted, the fill rate stayed near
+/// 1/s, and a queue filled at a few requests a second never drained. So while reservations
+/// are pending, the measured rate is taken as at least the fill rate, which is what botocore
+/// would measure. What remains different: a request queued while the rate was low keeps its
+/// late send time when the rate recovers (botocore would wake it early); only the requests
+/// queued after the recovery benefit.
 #[derive(Debug)]
 pub struct AwsAdaptive {
     inner: Box<dyn Strategy>,
@@ -415,6 +433,8 @@ pub struct AwsAdaptive {
     last_max_rate: f64,
     last_throttle_time: f64,
     time_window: f64,
+    /// Send times of the reservations not yet sent, in order.
+    reserved: VecDeque<Duration>,
 }
 
 impl AwsAdaptive {
@@ -439,6 +459,7 @@ impl AwsAdaptive {
             last_max_rate: 0.0,
             last_throttle_time: 0.0,
             time_window: 0.0,
+            reserved: VecDeque::new(),
         }
     }
 
@@ -481,26 +502,41 @@ impl AwsAdaptive {
         false
     }
 
+    /// Forgets reservations already sent at `now`; true when some are still queued.
+    fn has_queue(&mut self, now: Duration) -> bool {
+        while self.reserved.front().is_some_and(|at| *at <= now) {
+            self.reserved.pop_front();
+        }
+        !self.reserved.is_empty()
+    }
+
     fn observe(&mut self, _request: &RequestState, outcome: &Outcome, now: Duration) {
-        let now = now.as_secs_f64();
-        self.update_measured_rate(now);
+        let queued = self.has_queue(now);
+        let now_seconds = now.as_secs_f64();
+        self.update_measured_rate(now_seconds);
+        // See the type's documentation: with a queue, botocore measures the fill rate.
+        let measured = if self.enabled && queued {
+            self.measured_rate.max(self.fill_rate)
+        } else {
+            self.measured_rate
+        };
         let calculated = if outcome.is_throttle() {
             let rate_to_use = if self.enabled {
-                self.measured_rate.min(self.fill_rate)
+                measured.min(self.fill_rate)
             } else {
-                self.measured_rate
+                measured
             };
             self.last_max_rate = rate_to_use;
             self.time_window =
                 (self.last_max_rate * (1.0 - Self::BETA) / Self::SCALE_CONSTANT).cbrt();
-            self.last_throttle_time = now;
+            self.last_throttle_time = now_seconds;
             self.enabled = true;
             rate_to_use * Self::BETA
         } else {
-            let elapsed = now - self.last_throttle_time;
+            let elapsed = now_seconds - self.last_throttle_time;
             Self::SCALE_CONSTANT * (elapsed - self.time_window).powi(3) + self.last_max_rate
         };
-        self.update_rate(calculated.min(2.0 * self.measured_rate), now);
+        self.update_rate(calculated.min(2.0 * measured), now_seconds);
     }
 }
 
@@ -519,7 +555,26 @@ impl Strategy for AwsAdaptive {
             }
             self.current_capacity -= 1.0;
         }
-        paced(self.inner.as_mut(), wait, request, now, rng)
+        let admission = paced(self.inner.as_mut(), wait, request, now, rng);
+        if self.enabled && matches!(admission, Admission::GiveUp { .. }) {
+            // Nothing is sent: the token goes back.
+            self.current_capacity += 1.0;
+        }
+        if let Admission::Send { after } = admission
+            && !after.is_zero()
+        {
+            let at = now + after;
+            // Reservations are made nearly in time order; search from the back.
+            let index = self.reserved.len()
+                - self
+                    .reserved
+                    .iter()
+                    .rev()
+                    .take_while(|reserved| **reserved > at)
+                    .count();
+            self.reserved.insert(index, at);
+        }
+        admission
     }
 
     observe_then_delegate!();
