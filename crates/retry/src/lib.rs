@@ -147,6 +147,9 @@ pub struct RequestState {
     pub started_at: Duration,
     /// When its first attempt was sent, once one was.
     pub first_send: Option<Duration>,
+    /// When its latest attempt was sent, once one was: a response's `x-ratelimit-*` headers
+    /// describe the server as that attempt found it, so header pacing needs the time.
+    pub last_send: Option<Duration>,
     /// Attempts sent so far, counting the one in flight.
     pub attempts: u32,
     /// The delay chosen before the latest retry (decorrelated jitter feeds on it).
@@ -167,6 +170,7 @@ impl RequestState {
         RequestState {
             started_at: now,
             first_send: None,
+            last_send: None,
             attempts: 0,
             previous_delay: None,
             formula_memory: 0.0,
@@ -185,6 +189,7 @@ impl RequestState {
     pub fn record_send(&mut self, at: Duration) {
         self.attempts += 1;
         self.first_send.get_or_insert(at);
+        self.last_send = Some(at);
     }
 
     /// Records a decision, keeping the delay of a retry.

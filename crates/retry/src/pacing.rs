@@ -2,6 +2,7 @@
 //! OpenAI's `x-ratelimit-*` headers, a local token bucket at a configured RPM/TPM, and the AWS
 //! SDKs' adaptive mode (a CUBIC-controlled send rate).
 
+use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 
 use rand::RngCore;
@@ -49,7 +50,8 @@ impl Bucket {
     }
 }
 
-/// Passes `after_outcome` and `attempt_timeout` through, after `self.observe(outcome, now)`;
+/// Passes `after_outcome` and `attempt_timeout` through, after
+/// `self.observe(request, outcome, now)`;
 /// reads the rate-limit headers when `self.reads_own_headers()` or the inner strategy does.
 macro_rules! observe_then_delegate {
     () => {
@@ -60,7 +62,7 @@ macro_rules! observe_then_delegate {
             now: Duration,
             rng: &mut dyn RngCore,
         ) -> Decision {
-            self.observe(outcome, now);
+            self.observe(request, outcome, now);
             self.inner.after_outcome(request, outcome, now, rng)
         }
 
@@ -89,19 +91,30 @@ fn paced(
     }
 }
 
-/// Header-aware pacing: models each of OpenAI's buckets from the latest
-/// `x-ratelimit-remaining-*`/`x-ratelimit-reset-*`/`x-ratelimit-limit-*` headers (level =
-/// remaining, refill rate = `(limit - remaining) / reset`, or `limit / 60 s` when full) and
-/// delays a send until the bucket holds one request and the request's tokens. Before the first
-/// headers arrive it sends at once. Each response's headers replace the model, so sends still in
-/// flight when a response arrives are forgotten: with high concurrency it over-sends slightly,
-/// as a real client reading the same headers would. Source: OpenAI's rate-limit guide (headers) and its cookbook
+/// Header-aware pacing: models each of OpenAI's buckets from the `x-ratelimit-remaining-*`/
+/// `x-ratelimit-reset-*`/`x-ratelimit-limit-*` headers (refill rate `(limit - remaining) /
+/// reset`, at most `limit / 60 s`) and delays a send until the bucket holds one request
+/// and the request's tokens. Before the first headers arrive it sends at once.
+///
+/// It knows only what a real client reading the same headers knows: what it sent, and when, and
+/// what came back. A response's headers describe the server as the attempt that got it found
+/// it, so the model is anchored at that attempt's send time: `remaining`, plus the refill
+/// since, minus every send this client made or reserved after it (the sends in flight and the
+/// queue of paced sends). Without that correction each response would reset the debt of the
+/// queued sends, and under overload every new request would wait one refill interval while the
+/// queue went out as fast as it arrived. Headers older than the model's anchor are ignored: a
+/// slow success can arrive after a fast 429 that was sent later. Other clients sharing the
+/// organization's limits are seen only through the headers, so several of them still over-send
+/// until the next response. Source: OpenAI's rate-limit guide (headers) and its cookbook
 /// `api_request_parallel_processor.py` (throttle below the limits instead of retrying).
 #[derive(Debug)]
 pub struct HeaderPacing {
     inner: Box<dyn Strategy>,
     requests: Option<Bucket>,
     tokens: Option<Bucket>,
+    /// When the attempt whose headers built the models was sent.
+    anchored_at: Option<Duration>,
+    ledger: SendLedger,
 }
 
 impl HeaderPacing {
@@ -111,32 +124,45 @@ impl HeaderPacing {
             inner,
             requests: None,
             tokens: None,
+            anchored_at: None,
+            ledger: SendLedger::default(),
         }
     }
 
+    /// The bucket the headers describe at `sent_at`, refilled to `now`, less `spent_since`
+    /// (what this client sent or reserved after `sent_at`).
     fn model(
-        remaining: Option<u64>,
-        limit: Option<u64>,
-        reset: Option<Duration>,
+        window: (Option<u64>, Option<u64>, Option<Duration>),
+        sent_at: Duration,
         now: Duration,
+        spent_since: f64,
     ) -> Option<Bucket> {
+        let (remaining, limit, reset) = window;
         let remaining = remaining? as f64;
         let limit = limit.map(|limit| limit as f64);
         let capacity = limit.unwrap_or(remaining).max(remaining).max(1.0);
         let rate_per_second = match (limit, reset) {
+            // `remaining` is rounded down, so when few units are missing this overestimates
+            // the refill (59.5 left of 60 reads as 59, refilling one in 0.5 s); OpenAI's limits
+            // are per minute or per day, so no refill is faster than `limit / 60 s`.
             (Some(limit), Some(reset)) if limit > remaining && !reset.is_zero() => {
-                (limit - remaining) / reset.as_secs_f64()
+                ((limit - remaining) / reset.as_secs_f64()).min(limit / 60.0)
             }
             (Some(limit), _) => limit / 60.0,
             (None, Some(reset)) if !reset.is_zero() => 1.0 / reset.as_secs_f64(),
             (None, _) => 0.0,
         };
-        Some(Bucket {
+        let mut bucket = Bucket {
             capacity,
             rate_per_second,
             level: remaining,
-            at: now,
-        })
+            at: sent_at,
+        };
+        // Refilled first, then charged: the bucket cannot have held more than its capacity
+        // at any moment, so this never credits more than the server could have.
+        bucket.refill(now);
+        bucket.level -= spent_since;
+        Some(bucket)
     }
 
     /// Its model comes from the `x-ratelimit-*` headers.
@@ -144,24 +170,42 @@ impl HeaderPacing {
         true
     }
 
-    fn observe(&mut self, outcome: &Outcome, now: Duration) {
+    fn observe(&mut self, request: &RequestState, outcome: &Outcome, now: Duration) {
+        let sent_at = request.last_send.unwrap_or(now).min(now);
+        let (requests_since, tokens_since) = self.ledger.settle(sent_at, request.tokens, now);
         let Some(headers) = outcome.headers() else {
             return;
         };
-        if let Some(bucket) = Self::model(
-            headers.remaining_requests(),
-            headers.limit_requests(),
-            headers.reset_requests(),
+        if self.anchored_at.is_some_and(|anchor| sent_at < anchor) {
+            return;
+        }
+        let requests = Self::model(
+            (
+                headers.remaining_requests(),
+                headers.limit_requests(),
+                headers.reset_requests(),
+            ),
+            sent_at,
             now,
-        ) {
+            requests_since,
+        );
+        let tokens = Self::model(
+            (
+                headers.remaining_tokens(),
+                headers.limit_tokens(),
+                headers.reset_tokens(),
+            ),
+            sent_at,
+            now,
+            tokens_since,
+        );
+        if requests.is_some() || tokens.is_some() {
+            self.anchored_at = Some(sent_at);
+        }
+        if let Some(bucket) = requests {
             self.requests = Some(bucket);
         }
-        if let Some(bucket) = Self::model(
-            headers.remaining_tokens(),
-            headers.limit_tokens(),
-            headers.reset_tokens(),
-            now,
-        ) {
+        if let Some(bucket) = tokens {
             self.tokens = Some(bucket);
         }
     }
@@ -174,6 +218,7 @@ impl Strategy for HeaderPacing {
         now: Duration,
         rng: &mut dyn RngCore,
     ) -> Admission {
+        let before = (self.requests, self.tokens);
         let for_requests = self
             .requests
             .as_mut()
@@ -185,10 +230,102 @@ impl Strategy for HeaderPacing {
         let wait = for_requests
             .unwrap_or_default()
             .max(for_tokens.unwrap_or_default());
-        paced(self.inner.as_mut(), wait, request, now, rng)
+        match paced(self.inner.as_mut(), wait, request, now, rng) {
+            Admission::Send { after } => {
+                self.ledger.record(now + after, request.tokens);
+                Admission::Send { after }
+            }
+            give_up => {
+                // Nothing is sent: the reservation goes back.
+                (self.requests, self.tokens) = before;
+                give_up
+            }
+        }
     }
 
     observe_then_delegate!();
+}
+
+/// The sends a client made or reserved and has not heard back from all of, so a response's
+/// headers can be corrected for the sends that followed the attempt that got them.
+#[derive(Debug, Default)]
+struct SendLedger {
+    /// (send time, tokens), in order of send time.
+    sends: VecDeque<(Duration, u64)>,
+    /// The sums over `sends`.
+    total_requests: u64,
+    total_tokens: u64,
+    /// Send times of the attempts whose outcome has not arrived, with their counts: the oldest
+    /// bounds what `sends` must keep.
+    unanswered: BTreeMap<Duration, u32>,
+}
+
+impl SendLedger {
+    /// An outcome that never arrives (an executor that stops) must not pin the ledger forever;
+    /// no attempt is answered later than this.
+    const HORIZON: Duration = Duration::from_secs(3600);
+
+    fn record(&mut self, at: Duration, tokens: u64) {
+        // Sends are reserved nearly in time order; search from the back.
+        let index = self.sends.len()
+            - self
+                .sends
+                .iter()
+                .rev()
+                .take_while(|(sent, _)| *sent > at)
+                .count();
+        self.sends.insert(index, (at, tokens));
+        self.total_requests += 1;
+        self.total_tokens = self.total_tokens.saturating_add(tokens);
+        *self.unanswered.entry(at).or_default() += 1;
+    }
+
+    /// The outcome of the attempt sent at `sent_at` (charging `tokens`) arrived at `now`: returns
+    /// the requests and tokens of the other sends at or after `sent_at`, which the server had
+    /// not seen when it answered, and forgets what no unanswered attempt needs.
+    fn settle(&mut self, sent_at: Duration, tokens: u64, now: Duration) -> (f64, f64) {
+        let (mut earlier_requests, mut earlier_tokens) = (0u64, 0u64);
+        for (at, tokens) in &self.sends {
+            if *at >= sent_at {
+                break;
+            }
+            earlier_requests += 1;
+            earlier_tokens = earlier_tokens.saturating_add(*tokens);
+        }
+        let mut requests = self.total_requests - earlier_requests;
+        let mut spent_tokens = self.total_tokens.saturating_sub(earlier_tokens);
+        if let Some(count) = self.unanswered.get_mut(&sent_at) {
+            // This attempt's own send is in the ledger; the headers already count it (or, for
+            // a rejection, it cost nothing).
+            requests = requests.saturating_sub(1);
+            spent_tokens = spent_tokens.saturating_sub(tokens);
+            *count -= 1;
+            if *count == 0 {
+                self.unanswered.remove(&sent_at);
+            }
+        }
+        let stale = now.saturating_sub(Self::HORIZON);
+        while self
+            .unanswered
+            .first_key_value()
+            .is_some_and(|(at, _)| *at < stale)
+        {
+            self.unanswered.pop_first();
+        }
+        let keep_from = self
+            .unanswered
+            .first_key_value()
+            .map_or(Duration::MAX, |(at, _)| *at);
+        while let Some(&(at, tokens)) = self.sends.front() {
+            if at >= keep_from {
+                break;
+            }
+            self.sends.pop_front();
+            self.total_requests -= 1;
+            self.total_tokens = self.total_tokens.saturating_sub(tokens);
+        }
+        (requests as f64, spent_tokens as f64)
+    }
 }
 
 /// A local token bucket per client at a configured RPM and/or TPM, each refilling
@@ -231,7 +368,7 @@ impl LocalTokenBucket {
         false
     }
 
-    fn observe(&mut self, _outcome: &Outcome, _now: Duration) {}
+    fn observe(&mut self, _request: &RequestState, _outcome: &Outcome, _now: Duration) {}
 }
 
 impl Strategy for LocalTokenBucket {
@@ -262,8 +399,26 @@ impl Strategy for LocalTokenBucket {
 
 /// The AWS SDKs' adaptive retry mode: a client-side token bucket, enabled at the first
 /// throttle, whose fill rate follows CUBIC (`beta = 0.7`, `C = 0.4`) from a smoothed measure of
-/// the send rate. Source: AWS SDKs and Tools Reference Guide, "Retry behavior", adaptive mode;
-/// botocore `retries/adaptive.py`, `retries/cubic.py`, `retries/bucket.py`.
+/// the send rate (responses counted in half-second buckets, smoothing 0.8), never above twice
+/// the measured rate nor below 0.5 requests a second. Source: AWS SDKs and Tools Reference
+/// Guide, "Retry behavior", adaptive mode; botocore `retries/adaptive.py`,
+/// `retries/throttling.py`, `retries/bucket.py`.
+///
+/// # Where ratelab deviates, and why
+///
+/// botocore's requests wait in the bucket on a condition variable and are woken whenever the
+/// rate changes, so a queue drains at the rate of the moment. ratelab's executors take a
+/// pacing delay as final, so a request's send time is fixed when it joins the queue, at the
+/// rate of that moment. Followed literally, that breaks the recovery: botocore's waiting
+/// requests take each token as it refills, so its responses come back at the fill rate and
+/// the rate can double at each update (`min(new_rate, 2 x measured)`); here the responses echo
+/// the rate at which they were queued. After a cut to the minimum, sends queued at 0.5/s held
+/// the measured rate near 0.5/s for as long as that queue lasted, the fill rate stayed near
+/// 1/s, and a queue filled at a few requests a second never drained. So while reservations
+/// are pending, the measured rate is taken as at least the fill rate, which is what botocore
+/// would measure. What remains different: a request queued while the rate was low keeps its
+/// late send time when the rate recovers (botocore would wake it early); only the requests
+/// queued after the recovery benefit.
 #[derive(Debug)]
 pub struct AwsAdaptive {
     inner: Box<dyn Strategy>,
@@ -278,6 +433,8 @@ pub struct AwsAdaptive {
     last_max_rate: f64,
     last_throttle_time: f64,
     time_window: f64,
+    /// Send times of the reservations not yet sent, in order.
+    reserved: VecDeque<Duration>,
 }
 
 impl AwsAdaptive {
@@ -302,6 +459,7 @@ impl AwsAdaptive {
             last_max_rate: 0.0,
             last_throttle_time: 0.0,
             time_window: 0.0,
+            reserved: VecDeque::new(),
         }
     }
 
@@ -344,26 +502,41 @@ impl AwsAdaptive {
         false
     }
 
-    fn observe(&mut self, outcome: &Outcome, now: Duration) {
-        let now = now.as_secs_f64();
-        self.update_measured_rate(now);
+    /// Forgets reservations already sent at `now`; true when some are still queued.
+    fn has_queue(&mut self, now: Duration) -> bool {
+        while self.reserved.front().is_some_and(|at| *at <= now) {
+            self.reserved.pop_front();
+        }
+        !self.reserved.is_empty()
+    }
+
+    fn observe(&mut self, _request: &RequestState, outcome: &Outcome, now: Duration) {
+        let queued = self.has_queue(now);
+        let now_seconds = now.as_secs_f64();
+        self.update_measured_rate(now_seconds);
+        // See the type's documentation: with a queue, botocore measures the fill rate.
+        let measured = if self.enabled && queued {
+            self.measured_rate.max(self.fill_rate)
+        } else {
+            self.measured_rate
+        };
         let calculated = if outcome.is_throttle() {
             let rate_to_use = if self.enabled {
-                self.measured_rate.min(self.fill_rate)
+                measured.min(self.fill_rate)
             } else {
-                self.measured_rate
+                measured
             };
             self.last_max_rate = rate_to_use;
             self.time_window =
                 (self.last_max_rate * (1.0 - Self::BETA) / Self::SCALE_CONSTANT).cbrt();
-            self.last_throttle_time = now;
+            self.last_throttle_time = now_seconds;
             self.enabled = true;
             rate_to_use * Self::BETA
         } else {
-            let elapsed = now - self.last_throttle_time;
+            let elapsed = now_seconds - self.last_throttle_time;
             Self::SCALE_CONSTANT * (elapsed - self.time_window).powi(3) + self.last_max_rate
         };
-        self.update_rate(calculated.min(2.0 * self.measured_rate), now);
+        self.update_rate(calculated.min(2.0 * measured), now_seconds);
     }
 }
 
@@ -382,7 +555,26 @@ impl Strategy for AwsAdaptive {
             }
             self.current_capacity -= 1.0;
         }
-        paced(self.inner.as_mut(), wait, request, now, rng)
+        let admission = paced(self.inner.as_mut(), wait, request, now, rng);
+        if self.enabled && matches!(admission, Admission::GiveUp { .. }) {
+            // Nothing is sent: the token goes back.
+            self.current_capacity += 1.0;
+        }
+        if let Admission::Send { after } = admission
+            && !after.is_zero()
+        {
+            let at = now + after;
+            // Reservations are made nearly in time order; search from the back.
+            let index = self.reserved.len()
+                - self
+                    .reserved
+                    .iter()
+                    .rev()
+                    .take_while(|reserved| **reserved > at)
+                    .count();
+            self.reserved.insert(index, at);
+        }
+        admission
     }
 
     observe_then_delegate!();
