@@ -185,11 +185,19 @@ async fn serve(
             output_index: 0,
             item: finished_item,
         },
-        ResponseStreamEvent::Completed {
-            sequence_number: next(),
-            response: finished,
-        },
     ]);
+    let sequence_number = next();
+    events.push(if incomplete {
+        ResponseStreamEvent::Incomplete {
+            sequence_number,
+            response: finished,
+        }
+    } else {
+        ResponseStreamEvent::Completed {
+            sequence_number,
+            response: finished,
+        }
+    });
     let events = events
         .into_iter()
         .enumerate()
