@@ -24,9 +24,9 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         catalog.models.retain(|name, _| name == model);
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&catalog)?);
+        crate::outln!("{}", serde_json::to_string_pretty(&catalog)?)?;
     } else {
-        print!("{}", render_table(&catalog));
+        crate::out!("{}", render_table(&catalog))?;
     }
     Ok(Outcome::Success)
 }
