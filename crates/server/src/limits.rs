@@ -15,13 +15,13 @@ use quota::{
 use serde::{Deserialize, Serialize};
 
 use crate::auth::Principal;
-use crate::config::{DEFAULT_ORGANIZATION, HeaderSwitches, ServerConfig};
+use crate::config::{ConfiguredLimits, DEFAULT_ORGANIZATION, HeaderSwitches, ServerConfig};
 use crate::error::{ApiError, LimitedResponse};
 use crate::pricing::PriceTable;
 use crate::wire::chat::ChatMessage;
 
-/// Options applied to every limit set taken from the catalog (explicit `limits` tables in the
-/// config carry their own).
+/// The `[limiter]` options: applied to every limit set, the catalog's and those written per
+/// organization or project, except where such a set writes the option itself.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LimiterOptions {
@@ -110,14 +110,19 @@ struct BucketKey {
     pool: u32,
 }
 
-/// A limit set as configured, with its compiled form.
+/// A limit set as enforced (its own options and `[limiter]`'s), with its compiled form.
 #[derive(Debug, Clone)]
 struct Override {
     set: LimitSet,
     compiled: quota::Limits,
 }
 
-fn compile(set: LimitSet, place: &str) -> Result<Override, String> {
+fn compile(
+    configured: &ConfiguredLimits,
+    options: &LimiterOptions,
+    place: &str,
+) -> Result<Override, String> {
+    let set = configured.resolve(options);
     let compiled = set.compile().map_err(|error| format!("{place}: {error}"))?;
     Ok(Override { set, compiled })
 }
@@ -199,7 +204,7 @@ impl Limits {
             };
             for (model, set) in &configured.limits {
                 limits.check_model(model, &format!("{place}.limits"))?;
-                let compiled = compile(set.clone(), &format!("{place}.limits.{model}"))?;
+                let compiled = compile(set, &config.limiter, &format!("{place}.limits.{model}"))?;
                 organization.limits.insert(model.clone(), compiled);
             }
             for (project_index, project) in configured.projects.iter().enumerate() {
@@ -207,7 +212,8 @@ impl Limits {
                 let mut project_limits = HashMap::new();
                 for (model, set) in &project.limits {
                     limits.check_model(model, &project_place)?;
-                    let compiled = compile(set.clone(), &format!("{project_place}.{model}"))?;
+                    let compiled =
+                        compile(set, &config.limiter, &format!("{project_place}.{model}"))?;
                     project_limits.insert(model.clone(), compiled);
                 }
                 let entry = Project {
@@ -511,10 +517,13 @@ impl Limits {
         organization: Option<&str>,
         project: Option<&str>,
         model: &str,
-        set: Option<LimitSet>,
+        set: Option<ConfiguredLimits>,
     ) -> Result<(), String> {
         self.check_model(model, "model")?;
-        let compiled = set.map(|set| compile(set, "limits")).transpose()?;
+        let options = self.options;
+        let compiled = set
+            .map(|set| compile(&set, &options, "limits"))
+            .transpose()?;
         let organization_id = organization.unwrap_or(DEFAULT_ORGANIZATION);
         let new_project_id = match project {
             Some(project)
