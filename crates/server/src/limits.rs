@@ -9,8 +9,8 @@ use std::time::Duration;
 use axum::http::HeaderMap;
 use hashbrown::HashMap;
 use quota::{
-    Catalog, ErrorBody, Instant, LimitKind, LimitSet, LimitStatus, Limiter, Rejection, Scope,
-    ScopedKey,
+    Catalog, ErrorBody, Instant, LimitKind, LimitSet, LimitStatus, Limiter, ModelKind, Rejection,
+    Scope, ScopedKey,
 };
 use serde::{Deserialize, Serialize};
 
@@ -86,6 +86,14 @@ pub fn build_catalog(config: &ServerConfig) -> Result<Catalog, String> {
             .map_err(|error| format!("catalog: {error}"))?;
     }
     Ok(catalog)
+}
+
+/// A model's per-request limits from the catalog, which OpenAI enforces with a 400.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestLimits {
+    pub kind: ModelKind,
+    pub context_window: Option<u64>,
+    pub max_output_tokens: Option<u64>,
 }
 
 /// What a request asks the limiter for.
@@ -229,8 +237,10 @@ impl Limits {
         Ok(limits)
     }
 
+    /// Config and admin changes may name any catalog entry, pools included: limits can be set
+    /// for gpt-4.1's long-context pool.
     fn check_model(&self, model: &str, place: &str) -> Result<(), String> {
-        if self.knows_model(model) {
+        if self.catalog.models.contains_key(model) {
             return Ok(());
         }
         let known: Vec<&str> = self.catalog.models.keys().map(String::as_str).collect();
@@ -240,12 +250,37 @@ impl Limits {
         ))
     }
 
+    /// The models a request may name, for `/v1/models`: every catalog entry but the pools.
     pub fn model_ids(&self) -> Vec<String> {
-        self.catalog.models.keys().cloned().collect()
+        self.catalog
+            .models
+            .iter()
+            .filter(|(_, entry)| entry.is_model())
+            .map(|(name, _)| name.clone())
+            .collect()
     }
 
+    /// Whether a request may name `model`; a pool such as gpt-4.1's long-context one is
+    /// answered as an unknown model would be.
     pub fn knows_model(&self, model: &str) -> bool {
-        self.catalog.models.contains_key(model)
+        self.catalog
+            .models
+            .get(model)
+            .is_some_and(quota::ModelEntry::is_model)
+    }
+
+    /// The per-request limits of a model a request may name.
+    pub fn request_limits(&self, model: &str) -> Option<RequestLimits> {
+        let entry = self
+            .catalog
+            .models
+            .get(model)
+            .filter(|entry| entry.is_model())?;
+        Some(RequestLimits {
+            kind: entry.kind(),
+            context_window: entry.context_window,
+            max_output_tokens: entry.max_output_tokens,
+        })
     }
 
     /// The names of every model the catalog offers.
@@ -351,7 +386,7 @@ impl Limits {
             .find(|(base, long)| {
                 *base == charge.model
                     && charge.prompt_tokens > LONG_CONTEXT_THRESHOLD
-                    && self.knows_model(long)
+                    && self.catalog.models.contains_key(*long)
             })
             .map_or(charge.model, |(_, long)| *long);
         let not_found = || ApiError::ModelNotFound {
