@@ -8,6 +8,7 @@
 #![allow(rustdoc::broken_intra_doc_links, rustdoc::invalid_html_tags)]
 
 mod commands;
+mod stdout;
 
 use std::process::ExitCode;
 
@@ -44,7 +45,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Print the tier catalog: RPM, RPD, TPM, TPD and batch queue limits per tier and model.
+    /// Print the tier catalog: RPM, RPD, TPM, TPD and batch queue limits per tier and model, and
+    /// each model's context window and output cap.
     Tiers(commands::tiers::Args),
     /// Simulate a scenario in virtual time and compare its strategies.
     Run(commands::run::Args),

@@ -38,6 +38,12 @@ pub const BUILTIN_CATALOG_TOML: &str = include_str!("../data/tiers.toml");
 /// assert_eq!(catalog.limits("tier-1", "gpt-4o").unwrap().tpm, Some(60_000));
 /// assert_eq!(catalog.limits("tier-1", "gpt-4o").unwrap().rpm, Some(500));
 /// assert_eq!(catalog.pool("my-model").unwrap(), "gpt-4o");
+///
+/// // Each model's per-request limits, which OpenAI enforces with a 400.
+/// let gpt_4o = catalog.model("gpt-4o").unwrap();
+/// assert_eq!((gpt_4o.context_window, gpt_4o.max_output_tokens), (Some(128_000), Some(16_384)));
+/// // gpt-4.1's long-context pool has limits but is no model a request may name.
+/// assert!(!catalog.model("gpt-4.1-long-context").unwrap().is_model());
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -51,7 +57,7 @@ pub struct Catalog {
     pub sources: String,
     /// Tier name (`free`, `tier-1` ... `tier-5`) to its description.
     pub tiers: BTreeMap<String, TierInfo>,
-    /// Model name to its limits per tier.
+    /// Model (or pool) name to its per-request limits and its limits per tier.
     pub models: BTreeMap<String, ModelEntry>,
 }
 
@@ -65,17 +71,90 @@ pub struct TierInfo {
     pub monthly_spend_cap_usd: u64,
 }
 
-/// One model's limits per tier.
+/// One model's limits: per request (context window, output cap) and per tier (rates).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelEntry {
+    /// What the entry is; unset means [`ModelKind::Chat`]. Read it through [`ModelEntry::kind`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<ModelKind>,
     /// The shared pool this model draws from; models with the same pool share one bucket.
     /// Unset: the model has its own pool, named after it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pool: Option<String>,
+    /// The most tokens one request may hold. For a chat model OpenAI refuses a prompt longer
+    /// than this with a 400 `context_length_exceeded`; for an embedding model it is the most
+    /// input tokens per input. Unset: not known, not enforced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context_window: Option<u64>,
+    /// The most output tokens one request may ask for (`max_tokens` and its successors);
+    /// OpenAI refuses a larger cap with a 400. Unset: not known, not enforced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_output_tokens: Option<u64>,
+    /// Where `context_window` and `max_output_tokens` come from, with the date they were read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_limits_source: Option<String>,
+    /// `false` when `context_window` or `max_output_tokens` could not be confirmed in
+    /// OpenAI's own text (a model page or an error message quoted in public).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_limits_verified: Option<bool>,
     /// Tier name to limits; a tier missing here does not offer the model.
     #[serde(default)]
     pub tiers: BTreeMap<String, ModelLimits>,
+}
+
+/// What a catalog entry stands for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ModelKind {
+    /// A text generation model: chat completions, legacy completions, the Responses API.
+    #[default]
+    Chat,
+    /// An embedding model: `/v1/embeddings` only; OpenAI refuses it on chat completions.
+    Embedding,
+    /// A pool of limits that no request names: gpt-4.1's long-context pool, charged when a
+    /// gpt-4.1 prompt is long. It is not a model, so model lists leave it out.
+    Pool,
+}
+
+impl ModelEntry {
+    /// What the entry stands for, [`ModelKind::Chat`] unless the catalog says otherwise.
+    pub fn kind(&self) -> ModelKind {
+        self.kind.unwrap_or_default()
+    }
+
+    /// Whether a request may name this entry as its model (every kind but a pool).
+    pub fn is_model(&self) -> bool {
+        self.kind() != ModelKind::Pool
+    }
+
+    /// Overlays every value `overrides` sets, tiers field by field.
+    fn overlay(&mut self, overrides: ModelEntry) {
+        if overrides.kind.is_some() {
+            self.kind = overrides.kind;
+        }
+        if overrides.pool.is_some() {
+            self.pool = overrides.pool;
+        }
+        let pairs = [
+            (&mut self.context_window, overrides.context_window),
+            (&mut self.max_output_tokens, overrides.max_output_tokens),
+        ];
+        for (slot, value) in pairs {
+            if value.is_some() {
+                *slot = value;
+            }
+        }
+        if overrides.request_limits_source.is_some() {
+            self.request_limits_source = overrides.request_limits_source;
+        }
+        if overrides.request_limits_verified.is_some() {
+            self.request_limits_verified = overrides.request_limits_verified;
+        }
+        for (tier, limits) in overrides.tiers {
+            self.tiers.entry(tier).or_default().overlay(&limits);
+        }
+    }
 }
 
 /// A model's limits in one tier. A missing value means no such limit is listed.
@@ -213,8 +292,9 @@ impl Catalog {
         Ok(catalog)
     }
 
-    /// Merges a user file: top-level values, tiers and model pools replace; per-tier model
-    /// limits overlay field by field; new tiers and models are added.
+    /// Merges a user file: top-level values, tiers, and a model's kind, pool and per-request
+    /// limits replace; per-tier model limits overlay field by field; new tiers and models are
+    /// added.
     pub fn apply_overrides_toml(&mut self, text: &str) -> Result<(), CatalogError> {
         let overrides: CatalogOverrides =
             toml::from_str(text).map_err(|error| CatalogError::Parse {
@@ -233,13 +313,7 @@ impl Catalog {
         }
         merged.tiers.extend(overrides.tiers);
         for (name, entry) in overrides.models {
-            let target = merged.models.entry(name).or_default();
-            if entry.pool.is_some() {
-                target.pool = entry.pool;
-            }
-            for (tier, limits) in entry.tiers {
-                target.tiers.entry(tier).or_default().overlay(&limits);
-            }
+            merged.models.entry(name).or_default().overlay(entry);
         }
         merged.check_tiers()?;
         *self = merged;

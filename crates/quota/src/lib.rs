@@ -41,7 +41,9 @@ mod store;
 mod time;
 mod token_bucket;
 
-pub use catalog::{BUILTIN_CATALOG_TOML, Catalog, CatalogError, ModelEntry, ModelLimits, TierInfo};
+pub use catalog::{
+    BUILTIN_CATALOG_TOML, Catalog, CatalogError, ModelEntry, ModelKind, ModelLimits, TierInfo,
+};
 pub use charge::{
     ChatMessage, RequestSize, TokenChargeRule, count_chat_prompt_tokens, count_text_tokens,
 };

@@ -94,7 +94,7 @@ struct LimitsChange {
     project: Option<String>,
     model: String,
     #[serde(default)]
-    limits: Option<quota::LimitSet>,
+    limits: Option<crate::config::ConfiguredLimits>,
 }
 
 async fn set_limits(

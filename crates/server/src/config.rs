@@ -41,7 +41,8 @@ pub struct ServerConfig {
     /// How long replies are before `max_tokens` caps them.
     pub completion: LengthDistribution,
     pub faults: FaultConfig,
-    /// Algorithm, quantization and rejection counting for limits taken from the catalog.
+    /// Algorithm, quantization and rejection counting for every limit: the catalog's, and
+    /// limit sets written per organization or project unless they set the option themselves.
     pub limiter: LimiterOptions,
     /// Overrides merged into the built-in tier catalog, in the catalog's own format
     /// (`[catalog.models.gpt-4o.tiers]` ...); models sharing a `pool` share one bucket.
@@ -108,7 +109,7 @@ pub struct OrganizationConfig {
     pub budget_usd: Option<f64>,
     /// Limits by model that replace the tier's figures for this organization.
     #[serde(default)]
-    pub limits: BTreeMap<String, LimitSet>,
+    pub limits: BTreeMap<String, ConfiguredLimits>,
     #[serde(default)]
     pub projects: Vec<ProjectConfig>,
 }
@@ -122,7 +123,101 @@ pub struct ProjectConfig {
     pub keys: Vec<String>,
     /// The project's own limits by model, enforced on top of the organization's.
     #[serde(default)]
-    pub limits: BTreeMap<String, LimitSet>,
+    pub limits: BTreeMap<String, ConfiguredLimits>,
+}
+
+/// A limit set written for an organization or project (in the config file or through
+/// `PUT /_admin/limits`): quota's `LimitSet`, remembering which limiter options it writes
+/// itself. An option it leaves out comes from `[limiter]`; one it writes wins, so a single
+/// organization can try another algorithm or rejection rule.
+///
+/// `LimitSet` fills an unwritten `algorithm` or `rejected_requests` with its default, which
+/// cannot be told apart from the same value written out; hence the keys are read first.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConfiguredLimits {
+    /// The set as written, with quota's defaults for what it leaves out.
+    pub set: LimitSet,
+    /// Which limiter options the set writes itself.
+    pub written: WrittenOptions,
+}
+
+/// The limiter options a [`ConfiguredLimits`] writes itself.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WrittenOptions {
+    pub algorithm: bool,
+    pub quantum_ms: bool,
+    pub rejected_requests: bool,
+}
+
+impl ConfiguredLimits {
+    /// The set to enforce: its own options where written, `[limiter]`'s elsewhere.
+    pub fn resolve(&self, limiter: &LimiterOptions) -> LimitSet {
+        let mut set = self.set.clone();
+        if !self.written.algorithm {
+            set.algorithm = limiter.algorithm;
+        }
+        if !self.written.quantum_ms {
+            set.quantum_ms = limiter.quantum_ms;
+        }
+        if !self.written.rejected_requests {
+            set.rejected_requests = limiter.rejected_requests;
+        }
+        set
+    }
+}
+
+impl From<LimitSet> for ConfiguredLimits {
+    /// A set built in code writes every option it holds.
+    fn from(set: LimitSet) -> ConfiguredLimits {
+        ConfiguredLimits {
+            set,
+            written: WrittenOptions {
+                algorithm: true,
+                quantum_ms: true,
+                rejected_requests: true,
+            },
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for ConfiguredLimits {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let table = serde_json::Map::<String, serde_json::Value>::deserialize(deserializer)?;
+        let written = WrittenOptions {
+            algorithm: table.contains_key("algorithm"),
+            quantum_ms: table.contains_key("quantum_ms"),
+            rejected_requests: table.contains_key("rejected_requests"),
+        };
+        // `LimitSet` itself checks the fields, so its unknown-field errors and the list of
+        // what is allowed stay quota's.
+        let set = LimitSet::deserialize(serde_json::Value::Object(table))
+            .map_err(serde::de::Error::custom)?;
+        Ok(ConfiguredLimits { set, written })
+    }
+}
+
+impl Serialize for ConfiguredLimits {
+    /// Writes the set as it was written: options taken from `[limiter]` are left out.
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut table = match serde_json::to_value(&self.set).map_err(serde::ser::Error::custom)? {
+            serde_json::Value::Object(table) => table,
+            _ => {
+                return Err(serde::ser::Error::custom(
+                    "a limit set serializes as a table",
+                ));
+            }
+        };
+        for (key, written) in [
+            ("algorithm", self.written.algorithm),
+            ("quantum_ms", self.written.quantum_ms),
+            ("rejected_requests", self.written.rejected_requests),
+        ] {
+            if !written {
+                table.remove(key);
+            }
+        }
+        table.serialize(serializer)
+    }
 }
 
 /// A configuration that cannot be used, with the place and the fix in its message.
@@ -267,6 +362,56 @@ mod tests {
         let config = ServerConfig::from_toml_str(text, "serve.example.toml").unwrap();
         assert_eq!(config.organizations[0].projects.len(), 2);
         assert_eq!(config.limiter.quantum_ms, Some(1000));
+        let organization = &config.organizations[0].limits["gpt-4o-mini"];
+        assert!(organization.written.rejected_requests && !organization.written.quantum_ms);
+        let enforced = organization.resolve(&config.limiter);
+        assert_eq!(enforced.rejected_requests, quota::RejectedRequests::Free);
+        assert_eq!(enforced.quantum_ms, Some(1000));
+        let project = &config.organizations[0].projects[0].limits["gpt-4o"];
+        assert_eq!(
+            project.resolve(&config.limiter).rejected_requests,
+            quota::RejectedRequests::CountPerMinute
+        );
+    }
+
+    #[test]
+    fn a_limit_set_keeps_what_it_writes_and_takes_the_rest_from_the_limiter_table() {
+        let config = ServerConfig::from_toml_str(
+            r#"
+            [limiter]
+            algorithm = "gcra"
+            quantum_ms = 500
+            rejected_requests = "count-all-request-limits"
+            [[organizations]]
+            id = "o"
+            [organizations.limits.gpt-4o]
+            rpm = 3
+            algorithm = "fixed-window"
+            [[organizations.projects]]
+            id = "p"
+            keys = ["sk-abcdefgh"]
+            [organizations.projects.limits.gpt-4o]
+            rpm = 2
+            quantum_ms = 1000
+            rejected_requests = "free"
+            "#,
+            "serve.toml",
+        )
+        .unwrap();
+        let organization = config.organizations[0].limits["gpt-4o"].resolve(&config.limiter);
+        assert_eq!(organization.algorithm, quota::Algorithm::FixedWindow);
+        assert_eq!(organization.quantum_ms, Some(500));
+        assert_eq!(
+            organization.rejected_requests,
+            quota::RejectedRequests::CountAllRequestLimits
+        );
+        let project = config.organizations[0].projects[0].limits["gpt-4o"].resolve(&config.limiter);
+        assert_eq!(project.algorithm, quota::Algorithm::Gcra);
+        assert_eq!(project.quantum_ms, Some(1000));
+        assert_eq!(project.rejected_requests, quota::RejectedRequests::Free);
+        // Written back, a set holds only what it wrote.
+        let written = toml::to_string(&config.organizations[0].limits["gpt-4o"]).unwrap();
+        assert_eq!(written, "algorithm = \"fixed-window\"\nrpm = 3\n");
     }
 
     #[test]
@@ -319,5 +464,9 @@ mod tests {
             "organizations[0].projects[0].keys: key sk-******ey-1 is declared twice",
         );
         check_error("[[organizations]]\nid = \"o\"", "organizations[0].projects");
+        check_error(
+            "[[organizations]]\nid = \"o\"\n[organizations.limits.gpt-4o]\nrpm = 3\nrpmm = 4",
+            "serve.toml:3:1: unknown field `rpmm`, expected one of `rpm`",
+        );
     }
 }

@@ -27,6 +27,17 @@ pub enum ApiError {
         message: String,
         code: &'static str,
     },
+    /// A chat completion asked of a model that is not a chat model (an embedding model).
+    NotAChatModel,
+    /// The output cap (`max_tokens`, `max_completion_tokens`, `max_output_tokens`) is above
+    /// what the model can produce.
+    OutputCapTooLarge {
+        param: &'static str,
+        requested: u64,
+        limit: u64,
+    },
+    /// The request does not fit the model's context window.
+    ContextLengthExceeded(ContextOverflow),
     /// The body exceeds the configured size limit.
     PayloadTooLarge { limit_bytes: usize },
     /// No such route.
@@ -58,6 +69,22 @@ pub struct LimitedResponse {
     pub exhausted: String,
 }
 
+/// How a request overflowed its model's context window; OpenAI words the 400 differently on
+/// each endpoint (docs/model-limits.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContextOverflow {
+    /// Chat completions: the messages alone are longer than the window.
+    Messages { window: u64, prompt: u64 },
+    /// The Responses API: the input is longer than the window.
+    Input,
+    /// Legacy completions: the prompt plus `max_tokens` are longer than the window.
+    Prompt {
+        window: u64,
+        prompt: u64,
+        completion: u64,
+    },
+}
+
 /// Attached to 429 responses so the metrics layer can count them by exhausted limit.
 #[derive(Debug, Clone)]
 pub struct Exhausted(pub String);
@@ -66,11 +93,15 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::MissingApiKey | ApiError::InvalidApiKey { .. } => StatusCode::UNAUTHORIZED,
-            ApiError::ModelNotFound { .. } | ApiError::UnknownRoute { .. } => StatusCode::NOT_FOUND,
+            ApiError::ModelNotFound { .. }
+            | ApiError::NotAChatModel
+            | ApiError::UnknownRoute { .. } => StatusCode::NOT_FOUND,
             ApiError::AdminDisabled => StatusCode::NOT_FOUND,
             ApiError::UnparsableJson
             | ApiError::MissingParameter { .. }
             | ApiError::InvalidParameter { .. }
+            | ApiError::OutputCapTooLarge { .. }
+            | ApiError::ContextLengthExceeded(_)
             | ApiError::AdminBadRequest { .. } => StatusCode::BAD_REQUEST,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Limited(_) | ApiError::SlowDown => StatusCode::TOO_MANY_REQUESTS,
@@ -127,6 +158,59 @@ impl ApiError {
                 message,
                 code,
             } => invalid_request(message.clone(), Some(param), Some(code)),
+            // The wording of these three is OpenAI's, from the public samples cited in
+            // docs/model-limits.md.
+            ApiError::NotAChatModel => invalid_request(
+                "This is not a chat model and thus not supported in the v1/chat/completions \
+                 endpoint. Did you mean to use v1/completions?"
+                    .to_owned(),
+                Some("model"),
+                None,
+            ),
+            ApiError::OutputCapTooLarge {
+                param,
+                requested,
+                limit,
+            } => invalid_request(
+                format!(
+                    "{param} is too large: {requested}. This model supports at most {limit} \
+                     completion tokens, whereas you provided {requested}."
+                ),
+                Some(param),
+                Some("invalid_value"),
+            ),
+            ApiError::ContextLengthExceeded(overflow) => {
+                let (message, param) = match *overflow {
+                    ContextOverflow::Messages { window, prompt } => (
+                        format!(
+                            "This model's maximum context length is {window} tokens. However, \
+                             your messages resulted in {prompt} tokens. Please reduce the length \
+                             of the messages."
+                        ),
+                        "messages",
+                    ),
+                    ContextOverflow::Input => (
+                        "Your input exceeds the context window of this model. Please adjust \
+                         your input and try again."
+                            .to_owned(),
+                        "input",
+                    ),
+                    ContextOverflow::Prompt {
+                        window,
+                        prompt,
+                        completion,
+                    } => (
+                        format!(
+                            "This model's maximum context length is {window} tokens, however you \
+                             requested {} tokens ({prompt} in your prompt; {completion} for the \
+                             completion). Please reduce your prompt; or completion length.",
+                            prompt.saturating_add(completion)
+                        ),
+                        "prompt",
+                    ),
+                };
+                invalid_request(message, Some(param), Some("context_length_exceeded"))
+            }
             ApiError::PayloadTooLarge { limit_bytes } => invalid_request(
                 format!(
                     "The request body is too large: the limit is {limit_bytes} bytes. Send a \
@@ -186,9 +270,12 @@ impl ApiError {
         match self {
             ApiError::MissingApiKey | ApiError::InvalidApiKey { .. } => "invalid_api_key",
             ApiError::ModelNotFound { .. } => "model_not_found",
+            ApiError::NotAChatModel => "not_a_chat_model",
+            ApiError::ContextLengthExceeded(_) => "context_length_exceeded",
             ApiError::UnparsableJson
             | ApiError::MissingParameter { .. }
-            | ApiError::InvalidParameter { .. } => "invalid_request",
+            | ApiError::InvalidParameter { .. }
+            | ApiError::OutputCapTooLarge { .. } => "invalid_request",
             ApiError::PayloadTooLarge { .. } => "request_too_large",
             ApiError::UnknownRoute { .. } => "unknown_route",
             ApiError::Limited(_) => "rate_limited",

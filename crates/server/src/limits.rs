@@ -9,19 +9,19 @@ use std::time::Duration;
 use axum::http::HeaderMap;
 use hashbrown::HashMap;
 use quota::{
-    Catalog, ErrorBody, Instant, LimitKind, LimitSet, LimitStatus, Limiter, Rejection, Scope,
-    ScopedKey,
+    Catalog, ErrorBody, Instant, LimitKind, LimitSet, LimitStatus, Limiter, ModelKind, Rejection,
+    Scope, ScopedKey,
 };
 use serde::{Deserialize, Serialize};
 
 use crate::auth::Principal;
-use crate::config::{DEFAULT_ORGANIZATION, HeaderSwitches, ServerConfig};
+use crate::config::{ConfiguredLimits, DEFAULT_ORGANIZATION, HeaderSwitches, ServerConfig};
 use crate::error::{ApiError, LimitedResponse};
 use crate::pricing::PriceTable;
 use crate::wire::chat::ChatMessage;
 
-/// Options applied to every limit set taken from the catalog (explicit `limits` tables in the
-/// config carry their own).
+/// The `[limiter]` options: applied to every limit set, the catalog's and those written per
+/// organization or project, except where such a set writes the option itself.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LimiterOptions {
@@ -90,6 +90,14 @@ pub fn build_catalog(config: &ServerConfig) -> Result<Catalog, String> {
     Ok(catalog)
 }
 
+/// A model's per-request limits from the catalog, which OpenAI enforces with a 400.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestLimits {
+    pub kind: ModelKind,
+    pub context_window: Option<u64>,
+    pub max_output_tokens: Option<u64>,
+}
+
 /// What a request asks the limiter for.
 #[derive(Debug, Clone)]
 pub struct Charge<'a> {
@@ -112,14 +120,19 @@ struct BucketKey {
     pool: u32,
 }
 
-/// A limit set as configured, with its compiled form.
+/// A limit set as enforced (its own options and `[limiter]`'s), with its compiled form.
 #[derive(Debug, Clone)]
 struct Override {
     set: LimitSet,
     compiled: quota::Limits,
 }
 
-fn compile(set: LimitSet, place: &str) -> Result<Override, String> {
+fn compile(
+    configured: &ConfiguredLimits,
+    options: &LimiterOptions,
+    place: &str,
+) -> Result<Override, String> {
+    let set = configured.resolve(options);
     let compiled = set.compile().map_err(|error| format!("{place}: {error}"))?;
     Ok(Override { set, compiled })
 }
@@ -201,7 +214,7 @@ impl Limits {
             };
             for (model, set) in &configured.limits {
                 limits.check_model(model, &format!("{place}.limits"))?;
-                let compiled = compile(set.clone(), &format!("{place}.limits.{model}"))?;
+                let compiled = compile(set, &config.limiter, &format!("{place}.limits.{model}"))?;
                 organization.limits.insert(model.clone(), compiled);
             }
             for (project_index, project) in configured.projects.iter().enumerate() {
@@ -209,7 +222,8 @@ impl Limits {
                 let mut project_limits = HashMap::new();
                 for (model, set) in &project.limits {
                     limits.check_model(model, &project_place)?;
-                    let compiled = compile(set.clone(), &format!("{project_place}.{model}"))?;
+                    let compiled =
+                        compile(set, &config.limiter, &format!("{project_place}.{model}"))?;
                     project_limits.insert(model.clone(), compiled);
                 }
                 let entry = Project {
@@ -225,8 +239,10 @@ impl Limits {
         Ok(limits)
     }
 
+    /// Config and admin changes may name any catalog entry, pools included: limits can be set
+    /// for gpt-4.1's long-context pool.
     fn check_model(&self, model: &str, place: &str) -> Result<(), String> {
-        if self.knows_model(model) {
+        if self.catalog.models.contains_key(model) {
             return Ok(());
         }
         let known: Vec<&str> = self.catalog.models.keys().map(String::as_str).collect();
@@ -236,12 +252,37 @@ impl Limits {
         ))
     }
 
+    /// The models a request may name, for `/v1/models`: every catalog entry but the pools.
     pub fn model_ids(&self) -> Vec<String> {
-        self.catalog.models.keys().cloned().collect()
+        self.catalog
+            .models
+            .iter()
+            .filter(|(_, entry)| entry.is_model())
+            .map(|(name, _)| name.clone())
+            .collect()
     }
 
+    /// Whether a request may name `model`; a pool such as gpt-4.1's long-context one is
+    /// answered as an unknown model would be.
     pub fn knows_model(&self, model: &str) -> bool {
-        self.catalog.models.contains_key(model)
+        self.catalog
+            .models
+            .get(model)
+            .is_some_and(quota::ModelEntry::is_model)
+    }
+
+    /// The per-request limits of a model a request may name.
+    pub fn request_limits(&self, model: &str) -> Option<RequestLimits> {
+        let entry = self
+            .catalog
+            .models
+            .get(model)
+            .filter(|entry| entry.is_model())?;
+        Some(RequestLimits {
+            kind: entry.kind(),
+            context_window: entry.context_window,
+            max_output_tokens: entry.max_output_tokens,
+        })
     }
 
     /// The names of every model the catalog offers.
@@ -348,7 +389,7 @@ impl Limits {
             .find(|(base, long)| {
                 *base == charge.model
                     && charge.prompt_tokens > LONG_CONTEXT_THRESHOLD
-                    && self.knows_model(long)
+                    && self.catalog.models.contains_key(*long)
             })
             .map_or(charge.model, |(_, long)| *long);
         let not_found = || ApiError::ModelNotFound {
@@ -516,10 +557,13 @@ impl Limits {
         organization: Option<&str>,
         project: Option<&str>,
         model: &str,
-        set: Option<LimitSet>,
+        set: Option<ConfiguredLimits>,
     ) -> Result<(), String> {
         self.check_model(model, "model")?;
-        let compiled = set.map(|set| compile(set, "limits")).transpose()?;
+        let options = self.options;
+        let compiled = set
+            .map(|set| compile(&set, &options, "limits"))
+            .transpose()?;
         let organization_id = organization.unwrap_or(DEFAULT_ORGANIZATION);
         let new_project_id = match project {
             Some(project)

@@ -6,10 +6,10 @@ use std::time::Duration;
 use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderName, HeaderValue};
 use axum::response::{IntoResponse, Response};
-use quota::LimitStatus;
+use quota::{LimitStatus, ModelKind};
 
 use crate::auth::Principal;
-use crate::error::ApiError;
+use crate::error::{ApiError, ContextOverflow};
 use crate::extract::JsonBody;
 use crate::faults::{DEFAULT_HANG, Fault};
 use crate::latency::LatencyPlan;
@@ -36,6 +36,72 @@ pub struct Admitted {
 pub enum LateFault {
     ConnectionReset,
     StreamError,
+}
+
+/// The endpoint a request came in on: OpenAI words its per-request 400s differently on each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    ChatCompletions,
+    Completions,
+    Responses,
+}
+
+/// What a request asks of its model, for [`check_model_request`].
+#[derive(Debug, Clone, Copy)]
+pub struct ModelRequest<'a> {
+    pub endpoint: Endpoint,
+    pub model: &'a str,
+    /// The prompt's tokens; for legacy completions with several prompts, the longest one's.
+    pub prompt_tokens: u64,
+    /// The output cap per choice and the parameter that set it (`max_tokens`, ...).
+    pub output_cap: Option<(&'static str, u64)>,
+}
+
+/// Refuses what OpenAI refuses whatever the limits say: an unknown model (or a pool named as
+/// one), a chat request to an embedding model, an output cap above the model's, a request
+/// longer than its context window. Runs before admission, so a refused request charges no
+/// limit: OpenAI does not say whether these count, and a request that can never be served is
+/// not traffic the limiter should see (docs/model-limits.md).
+pub fn check_model_request(state: &AppState, request: ModelRequest<'_>) -> Result<(), ApiError> {
+    let Some(limits) = state.limits().request_limits(request.model) else {
+        return Err(ApiError::ModelNotFound {
+            model: request.model.to_owned(),
+        });
+    };
+    if request.endpoint == Endpoint::ChatCompletions && limits.kind == ModelKind::Embedding {
+        return Err(ApiError::NotAChatModel);
+    }
+    if let (Some((param, requested)), Some(limit)) = (request.output_cap, limits.max_output_tokens)
+        && requested > limit
+    {
+        return Err(ApiError::OutputCapTooLarge {
+            param,
+            requested,
+            limit,
+        });
+    }
+    let Some(window) = limits.context_window else {
+        return Ok(());
+    };
+    let prompt = request.prompt_tokens;
+    let overflow = match request.endpoint {
+        Endpoint::ChatCompletions => {
+            (prompt > window).then_some(ContextOverflow::Messages { window, prompt })
+        }
+        Endpoint::Responses => (prompt > window).then_some(ContextOverflow::Input),
+        // The legacy endpoint's message counts the completion's cap into the request.
+        Endpoint::Completions => {
+            let completion = request.output_cap.map_or(0, |(_, cap)| cap);
+            (prompt.saturating_add(completion) > window).then_some(ContextOverflow::Prompt {
+                window,
+                prompt,
+                completion,
+            })
+        }
+    };
+    overflow.map_or(Ok(()), |overflow| {
+        Err(ApiError::ContextLengthExceeded(overflow))
+    })
 }
 
 /// Checks the model exists, then asks the fault plan and the limiter; waits out a `hang`.

@@ -57,7 +57,7 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
     for scenario in &scenarios {
         let report = sim::simulate(scenario, &mut |_| {})
             .with_context(|| format!("scenario {}", scenario.name))?;
-        print!("{}", report::terminal_table(&report, colour));
+        crate::out!("{}", report::terminal_table(&report, colour))?;
         if let Some(out) = &args.out {
             super::report::write_run_directory(&out.join(&scenario.name), &report)?;
         }
@@ -70,7 +70,7 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
     } else {
         report::VerdictListing::FailuresOnly
     };
-    print!("{}", report::verdicts_terminal(&checked, listing));
+    crate::out!("{}", report::verdicts_terminal(&checked, listing))?;
 
     if let Some(path) = &args.junit {
         std::fs::write(path, report::junit_xml(&checked))

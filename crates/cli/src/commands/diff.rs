@@ -26,7 +26,7 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
     let (base, _) = super::report::read_report(&args.base)?;
     let (head, _) = super::report::read_report(&args.head)?;
     let diff = report::ReportDiff::new(&base, &head);
-    print!("{}", diff.terminal(super::report::terminal_colour()));
+    crate::out!("{}", diff.terminal(super::report::terminal_colour()))?;
     if let Some(path) = &args.markdown {
         std::fs::write(path, diff.markdown())
             .with_context(|| format!("cannot write {}", path.display()))?;

@@ -21,7 +21,7 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<Outcome> {
     let (report, dir) = read_report(&args.dir)?;
     let out = args.out.unwrap_or(dir);
-    print!("{}", report::terminal_table(&report, terminal_colour()));
+    crate::out!("{}", report::terminal_table(&report, terminal_colour()))?;
     write_run_directory(&out, &report)?;
     Ok(Outcome::Success)
 }
@@ -57,12 +57,12 @@ pub fn write_run_directory(dir: &Path, report: &report::RunReport) -> anyhow::Re
         std::fs::write(&path, &file.bytes)
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
-    println!(
+    crate::outln!(
         "wrote {} files to {} (open {})",
         files.len(),
         dir.display(),
         dir.join("index.html").display()
-    );
+    )?;
     Ok(())
 }
 

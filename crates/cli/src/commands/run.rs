@@ -94,10 +94,10 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         sim::simulate(&scenario, &mut |_| {})?
     };
 
-    print!(
+    crate::out!(
         "{}",
         report::terminal_table(&report, super::report::terminal_colour())
-    );
+    )?;
     super::report::write_run_directory(&out, &report)?;
     Ok(Outcome::Success)
 }

@@ -7,6 +7,6 @@ use super::Outcome;
 pub struct Args {}
 
 pub fn run(_args: Args) -> anyhow::Result<Outcome> {
-    println!("{}", scenario::json_schema());
+    crate::outln!("{}", scenario::json_schema())?;
     Ok(Outcome::Success)
 }

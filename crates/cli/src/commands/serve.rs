@@ -83,8 +83,8 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         .context("cannot start the async runtime")?;
     runtime.block_on(async {
         let server = MockServer::bind(config, args.addr).await?;
-        println!("ratelab mock OpenAI server listening on {}", server.url());
-        println!("OPENAI_BASE_URL={}", server.base_url());
+        crate::outln!("ratelab mock OpenAI server listening on {}", server.url())?;
+        crate::outln!("OPENAI_BASE_URL={}", server.base_url())?;
         shutdown_signal().await?;
         eprintln!("shutting down");
         server.shutdown().await?;

@@ -19,9 +19,9 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
     let registry = Registry::with_builtins();
     let infos: Vec<&StrategyInfo> = registry.infos().collect();
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&infos)?);
+        crate::outln!("{}", serde_json::to_string_pretty(&infos)?)?;
     } else {
-        print!("{}", render_table(&infos));
+        crate::out!("{}", render_table(&infos))?;
     }
     Ok(Outcome::Success)
 }

@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use quota::{Catalog, ModelLimits};
+use quota::{Catalog, ModelKind, ModelLimits};
 
 use super::Outcome;
 
@@ -24,9 +24,9 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         catalog.models.retain(|name, _| name == model);
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&catalog)?);
+        crate::outln!("{}", serde_json::to_string_pretty(&catalog)?)?;
     } else {
-        print!("{}", render_table(&catalog));
+        crate::out!("{}", render_table(&catalog))?;
     }
     Ok(Outcome::Success)
 }
@@ -86,6 +86,62 @@ fn render_table(catalog: &Catalog) -> String {
     if any_unverified {
         out.push_str("* not confirmed by ratelab's facts sheet; check before relying on it\n");
     }
+    out.push_str(&render_request_limits(catalog));
+    out
+}
+
+/// Each model's per-request limits, which OpenAI enforces with a 400 (docs/model-limits.md);
+/// pools are not models and are left out.
+fn render_request_limits(catalog: &Catalog) -> String {
+    let header = ["model", "kind", "context window", "max output"].map(str::to_owned);
+    let mut rows = Vec::new();
+    let mut any_unverified = false;
+    for (model, entry) in &catalog.models {
+        if !entry.is_model() {
+            continue;
+        }
+        let unverified = entry.request_limits_verified == Some(false);
+        any_unverified |= unverified;
+        let kind = match entry.kind() {
+            ModelKind::Chat => "chat",
+            ModelKind::Embedding => "embedding",
+            ModelKind::Pool => "pool",
+        };
+        rows.push([
+            if unverified {
+                format!("{model} +")
+            } else {
+                model.clone()
+            },
+            kind.to_owned(),
+            thousands(entry.context_window),
+            thousands(entry.max_output_tokens),
+        ]);
+    }
+    let mut widths = header.clone().map(|cell| cell.len());
+    for row in &rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.len());
+        }
+    }
+    let mut out = "\nper-request limits (beyond them OpenAI answers 400):\n\n".to_owned();
+    for row in std::iter::once(&header).chain(&rows) {
+        let mut line = String::new();
+        for (column, (cell, width)) in row.iter().zip(widths).enumerate() {
+            if column < 2 {
+                let _ = write!(line, "{cell:<width$}  ");
+            } else {
+                let _ = write!(line, "{cell:>width$}  ");
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    if any_unverified {
+        out.push_str(
+            "+ not confirmed in OpenAI's own text (see request_limits_source in --json)\n",
+        );
+    }
     out
 }
 
@@ -126,8 +182,10 @@ mod tests {
         let mut catalog = Catalog::builtin();
         catalog.models.retain(|name, _| name == "gpt-4o-mini");
         let table = render_table(&catalog);
+        // The tier rows; the per-request limits follow the spend caps.
         let rows: Vec<&str> = table
             .lines()
+            .take_while(|line| !line.starts_with("monthly spend caps"))
             .filter(|line| line.contains("gpt-4o-mini"))
             .collect();
         assert_eq!(rows.len(), 5, "{table}");
@@ -144,6 +202,22 @@ mod tests {
             ]
         );
         assert_eq!(thousands(Some(15_000_000_000)), "15,000,000,000");
+        let limits = table
+            .lines()
+            .skip_while(|line| !line.starts_with("per-request limits"))
+            .find(|line| line.starts_with("gpt-4o-mini"))
+            .unwrap();
+        assert_eq!(
+            limits.split_whitespace().collect::<Vec<_>>(),
+            ["gpt-4o-mini", "+", "chat", "128,000", "16,384"]
+        );
+    }
+
+    #[test]
+    fn the_long_context_pool_is_no_row_of_the_request_limits() {
+        let limits = render_request_limits(&Catalog::builtin());
+        assert!(limits.contains("\ngpt-4.1 +"), "{limits}");
+        assert!(!limits.contains("long-context"), "{limits}");
         assert_eq!(thousands(Some(999)), "999");
     }
 }

@@ -26,13 +26,13 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
     let mut failures = 0;
     for path in &args.files {
         match load(path) {
-            Ok(scenario) => println!(
+            Ok(scenario) => crate::outln!(
                 "ok {}: {} client groups, {} instances, {} runs",
                 path.display(),
                 scenario.groups.len(),
                 scenario.instance_count(),
                 sim::run_count(&scenario)
-            ),
+            )?,
             Err(error) => {
                 eprintln!("error: {error:#}");
                 failures += 1;

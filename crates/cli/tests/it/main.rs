@@ -4,6 +4,7 @@ mod check;
 mod report;
 mod scenarios;
 mod serve;
+mod stdout;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -1,6 +1,6 @@
 //! The embedded tier catalog: it parses, covers the facts sheet, and errors list valid names.
 
-use quota::{Catalog, CatalogError};
+use quota::{Catalog, CatalogError, ModelKind};
 
 #[test]
 fn builtin_catalog_has_every_tier_and_model() {
@@ -65,4 +65,83 @@ fn overrides_with_undefined_tiers_are_refused() {
         .apply_overrides_toml("[models.gpt-4o]\nrpm = 1\n")
         .unwrap_err();
     assert!(error.to_string().contains("unknown field `rpm`"), "{error}");
+}
+
+#[test]
+fn every_model_has_sourced_request_limits_and_the_long_context_pool_is_no_model() {
+    let catalog = Catalog::builtin();
+    for (name, entry) in &catalog.models {
+        match entry.kind() {
+            ModelKind::Pool => {
+                assert_eq!(name, "gpt-4.1-long-context");
+                assert!(!entry.is_model());
+                assert_eq!(
+                    (entry.context_window, entry.max_output_tokens),
+                    (None, None)
+                );
+            }
+            ModelKind::Embedding => {
+                assert!(entry.is_model());
+                assert!(entry.context_window.is_some(), "{name}");
+                assert_eq!(entry.max_output_tokens, None, "{name}");
+            }
+            ModelKind::Chat => {
+                let context = entry.context_window.unwrap_or_else(|| panic!("{name}"));
+                let output = entry.max_output_tokens.unwrap_or_else(|| panic!("{name}"));
+                assert!(output <= context, "{name}");
+            }
+        }
+        if entry.is_model() {
+            let source = entry.request_limits_source.as_deref().unwrap_or_default();
+            assert!(
+                source.contains("https://platform.openai.com/docs/"),
+                "{name}: {source}"
+            );
+            assert!(source.contains("read 20"), "{name}: {source}");
+        }
+    }
+    let gpt_4_1 = catalog.model("gpt-4.1").unwrap();
+    assert_eq!(
+        (gpt_4_1.context_window, gpt_4_1.max_output_tokens),
+        (Some(1_047_576), Some(32_768))
+    );
+    assert_eq!(
+        catalog.model("text-embedding-3-small").unwrap().kind(),
+        ModelKind::Embedding
+    );
+}
+
+#[test]
+fn overrides_set_request_limits_and_kind_without_touching_the_rest() {
+    let mut catalog = Catalog::builtin();
+    catalog
+        .apply_overrides_toml(
+            "[models.gpt-4o]\nmax_output_tokens = 4096\n\
+             [models.my-embedder]\nkind = \"embedding\"\ncontext_window = 512\n",
+        )
+        .unwrap();
+    let gpt_4o = catalog.model("gpt-4o").unwrap();
+    assert_eq!(gpt_4o.max_output_tokens, Some(4096));
+    assert_eq!(gpt_4o.context_window, Some(128_000));
+    assert_eq!(gpt_4o.kind(), ModelKind::Chat);
+    assert!(gpt_4o.tiers.contains_key("tier-1"));
+    // A tier override leaves the kind alone.
+    catalog
+        .apply_overrides_toml("[models.text-embedding-3-small.tiers]\ntier-1 = { rpm = 5 }\n")
+        .unwrap();
+    assert_eq!(
+        catalog.model("text-embedding-3-small").unwrap().kind(),
+        ModelKind::Embedding
+    );
+    assert_eq!(
+        catalog.model("my-embedder").unwrap().kind(),
+        ModelKind::Embedding
+    );
+    let error = catalog
+        .apply_overrides_toml("[models.gpt-4o]\nkind = \"image\"\n")
+        .unwrap_err();
+    assert!(
+        error.to_string().contains("unknown variant `image`"),
+        "{error}"
+    );
 }

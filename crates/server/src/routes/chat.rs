@@ -10,7 +10,7 @@ use crate::content::{SyntheticReply, fingerprint, reply};
 use crate::error::ApiError;
 use crate::extract::JsonBody;
 use crate::limits::Charge;
-use crate::pipeline::{self, Admitted};
+use crate::pipeline::{self, Admitted, Endpoint, ModelRequest};
 use crate::sse::StreamEvent;
 use crate::state::AppState;
 use crate::wire::chat::{
@@ -44,6 +44,17 @@ async fn serve(
     let choices = super::choice_count(request.n)?;
     let prompt_tokens = state.token_counts().chat(&request.model, &request.messages);
     let cap = request.output_token_cap();
+    pipeline::check_model_request(
+        state,
+        ModelRequest {
+            endpoint: Endpoint::ChatCompletions,
+            model: &request.model,
+            prompt_tokens,
+            output_cap: request
+                .output_token_param()
+                .map(|(param, cap)| (param, u64::from(cap))),
+        },
+    )?;
     let admitted = pipeline::admit(
         state,
         principal,

@@ -8,7 +8,7 @@ use crate::content::{SyntheticReply, fingerprint, reply};
 use crate::error::ApiError;
 use crate::extract::JsonBody;
 use crate::limits::Charge;
-use crate::pipeline;
+use crate::pipeline::{self, Endpoint, ModelRequest};
 use crate::sse::StreamEvent;
 use crate::state::AppState;
 use crate::wire::completions::{
@@ -36,15 +36,26 @@ async fn serve(
         Prompt::Tokens(tokens) => vec![format!("{tokens:?}")],
         Prompt::TokenLists(lists) => lists.iter().map(|tokens| format!("{tokens:?}")).collect(),
     };
-    let prompt_tokens: u64 = match &request.prompt {
-        Prompt::Tokens(tokens) => tokens.len() as u64,
-        Prompt::TokenLists(lists) => lists.iter().map(|tokens| tokens.len() as u64).sum(),
+    // Each prompt is its own request to the model, so the context window applies to each.
+    let per_prompt_tokens: Vec<u64> = match &request.prompt {
+        Prompt::Tokens(tokens) => vec![tokens.len() as u64],
+        Prompt::TokenLists(lists) => lists.iter().map(|tokens| tokens.len() as u64).collect(),
         Prompt::Text(_) | Prompt::Texts(_) => prompts
             .iter()
             .map(|prompt| state.token_counts().text(&request.model, prompt))
-            .sum(),
+            .collect(),
     };
+    let prompt_tokens: u64 = per_prompt_tokens.iter().sum();
     let cap = request.max_tokens.unwrap_or(LEGACY_DEFAULT_MAX_TOKENS);
+    pipeline::check_model_request(
+        state,
+        ModelRequest {
+            endpoint: Endpoint::Completions,
+            model: &request.model,
+            prompt_tokens: per_prompt_tokens.iter().copied().max().unwrap_or(0),
+            output_cap: Some(("max_tokens", u64::from(cap))),
+        },
+    )?;
     let total_choices = choices * prompts.len().max(1) as u32;
     let admitted = pipeline::admit(
         state,

@@ -8,7 +8,7 @@ use crate::content::{FinishReason, fingerprint, reply};
 use crate::error::ApiError;
 use crate::extract::JsonBody;
 use crate::limits::Charge;
-use crate::pipeline;
+use crate::pipeline::{self, Endpoint, ModelRequest};
 use crate::sse::StreamEvent;
 use crate::state::AppState;
 use crate::wire::responses::{
@@ -43,6 +43,17 @@ async fn serve(
         .iter()
         .map(|text| state.token_counts().text(&request.model, text))
         .sum();
+    pipeline::check_model_request(
+        state,
+        ModelRequest {
+            endpoint: Endpoint::Responses,
+            model: &request.model,
+            prompt_tokens,
+            output_cap: request
+                .max_output_tokens
+                .map(|cap| ("max_output_tokens", u64::from(cap))),
+        },
+    )?;
     let admitted = pipeline::admit(
         state,
         principal,
@@ -185,11 +196,19 @@ async fn serve(
             output_index: 0,
             item: finished_item,
         },
-        ResponseStreamEvent::Completed {
-            sequence_number: next(),
-            response: finished,
-        },
     ]);
+    let sequence_number = next();
+    events.push(if incomplete {
+        ResponseStreamEvent::Incomplete {
+            sequence_number,
+            response: finished,
+        }
+    } else {
+        ResponseStreamEvent::Completed {
+            sequence_number,
+            response: finished,
+        }
+    });
     let events = events
         .into_iter()
         .enumerate()

@@ -24,7 +24,16 @@ pub struct ChatCompletionRequest {
 impl ChatCompletionRequest {
     /// `max_completion_tokens` supersedes the deprecated `max_tokens`.
     pub fn output_token_cap(&self) -> Option<u32> {
-        self.max_completion_tokens.or(self.max_tokens)
+        self.output_token_param().map(|(_, cap)| cap)
+    }
+
+    /// The output cap with the name of the parameter that set it, which OpenAI's 400 names.
+    pub fn output_token_param(&self) -> Option<(&'static str, u32)> {
+        match (self.max_completion_tokens, self.max_tokens) {
+            (Some(cap), _) => Some(("max_completion_tokens", cap)),
+            (None, Some(cap)) => Some(("max_tokens", cap)),
+            (None, None) => None,
+        }
     }
 }
 

@@ -40,7 +40,8 @@ fn collect_texts(value: &serde_json::Value, texts: &mut Vec<String>) {
     }
 }
 
-/// A response object, as returned whole or carried by `response.created`/`response.completed`.
+/// A response object, as returned whole or carried by `response.created`,
+/// `response.completed` and `response.incomplete`.
 #[derive(Debug, Clone, Serialize)]
 pub struct ResponseObject {
     pub id: String,
@@ -197,6 +198,13 @@ pub enum ResponseStreamEvent {
         sequence_number: u64,
         response: ResponseObject,
     },
+    /// The last event of a response cut short (by `max_output_tokens`), in place of
+    /// `response.completed`; its response carries `status: "incomplete"` and the reason.
+    #[serde(rename = "response.incomplete")]
+    Incomplete {
+        sequence_number: u64,
+        response: ResponseObject,
+    },
 }
 
 impl ResponseStreamEvent {
@@ -212,6 +220,7 @@ impl ResponseStreamEvent {
             ResponseStreamEvent::ContentPartDone { .. } => "response.content_part.done",
             ResponseStreamEvent::OutputItemDone { .. } => "response.output_item.done",
             ResponseStreamEvent::Completed { .. } => "response.completed",
+            ResponseStreamEvent::Incomplete { .. } => "response.incomplete",
         }
     }
 }

@@ -347,3 +347,134 @@ async fn reset_refills_every_bucket() {
         200
     );
 }
+
+/// A manual-clock config from TOML: `[limiter]` as given, and one key acting for
+/// org-acme/proj_web with the given gpt-4o limit sets (an empty one is left out).
+fn limiter_config(limiter: &str, organization_set: &str, project_set: &str) -> ServerConfig {
+    let mut text = format!(
+        "clock = \"manual\"\nadmin_token = \"admin-secret\"\n[limiter]\n{limiter}\n\
+         [[organizations]]\nid = \"org-acme\"\n"
+    );
+    if !organization_set.is_empty() {
+        text.push_str(&format!(
+            "[organizations.limits.gpt-4o]\n{organization_set}\n"
+        ));
+    }
+    text.push_str(&format!(
+        "[[organizations.projects]]\nid = \"proj_web\"\nkeys = [\"{KEY}\"]\n"
+    ));
+    if !project_set.is_empty() {
+        text.push_str(&format!(
+            "[organizations.projects.limits.gpt-4o]\n{project_set}\n"
+        ));
+    }
+    ServerConfig::from_toml_str(&text, "serve.toml").unwrap()
+}
+
+#[tokio::test]
+async fn limiter_quantization_applies_to_organization_and_project_limit_sets() {
+    // 120 RPM quantized to one second is 2 per second: a third request at once is refused.
+    for (organization_set, project_set, scope) in [
+        ("rpm = 120", "", "in organization org-acme"),
+        (
+            "rpm = 6000",
+            "rpm = 120",
+            "in project proj_web organization org-acme",
+        ),
+    ] {
+        let (_, app) = router(limiter_config(
+            "quantum_ms = 1000",
+            organization_set,
+            project_set,
+        ));
+        for _ in 0..2 {
+            let reply = post(&app, "/v1/chat/completions", chat_body("gpt-4o", 5)).await;
+            assert_eq!(reply.status, 200, "{}", reply.text());
+        }
+        let error = post(&app, "/v1/chat/completions", chat_body("gpt-4o", 5))
+            .await
+            .expect_error(429, Some("rate_limit_exceeded"));
+        let message = error["message"].as_str().unwrap();
+        assert!(
+            message.contains(scope),
+            "{organization_set} / {project_set}: {message}"
+        );
+    }
+}
+
+/// Whether, with 1 RPM, a request a minute after an admitted and a rejected one is admitted:
+/// yes when rejections are free, no when the rejection was counted.
+async fn admitted_a_minute_after_a_rejection(config: ServerConfig) -> bool {
+    let (state, app) = router(config);
+    let first = post(&app, "/v1/chat/completions", chat_body("gpt-4o", 5)).await;
+    assert_eq!(first.status, 200, "{}", first.text());
+    post(&app, "/v1/chat/completions", chat_body("gpt-4o", 5))
+        .await
+        .expect_error(429, Some("rate_limit_exceeded"));
+    state.clock().advance(Duration::from_secs(60)).unwrap();
+    post(&app, "/v1/chat/completions", chat_body("gpt-4o", 5))
+        .await
+        .status
+        == 200
+}
+
+#[tokio::test]
+async fn the_limiter_rejection_rule_applies_to_limit_sets_unless_they_write_their_own() {
+    const FREE: &str = "rejected_requests = \"free\"";
+    const COUNT: &str = "rejected_requests = \"count-per-minute\"";
+    // (`[limiter]`, organization set, project set, admitted a minute later)
+    let cases = [
+        (FREE, "rpm = 1".to_owned(), String::new(), true),
+        (COUNT, "rpm = 1".to_owned(), String::new(), false),
+        (FREE, "rpm = 1000".to_owned(), "rpm = 1".to_owned(), true),
+        (COUNT, "rpm = 1000".to_owned(), "rpm = 1".to_owned(), false),
+        // A rule written in the limit set itself wins over `[limiter]`.
+        (FREE, format!("rpm = 1\n{COUNT}"), String::new(), false),
+        (COUNT, format!("rpm = 1\n{FREE}"), String::new(), true),
+        (
+            COUNT,
+            "rpm = 1000".to_owned(),
+            format!("rpm = 1\n{FREE}"),
+            true,
+        ),
+    ];
+    for (limiter, organization_set, project_set, expected) in cases {
+        let config = limiter_config(limiter, &organization_set, &project_set);
+        assert_eq!(
+            admitted_a_minute_after_a_rejection(config).await,
+            expected,
+            "[limiter] {limiter}; organization: {organization_set}; project: {project_set}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_admin_state_shows_the_limiter_options_a_limit_set_is_enforced_with() {
+    let (_, app) = router(limiter_config(
+        "algorithm = \"fixed-window\"\nquantum_ms = 2000",
+        "rpm = 100",
+        "rpm = 10\nquantum_ms = 5000",
+    ));
+    let change = json!({"organization": "org-acme", "model": "gpt-4o-mini", "limits": {"rpm": 7}});
+    let reply = send(
+        &app,
+        request(
+            Method::PUT,
+            "/_admin/limits",
+            Some("admin-secret"),
+            Some(&change),
+        ),
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let organization = &reply.json()["organizations"]["org-acme"];
+    let organization_set = &organization["limits"]["gpt-4o"];
+    assert_eq!(organization_set["algorithm"], "fixed-window");
+    assert_eq!(organization_set["quantum_ms"], 2000);
+    let project_set = &organization["projects"]["proj_web"]["gpt-4o"];
+    assert_eq!(project_set["algorithm"], "fixed-window");
+    assert_eq!(project_set["quantum_ms"], 5000);
+    let changed = &organization["limits"]["gpt-4o-mini"];
+    assert_eq!(changed["algorithm"], "fixed-window");
+    assert_eq!(changed["quantum_ms"], 2000);
+}

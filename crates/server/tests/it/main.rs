@@ -7,6 +7,7 @@ mod errors;
 mod faults;
 mod limits;
 mod logs;
+mod model_limits;
 mod socket;
 mod streaming;
 mod support;

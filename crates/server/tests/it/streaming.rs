@@ -145,6 +145,40 @@ async fn a_responses_stream_sends_typed_events_in_order() {
     assert_eq!(completed["usage"]["output_tokens"], 4);
 }
 
+#[tokio::test]
+async fn a_responses_stream_cut_by_max_output_tokens_ends_with_response_incomplete() {
+    let (_, app) = router(ServerConfig {
+        completion: LengthDistribution::Fixed { tokens: 10 },
+        ..manual_config()
+    });
+    let reply = post(
+        &app,
+        "/v1/responses",
+        json!({"model": "gpt-4o", "input": "hi", "max_output_tokens": 3, "stream": true}),
+    )
+    .await;
+    let events = sse_events(&reply.text());
+    let (name, data) = events.last().unwrap();
+    // OpenAI ends a stream cut short with `response.incomplete`, never `response.completed`.
+    assert_eq!(name.as_deref(), Some("response.incomplete"));
+    assert!(
+        events
+            .iter()
+            .all(|(name, _)| name.as_deref() != Some("response.completed"))
+    );
+    let last: Value = serde_json::from_str(data).unwrap();
+    assert_eq!(last["type"], "response.incomplete");
+    assert_eq!(last["sequence_number"], events.len() - 1);
+    assert_eq!(last["response"]["status"], "incomplete");
+    assert_eq!(
+        last["response"]["incomplete_details"],
+        json!({"reason": "max_output_tokens"})
+    );
+    assert_eq!(last["response"]["usage"]["output_tokens"], 3);
+    let item_done: Value = serde_json::from_str(&events[events.len() - 2].1).unwrap();
+    assert_eq!(item_done["item"]["status"], "incomplete");
+}
+
 async fn let_tasks_run() {
     for _ in 0..50 {
         tokio::task::yield_now().await;
