@@ -16,7 +16,8 @@ pub enum TokenChargeRule {
     /// alone when the request sets no `max_tokens`. The default.
     #[default]
     Guide,
-    /// OpenAI's cookbook client: the prompt estimate plus `n x max_tokens`.
+    /// OpenAI's cookbook client: the prompt's token count (the estimate where no count is
+    /// known) plus `n x max_tokens`.
     PromptPlusMax,
 }
 
@@ -77,9 +78,10 @@ impl TokenChargeRule {
             TokenChargeRule::Guide => size
                 .reserved_output()
                 .map_or(estimate, |reserved| reserved.max(estimate)),
-            TokenChargeRule::PromptPlusMax => {
-                estimate.saturating_add(size.reserved_output().unwrap_or(0))
-            }
+            TokenChargeRule::PromptPlusMax => size
+                .prompt_tokens
+                .unwrap_or(estimate)
+                .saturating_add(size.reserved_output().unwrap_or(0)),
         }
     }
 }

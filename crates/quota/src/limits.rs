@@ -361,6 +361,7 @@ impl LimitSet {
             fingerprint: hasher.finish(),
             compact,
             rejected_requests: self.rejected_requests,
+            token_charge: self.token_charge,
         })
     }
 }
@@ -433,6 +434,7 @@ pub struct Limits {
     /// [`COMPACT_RULES`] of them, with 64-bit levels that cannot overflow.
     pub(crate) compact: bool,
     rejected_requests: RejectedRequests,
+    token_charge: crate::TokenChargeRule,
 }
 
 /// How many token buckets a compact per-key state holds in line: three (e.g. RPM, RPD and
@@ -498,6 +500,11 @@ impl Limits {
     /// Whether rejected requests are charged.
     pub fn rejected_requests(&self) -> RejectedRequests {
         self.rejected_requests
+    }
+
+    /// How many tokens a request is charged at admission.
+    pub fn token_charge(&self) -> crate::TokenChargeRule {
+        self.token_charge
     }
 
     /// Whether no limit is set: every request is admitted.

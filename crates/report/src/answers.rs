@@ -178,8 +178,7 @@ impl<'a> Judge<'a> {
     fn tied_with(&self, server: &str, best: &Judged<'a>) -> Vec<&'a str> {
         let mut names = vec![best.run.strategy.as_str()];
         for run in self.report.runs.iter().filter(|run| run.server == server) {
-            if run.strategy != best.run.strategy
-                && rank(&self.judge(run), best) == Ordering::Equal
+            if run.strategy != best.run.strategy && rank(&self.judge(run), best) == Ordering::Equal
             {
                 names.push(&run.strategy);
             }
@@ -418,7 +417,11 @@ fn group_lines(judge: &Judge<'_>, group: &TierGroup, lines: &mut Vec<String>) {
             best.numbers()
         )
     } else {
-        format!("Best strategy on {heading}: {} {}.", best.strategy(), best.numbers())
+        format!(
+            "Best strategy on {heading}: {} {}.",
+            best.strategy(),
+            best.numbers()
+        )
     });
     lines.push(if best.survives() && tied.len() > 1 {
         format!(

@@ -147,6 +147,7 @@ pub struct WrittenOptions {
     pub algorithm: bool,
     pub quantum_ms: bool,
     pub rejected_requests: bool,
+    pub token_charge: bool,
 }
 
 impl ConfiguredLimits {
@@ -162,6 +163,9 @@ impl ConfiguredLimits {
         if !self.written.rejected_requests {
             set.rejected_requests = limiter.rejected_requests;
         }
+        if !self.written.token_charge {
+            set.token_charge = limiter.token_charge;
+        }
         set
     }
 }
@@ -175,6 +179,7 @@ impl From<LimitSet> for ConfiguredLimits {
                 algorithm: true,
                 quantum_ms: true,
                 rejected_requests: true,
+                token_charge: true,
             },
         }
     }
@@ -187,6 +192,7 @@ impl<'de> Deserialize<'de> for ConfiguredLimits {
             algorithm: table.contains_key("algorithm"),
             quantum_ms: table.contains_key("quantum_ms"),
             rejected_requests: table.contains_key("rejected_requests"),
+            token_charge: table.contains_key("token_charge"),
         };
         // `LimitSet` itself checks the fields, so its unknown-field errors and the list of
         // what is allowed stay quota's.
@@ -211,6 +217,7 @@ impl Serialize for ConfiguredLimits {
             ("algorithm", self.written.algorithm),
             ("quantum_ms", self.written.quantum_ms),
             ("rejected_requests", self.written.rejected_requests),
+            ("token_charge", self.written.token_charge),
         ] {
             if !written {
                 table.remove(key);

@@ -103,6 +103,9 @@ pub struct RequestLimits {
 pub struct Charge<'a> {
     pub model: &'a str,
     pub prompt_tokens: u64,
+    /// Characters of the prompt text, the token charge's estimate; `None` where the request
+    /// has no text to estimate from (token arrays, embeddings), and the count stands in.
+    pub prompt_characters: Option<u64>,
     /// `max_tokens` per choice, when the request sets it.
     pub max_output_tokens: Option<u64>,
     /// `n`, at least 1.
@@ -436,12 +439,15 @@ impl Limits {
             }
         };
         let now = to_instant(now);
-        let tokens = self.options.token_charge.tokens(&quota::RequestSize {
-            prompt_characters: None,
-            prompt_tokens: Some(charge.prompt_tokens),
-            max_output_tokens: charge.max_output_tokens,
-            choices: charge.choices,
-        });
+        // The organization's rule: `[limiter]`'s unless its limit set writes its own.
+        let tokens = organization_limits
+            .token_charge()
+            .tokens(&quota::RequestSize {
+                prompt_characters: charge.prompt_characters,
+                prompt_tokens: Some(charge.prompt_tokens),
+                max_output_tokens: charge.max_output_tokens,
+                choices: charge.choices,
+            });
         match self
             .limiter
             .decide(now, quota::Charge::request(tokens), scopes)

@@ -61,6 +61,14 @@ async fn serve(
         Charge {
             model: &request.model,
             prompt_tokens,
+            prompt_characters: Some(
+                request
+                    .messages
+                    .iter()
+                    .filter_map(|message| message.content.as_ref())
+                    .map(MessageContent::characters)
+                    .sum(),
+            ),
             max_output_tokens: cap.map(u64::from),
             choices: u64::from(choices),
         },

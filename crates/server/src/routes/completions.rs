@@ -63,6 +63,15 @@ async fn serve(
         Charge {
             model: &request.model,
             prompt_tokens,
+            prompt_characters: match &request.prompt {
+                Prompt::Text(_) | Prompt::Texts(_) => Some(
+                    prompts
+                        .iter()
+                        .map(|prompt| prompt.chars().count() as u64)
+                        .sum(),
+                ),
+                Prompt::Tokens(_) | Prompt::TokenLists(_) => None,
+            },
             max_output_tokens: Some(u64::from(cap)),
             choices: u64::from(total_choices),
         },

@@ -86,6 +86,8 @@ async fn serve(
         Charge {
             model: &request.model,
             prompt_tokens,
+            // Embeddings are charged their input tokens, counted exactly.
+            prompt_characters: None,
             max_output_tokens: None,
             choices: 1,
         },

@@ -60,6 +60,7 @@ async fn serve(
         Charge {
             model: &request.model,
             prompt_tokens,
+            prompt_characters: Some(texts.iter().map(|text| text.chars().count() as u64).sum()),
             max_output_tokens: request.max_output_tokens.map(u64::from),
             choices: 1,
         },

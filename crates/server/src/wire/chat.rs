@@ -101,6 +101,18 @@ pub struct ContentPart {
 }
 
 impl MessageContent {
+    /// Characters of the text, without building it: what the token charge estimates from.
+    pub fn characters(&self) -> u64 {
+        match self {
+            MessageContent::Text(text) => text.chars().count() as u64,
+            MessageContent::Parts(parts) => parts
+                .iter()
+                .filter_map(|part| part.text.as_deref())
+                .map(|text| text.chars().count() as u64)
+                .sum(),
+        }
+    }
+
     /// The text the tokenizer sees: the string, or the text parts joined.
     pub fn text(&self) -> String {
         match self {

@@ -11,6 +11,9 @@ use serde_json::json;
 use crate::support::{KEY, chat_body, manual_config, post, request, router, send};
 
 /// gpt-4o with a 1,000 TPM tier-1 limit, so a few requests exhaust it.
+/// Characters of `chat_body`'s prompt, "Say hello to ratelab.".
+const PROMPT_CHARACTERS: u64 = 21;
+
 fn small_tpm_config() -> ServerConfig {
     let catalog: toml::Table = toml::from_str(
         r#"
@@ -30,12 +33,12 @@ async fn every_success_carries_openais_rate_limit_headers() {
     let (_, app) = router(manual_config());
     let reply = post(&app, "/v1/chat/completions", chat_body("gpt-4o", 100)).await;
     assert_eq!(reply.status, 200, "{}", reply.text());
-    let prompt = reply.json()["usage"]["prompt_tokens"].as_u64().unwrap();
     assert_eq!(reply.header("x-ratelimit-limit-requests"), Some("500"));
     assert_eq!(reply.header("x-ratelimit-remaining-requests"), Some("499"));
     assert_eq!(reply.header("x-ratelimit-reset-requests"), Some("120ms"));
     assert_eq!(reply.header("x-ratelimit-limit-tokens"), Some("30000"));
-    let charged = prompt + 100;
+    // OpenAI's guide: the larger of max_tokens and characters / 4 (21 characters here).
+    let charged = 100u64.max(PROMPT_CHARACTERS.div_ceil(4));
     let remaining = (30_000 - charged).to_string();
     assert_eq!(
         reply.header("x-ratelimit-remaining-tokens"),
@@ -55,8 +58,7 @@ async fn an_exhausted_tpm_gets_openais_exact_429_until_the_wait_has_passed() {
     let (state, app) = router(small_tpm_config());
     let first = post(&app, "/v1/chat/completions", chat_body("gpt-4o", 400)).await;
     assert_eq!(first.status, 200, "{}", first.text());
-    let prompt = first.json()["usage"]["prompt_tokens"].as_u64().unwrap();
-    let charged = prompt + 400;
+    let charged = 400u64.max(PROMPT_CHARACTERS.div_ceil(4));
     assert_eq!(
         post(&app, "/v1/chat/completions", chat_body("gpt-4o", 400))
             .await
@@ -404,14 +406,18 @@ async fn limiter_quantization_applies_to_organization_and_project_limit_sets() {
 
 /// Whether, with 1 RPM, a request a minute after an admitted and a rejected one is admitted:
 /// yes when rejections are free, no when the rejection was counted.
+/// With 1 RPM: admitted at 0 s, rejected at 30 s, then tried at 60 s. Under `free` the bucket
+/// has refilled by 60 s; a counted rejection took the half request refilled by 30 s, so it has
+/// not.
 async fn admitted_a_minute_after_a_rejection(config: ServerConfig) -> bool {
     let (state, app) = router(config);
     let first = post(&app, "/v1/chat/completions", chat_body("gpt-4o", 5)).await;
     assert_eq!(first.status, 200, "{}", first.text());
+    state.clock().advance(Duration::from_secs(30)).unwrap();
     post(&app, "/v1/chat/completions", chat_body("gpt-4o", 5))
         .await
         .expect_error(429, Some("rate_limit_exceeded"));
-    state.clock().advance(Duration::from_secs(60)).unwrap();
+    state.clock().advance(Duration::from_secs(30)).unwrap();
     post(&app, "/v1/chat/completions", chat_body("gpt-4o", 5))
         .await
         .status
@@ -477,4 +483,48 @@ async fn the_admin_state_shows_the_limiter_options_a_limit_set_is_enforced_with(
     let changed = &organization["limits"]["gpt-4o-mini"];
     assert_eq!(changed["algorithm"], "fixed-window");
     assert_eq!(changed["quantum_ms"], 2000);
+}
+
+/// Tokens the TPM bucket holds in use after one request, read from its headers.
+fn tokens_charged(reply: &crate::support::Reply) -> u64 {
+    30_000
+        - reply
+            .header("x-ratelimit-remaining-tokens")
+            .expect("rate-limit headers")
+            .parse::<u64>()
+            .unwrap()
+}
+
+#[tokio::test]
+async fn the_token_charge_follows_the_guide_by_default_and_the_cookbook_when_asked() {
+    let long_prompt = "word ".repeat(800); // 4,000 characters, 800 tokens
+    let body = |max_tokens: Option<u32>| {
+        let mut body = json!({
+            "model": "gpt-4o",
+            "messages": [{"role": "user", "content": long_prompt}],
+        });
+        if let Some(max_tokens) = max_tokens {
+            body["max_tokens"] = json!(max_tokens);
+        }
+        body
+    };
+    // Without max_tokens: the estimate alone, characters / 4.
+    let (_, app) = router(manual_config());
+    let reply = post(&app, "/v1/chat/completions", body(None)).await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(tokens_charged(&reply), 1_000);
+    // With a larger max_tokens: max_tokens.
+    let (_, app) = router(manual_config());
+    let reply = post(&app, "/v1/chat/completions", body(Some(1_500))).await;
+    assert_eq!(tokens_charged(&reply), 1_500);
+    // The cookbook's rule, chosen in [limiter]: counted prompt tokens plus max_tokens.
+    let config = ServerConfig::from_toml_str(
+        "clock = \"manual\"\n[limiter]\ntoken_charge = \"prompt-plus-max\"\n",
+        "serve.toml",
+    )
+    .unwrap();
+    let (_, app) = router(config);
+    let reply = post(&app, "/v1/chat/completions", body(Some(1_500))).await;
+    let prompt = reply.json()["usage"]["prompt_tokens"].as_u64().unwrap();
+    assert_eq!(tokens_charged(&reply), prompt + 1_500);
 }
