@@ -51,29 +51,11 @@ fn render_table(catalog: &Catalog) -> String {
             rows.push(row(tier, model, limits));
         }
     }
-    let mut widths = header.map(str::len);
-    for row in &rows {
-        for (width, cell) in widths.iter_mut().zip(row) {
-            *width = (*width).max(cell.len());
-        }
-    }
     let mut out = format!(
         "ratelab tier catalog, version {} ({})\n\n",
         catalog.version, catalog.date
     );
-    let header = header.map(str::to_owned);
-    for row in std::iter::once(&header).chain(&rows) {
-        let mut line = String::new();
-        for (column, (cell, width)) in row.iter().zip(widths).enumerate() {
-            if column < 2 {
-                let _ = write!(line, "{cell:<width$}  ");
-            } else {
-                let _ = write!(line, "{cell:>width$}  ");
-            }
-        }
-        out.push_str(line.trim_end());
-        out.push('\n');
-    }
+    out.push_str(&aligned_table(&header.map(str::to_owned), &rows));
     out.push_str("\nmonthly spend caps:");
     for (tier, info) in &catalog.tiers {
         let _ = write!(
@@ -118,25 +100,8 @@ fn render_request_limits(catalog: &Catalog) -> String {
             thousands(entry.max_output_tokens),
         ]);
     }
-    let mut widths = header.clone().map(|cell| cell.len());
-    for row in &rows {
-        for (width, cell) in widths.iter_mut().zip(row) {
-            *width = (*width).max(cell.len());
-        }
-    }
     let mut out = "\nper-request limits (beyond them OpenAI answers 400):\n\n".to_owned();
-    for row in std::iter::once(&header).chain(&rows) {
-        let mut line = String::new();
-        for (column, (cell, width)) in row.iter().zip(widths).enumerate() {
-            if column < 2 {
-                let _ = write!(line, "{cell:<width$}  ");
-            } else {
-                let _ = write!(line, "{cell:>width$}  ");
-            }
-        }
-        out.push_str(line.trim_end());
-        out.push('\n');
-    }
+    out.push_str(&aligned_table(&header, &rows));
     if any_unverified {
         out.push_str(
             "+ not confirmed in OpenAI's own text (see request_limits_source in --json)\n",
@@ -220,4 +185,29 @@ mod tests {
         assert!(!limits.contains("long-context"), "{limits}");
         assert_eq!(thousands(Some(999)), "999");
     }
+}
+
+/// Rows under a header, columns padded to their widest cell: the first two left-aligned (names),
+/// the rest right-aligned (numbers).
+fn aligned_table<const N: usize>(header: &[String; N], rows: &[[String; N]]) -> String {
+    let mut widths = header.clone().map(|cell| cell.len());
+    for row in rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.len());
+        }
+    }
+    let mut out = String::new();
+    for row in std::iter::once(header).chain(rows) {
+        let mut line = String::new();
+        for (column, (cell, width)) in row.iter().zip(widths).enumerate() {
+            if column < 2 {
+                let _ = write!(line, "{cell:<width$}  ");
+            } else {
+                let _ = write!(line, "{cell:>width$}  ");
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
 }
