@@ -457,7 +457,21 @@ fn group_lines(judge: &Judge<'_>, group: &TierGroup, lines: &mut Vec<String>) {
             )
         };
         let other_tied = judge.tied_with(&other.label, &other_best);
-        if other_tied.contains(&best.strategy()) {
+        if other_tied.len() > 1 && other_tied.contains(&best.strategy()) {
+            lines.push(format!(
+                "Under {phrase}: {} still tie {}; {}.",
+                join_names(&other_tied),
+                other_best.numbers(),
+                if other_best.survives() {
+                    "each survives".to_owned()
+                } else {
+                    format!(
+                        "no strategy survives ({})",
+                        other_best.shortfalls.join(", ")
+                    )
+                }
+            ));
+        } else if other_tied.contains(&best.strategy()) {
             let numbers = judge
                 .report
                 .runs
@@ -507,8 +521,15 @@ fn tier_needed(judge: &Judge<'_>, groups: &[TierGroup]) -> String {
         cheapest_first.iter().find_map(|group| {
             let variant = variant_of(group)?;
             let best = judge.best(&variant.label)?;
-            best.survives()
-                .then(|| (group.name.clone(), best.strategy().to_owned()))
+            best.survives().then(|| {
+                let tied = judge.tied_with(&variant.label, &best);
+                let who = if tied.len() > 1 {
+                    format!("strategies ({}, tied)", join_names(&tied))
+                } else {
+                    format!("a strategy ({})", best.strategy())
+                };
+                (group.name.clone(), who, join_names(&tied))
+            })
         })
     };
     let names: Vec<&str> = cheapest_first
@@ -516,8 +537,8 @@ fn tier_needed(judge: &Judge<'_>, groups: &[TierGroup]) -> String {
         .map(|group| group.name.as_str())
         .collect();
     let mut line = match needed(&|group| group.variants.first()) {
-        Some((tier, strategy)) => format!(
-            "Tier needed: {tier}, the cheapest compared tier where a strategy ({strategy}) {}.",
+        Some((tier, who, _)) => format!(
+            "Tier needed: {tier}, the cheapest compared tier where {who} {}.",
             judge.criterion()
         ),
         None => format!(
@@ -539,7 +560,7 @@ fn tier_needed(judge: &Judge<'_>, groups: &[TierGroup]) -> String {
         let phrase = rule_phrase(rule, both);
         let under_rule = needed(&|group| group.under(rule));
         line.push_str(&match under_rule {
-            Some((tier, strategy)) => format!(" Under {phrase}: {tier} ({strategy})."),
+            Some((tier, _, strategies)) => format!(" Under {phrase}: {tier} ({strategies})."),
             None => format!(" Under {phrase}: none of the compared tiers."),
         });
     }

@@ -355,3 +355,25 @@ fn the_floor_for_marks_is_the_expect_tables_min_success_rate() {
         "only runs with at least 90.0% success are marked outside the success column"
     );
 }
+
+#[test]
+fn strategies_that_rank_alike_are_reported_as_a_tie_not_by_file_order() {
+    // No 429 reaches any strategy: "no retries" must not be crowned by being listed first.
+    let report = report(
+        vec![server("tier-2", "tier-2", RejectedRequests::Free)],
+        vec![
+            run("tier-2", "no retries", 1_000, 2.0, 1_000),
+            run("tier-2", "sdk default", 1_000, 2.0, 1_000),
+            run("tier-2", "slower", 1_000, 3.0, 1_000),
+        ],
+    );
+    let answers = report::answers(&report);
+    assert_eq!(
+        answers[0],
+        "Best strategy on tier-2: no retries and sdk default tie (100.0% success, p99 2.00s, 1.00x amplification)."
+    );
+    assert_eq!(
+        answers[1],
+        "Survives: yes. On tier-2, each of them succeeds for at least 99.0% of requests."
+    );
+}
