@@ -35,14 +35,16 @@ pub enum ScenarioError {
         message: String,
     },
     /// A file the scenario refers to (a recorded trace) could not be read.
-    #[error("{location}: cannot read {}: {source}", path.display())]
+    // The cause is part of this message and deliberately not a `source`: a chain printer
+    // would state it twice.
+    #[error("{location}: cannot read {}: {cause}", path.display())]
     ReadReferencedFile {
         /// Where the scenario names the file.
         location: Location,
         /// The path that was tried.
         path: PathBuf,
         /// What the file system said.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
 }
 

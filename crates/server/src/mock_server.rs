@@ -20,12 +20,14 @@ use crate::state::AppState;
 pub enum ServerError {
     #[error(transparent)]
     Config(#[from] ConfigError),
+    // The cause is part of this message and deliberately not a `source`: a chain printer
+    // would state it twice.
     #[error(
-        "cannot listen on {address}: {source} (pick another address or port, or 127.0.0.1:0 for any free port)"
+        "cannot listen on {address}: {cause} (pick another address or port, or 127.0.0.1:0 for any free port)"
     )]
     Bind {
         address: SocketAddr,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error("the server stopped with an error: {0}")]
     Serve(std::io::Error),
@@ -58,10 +60,10 @@ impl MockServer {
         let _ = tokio::task::spawn_blocking(move || crate::limits::load_tokenizers(&models)).await;
         let listener = TcpListener::bind(address)
             .await
-            .map_err(|source| ServerError::Bind { address, source })?;
+            .map_err(|cause| ServerError::Bind { address, cause })?;
         let address = listener
             .local_addr()
-            .map_err(|source| ServerError::Bind { address, source })?;
+            .map_err(|cause| ServerError::Bind { address, cause })?;
         let (stop, stopped) = oneshot::channel::<()>();
         let router = app(state.clone());
         let state_for_shutdown = state.clone();

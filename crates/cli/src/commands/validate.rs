@@ -15,11 +15,94 @@ pub struct Args {
 /// Reads and validates one scenario file, resolving the traces it refers to.
 pub fn load(path: &Path) -> anyhow::Result<scenario::Scenario> {
     let name = path.display().to_string();
-    let text = std::fs::read_to_string(path)
+    let bytes = std::fs::read(path)
         .map_err(|error| anyhow::anyhow!("{name}: cannot read the scenario: {error}"))?;
+    let text = utf8_text(bytes)
+        .map_err(|bad| anyhow::anyhow!("{name}:{}:{}: {}", bad.line, bad.column, bad.message()))?;
     Ok(scenario::parse_scenario(&text, &name, &mut |referenced| {
-        std::fs::read_to_string(referenced)
+        let bytes = std::fs::read(referenced)?;
+        utf8_text(bytes).map_err(|bad| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!(
+                    "line {}, column {}: {}",
+                    bad.line,
+                    bad.column,
+                    bad.message()
+                ),
+            )
+        })
     })?)
+}
+
+/// Where a file stops being UTF-8 text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct NotUtf8 {
+    /// 1-based line of the first bad byte.
+    line: usize,
+    /// 1-based column, in characters, of the first bad byte.
+    column: usize,
+    byte: u8,
+}
+
+impl NotUtf8 {
+    fn message(&self) -> String {
+        format!(
+            "the file is not UTF-8 text (byte 0x{:02x} here); save it as UTF-8",
+            self.byte
+        )
+    }
+}
+
+/// The bytes as text, or the line and column of the first byte that is not UTF-8.
+fn utf8_text(bytes: Vec<u8>) -> Result<String, NotUtf8> {
+    String::from_utf8(bytes).map_err(|error| {
+        let bytes = error.as_bytes();
+        let valid = &bytes[..error.utf8_error().valid_up_to()];
+        let line_start = valid
+            .iter()
+            .rposition(|byte| *byte == b'\n')
+            .map_or(0, |index| index + 1);
+        let line = 1 + valid.iter().filter(|byte| **byte == b'\n').count();
+        // The prefix is valid UTF-8, so the column counts characters.
+        let column = 1 + String::from_utf8_lossy(&valid[line_start..])
+            .chars()
+            .count();
+        NotUtf8 {
+            line,
+            column,
+            byte: bytes[valid.len()],
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{NotUtf8, utf8_text};
+
+    #[test]
+    fn the_first_byte_that_is_not_utf8_is_located_by_line_and_column() {
+        assert_eq!(
+            utf8_text(b"name = \"x\"\n".to_vec()).unwrap(),
+            "name = \"x\"\n"
+        );
+        assert_eq!(
+            utf8_text(b"a = 1\nb = \"\xc3\xa9\xff\"\n".to_vec()),
+            Err(NotUtf8 {
+                line: 2,
+                column: 7,
+                byte: 0xff
+            })
+        );
+        assert_eq!(
+            utf8_text(vec![0xfe]),
+            Err(NotUtf8 {
+                line: 1,
+                column: 1,
+                byte: 0xfe
+            })
+        );
+    }
 }
 
 pub fn run(args: Args) -> anyhow::Result<Outcome> {

@@ -304,11 +304,11 @@ impl Validator<'_, '_> {
                     );
                 };
                 let full_path = self.base_dir.join(&path);
-                let text = (self.read_file)(&full_path).map_err(|source| {
+                let text = (self.read_file)(&full_path).map_err(|cause| {
                     ScenarioError::ReadReferencedFile {
                         location: self.source.location(span.start),
                         path: full_path.clone(),
-                        source,
+                        cause,
                     }
                 })?;
                 let trace = RecordedTrace::parse(&text, format, &full_path.display().to_string())?;
