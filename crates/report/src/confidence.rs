@@ -42,6 +42,10 @@ pub(crate) fn format_value(metric: HeadlineMetric, value: f64) -> String {
         HeadlineMetric::P50 | HeadlineMetric::P99 => units::latency(value.max(0.0).round() as u64),
         HeadlineMetric::Amplification => units::factor(value),
         HeadlineMetric::Goodput => units::per_minute(value.max(0.0)),
+        // A mean of counts keeps a decimal while it is small enough for one to matter.
+        HeadlineMetric::EarlyRetries | HeadlineMetric::GaveUp if value.abs() >= 100.0 => {
+            format!("{value:.0}")
+        }
         HeadlineMetric::EarlyRetries | HeadlineMetric::GaveUp => format!("{value:.1}"),
         HeadlineMetric::Makespan => units::duration_ms(value.max(0.0).round() as u64),
     }

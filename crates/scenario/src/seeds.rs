@@ -429,3 +429,64 @@ impl SeedStats {
         self.seeds.len()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{Confidence, Interval, derive_seeds};
+
+    #[test]
+    fn seeds_start_with_the_scenarios_own_and_two_lists_share_nothing() {
+        let one = derive_seeds(1, 50);
+        let two = derive_seeds(2, 50);
+        assert_eq!((one[0], two[0]), (1, 2));
+        let mut all: Vec<u64> = one.iter().chain(&two).copied().collect();
+        all.sort_unstable();
+        all.dedup();
+        assert_eq!(all.len(), 100, "every seed is distinct");
+        assert!(all.iter().all(|seed| *seed < 1 << 53));
+        // A longer list extends a shorter one: seeds = 3 runs the first three of seeds = 5.
+        assert_eq!(derive_seeds(1, 3), one[..3]);
+        assert!(derive_seeds(9, 0).is_empty());
+    }
+
+    #[test]
+    fn the_interval_is_students_t_over_the_values() {
+        // Mean 10, sample standard deviation 2 over five values: 2.776 x 2 / sqrt(5).
+        let values = [8.0, 9.0, 10.0, 11.0, 12.0];
+        let sd = (10.0f64 / 4.0).sqrt();
+        let interval = Interval::student_t(&values, Confidence::P95).unwrap();
+        assert_eq!(interval.mean, 10.0);
+        assert!((interval.half_width - 2.776 * sd / 5f64.sqrt()).abs() < 1e-12);
+        let wider = Interval::student_t(&values, Confidence::P99).unwrap();
+        let narrower = Interval::student_t(&values, Confidence::P90).unwrap();
+        assert!(narrower.half_width < interval.half_width);
+        assert!(interval.half_width < wider.half_width);
+        assert_eq!(Interval::student_t(&[1.0], Confidence::P95), None);
+        let constant = Interval::student_t(&[3.0, 3.0, 3.0], Confidence::P95).unwrap();
+        assert_eq!(constant.half_width, 0.0);
+        assert!(constant.overlaps(&constant));
+        assert!(!constant.overlaps(&Interval {
+            mean: 4.0,
+            half_width: 0.5
+        }));
+    }
+
+    #[test]
+    fn the_t_table_falls_to_the_normal_quantile_past_30() {
+        assert_eq!(Confidence::P95.t_quantile(1), 12.706);
+        assert_eq!(Confidence::P95.t_quantile(30), 2.042);
+        assert_eq!(Confidence::P95.t_quantile(31), 1.96);
+        assert_eq!(Confidence::P90.t_quantile(31), 1.645);
+        assert_eq!(Confidence::P99.t_quantile(31), 2.576);
+        assert!(Confidence::P95.t_quantile(0).is_infinite());
+        for confidence in [Confidence::P90, Confidence::P95, Confidence::P99] {
+            assert_eq!(
+                Confidence::from_percent(confidence.percent()),
+                Some(confidence)
+            );
+            for df in 1..40 {
+                assert!(confidence.t_quantile(df) >= confidence.t_quantile(df + 1));
+            }
+        }
+    }
+}
