@@ -206,3 +206,60 @@ fn bad_seed_counts_and_thresholds_are_usage_errors() {
         assert_exit(&ratelab(&args), 2);
     }
 }
+
+#[test]
+fn a_seed_only_diff_of_shipped_scenarios_is_no_significant_change() {
+    let dir = scratch_dir("seeds-shipped");
+    for name in ["tpm-bound", "steady-under-limit"] {
+        let scenario = format!("scenarios/{name}.toml");
+        let mut sides = Vec::new();
+        for seed in ["1", "2"] {
+            let out = dir.join(format!("{name}-{seed}"));
+            let output = ratelab(&[
+                "run",
+                &scenario,
+                "--seeds",
+                "5",
+                "--seed",
+                seed,
+                "--out",
+                out.to_str().unwrap(),
+            ]);
+            assert_exit(&output, 0);
+            sides.push(out);
+        }
+        let output = diff(&sides[0], &sides[1], &["--fail-on-regression"]);
+        assert_exit(&output, 0);
+        assert!(
+            stdout(&output).starts_with(&format!("{name}: no significant change (5 vs 5 seeds")),
+            "{}",
+            stdout(&output)
+        );
+    }
+}
+
+#[test]
+fn seeds_in_the_scenario_file_apply_and_the_flag_overrides_them() {
+    let dir = scratch_dir("seeds-file");
+    let text = std::fs::read_to_string(fixture("seeds.toml")).unwrap();
+    let scenario = dir.join("three.toml");
+    std::fs::write(&scenario, format!("seeds = 3\n{text}")).unwrap();
+    let seeds_of = |extra: &[&str]| {
+        let out = dir.join(format!("out{}", extra.len()));
+        let mut args = vec![
+            "run",
+            scenario.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        assert_exit(&ratelab(&args), 0);
+        let report: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
+        report["runs"][0]["seeds"]["seeds"]
+            .as_array()
+            .map_or(1, Vec::len)
+    };
+    assert_eq!(seeds_of(&[]), 3);
+    assert_eq!(seeds_of(&["--seeds", "4"]), 4);
+}
