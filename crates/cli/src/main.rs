@@ -8,6 +8,7 @@
 #![allow(rustdoc::broken_intra_doc_links, rustdoc::invalid_html_tags)]
 
 mod commands;
+mod runner;
 mod stdout;
 
 use std::process::ExitCode;

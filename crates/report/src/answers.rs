@@ -5,8 +5,9 @@
 use std::cmp::Ordering;
 
 use quota::RejectedRequests;
-use scenario::{Expectations, RunReport, RunResult, ServerSummary, SloMetric};
+use scenario::{Expectations, HeadlineMetric, RunReport, RunResult, ServerSummary, SloMetric};
 
+use crate::confidence::{describe, ranking_value, within_noise};
 use crate::units;
 use crate::verdict::run_verdicts;
 
@@ -47,6 +48,15 @@ pub fn success_floor(report: &RunReport) -> f64 {
 /// highest success rate; then the lowest p99 latency (a run without successes has none and comes
 /// last); then the lowest amplification; then the first in scenario order. A run that fails fast
 /// therefore never wins on latency or amplification over one that succeeds more.
+///
+/// **Several seeds.** When the runs carry statistics over several seeds (`ratelab run --seeds`),
+/// the ranking reads the means over the seeds instead of the first seed's values, and the
+/// numbers are given as `mean ± half-width` of their 95% intervals. Surviving is still judged on
+/// the first seed, as `ratelab check` judges it. When the best run and another are within the
+/// noise of the seeds (on the first of success, p99 and amplification where they differ, their
+/// intervals overlap), the answer says so instead of crowning one: `Best strategy on tier-1: a
+/// and b are within noise (...)`. The tier needed says when its strategy's success interval
+/// reaches below the success floor, and names a cheaper tier whose interval reaches above it.
 ///
 /// **Tiers and rejection rules.** Variants are grouped by their catalog tier (variants without one,
 /// custom limits, stand alone under their label). When a tier runs under several rejection rules,
@@ -105,8 +115,18 @@ impl Judged<'_> {
         self.shortfalls.is_empty()
     }
 
-    /// `(99.5% success, p99 3.20s, 1.10x amplification)`: the numbers the ranking reads.
+    /// `(99.5% success, p99 3.20s, 1.10x amplification)`: the numbers the ranking reads, as
+    /// `mean ± half-width` over the seeds when there are several.
     fn numbers(&self) -> String {
+        if let Some(stats) = &self.run.seeds {
+            return format!(
+                "({} success, p99 {}, {} amplification; {} seeds)",
+                describe(self.run, HeadlineMetric::SuccessRate),
+                describe(self.run, HeadlineMetric::P99),
+                describe(self.run, HeadlineMetric::Amplification),
+                stats.count()
+            );
+        }
         let totals = &self.run.totals;
         format!(
             "({} success, p99 {}, {} amplification)",
@@ -186,6 +206,23 @@ impl<'a> Judge<'a> {
         names
     }
 
+    /// The runs of the server variant labelled `server` within the noise of `best` (neither
+    /// `best` nor tied with it), each with the metric whose intervals overlap.
+    fn within_noise_of(
+        &self,
+        server: &str,
+        best: &Judged<'a>,
+        tied: &[&str],
+    ) -> Vec<(&'a RunResult, HeadlineMetric)> {
+        self.report
+            .runs
+            .iter()
+            .filter(|run| run.server == server && !tied.contains(&run.strategy.as_str()))
+            .filter(|run| self.judge(run).survives() == best.survives())
+            .filter_map(|run| within_noise(best.run, run).map(|metric| (run, metric)))
+            .collect()
+    }
+
     /// What surviving means for this scenario, after a strategy or "no strategy".
     fn criterion(&self) -> String {
         let floor = format!(
@@ -206,30 +243,21 @@ impl<'a> Judge<'a> {
     }
 }
 
-/// Orders judged runs best first: surviving, success rate, p99, amplification.
+/// Orders judged runs best first: surviving, success rate, p99, amplification (means over the
+/// seeds when there are several).
 fn rank(a: &Judged<'_>, b: &Judged<'_>) -> Ordering {
-    let p99 = |run: &RunResult| {
-        if run.latency.count == 0 {
-            f64::INFINITY
-        } else {
-            run.latency.p99_us as f64
-        }
+    let value = |run: &RunResult, metric: HeadlineMetric, missing: f64| {
+        ranking_value(run, metric).unwrap_or(missing)
     };
+    let success = |run| value(run, HeadlineMetric::SuccessRate, 0.0);
+    // A run without successes has no p99 and comes last on it.
+    let p99 = |run| value(run, HeadlineMetric::P99, f64::INFINITY);
+    let amplification = |run| value(run, HeadlineMetric::Amplification, f64::INFINITY);
     b.survives()
         .cmp(&a.survives())
-        .then(
-            b.run
-                .totals
-                .success_rate()
-                .total_cmp(&a.run.totals.success_rate()),
-        )
+        .then(success(b.run).total_cmp(&success(a.run)))
         .then(p99(a.run).total_cmp(&p99(b.run)))
-        .then(
-            a.run
-                .totals
-                .amplification()
-                .total_cmp(&b.run.totals.amplification()),
-        )
+        .then(amplification(a.run).total_cmp(&amplification(b.run)))
 }
 
 /// One server variant as the answers see it.
@@ -410,7 +438,31 @@ fn group_lines(judge: &Judge<'_>, group: &TierGroup, lines: &mut Vec<String>) {
         group.name.clone()
     };
     let tied = judge.tied_with(&primary.label, &best);
-    lines.push(if tied.len() > 1 {
+    let noisy = judge.within_noise_of(&primary.label, &best, &tied);
+    lines.push(if !noisy.is_empty() {
+        let mut names = tied.clone();
+        names.extend(noisy.iter().map(|(run, _)| run.strategy.as_str()));
+        let seeds = best.run.seeds.as_ref().map_or(1, scenario::SeedStats::count);
+        let comparisons: Vec<String> = noisy
+            .iter()
+            .map(|(run, metric)| {
+                format!(
+                    "{}: {} {}, {} {}",
+                    crate::confidence::title(*metric),
+                    best.strategy(),
+                    describe(best.run, *metric),
+                    run.strategy,
+                    describe(run, *metric),
+                )
+            })
+            .collect();
+        format!(
+            "Best strategy on {heading}: {} are within noise over {seeds} seeds ({}); {} has the best mean, and more seeds may tell them apart.",
+            join_names(&names),
+            comparisons.join("; "),
+            best.strategy(),
+        )
+    } else if tied.len() > 1 {
         format!(
             "Best strategy on {heading}: {} tie {}.",
             join_names(&tied),
@@ -538,8 +590,9 @@ fn tier_needed(judge: &Judge<'_>, groups: &[TierGroup]) -> String {
         .collect();
     let mut line = match needed(&|group| group.variants.first()) {
         Some((tier, who, _)) => format!(
-            "Tier needed: {tier}, the cheapest compared tier where {who} {}.",
-            judge.criterion()
+            "Tier needed: {tier}, the cheapest compared tier where {who} {}.{}",
+            judge.criterion(),
+            tier_noise(judge, &cheapest_first, &tier)
         ),
         None => format!(
             "Tier needed: none of {} is enough for this traffic; try a higher tier, or send less.",
@@ -565,6 +618,56 @@ fn tier_needed(judge: &Judge<'_>, groups: &[TierGroup]) -> String {
         });
     }
     line
+}
+
+/// What the seeds say about the tier needed, `tier`: whether its best strategy's success
+/// interval reaches below the success floor (the margin is noise), and which cheaper tier's
+/// best reaches above it (that tier may be enough). Empty without seed statistics.
+fn tier_noise(judge: &Judge<'_>, cheapest_first: &[&TierGroup], tier: &str) -> String {
+    let floor = crate::success_floor(judge.report);
+    let success_interval = |run: &RunResult| {
+        run.seeds
+            .as_ref()
+            .and_then(|stats| stats.success_rate.interval())
+    };
+    let mut notes = Vec::new();
+    for group in cheapest_first {
+        let Some(best) = group
+            .variants
+            .first()
+            .and_then(|variant| judge.best(&variant.label))
+        else {
+            continue;
+        };
+        let Some(interval) = success_interval(best.run) else {
+            continue;
+        };
+        if group.name == tier {
+            if interval.low() < floor {
+                notes.push(format!(
+                    "{}'s success on {tier}, {}, reaches below the {} floor: the margin is within noise",
+                    best.strategy(),
+                    describe(best.run, HeadlineMetric::SuccessRate),
+                    units::percent(floor)
+                ));
+            }
+            break;
+        }
+        if interval.high() >= floor {
+            notes.push(format!(
+                "{} may be enough too: {}'s success there, {}, reaches the {} floor within noise",
+                group.name,
+                best.strategy(),
+                describe(best.run, HeadlineMetric::SuccessRate),
+                units::percent(floor)
+            ));
+        }
+    }
+    if notes.is_empty() {
+        String::new()
+    } else {
+        format!(" Over the seeds: {}.", notes.join("; "))
+    }
 }
 
 /// `a`, `a and b`, `a, b and c`.

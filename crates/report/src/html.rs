@@ -104,6 +104,9 @@ pub fn html_page(report: &RunReport, charts: &[Chart]) -> String {
             "<p class=\"meta\">Best value per column highlighted; {}.</p>",
             escape(&board.marking_rule())
         );
+        if let Some(table) = crate::confidence::seeds_table(report) {
+            seeds_table(&mut out, &table);
+        }
         let legend = crate::legend::strategy_legend(report);
         if !legend.is_empty() {
             out.push_str("<dl class=\"legend\">\n");
@@ -180,6 +183,32 @@ fn scoreboard_table(out: &mut String, board: &Scoreboard) {
         for cell in &row.cells {
             let class = if cell.best { "number best" } else { "number" };
             let _ = write!(out, "<td class=\"{class}\">{}</td>", escape(&cell.text));
+        }
+        out.push_str("</tr>\n");
+    }
+    out.push_str("</table></div>\n");
+}
+
+/// The seeds table: each headline metric as `mean ± half-width` over the seeds.
+fn seeds_table(out: &mut String, table: &crate::confidence::SeedsTable) {
+    let _ = writeln!(out, "<p class=\"meta\">{}</p>", escape(&table.caption()));
+    out.push_str("<div class=\"table\"><table class=\"seeds\">\n<tr>");
+    if table.several_servers {
+        out.push_str("<th>server</th>");
+    }
+    out.push_str("<th>strategy</th>");
+    for title in &table.titles {
+        let _ = write!(out, "<th>{}</th>", escape(title));
+    }
+    out.push_str("</tr>\n");
+    for (server, strategy, cells) in &table.rows {
+        out.push_str("<tr>");
+        if table.several_servers {
+            let _ = write!(out, "<td class=\"label\">{}</td>", escape(server));
+        }
+        let _ = write!(out, "<td class=\"label\">{}</td>", escape(strategy));
+        for cell in cells {
+            let _ = write!(out, "<td class=\"number\">{}</td>", escape(cell));
         }
         out.push_str("</tr>\n");
     }

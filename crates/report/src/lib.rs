@@ -23,6 +23,7 @@
 
 mod answers;
 mod charts;
+mod confidence;
 mod details;
 mod diff;
 mod error;
@@ -40,7 +41,9 @@ mod work;
 
 pub use answers::{SURVIVAL_SUCCESS_RATE, answers, success_floor};
 pub use charts::{Chart, charts};
-pub use diff::{Change, MetricDelta, ReportDiff, RunDelta};
+pub use diff::{
+    Change, DiffOptions, MIN_GATE_SEEDS, MetricDelta, PairingError, ReportDiff, RunDelta,
+};
 pub use error::ReportError;
 pub use example::example_report;
 pub use html::html_page;

@@ -48,6 +48,9 @@ pub fn summary_markdown(report: &RunReport) -> String {
         "\nBest value per column in **bold**; {}.\n\n",
         board.marking_rule()
     );
+    if let Some(table) = crate::confidence::seeds_table(report) {
+        seeds_table(&mut out, &table);
+    }
     let legend = crate::legend::strategy_legend(report);
     if !legend.is_empty() {
         out.push_str("Strategies:\n\n");
@@ -149,6 +152,35 @@ fn scoreboard_table(out: &mut String, board: &Scoreboard) {
         }
         let _ = writeln!(out, "| {} |", cells.join(" | "));
     }
+}
+
+/// The seeds table: each headline metric as `mean ± half-width` over the seeds.
+fn seeds_table(out: &mut String, table: &crate::confidence::SeedsTable) {
+    let _ = writeln!(out, "{}\n", escape(&table.caption()));
+    let mut header = Vec::new();
+    let mut align = Vec::new();
+    if table.several_servers {
+        header.push("server".to_owned());
+        align.push(":--");
+    }
+    header.push("strategy".to_owned());
+    align.push(":--");
+    for title in &table.titles {
+        header.push(escape(title));
+        align.push("--:");
+    }
+    let _ = writeln!(out, "| {} |", header.join(" | "));
+    let _ = writeln!(out, "|{}|", align.join("|"));
+    for (server, strategy, cells) in &table.rows {
+        let mut row = Vec::new();
+        if table.several_servers {
+            row.push(escape(server));
+        }
+        row.push(format!("`{}`", strategy.replace('`', "'")));
+        row.extend(cells.iter().map(|cell| escape(cell)));
+        let _ = writeln!(out, "| {} |", row.join(" | "));
+    }
+    out.push('\n');
 }
 
 fn details_table(out: &mut String, report: &RunReport) {

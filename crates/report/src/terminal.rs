@@ -34,7 +34,15 @@ const RESET: &str = "\x1b[0m";
 /// ```
 pub fn terminal_table(report: &RunReport, colour: Colour) -> String {
     let board = Scoreboard::of(report);
-    let mut out = format!("{} (seed {})\n", report.scenario.name, report.scenario.seed);
+    let mut out = match crate::confidence::seed_count(report) {
+        Some(seeds) => format!(
+            "{} (seed {} and {} more)\n",
+            report.scenario.name,
+            report.scenario.seed,
+            seeds - 1
+        ),
+        None => format!("{} (seed {})\n", report.scenario.name, report.scenario.seed),
+    };
     let mut header: Vec<String> = Vec::new();
     if board.several_servers {
         header.push("server".to_owned());
@@ -104,6 +112,9 @@ pub fn terminal_table(report: &RunReport, colour: Colour) -> String {
         out.push('\n');
     }
     let _ = writeln!(out, "* best in column; {}", board.marking_rule());
+    if let Some(table) = crate::confidence::seeds_table(report) {
+        seeds_table(&mut out, &table);
+    }
     for (label, spec) in crate::legend::strategy_legend(report) {
         let _ = writeln!(out, "{label}: {spec}");
     }
@@ -117,4 +128,50 @@ pub fn terminal_table(report: &RunReport, colour: Colour) -> String {
         out.push('\n');
     }
     out
+}
+
+/// The seeds table as aligned text: labels left, intervals right.
+fn seeds_table(out: &mut String, table: &crate::confidence::SeedsTable) {
+    let _ = writeln!(out, "{}", table.caption());
+    let label_columns = if table.several_servers { 2 } else { 1 };
+    let mut rows: Vec<Vec<String>> = Vec::with_capacity(table.rows.len() + 1);
+    let mut header: Vec<String> = Vec::new();
+    if table.several_servers {
+        header.push("server".to_owned());
+    }
+    header.push("strategy".to_owned());
+    header.extend(table.titles.iter().map(|title| (*title).to_owned()));
+    rows.push(header);
+    for (server, strategy, cells) in &table.rows {
+        let mut row = Vec::new();
+        if table.several_servers {
+            row.push(server.clone());
+        }
+        row.push(strategy.clone());
+        row.extend(cells.iter().cloned());
+        rows.push(row);
+    }
+    let widths: Vec<usize> = (0..rows[0].len())
+        .map(|column| {
+            rows.iter()
+                .map(|row| row[column].chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    for row in &rows {
+        let cells: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .enumerate()
+            .map(|(column, (text, width))| {
+                if column < label_columns {
+                    format!("{text:<width$}")
+                } else {
+                    format!("{text:>width$}")
+                }
+            })
+            .collect();
+        let _ = writeln!(out, "{}", cells.join("  ").trim_end());
+    }
 }

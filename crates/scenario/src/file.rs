@@ -22,6 +22,12 @@ pub struct ScenarioFile {
     /// Seed of every random draw; `ratelab run --seed` overrides it.
     #[serde(default)]
     pub seed: u64,
+    /// How many seeds `ratelab run` runs every strategy on (1 to 1000, default 1): the first is
+    /// `seed`, the others derive from it, and reports give each headline metric as a mean with
+    /// a 95% confidence interval. `ratelab run --seeds` overrides it.
+    #[serde(default)]
+    #[schemars(with = "Option<u32>")]
+    pub seeds: Option<Spanned<u32>>,
     /// How long clients send new requests.
     #[schemars(with = "HumanDuration")]
     pub duration: Spanned<HumanDuration>,

@@ -19,6 +19,7 @@ mod model;
 mod replay;
 mod result;
 mod sample;
+mod seeds;
 mod trace;
 mod validate;
 mod workload;
@@ -38,6 +39,10 @@ pub use replay::{RecordedArrival, RecordedTrace, TraceFormat};
 pub use result::{
     BatchResult, GroupSummary, LatencySummary, REPORT_FORMAT_VERSION, RunReport, RunResult,
     ScenarioSummary, ServerSummary, TimeBin, Totals,
+};
+pub use seeds::{
+    Confidence, HeadlineMetric, Interval, MAX_SEEDS, SeedMetric, SeedStats, SeedValues,
+    derive_seeds,
 };
 pub use trace::{AttemptDecision, AttemptOutcome, AttemptRecord, LimitKind};
 pub use validate::{DEFAULT_STRATEGY, ReadFile, json_schema, parse_scenario};

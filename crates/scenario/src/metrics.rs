@@ -352,6 +352,7 @@ impl RunMetrics {
             bins,
             analysis,
             batch,
+            seeds: None,
         }
     }
 }

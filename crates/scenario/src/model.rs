@@ -17,6 +17,9 @@ pub struct Scenario {
     pub description: String,
     /// Seed of every random draw.
     pub seed: u64,
+    /// How many seeds `ratelab run` runs every (variant, strategy) on: 1 (the default) is
+    /// `seed` alone; more derive the others from it ([`crate::derive_seeds`]).
+    pub seeds: u32,
     /// How long clients send new requests.
     pub duration: Duration,
     /// How long after `duration` retries may still finish.

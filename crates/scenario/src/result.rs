@@ -114,6 +114,11 @@ pub struct RunResult {
     /// no batch.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub batch: Option<BatchResult>,
+    /// The headline metrics over every seed of a multi-seed run (`ratelab run --seeds N`), with
+    /// their means and 95% intervals; the other fields are those of the first seed. Absent for
+    /// a run on one seed, so a one-seed report reads exactly as before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seeds: Option<crate::seeds::SeedStats>,
 }
 
 /// How far a run got through the scenario's batch: the closed-loop groups with

@@ -25,9 +25,19 @@ pub struct Args {
     /// `'jitter=full-jitter:base=1s,cap=60s'`); the optional LABEL names the strategy in tables.
     #[arg(long = "strategy", value_name = "SPEC")]
     pub strategies: Vec<String>,
-    /// Also write every attempt to trace.jsonl in the output directory.
+    /// Also write every attempt to trace.jsonl in the output directory (of the first seed,
+    /// with --seeds).
     #[arg(long)]
     pub trace: bool,
+    /// Run every strategy on N seeds (default: the scenario's `seeds`, else 1): the first is
+    /// --seed or the scenario's, the others derive from it. Reports give each headline metric
+    /// as a mean with a 95% confidence interval.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=i64::from(scenario::MAX_SEEDS)))]
+    pub seeds: Option<u32>,
+    /// Worker threads for the runs (default: every core). The report is the same whatever the
+    /// number.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1024))]
+    pub jobs: Option<u64>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<Outcome> {
@@ -35,6 +45,10 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
     if let Some(seed) = args.seed {
         scenario.seed = seed;
     }
+    let seeds = args.seeds.unwrap_or(scenario.seeds);
+    let jobs = args
+        .jobs
+        .map_or_else(crate::runner::default_jobs, |jobs| jobs as usize);
     if !args.strategies.is_empty() {
         let registry = retry::Registry::with_builtins();
         scenario.strategies = args
@@ -75,14 +89,15 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
             .with_context(|| format!("cannot create {}", path.display()))?;
         let mut writer = std::io::BufWriter::new(file);
         let mut write_error = None;
-        let report = sim::simulate(&scenario, &mut |record| {
+        let mut write = |record: &scenario::AttemptRecord| {
             if write_error.is_none() {
                 let line = serde_json::to_writer(&mut writer, record)
                     .map_err(std::io::Error::from)
                     .and_then(|()| writer.write_all(b"\n"));
                 write_error = line.err();
             }
-        })?;
+        };
+        let report = crate::runner::simulate_seeds(&scenario, seeds, jobs, Some(&mut write))?;
         if let Some(error) = write_error {
             return Err(error).with_context(|| format!("cannot write {}", path.display()));
         }
@@ -91,7 +106,7 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
             .with_context(|| format!("cannot write {}", path.display()))?;
         report
     } else {
-        sim::simulate(&scenario, &mut |_| {})?
+        crate::runner::simulate_seeds(&scenario, seeds, jobs, None)?
     };
 
     crate::out!(

@@ -3,6 +3,7 @@
 mod check;
 mod report;
 mod scenarios;
+mod seeds;
 mod serve;
 mod stdout;
 

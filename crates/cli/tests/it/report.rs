@@ -107,14 +107,20 @@ fn diff_compares_two_runs_and_can_gate_on_regressions() {
     assert!(text.starts_with("### ratelab diff: gate-pass: "), "{text}");
     assert!(text.contains("different seeds"), "{text}");
 
-    // The same run compared with itself never regresses, even with the gate on.
+    // One seed a side cannot tell a regression from noise: the gate refuses to decide, even on
+    // the same run compared with itself, rather than pass by accident.
     let output = ratelab(&[
         "diff",
         base.to_str().unwrap(),
         base.to_str().unwrap(),
         "--fail-on-regression",
     ]);
-    assert_exit(&output, 0);
+    assert_exit(&output, 2);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("rerun both with `ratelab run SCENARIO --seeds 5`"),
+        "{stderr}"
+    );
     let output = ratelab(&[
         "diff",
         base.to_str().unwrap(),

@@ -4,5 +4,6 @@ mod accounting;
 mod answers;
 mod diff;
 mod render;
+mod seeds;
 mod simulated;
 mod verdict;

@@ -118,6 +118,23 @@ impl Validator<'_, '_> {
             return self.fail(duration_span, "duration must be longer than 0s");
         }
         let drain = file.drain.map_or(DEFAULT_DRAIN, |drain| drain.0);
+        let seeds = match file.seeds {
+            Some(seeds) => {
+                let span = seeds.span();
+                let seeds = seeds.into_inner();
+                if !(1..=crate::MAX_SEEDS).contains(&seeds) {
+                    return self.fail(
+                        span,
+                        format!(
+                            "seeds = {seeds} is not allowed (expected 1 to {}: how many seeds every strategy runs on)",
+                            crate::MAX_SEEDS
+                        ),
+                    );
+                }
+                seeds
+            }
+            None => 1,
+        };
         let server = self.server(file.server)?;
         if file.clients.is_empty() {
             return self.fail(
@@ -173,6 +190,7 @@ impl Validator<'_, '_> {
             name,
             description: file.description.trim().to_owned(),
             seed: file.seed,
+            seeds,
             duration,
             drain,
             server,

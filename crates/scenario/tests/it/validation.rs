@@ -64,7 +64,29 @@ fn unknown_key_in_client_group() {
 fn unknown_top_level_key() {
     check(
         &format!("colour = \"blue\"\n{BASE}"),
-        "scenarios/example.toml:1:1: unknown field `colour`, expected one of `name`, `description`, `seed`, `duration`, `drain`, `server`, `clients`, `strategies`, `metrics`, `expect`",
+        "scenarios/example.toml:1:1: unknown field `colour`, expected one of `name`, `description`, `seed`, `seeds`, `duration`, `drain`, `server`, `clients`, `strategies`, `metrics`, `expect`",
+    );
+}
+
+#[test]
+fn seeds_default_to_one_and_are_bounded() {
+    let scenario = parse_scenario(BASE, "scenarios/example.toml", &mut crate::read_from_disk)
+        .expect("the base scenario is valid");
+    assert_eq!(scenario.seeds, 1);
+    let scenario = parse_scenario(
+        &format!("seeds = 5\n{BASE}"),
+        "scenarios/example.toml",
+        &mut crate::read_from_disk,
+    )
+    .expect("five seeds are valid");
+    assert_eq!(scenario.seeds, 5);
+    check(
+        &format!("seeds = 0\n{BASE}"),
+        "scenarios/example.toml:1:9: seeds = 0 is not allowed (expected 1 to 1000: how many seeds every strategy runs on)",
+    );
+    check(
+        &format!("seeds = 1001\n{BASE}"),
+        "scenarios/example.toml:1:9: seeds = 1001 is not allowed (expected 1 to 1000: how many seeds every strategy runs on)",
     );
 }
 
