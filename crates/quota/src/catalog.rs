@@ -219,10 +219,12 @@ impl ModelLimits {
     }
 }
 
-/// A user override file: every part optional, merged field by field into a catalog.
+/// A user override file: every part optional, merged field by field into a catalog. Public so
+/// that a file embedding overrides (the serve config's `[catalog]`) can check them where the
+/// user wrote them, with the file's own line and column.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct CatalogOverrides {
+pub struct CatalogOverrides {
     version: Option<u32>,
     date: Option<String>,
     sources: Option<String>,

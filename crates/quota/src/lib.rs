@@ -42,7 +42,8 @@ mod time;
 mod token_bucket;
 
 pub use catalog::{
-    BUILTIN_CATALOG_TOML, Catalog, CatalogError, ModelEntry, ModelKind, ModelLimits, TierInfo,
+    BUILTIN_CATALOG_TOML, Catalog, CatalogError, CatalogOverrides, ModelEntry, ModelKind,
+    ModelLimits, TierInfo,
 };
 pub use charge::{
     ChatMessage, RequestSize, TokenChargeRule, count_chat_prompt_tokens, count_text_tokens,

@@ -242,7 +242,7 @@ pub enum ConfigError {
 impl ServerConfig {
     /// Parses and validates a TOML config; `origin` (usually the path) prefixes every error.
     pub fn from_toml_str(text: &str, origin: &str) -> Result<ServerConfig, ConfigError> {
-        let config: ServerConfig = toml::from_str(text).map_err(|error| {
+        let parse_error = |error: toml::de::Error| {
             // `path:line:column: message` is what editors and terminals turn into a jump to
             // the spot; toml's own rendering puts the place on a separate "at line" clause.
             let place = match error.span() {
@@ -255,6 +255,24 @@ impl ServerConfig {
             ConfigError::Parse {
                 origin: place,
                 message: error.message().trim_end().to_owned(),
+            }
+        };
+        let config: ServerConfig = toml::from_str(text).map_err(parse_error)?;
+        // The `[catalog]` table is kept as written and applied later; reading it here in the
+        // catalog's own format reports a mistake at its place in this file.
+        #[derive(Deserialize)]
+        struct CatalogOnly {
+            #[serde(default)]
+            #[allow(dead_code)]
+            catalog: Option<quota::CatalogOverrides>,
+        }
+        toml::from_str::<CatalogOnly>(text).map_err(|error| {
+            let ConfigError::Parse { origin, message } = parse_error(error) else {
+                unreachable!("parse_error makes parse errors")
+            };
+            ConfigError::Parse {
+                origin,
+                message: format!("catalog: {message}"),
             }
         })?;
         config.validate(origin)?;
@@ -419,6 +437,19 @@ mod tests {
         // Written back, a set holds only what it wrote.
         let written = toml::to_string(&config.organizations[0].limits["gpt-4o"]).unwrap();
         assert_eq!(written, "algorithm = \"fixed-window\"\nrpm = 3\n");
+    }
+
+    #[test]
+    fn a_bad_catalog_override_is_reported_at_its_place_in_the_users_file() {
+        let error = ServerConfig::from_toml_str(
+            "seed = 1\n[catalog.models.gpt-4o.tiers]\ntier-1 = { tpm = \"lots\" }\n",
+            "serve.toml",
+        )
+        .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "serve.toml:3:18: catalog: invalid type: string \"lots\", expected u64"
+        );
     }
 
     #[test]
