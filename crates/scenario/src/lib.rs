@@ -19,6 +19,7 @@ mod model;
 mod replay;
 mod result;
 mod sample;
+mod storm;
 mod trace;
 mod validate;
 mod workload;
@@ -39,6 +40,7 @@ pub use result::{
     BatchResult, GroupSummary, LatencySummary, REPORT_FORMAT_VERSION, RunReport, RunResult,
     ScenarioSummary, ServerSummary, TimeBin, Totals,
 };
+pub use storm::{STORM_MIN_ATTEMPTS, STORM_WINDOW_NS, StormTracker, StormWindow, storm_share};
 pub use trace::{AttemptDecision, AttemptOutcome, AttemptRecord, LimitKind};
 pub use validate::{DEFAULT_STRATEGY, ReadFile, json_schema, parse_scenario};
 pub use workload::{ClientId, ClientStream, RequestSpec, StreamPurpose, stream_rng, workload};

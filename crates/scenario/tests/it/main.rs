@@ -1,6 +1,7 @@
 //! Integration tests of the scenario crate: one binary, one module per feature.
 
 mod analysis;
+mod storm;
 mod expect;
 mod validation;
 mod workload;
