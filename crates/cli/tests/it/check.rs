@@ -138,7 +138,10 @@ fn baselines_outside_the_gate_are_reported_without_failing_it() {
     assert_eq!(xml.matches("<testcase ").count(), 6, "{xml}");
     assert_eq!(xml.matches("<skipped ").count(), 4, "{xml}");
     assert!(!xml.contains("<failure"), "{xml}");
-    assert!(xml.contains("failures=\"0\" errors=\"0\" skipped=\"4\""), "{xml}");
+    assert!(
+        xml.contains("failures=\"0\" errors=\"0\" skipped=\"4\""),
+        "{xml}"
+    );
     let markdown = std::fs::read_to_string(&summary).unwrap();
     assert!(
         markdown.starts_with(

@@ -146,9 +146,7 @@ impl Validator<'_, '_> {
             .iter()
             .map(|strategy| strategy.label.clone())
             .collect();
-        let has_batch = groups
-            .iter()
-            .any(|group| group.batch_requests().is_some());
+        let has_batch = groups.iter().any(|group| group.batch_requests().is_some());
         let expect = crate::expect::validate(&self.source, file.expect, &labels, has_batch)?;
         let bin_width = match file.metrics.bin {
             Some(bin) => {

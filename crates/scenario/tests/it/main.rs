@@ -1,8 +1,8 @@
 //! Integration tests of the scenario crate: one binary, one module per feature.
 
 mod analysis;
-mod storm;
 mod expect;
+mod storm;
 mod validation;
 mod workload;
 
