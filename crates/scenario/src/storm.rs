@@ -32,7 +32,8 @@ pub const STORM_MIN_ATTEMPTS: u64 = 10;
 pub struct StormWindow {
     /// Send time of the window's first attempt, in milliseconds since the scenario start.
     pub start_ms: u64,
-    /// Send time of its last attempt, in milliseconds (less than a second after `start_ms`).
+    /// Send time of its last attempt, in milliseconds (less than a second after the first in
+    /// nanoseconds, so at most 1000 after `start_ms` once both are floored to milliseconds).
     pub end_ms: u64,
     /// Attempts sent in the window.
     pub attempts: u64,
