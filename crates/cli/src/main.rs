@@ -57,7 +57,8 @@ enum Command {
     Schema(commands::schema::Args),
     /// List the retry strategies: parameters, defaults and the source of each formula.
     Strategies(commands::strategies::Args),
-    /// Run scenarios and check their [expect] thresholds: exit 0 if all pass, 1 if any fails.
+    /// Run scenarios and check their [expect] thresholds: exit 0 if all pass, 1 if any fails
+    /// (only strategies named in [expect] gate count, when it names some).
     Check(commands::check::Args),
     /// Compare two runs (directories or report.json files), e.g. a baseline and this change.
     Diff(commands::diff::Args),

@@ -1,5 +1,5 @@
-//! The secondary numbers per run (tail latency, 429s by limit, backlog, tokens), as plain text
-//! cells that the Markdown and HTML renderers lay out as a table.
+//! The secondary numbers per run (tail latency, 429s by limit, backlog, storm share, tokens), as
+//! plain text cells that the Markdown and HTML renderers lay out as a table.
 
 use scenario::{RunReport, RunResult};
 
@@ -7,7 +7,7 @@ use crate::scoreboard::server_limits;
 use crate::units;
 
 /// Column headers of [`detail_rows`].
-pub(crate) const DETAIL_HEADERS: [&str; 12] = [
+pub(crate) const DETAIL_HEADERS: [&str; 13] = [
     "run",
     "p90",
     "p99.9",
@@ -17,6 +17,7 @@ pub(crate) const DETAIL_HEADERS: [&str; 12] = [
     "5xx",
     "timeouts",
     "peak in retry",
+    "storm share",
     "peak backlog",
     "tokens/min",
     "wasted tokens",
@@ -77,6 +78,7 @@ fn detail_row(report: &RunReport, run: &RunResult) -> Vec<String> {
         run.totals.server_errors.to_string(),
         run.totals.timeouts.to_string(),
         run.analysis.peak_retrying.to_string(),
+        storm_share(run),
         format!(
             "{} at {}",
             backlog.peak_open,
@@ -85,4 +87,20 @@ fn detail_row(report: &RunReport, run: &RunResult) -> Vec<String> {
         tokens,
         run.analysis.rejected.wasted_tokens.to_string(),
     ]
+}
+
+/// The storm share with its window: `60.0% (6/10 at 1m02s)`, the retries among the attempts
+/// sent in the stormiest one-second window and when it began; `-` when no one-second window
+/// held enough attempts to count.
+fn storm_share(run: &RunResult) -> String {
+    match (run.analysis.storm_share, run.analysis.storm_window) {
+        (Some(share), Some(window)) => format!(
+            "{} ({}/{} at {})",
+            units::percent(share),
+            window.retries,
+            window.attempts,
+            units::duration_ms(window.start_ms)
+        ),
+        _ => "-".to_owned(),
+    }
 }

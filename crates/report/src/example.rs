@@ -62,6 +62,9 @@ fn example_run(strategy: &str, retries: bool) -> scenario::RunResult {
     // measures it.
     metrics.set_goodput_window(180 * SECOND_NS);
     let mut admitted_in_minute = [0u64; 4];
+    // Sends are fed to the storm share in time order once all are known, as a simulator's
+    // would come; the loop below visits them request by request.
+    let mut sends: Vec<(u64, u32)> = Vec::new();
     for request in 0..240u64 {
         let client = ClientId {
             group: 0,
@@ -88,6 +91,7 @@ fn example_run(strategy: &str, retries: bool) -> scenario::RunResult {
                 outcome: AttemptOutcome::Success,
                 decision: AttemptDecision::Done,
             };
+            sends.push((sent_ns, attempt));
             if admitted {
                 admitted_in_minute[minute] += 1;
                 // Service time grows with queueing in the minute, so latencies spread.
@@ -126,6 +130,10 @@ fn example_run(strategy: &str, retries: bool) -> scenario::RunResult {
             }
             sent_ns = base.ended_ns + wait_ns;
         }
+    }
+    sends.sort_unstable();
+    for (sent_ns, attempt) in sends {
+        metrics.record_send(sent_ns, attempt);
     }
     metrics.finish("tier-1".to_owned(), strategy.to_owned())
 }

@@ -1,5 +1,5 @@
 //! JUnit XML for CI test reporters: one `<testsuite>` per scenario and one `<testcase>` per
-//! scenario x run x threshold.
+//! scenario x run x threshold; a baseline's (a strategy outside `[expect]` `gate`) is skipped.
 
 use std::fmt::Write;
 
@@ -12,6 +12,11 @@ use crate::verdict::CheckedScenario;
 /// `ratelab.<scenario>`; a failed threshold carries a `<failure>` whose message gives the
 /// actual value and where the threshold is written.
 ///
+/// A baseline's verdict is a `<skipped>` test case whose message says whether it met the bound:
+/// GitHub's, GitLab's and Jenkins' JUnit reporters all count and show skipped cases apart from
+/// passes and failures, and none of them fails a build for one, which is what a baseline is.
+/// (A `<property>` would carry the same words, but most reporters do not display properties.)
+///
 /// ```
 /// let xml = report::junit_xml(&[]);
 /// assert!(xml.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites"));
@@ -21,22 +26,32 @@ pub fn junit_xml(checked: &[CheckedScenario]) -> String {
     let failures: usize = checked
         .iter()
         .flat_map(|scenario| &scenario.verdicts)
-        .filter(|verdict| !verdict.passed)
+        .filter(|verdict| verdict.failed())
+        .count();
+    let skipped: usize = checked
+        .iter()
+        .flat_map(|scenario| &scenario.verdicts)
+        .filter(|verdict| !verdict.gated)
         .count();
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     let _ = writeln!(
         out,
-        "<testsuites name=\"ratelab check\" tests=\"{tests}\" failures=\"{failures}\" errors=\"0\">"
+        "<testsuites name=\"ratelab check\" tests=\"{tests}\" failures=\"{failures}\" errors=\"0\" skipped=\"{skipped}\">"
     );
     for scenario in checked {
         let scenario_failures = scenario
             .verdicts
             .iter()
-            .filter(|verdict| !verdict.passed)
+            .filter(|verdict| verdict.failed())
+            .count();
+        let scenario_skipped = scenario
+            .verdicts
+            .iter()
+            .filter(|verdict| !verdict.gated)
             .count();
         let _ = writeln!(
             out,
-            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{scenario_failures}\" errors=\"0\" skipped=\"0\">",
+            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{scenario_failures}\" errors=\"0\" skipped=\"{scenario_skipped}\">",
             escape(&scenario.name),
             scenario.verdicts.len()
         );
@@ -49,7 +64,19 @@ pub fn junit_xml(checked: &[CheckedScenario]) -> String {
                 escape(&scenario.run_name(verdict)),
                 escape(&bound)
             );
-            if verdict.passed {
+            if !verdict.gated {
+                let outcome = if verdict.passed { "met" } else { "missed" };
+                let message = format!(
+                    "baseline, not gated ({outcome}): {} ({})",
+                    verdict.describe(),
+                    verdict.location
+                );
+                let _ = writeln!(
+                    out,
+                    ">\n      <skipped message=\"{}\"/>\n    </testcase>",
+                    escape(&message)
+                );
+            } else if verdict.passed {
                 out.push_str("/>\n");
             } else {
                 let message = format!("{} ({})", verdict.describe(), verdict.location);

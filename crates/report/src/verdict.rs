@@ -1,5 +1,6 @@
 //! SLO verdicts: a scenario's `[expect]` thresholds evaluated against its runs, one verdict per
-//! run and metric, with renderers for the terminal and for Markdown.
+//! run and metric, with renderers for the terminal and for Markdown. Runs of strategies outside
+//! `[expect]` `gate` are baselines: judged the same way, reported as such, never failing.
 
 use std::fmt::Write;
 
@@ -23,6 +24,9 @@ pub struct Verdict {
     pub actual: Option<f64>,
     /// Whether the run met the bound (a missing value fails).
     pub passed: bool,
+    /// Whether the run's strategy is gated (`[expect]` `gate`, every strategy without one);
+    /// a verdict that is not is a baseline's and never fails the gate.
+    pub gated: bool,
     /// Where the threshold is written.
     pub location: Location,
 }
@@ -38,10 +42,15 @@ impl Verdict {
         )
     }
 
+    /// Whether the verdict fails the gate: a gated run that missed its bound.
+    pub fn failed(&self) -> bool {
+        self.gated && !self.passed
+    }
+
     /// `p99 latency 12.3s <= 30s`, or with `>` when it failed.
     pub fn describe(&self) -> String {
         let actual = self.actual.map_or_else(
-            || "n/a (no request succeeded)".to_owned(),
+            || missing_value(self.metric).to_owned(),
             |value| format_value(self.metric, value),
         );
         let comparison = match (self.metric.is_minimum(), self.passed) {
@@ -82,9 +91,9 @@ impl CheckedScenario {
         }
     }
 
-    /// Whether every verdict passed.
+    /// Whether every gated verdict passed: baselines never fail the gate.
     pub fn passed(&self) -> bool {
-        self.verdicts.iter().all(|verdict| verdict.passed)
+        !self.verdicts.iter().any(Verdict::failed)
     }
 
     /// The run a verdict is about: the strategy, prefixed by the server when there are several.
@@ -98,7 +107,8 @@ impl CheckedScenario {
 }
 
 /// Applies each threshold to each run it concerns: per run and metric, the threshold written
-/// for the run's strategy wins over the one for every strategy.
+/// for the run's strategy wins over the one for every strategy. Runs of strategies outside
+/// `[expect]` `gate` get verdicts too, marked not [`Verdict::gated`].
 ///
 /// ```
 /// use scenario::{Expectations, Location, SloMetric, Threshold};
@@ -112,6 +122,7 @@ impl CheckedScenario {
 ///         strategy: None,
 ///         location: at,
 ///     }],
+///     gate: None,
 /// };
 /// let verdicts = report::evaluate(&expectations, &report);
 /// assert_eq!(verdicts.len(), 2);
@@ -128,8 +139,11 @@ pub fn evaluate(expectations: &Expectations, report: &RunReport) -> Vec<Verdict>
 }
 
 /// The verdicts of one run, in [`SloMetric::ALL`] order: what [`evaluate`] gives for it, so the
-/// answers of `ratelab run` judge a run exactly as `ratelab check` does.
+/// answers of `ratelab run` judge a run exactly as `ratelab check` does. A baseline's verdicts
+/// say whether it met each bound, as a gated run's do; only [`Verdict::gated`] differs, so the
+/// answers judge baselines and gated strategies alike.
 pub(crate) fn run_verdicts(expectations: &Expectations, run: &RunResult) -> Vec<Verdict> {
+    let gated = expectations.gates(&run.strategy);
     SloMetric::ALL
         .into_iter()
         .filter_map(|metric| {
@@ -142,6 +156,7 @@ pub(crate) fn run_verdicts(expectations: &Expectations, run: &RunResult) -> Vec<
                 limit: threshold.limit,
                 actual,
                 passed: actual.is_some_and(|actual| metric.passes(actual, threshold.limit)),
+                gated,
                 location: threshold.location.clone(),
             })
         })
@@ -162,14 +177,31 @@ pub(crate) fn metric_value(run: &RunResult, metric: SloMetric) -> Option<f64> {
         }),
         SloMetric::GaveUp => Some(totals.gave_up as f64),
         SloMetric::EarlyRetries => Some(run.analysis.early_retries as f64),
+        SloMetric::Makespan => run
+            .batch
+            .and_then(|batch| batch.makespan_ms)
+            .map(|millis| millis as f64 / 1e3),
+        // No one-second window with 10 attempts: nothing stormed, a share of 0.
+        SloMetric::StormShare => Some(run.analysis.storm_share.unwrap_or(0.0)),
+    }
+}
+
+/// What a verdict says when its run has no value of `metric`.
+fn missing_value(metric: SloMetric) -> &'static str {
+    match metric {
+        SloMetric::Makespan => "n/a (the batch did not finish)",
+        _ => "n/a (no request succeeded)",
     }
 }
 
 /// A value of `metric` as people read it.
 pub(crate) fn format_value(metric: SloMetric, value: f64) -> String {
     match metric {
-        SloMetric::SuccessRate | SloMetric::RateLimitedShare => units::percent(value),
+        SloMetric::SuccessRate | SloMetric::RateLimitedShare | SloMetric::StormShare => {
+            units::percent(value)
+        }
         SloMetric::P99Latency => units::latency((value * 1e6).round() as u64),
+        SloMetric::Makespan => units::duration_ms((value * 1e3).round() as u64),
         SloMetric::Amplification => units::factor(value),
         SloMetric::GaveUp | SloMetric::EarlyRetries => format!("{value:.0}"),
     }
@@ -184,16 +216,22 @@ pub enum VerdictListing {
     All,
 }
 
-/// The verdicts for a terminal: one line per listed verdict (`pass` or `FAIL`, the scenario,
-/// the run, the comparison and where the threshold is written), then the counts.
+/// The verdicts for a terminal: one line per listed verdict (`pass` or `FAIL`, or `base` for a
+/// baseline's, then the scenario, the run, the comparison and where the threshold is written),
+/// then the counts. Baselines' verdicts are listed only with [`VerdictListing::All`]; the counts
+/// always say how many there were and how many missed.
 pub fn verdicts_terminal(checked: &[CheckedScenario], listing: VerdictListing) -> String {
     let mut out = String::new();
     for scenario in checked {
         for verdict in &scenario.verdicts {
-            if verdict.passed && listing == VerdictListing::FailuresOnly {
+            if !verdict.failed() && listing == VerdictListing::FailuresOnly {
                 continue;
             }
-            let mark = if verdict.passed { "pass" } else { "FAIL" };
+            let mark = match (verdict.gated, verdict.passed) {
+                (false, _) => "base",
+                (true, true) => "pass",
+                (true, false) => "FAIL",
+            };
             let _ = writeln!(
                 out,
                 "{mark}  {}  {}  {}  ({})",
@@ -204,21 +242,22 @@ pub fn verdicts_terminal(checked: &[CheckedScenario], listing: VerdictListing) -
             );
         }
     }
-    let (passed, failed) = count(checked);
-    let _ = writeln!(out, "{passed} passed, {failed} failed");
+    let counts = Counts::of(checked);
+    let _ = writeln!(out, "{}", counts.headline());
     out
 }
 
-/// The verdicts as Markdown: a headline, then one table per scenario with failures in bold.
+/// The verdicts as Markdown: a headline, then one table per scenario with failures in bold and
+/// baselines' verdicts marked as such.
 ///
 /// ```
 /// let checked: Vec<report::CheckedScenario> = Vec::new();
 /// assert!(report::verdicts_markdown(&checked).starts_with("### ratelab check: 0 passed, 0 failed"));
 /// ```
 pub fn verdicts_markdown(checked: &[CheckedScenario]) -> String {
-    let (passed, failed) = count(checked);
-    let icon = if failed == 0 { "✅" } else { "❌" };
-    let mut out = format!("### ratelab check: {passed} passed, {failed} failed {icon}\n\n");
+    let counts = Counts::of(checked);
+    let icon = if counts.failed == 0 { "✅" } else { "❌" };
+    let mut out = format!("### ratelab check: {} {icon}\n\n", counts.headline());
     for scenario in checked {
         let _ = writeln!(
             out,
@@ -233,7 +272,12 @@ pub fn verdicts_markdown(checked: &[CheckedScenario]) -> String {
                 || "n/a".to_owned(),
                 |value| format_value(verdict.metric, value),
             );
-            let result = if verdict.passed { "pass" } else { "**FAIL**" };
+            let result = match (verdict.gated, verdict.passed) {
+                (false, true) => "baseline: met",
+                (false, false) => "baseline: missed",
+                (true, true) => "pass",
+                (true, false) => "**FAIL**",
+            };
             let _ = writeln!(
                 out,
                 "| `{}` | {} | {} | {result} |",
@@ -247,8 +291,40 @@ pub fn verdicts_markdown(checked: &[CheckedScenario]) -> String {
     out
 }
 
-fn count(checked: &[CheckedScenario]) -> (usize, usize) {
-    let verdicts = || checked.iter().flat_map(|scenario| &scenario.verdicts);
-    let passed = verdicts().filter(|verdict| verdict.passed).count();
-    (passed, verdicts().count() - passed)
+/// Verdict counts: gated ones passed and failed, and baselines' (not gated) met and missed.
+#[derive(Debug, Clone, Copy, Default)]
+struct Counts {
+    passed: usize,
+    failed: usize,
+    baseline_met: usize,
+    baseline_missed: usize,
+}
+
+impl Counts {
+    fn of(checked: &[CheckedScenario]) -> Counts {
+        let mut counts = Counts::default();
+        for verdict in checked.iter().flat_map(|scenario| &scenario.verdicts) {
+            let slot = match (verdict.gated, verdict.passed) {
+                (true, true) => &mut counts.passed,
+                (true, false) => &mut counts.failed,
+                (false, true) => &mut counts.baseline_met,
+                (false, false) => &mut counts.baseline_missed,
+            };
+            *slot += 1;
+        }
+        counts
+    }
+
+    /// `3 passed, 0 failed`, then `; baselines (not gated): 2 met, 4 missed` when there are any.
+    fn headline(&self) -> String {
+        let mut line = format!("{} passed, {} failed", self.passed, self.failed);
+        if self.baseline_met + self.baseline_missed > 0 {
+            let _ = write!(
+                line,
+                "; baselines (not gated): {} met, {} missed",
+                self.baseline_met, self.baseline_missed
+            );
+        }
+        line
+    }
 }

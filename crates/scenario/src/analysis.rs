@@ -1,6 +1,6 @@
 //! Resilience metrics beyond the counters of [`crate::RunResult`]: goodput, backlog drain after
-//! a spike, fairness across fan-out instances, quota spent on rejections, early retries and the
-//! latency CDF, each aggregated online.
+//! a spike, fairness across fan-out instances, quota spent on rejections, early retries, the
+//! storm share and the latency CDF, each aggregated online.
 //!
 //! Memory grows with client instances and time bins, never with the number of requests: the
 //! aggregator keeps one success counter per instance and two signed deltas per time bin, and
@@ -12,6 +12,7 @@ use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
 use crate::result::TimeBin;
+use crate::storm::{StormTracker, StormWindow};
 use crate::trace::{AttemptDecision, AttemptOutcome, AttemptRecord};
 use crate::workload::ClientId;
 
@@ -37,6 +38,14 @@ pub struct RunAnalysis {
     pub early_retries: u64,
     /// The largest number of requests in retry at the end of any time bin.
     pub peak_retrying: u64,
+    /// The storm share ([`crate::storm_share`]): the largest share of retries among the
+    /// attempts sent in any one-second window holding at least 10 attempts, from 0 to 1,
+    /// rounded to 4 decimals; `None` when no one-second window held 10 attempts.
+    #[serde(default)]
+    pub storm_share: Option<f64>,
+    /// The window the storm share was measured in; `None` with it.
+    #[serde(default)]
+    pub storm_window: Option<StormWindow>,
     /// End-to-end latency of succeeded requests at the quantiles of [`CDF_QUANTILES`].
     pub latency_cdf: Vec<CdfPoint>,
 }
@@ -153,6 +162,7 @@ pub(crate) struct AnalysisAggregator {
     succeeded_tokens: u64,
     rejected: RejectedCost,
     early_retries: u64,
+    storm: StormTracker,
 }
 
 impl AnalysisAggregator {
@@ -171,6 +181,7 @@ impl AnalysisAggregator {
             succeeded_tokens: 0,
             rejected: RejectedCost::default(),
             early_retries: 0,
+            storm: StormTracker::new(),
         }
     }
 
@@ -192,6 +203,13 @@ impl AnalysisAggregator {
         self.delta(at_ns).open += 1;
         // An instance that sends but never succeeds still counts in its group's fairness.
         self.instance_slot(client);
+    }
+
+    /// Counts an attempt as it is sent, for the storm share: executors send in time order, while
+    /// attempt records come when attempts end, out of send order.
+    #[inline]
+    pub(crate) fn record_send(&mut self, sent_ns: u64, is_retry: bool) {
+        self.storm.record(sent_ns, is_retry);
     }
 
     pub(crate) fn record_attempt(&mut self, record: &AttemptRecord) {
@@ -327,7 +345,10 @@ impl AnalysisAggregator {
                 })
                 .collect()
         };
+        let storm_window = self.storm.finish();
         RunAnalysis {
+            storm_share: storm_window.map(|window| round_to(window.share(), 4)),
+            storm_window,
             goodput,
             backlog: backlog(bins, self.bin_width_ns / 1_000_000),
             fairness,

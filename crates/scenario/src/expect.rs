@@ -1,15 +1,20 @@
 //! The `[expect]` table: service-level thresholds a scenario's runs must meet, for CI gates
 //! (`ratelab check`). Thresholds at the top of the table apply to every strategy; a
-//! `[expect.strategy."<name>"]` table overrides them for one strategy.
+//! `[expect.strategy."<name>"]` table overrides them for one strategy. `gate` names the
+//! strategies the gate is about; the others are baselines, judged and reported but never
+//! failing the gate.
 //!
 //! ```toml
 //! [expect]
+//! gate = ["ours"]             # strategy labels; without it every strategy is gated
 //! min_success_rate = 0.99     # share of requests that succeed, 0 to 1
 //! max_p99_latency = "30s"     # end-to-end, retries and waits included
 //! max_amplification = 1.5     # attempts per request
 //! max_429_share = 0.2         # share of attempts rejected with 429
 //! max_gave_up = 0             # requests given up
 //! max_early_retries = 0       # retries sent before the server's retry-after
+//! max_makespan = "10m"        # the batch's completion time (unfinished fails)
+//! max_storm_share = 0.5       # largest share of retries in any busy one-second window
 //!
 //! [expect.strategy."none"]    # a strategy's label or its kind
 //! min_success_rate = 0.5
@@ -55,6 +60,21 @@ pub struct ExpectFile {
     #[serde(default)]
     #[schemars(with = "Option<u64>")]
     pub max_early_retries: Option<Spanned<u64>>,
+    /// Longest completion time of the scenario's batch (groups with `requests_per_worker`), from
+    /// its start to the end of its last request (e.g. "10m"); a batch that did not finish fails.
+    #[serde(default)]
+    #[schemars(with = "Option<HumanDuration>")]
+    pub max_makespan: Option<Spanned<HumanDuration>>,
+    /// Largest storm share, from 0 to 1: the share of retries among the attempts sent in the
+    /// stormiest one-second window holding at least 10 attempts (see `scenario::storm_share`).
+    #[serde(default)]
+    #[schemars(with = "Option<f64>")]
+    pub max_storm_share: Option<Spanned<f64>>,
+    /// The strategies the gate is about, by label; the others are baselines, reported but
+    /// never failing `ratelab check`. Without it every strategy is gated.
+    #[serde(default)]
+    #[schemars(with = "Option<Vec<String>>")]
+    pub gate: Option<Spanned<Vec<Spanned<String>>>>,
     /// Thresholds for one strategy, by its label (`openai-python@2.52`) or kind
     /// (`honour-retry-after`); they replace the top-level ones of the same name.
     #[serde(default)]
@@ -84,17 +104,25 @@ pub enum SloMetric {
     /// Retries sent before the server's `retry-after`.
     #[serde(rename = "max_early_retries")]
     EarlyRetries,
+    /// The batch's completion time, in seconds; none (not finished) fails.
+    #[serde(rename = "max_makespan")]
+    Makespan,
+    /// The storm share ([`crate::storm_share`]), from 0 to 1.
+    #[serde(rename = "max_storm_share")]
+    StormShare,
 }
 
 impl SloMetric {
     /// Every metric, in the order reports list them.
-    pub const ALL: [SloMetric; 6] = [
+    pub const ALL: [SloMetric; 8] = [
         SloMetric::SuccessRate,
         SloMetric::P99Latency,
         SloMetric::Amplification,
         SloMetric::RateLimitedShare,
         SloMetric::GaveUp,
         SloMetric::EarlyRetries,
+        SloMetric::Makespan,
+        SloMetric::StormShare,
     ];
 
     /// The key in the `[expect]` table, e.g. `max_p99_latency`.
@@ -106,6 +134,8 @@ impl SloMetric {
             SloMetric::RateLimitedShare => "max_429_share",
             SloMetric::GaveUp => "max_gave_up",
             SloMetric::EarlyRetries => "max_early_retries",
+            SloMetric::Makespan => "max_makespan",
+            SloMetric::StormShare => "max_storm_share",
         }
     }
 
@@ -118,6 +148,8 @@ impl SloMetric {
             SloMetric::RateLimitedShare => "429 share",
             SloMetric::GaveUp => "gave up",
             SloMetric::EarlyRetries => "early retries",
+            SloMetric::Makespan => "makespan",
+            SloMetric::StormShare => "storm share",
         }
     }
 
@@ -154,8 +186,8 @@ impl fmt::Display for SloMetric {
 pub struct Threshold {
     /// What it bounds.
     pub metric: SloMetric,
-    /// The bound in the metric's unit: a share from 0 to 1, seconds for latency, a factor for
-    /// amplification, a count otherwise.
+    /// The bound in the metric's unit: a share from 0 to 1, seconds for latency and makespan, a
+    /// factor for amplification, a count otherwise.
     pub limit: f64,
     /// The strategy it is for (a label or kind), or `None` for every strategy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -164,20 +196,42 @@ pub struct Threshold {
     pub location: Location,
 }
 
-/// A scenario's thresholds, checked; empty when the file has no `[expect]` table. Serialized
-/// (in `report.json`) as the list of thresholds.
+/// A scenario's thresholds, checked; empty when the file has no `[expect]` table.
+///
+/// Serialized flattened into `report.json`'s scenario summary: `expect` (the list of
+/// thresholds, absent when empty) and `gate` (absent when every strategy is gated).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(transparent)]
 pub struct Expectations {
     /// Thresholds for every strategy first, then per strategy by name; each in
     /// [`SloMetric::ALL`] order.
+    #[serde(rename = "expect", default, skip_serializing_if = "Vec::is_empty")]
     pub thresholds: Vec<Threshold>,
+    /// The labels of the strategies the gate is about, in the order written; `None` gates every
+    /// strategy. The others are baselines: judged, reported, never failing the gate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gate: Option<Vec<String>>,
 }
 
 impl Expectations {
     /// Whether there is nothing to check.
     pub fn is_empty(&self) -> bool {
         self.thresholds.is_empty()
+    }
+
+    /// Whether runs of the strategy labelled `strategy` decide the gate (`ratelab check`'s exit
+    /// code); the others are baselines.
+    ///
+    /// ```
+    /// let mut expect = scenario::Expectations::default();
+    /// assert!(expect.gates("none"), "without `gate`, every strategy is gated");
+    /// expect.gate = Some(vec!["ours".to_owned()]);
+    /// assert!(expect.gates("ours"));
+    /// assert!(!expect.gates("none"));
+    /// ```
+    pub fn gates(&self, strategy: &str) -> bool {
+        self.gate
+            .as_ref()
+            .is_none_or(|gate| gate.iter().any(|label| label == strategy))
     }
 
     /// The threshold of `metric` that applies to a run of `strategy` (its label): one written
@@ -231,11 +285,13 @@ pub fn strategy_kind(label: &str) -> &str {
     &label[..end]
 }
 
-/// Checks an `[expect]` table against the scenario's strategy labels.
+/// Checks an `[expect]` table against the scenario's strategy labels; `has_batch` says whether
+/// the scenario has a batch (a group with `requests_per_worker`) for `max_makespan` to bound.
 pub(crate) fn validate(
     source: &SourceText<'_>,
     file: Option<Spanned<ExpectFile>>,
     strategy_labels: &[String],
+    has_batch: bool,
 ) -> Result<Expectations, ScenarioError> {
     let Some(file) = file else {
         return Ok(Expectations::default());
@@ -243,7 +299,7 @@ pub(crate) fn validate(
     let mut thresholds = Vec::new();
     let table_span = file.span();
     let file = file.into_inner();
-    thresholds_of(source, &file, None, &mut thresholds)?;
+    thresholds_of(source, &file, None, has_batch, &mut thresholds)?;
     for (name, table) in &file.strategy {
         let span = table.span();
         let known = strategy_labels
@@ -259,6 +315,14 @@ pub(crate) fn validate(
             ));
         }
         let table = table.get_ref();
+        if let Some(gate) = &table.gate {
+            return Err(source.invalid(
+                gate.span(),
+                format!(
+                    "expect.strategy.\"{name}\".gate is not allowed (gate names the gated strategies once, at the top of [expect]: write `gate = [...]` under [expect])"
+                ),
+            ));
+        }
         if !table.strategy.is_empty() {
             return Err(source.invalid(
                 span,
@@ -267,7 +331,7 @@ pub(crate) fn validate(
                 ),
             ));
         }
-        thresholds_of(source, table, Some(name), &mut thresholds)?;
+        thresholds_of(source, table, Some(name), has_batch, &mut thresholds)?;
     }
     if thresholds.is_empty() {
         return Err(source.invalid(
@@ -278,13 +342,68 @@ pub(crate) fn validate(
             ),
         ));
     }
-    Ok(Expectations { thresholds })
+    let gate = match &file.gate {
+        Some(gate) => Some(gate_of(source, gate, strategy_labels, &thresholds)?),
+        None => None,
+    };
+    Ok(Expectations { thresholds, gate })
+}
+
+/// Checks `gate`: known labels, at least one, and each gated strategy bounded by some threshold,
+/// so a gate cannot pass for want of anything to check.
+fn gate_of(
+    source: &SourceText<'_>,
+    gate: &Spanned<Vec<Spanned<String>>>,
+    strategy_labels: &[String],
+    thresholds: &[Threshold],
+) -> Result<Vec<String>, ScenarioError> {
+    let labels = strategy_labels.join(", ");
+    if gate.get_ref().is_empty() {
+        return Err(source.invalid(
+            gate.span(),
+            format!(
+                "expect.gate is empty, so nothing would be gated (expected the labels of the strategies to gate, from: {labels}; or remove gate to gate every strategy)"
+            ),
+        ));
+    }
+    let mut gated: Vec<String> = Vec::with_capacity(gate.get_ref().len());
+    for label in gate.get_ref() {
+        let name = label.get_ref();
+        if !strategy_labels.contains(name) {
+            return Err(source.invalid(
+                label.span(),
+                format!(
+                    "expect.gate names \"{name}\", which is no strategy label of this scenario (expected one of: {labels})"
+                ),
+            ));
+        }
+        let expectations = Expectations {
+            thresholds: thresholds.to_vec(),
+            gate: None,
+        };
+        let bounded = SloMetric::ALL
+            .into_iter()
+            .any(|metric| expectations.applying_to(metric, name).is_some());
+        if !bounded {
+            return Err(source.invalid(
+                label.span(),
+                format!(
+                    "expect.gate names \"{name}\", but no threshold applies to it, so its gate could never fail (expected a threshold at the top of [expect] or in [expect.strategy.\"{name}\"])"
+                ),
+            ));
+        }
+        if !gated.contains(name) {
+            gated.push(name.clone());
+        }
+    }
+    Ok(gated)
 }
 
 fn thresholds_of(
     source: &SourceText<'_>,
     file: &ExpectFile,
     strategy: Option<&String>,
+    has_batch: bool,
     thresholds: &mut Vec<Threshold>,
 ) -> Result<(), ScenarioError> {
     let prefix = match strategy {
@@ -357,6 +476,30 @@ fn thresholds_of(
             *value.get_ref() as f64,
             value.span(),
         );
+    }
+    if let Some(value) = &file.max_makespan {
+        let makespan = value.get_ref().0;
+        if !has_batch {
+            return Err(source.invalid(
+                value.span(),
+                format!(
+                    "{prefix}max_makespan is not allowed without a batch (expected a batch for it to bound: a client group with `closed_loop = {{ ..., requests_per_worker = N }}`)"
+                ),
+            ));
+        }
+        if makespan.is_zero() {
+            return Err(source.invalid(
+                value.span(),
+                format!(
+                    "{prefix}max_makespan = \"0s\" is not allowed (expected a positive duration, e.g. \"10m\")"
+                ),
+            ));
+        }
+        push(SloMetric::Makespan, makespan.as_secs_f64(), value.span());
+    }
+    if let Some(value) = &file.max_storm_share {
+        let limit = share(SloMetric::StormShare, value)?;
+        push(SloMetric::StormShare, limit, value.span());
     }
     Ok(())
 }

@@ -20,6 +20,7 @@ mod replay;
 mod result;
 mod sample;
 mod seeds;
+mod storm;
 mod trace;
 mod validate;
 mod workload;
@@ -44,6 +45,7 @@ pub use seeds::{
     Confidence, HeadlineMetric, Interval, MAX_SEEDS, SeedMetric, SeedStats, SeedValues,
     derive_seeds,
 };
+pub use storm::{STORM_MIN_ATTEMPTS, STORM_WINDOW_NS, StormTracker, StormWindow, storm_share};
 pub use trace::{AttemptDecision, AttemptOutcome, AttemptRecord, LimitKind};
 pub use validate::{DEFAULT_STRATEGY, ReadFile, json_schema, parse_scenario};
 pub use workload::{ClientId, ClientStream, RequestSpec, StreamPurpose, stream_rng, workload};

@@ -217,6 +217,18 @@ impl RunMetrics {
         self.analysis.record_arrival(client, at_ns);
     }
 
+    /// Counts an HTTP attempt as it is sent, for the storm share ([`crate::storm_share`]):
+    /// `attempt` is its number within the request, from 0, so any later one is a retry.
+    ///
+    /// Executors call it at each send, in non-decreasing `sent_ns` order (the simulator's
+    /// virtual time never goes back), besides [`RunMetrics::record_attempt`] when the attempt
+    /// ends: records arrive in end order, which is not send order. Without these calls the
+    /// result has no storm share.
+    #[inline]
+    pub fn record_send(&mut self, sent_ns: u64, attempt: u32) {
+        self.analysis.record_send(sent_ns, attempt > 0);
+    }
+
     /// Counts one attempt (a [`AttemptOutcome::NotSent`] record counts no attempt) and, when it
     /// ended its request, the request's fate and latency.
     pub fn record_attempt(&mut self, record: &AttemptRecord) {

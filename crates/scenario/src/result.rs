@@ -49,9 +49,11 @@ pub struct ScenarioSummary {
     /// Strategy labels, in run order (each run's `spec` holds the full form).
     #[serde(default)]
     pub strategies: Vec<String>,
-    /// The scenario's `[expect]` thresholds, so a report re-rendered from `report.json` judges
-    /// its runs as `ratelab run` and `ratelab check` did; absent when there are none.
-    #[serde(default, skip_serializing_if = "Expectations::is_empty")]
+    /// The scenario's `[expect]` thresholds and gate, so a report re-rendered from
+    /// `report.json` judges its runs as `ratelab run` and `ratelab check` did. Flattened: the
+    /// JSON has `expect` (the thresholds, absent when there are none) and `gate` (the gated
+    /// strategy labels, absent when every strategy is gated).
+    #[serde(flatten)]
     pub expect: Expectations,
 }
 

@@ -329,6 +329,7 @@ impl<'a> Run<'a> {
             latency
         };
         in_flight.sent_at = now;
+        self.metrics.record_send(now, in_flight.attempts);
         in_flight.attempts += 1;
         in_flight.awaiting_answer = true;
         self.schedule(

@@ -1,6 +1,7 @@
 //! `ratelab check SCENARIO... [--junit FILE]`: runs scenarios and gates on their `[expect]`
-//! thresholds. Exit 0 when every threshold passes, 1 when any fails, 2 for usage errors or bad
-//! scenarios (mapped in `main.rs`).
+//! thresholds. Exit 0 when every threshold of every gated strategy passes, 1 when any fails, 2
+//! for usage errors or bad scenarios (mapped in `main.rs`). Strategies outside `[expect]` `gate`
+//! are baselines: their verdicts are reported and never change the exit code.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -15,7 +16,8 @@ pub struct Args {
     /// Scenario files with an [expect] table.
     #[arg(required = true)]
     pub scenarios: Vec<PathBuf>,
-    /// Write JUnit XML here: one testcase per scenario x strategy x threshold.
+    /// Write JUnit XML here: one testcase per scenario x strategy x threshold (a baseline's,
+    /// outside [expect] gate, is skipped).
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
     /// Also write each scenario's report (every format) to DIR/<scenario-name>/.
@@ -24,7 +26,7 @@ pub struct Args {
     /// Seed of every random draw (default: each scenario's).
     #[arg(long)]
     pub seed: Option<u64>,
-    /// List passing thresholds too, not only failures.
+    /// List passing thresholds and baselines' verdicts too, not only failures.
     #[arg(long, short)]
     pub verbose: bool,
 }

@@ -100,3 +100,80 @@ fn scenarios_without_expect_are_skipped_among_gates() {
         "{stderr}"
     );
 }
+
+#[test]
+fn baselines_outside_the_gate_are_reported_without_failing_it() {
+    let dir = scratch_dir("check-baselines");
+    let junit = dir.join("junit.xml");
+    let summary = dir.join("step-summary.md");
+    let scenario = fixture("gate-baselines.toml");
+    let output = ratelab_with_env(
+        &[
+            "check",
+            scenario.to_str().unwrap(),
+            "--junit",
+            junit.to_str().unwrap(),
+            "--verbose",
+        ],
+        &[("GITHUB_STEP_SUMMARY", &summary)],
+    );
+    // Only `ours` meets [expect]; the two baselines miss both thresholds.
+    assert_exit(&output, 0);
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        stdout.contains("2 passed, 0 failed; baselines (not gated): 0 met, 4 missed"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("pass  gate-baselines  ours  success rate 100.0% >= 99.0%"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("base  gate-baselines  no retries  success rate 90.8% < 99.0%"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("FAIL"), "{stdout}");
+    // JUnit: the baselines' verdicts are skipped cases, not failures.
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert_eq!(xml.matches("<testcase ").count(), 6, "{xml}");
+    assert_eq!(xml.matches("<skipped ").count(), 4, "{xml}");
+    assert!(!xml.contains("<failure"), "{xml}");
+    assert!(
+        xml.contains("failures=\"0\" errors=\"0\" skipped=\"4\""),
+        "{xml}"
+    );
+    let markdown = std::fs::read_to_string(&summary).unwrap();
+    assert!(
+        markdown.starts_with(
+            "### ratelab check: 2 passed, 0 failed; baselines (not gated): 0 met, 4 missed ✅"
+        ),
+        "{markdown}"
+    );
+    assert!(markdown.contains("| baseline: missed |"), "{markdown}");
+
+    // The same scenario without `gate` gates every strategy, as before: it fails.
+    let text = std::fs::read_to_string(&scenario).unwrap();
+    let ungated = dir.join("gate-all.toml");
+    std::fs::write(&ungated, text.replace("gate = [\"ours\"]\n", "")).unwrap();
+    let output = ratelab(&["check", ungated.to_str().unwrap()]);
+    assert_exit(&output, 1);
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(stdout.contains("2 passed, 4 failed\n"), "{stdout}");
+}
+
+#[test]
+fn a_gate_naming_no_strategy_exits_2_listing_the_labels() {
+    let dir = scratch_dir("check-bad-gate");
+    let text = std::fs::read_to_string(fixture("gate-baselines.toml")).unwrap();
+    let bad = dir.join("bad-gate.toml");
+    std::fs::write(&bad, text.replace("gate = [\"ours\"]", "gate = [\"our\"]")).unwrap();
+    let output = ratelab(&["check", bad.to_str().unwrap()]);
+    assert_exit(&output, 2);
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        stderr.contains(
+            "bad-gate.toml:36:9: expect.gate names \"our\", which is no strategy label of this scenario (expected one of: no retries, sdk default, ours)"
+        ),
+        "{stderr}"
+    );
+}

@@ -93,6 +93,7 @@ fn the_tier_needed_meets_the_expect_table_as_check_does() {
         ],
     );
     report.scenario.expect = Expectations {
+        gate: None,
         thresholds: vec![threshold(SloMetric::P99Latency, 30.0)],
     };
     // `ratelab check` fails tier-2 on p99 ...
@@ -132,6 +133,7 @@ fn the_best_strategy_meets_the_expect_table_before_it_succeeds_more() {
         ],
     );
     report.scenario.expect = Expectations {
+        gate: None,
         thresholds: vec![
             threshold(SloMetric::SuccessRate, 0.99),
             threshold(SloMetric::P99Latency, 30.0),
@@ -345,6 +347,7 @@ fn the_floor_for_marks_is_the_expect_tables_min_success_rate() {
     assert_eq!(marked(&board, 1), ["success"]);
     // With a floor of 90%, the retrying strategy is compared on every column.
     report.scenario.expect = Expectations {
+        gate: None,
         thresholds: vec![threshold(SloMetric::SuccessRate, 0.9)],
     };
     let board = Scoreboard::of(&report);
@@ -376,4 +379,42 @@ fn strategies_that_rank_alike_are_reported_as_a_tie_not_by_file_order() {
         answers[1],
         "Survives: yes. On tier-2, each of them succeeds for at least 99.0% of requests."
     );
+}
+
+#[test]
+fn a_baseline_is_judged_by_expect_in_the_answers_though_it_does_not_gate() {
+    // `none` succeeds for every request but misses the p99 bound; `ours` is the gated strategy
+    // and meets it. The baseline must neither win the answers by skipping [expect] nor make
+    // them say nothing survives.
+    let mut report = report(
+        vec![server("tier-1", "tier-1", RejectedRequests::Free)],
+        vec![
+            run("tier-1", "none", 1_000, 45.0, 1_000),
+            run("tier-1", "ours", 995, 12.0, 1_300),
+        ],
+    );
+    report.scenario.expect = Expectations {
+        gate: Some(vec!["ours".to_owned()]),
+        thresholds: vec![
+            threshold(SloMetric::SuccessRate, 0.99),
+            threshold(SloMetric::P99Latency, 30.0),
+        ],
+    };
+    assert_eq!(
+        report::answers(&report),
+        [
+            "Best strategy on tier-1: ours (99.5% success, p99 12.0s, 1.30x amplification).",
+            "Survives: yes. On tier-1, ours meets the scenario's [expect].",
+        ]
+    );
+    // `ratelab check` passes: the baseline's miss is reported, not failed.
+    let checked = report::CheckedScenario::new(&report.scenario.expect, &report);
+    assert!(checked.passed());
+    let baseline: Vec<(bool, bool)> = checked
+        .verdicts
+        .iter()
+        .filter(|verdict| verdict.strategy == "none")
+        .map(|verdict| (verdict.gated, verdict.passed))
+        .collect();
+    assert_eq!(baseline, [(false, true), (false, false)]);
 }

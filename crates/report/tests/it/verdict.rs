@@ -21,6 +21,7 @@ fn threshold(metric: SloMetric, limit: f64, strategy: Option<&str>) -> Threshold
 #[track_caller]
 fn check(metric: SloMetric, limit: f64, expected: &[(&str, &str, bool)]) {
     let expectations = Expectations {
+        gate: None,
         thresholds: vec![threshold(metric, limit, None)],
     };
     let verdicts = evaluate(&expectations, &example_report());
@@ -90,6 +91,7 @@ fn each_metric_against_the_example() {
 #[test]
 fn a_strategy_threshold_overrides_the_one_for_all() {
     let expectations = Expectations {
+        gate: None,
         thresholds: vec![
             threshold(SloMetric::GaveUp, 0.0, None),
             threshold(SloMetric::GaveUp, 200.0, Some("none")),
@@ -108,6 +110,7 @@ fn a_latency_threshold_fails_when_nothing_succeeded() {
     let mut report = example_report();
     report.runs[0].latency = scenario::LatencySummary::default();
     let expectations = Expectations {
+        gate: None,
         thresholds: vec![threshold(SloMetric::P99Latency, 60.0, Some("none"))],
     };
     let verdicts = evaluate(&expectations, &report);
@@ -121,6 +124,7 @@ fn a_latency_threshold_fails_when_nothing_succeeded() {
 
 fn checked_example() -> Vec<CheckedScenario> {
     let expectations = Expectations {
+        gate: None,
         thresholds: vec![
             threshold(SloMetric::SuccessRate, 0.8, None),
             threshold(SloMetric::EarlyRetries, 0.0, Some("retry-after")),
@@ -172,4 +176,146 @@ fn junit_has_one_testcase_per_run_and_threshold_and_parses() {
         .filter(|case| case.children().any(|child| child.has_tag_name("failure")))
         .count();
     assert_eq!(failures, 2);
+}
+
+/// The example's two strategies with `retry-after` gated and `none` a baseline; both miss a
+/// success rate of 90%.
+fn checked_with_a_baseline() -> Vec<CheckedScenario> {
+    let expectations = Expectations {
+        gate: Some(vec!["retry-after".to_owned()]),
+        thresholds: vec![
+            threshold(SloMetric::SuccessRate, 0.9, None),
+            threshold(SloMetric::GaveUp, 150.0, None),
+        ],
+    };
+    vec![CheckedScenario::new(&expectations, &example_report())]
+}
+
+#[test]
+fn a_baseline_is_judged_but_never_fails_the_gate() {
+    let checked = checked_with_a_baseline();
+    let verdicts: Vec<(&str, bool, bool)> = checked[0]
+        .verdicts
+        .iter()
+        .map(|verdict| (verdict.strategy.as_str(), verdict.gated, verdict.passed))
+        .collect();
+    assert_eq!(
+        verdicts,
+        [
+            ("none", false, false),
+            ("none", false, true),
+            ("retry-after", true, false),
+            ("retry-after", true, true),
+        ]
+    );
+    assert!(!checked[0].passed(), "the gated strategy misses");
+
+    // Gating only the baseline's threshold that passes: the gate passes though `none` misses.
+    let expectations = Expectations {
+        gate: Some(vec!["retry-after".to_owned()]),
+        thresholds: vec![
+            threshold(SloMetric::SuccessRate, 0.9, Some("none")),
+            threshold(SloMetric::SuccessRate, 0.8, Some("retry-after")),
+        ],
+    };
+    let checked = CheckedScenario::new(&expectations, &example_report());
+    assert!(checked.passed());
+    assert!(checked.verdicts.iter().any(|verdict| !verdict.passed));
+}
+
+#[test]
+fn baselines_read_as_such_in_the_terminal_markdown_and_junit() {
+    let checked = checked_with_a_baseline();
+    let quiet = report::verdicts_terminal(&checked, report::VerdictListing::FailuresOnly);
+    assert_eq!(
+        quiet,
+        "FAIL  example  retry-after  success rate 80.8% < 90.0%  (scenarios/example.toml:30:20)\n\
+         1 passed, 1 failed; baselines (not gated): 1 met, 1 missed\n"
+    );
+    let all = report::verdicts_terminal(&checked, report::VerdictListing::All);
+    assert!(
+        all.starts_with(
+            "base  example  none  success rate 41.7% < 90.0%  (scenarios/example.toml:30:20)\n\
+             base  example  none  gave up 140 <= 150  (scenarios/example.toml:30:20)\n"
+        ),
+        "{all}"
+    );
+
+    let markdown = report::verdicts_markdown(&checked);
+    assert!(
+        markdown.starts_with(
+            "### ratelab check: 1 passed, 1 failed; baselines (not gated): 1 met, 1 missed ❌"
+        ),
+        "{markdown}"
+    );
+    assert!(
+        markdown.contains(r"| `none` | success rate \>= 90.0% | 41.7% | baseline: missed |"),
+        "{markdown}"
+    );
+    assert!(
+        markdown.contains(r"| `none` | gave up \<= 150 | 140 | baseline: met |"),
+        "{markdown}"
+    );
+
+    let xml = report::junit_xml(&checked);
+    let document = roxmltree::Document::parse(&xml).unwrap();
+    let root = document.root_element();
+    assert_eq!(root.attribute("tests"), Some("4"));
+    assert_eq!(root.attribute("failures"), Some("1"));
+    assert_eq!(root.attribute("skipped"), Some("2"));
+    let skipped: Vec<&str> = document
+        .descendants()
+        .filter(|node| node.has_tag_name("skipped"))
+        .filter_map(|node| node.attribute("message"))
+        .collect();
+    assert_eq!(
+        skipped,
+        [
+            "baseline, not gated (missed): success rate 41.7% < 90.0% (scenarios/example.toml:30:20)",
+            "baseline, not gated (met): gave up 140 <= 150 (scenarios/example.toml:30:20)",
+        ]
+    );
+}
+
+#[test]
+fn the_storm_share_and_the_makespan_as_thresholds() {
+    // The example's retries all wait for the next minute: 98 retries in a second, no first
+    // attempt among them. `none` never has ten attempts in a second: a share of 0.
+    check(
+        SloMetric::StormShare,
+        0.5,
+        &[
+            ("none", "storm share 0.0% <= 50.0%", true),
+            ("retry-after", "storm share 100.0% > 50.0%", false),
+        ],
+    );
+    let mut report = example_report();
+    report.runs[0].batch = Some(scenario::BatchResult {
+        requests: 240,
+        not_started: 0,
+        makespan_ms: Some(95_500),
+    });
+    report.runs[1].batch = Some(scenario::BatchResult {
+        requests: 240,
+        not_started: 12,
+        makespan_ms: None,
+    });
+    let expectations = Expectations {
+        gate: None,
+        thresholds: vec![threshold(SloMetric::Makespan, 120.0, None)],
+    };
+    let verdicts: Vec<(String, bool)> = evaluate(&expectations, &report)
+        .iter()
+        .map(|verdict| (verdict.describe(), verdict.passed))
+        .collect();
+    assert_eq!(
+        verdicts,
+        [
+            ("makespan 1m35s <= 2m00s".to_owned(), true),
+            (
+                "makespan n/a (the batch did not finish) > 2m00s".to_owned(),
+                false
+            ),
+        ]
+    );
 }

@@ -163,7 +163,8 @@ impl Validator<'_, '_> {
             .iter()
             .map(|strategy| strategy.label.clone())
             .collect();
-        let expect = crate::expect::validate(&self.source, file.expect, &labels)?;
+        let has_batch = groups.iter().any(|group| group.batch_requests().is_some());
+        let expect = crate::expect::validate(&self.source, file.expect, &labels, has_batch)?;
         let bin_width = match file.metrics.bin {
             Some(bin) => {
                 let span = bin.span();

@@ -141,7 +141,7 @@ fn mistakes_name_the_place_and_what_is_allowed() {
     );
     check_error(
         "[expect]\n",
-        "scenarios/gate.toml:20:1: the [expect] table sets no threshold (expected at least one of: min_success_rate, max_p99_latency, max_amplification, max_429_share, max_gave_up, max_early_retries)",
+        "scenarios/gate.toml:20:1: the [expect] table sets no threshold (expected at least one of: min_success_rate, max_p99_latency, max_amplification, max_429_share, max_gave_up, max_early_retries, max_makespan, max_storm_share)",
     );
 }
 
@@ -187,4 +187,106 @@ fn a_report_summary_without_thresholds_has_no_expect_key() {
     let scenario = parse("").unwrap_or_else(|error| panic!("{error}"));
     let json = serde_json::to_string(&scenario::ScenarioSummary::of(&scenario)).unwrap();
     assert!(!json.contains("expect"), "{json}");
+}
+
+#[test]
+fn the_new_thresholds_parse_into_their_units() {
+    check(
+        "[expect]\nmax_storm_share = 0.5\n[expect.strategy.none]\nmax_storm_share = 1\n",
+        &[
+            (SloMetric::StormShare, 0.5, None),
+            (SloMetric::StormShare, 1.0, Some("none")),
+        ],
+    );
+    let batch = BASE.replace(
+        "arrival = { kind = \"poisson\", rpm = 100 }",
+        "closed_loop = { concurrency = 2, think_time = \"0s\", requests_per_worker = 50 }",
+    );
+    let scenario = parse_scenario(
+        &format!("{batch}[expect]\nmax_makespan = \"10m\"\n"),
+        "scenarios/gate.toml",
+        &mut crate::read_from_disk,
+    )
+    .unwrap_or_else(|error| panic!("{error}"));
+    let rule = scenario
+        .expect
+        .applying_to(SloMetric::Makespan, "none")
+        .unwrap();
+    assert_eq!(rule.limit, 600.0, "seconds");
+    assert_eq!(rule.location.to_string(), "scenarios/gate.toml:21:16");
+}
+
+#[test]
+fn mistakes_in_the_new_thresholds_name_the_place() {
+    check_error(
+        "[expect]\nmax_storm_share = 1.5\n",
+        "scenarios/gate.toml:21:19: expect.max_storm_share = 1.5 is not allowed (expected a share from 0 to 1, e.g. 0.99)",
+    );
+    // BASE's only group is open loop: there is no batch whose makespan could be bounded.
+    check_error(
+        "[expect]\nmax_makespan = \"10m\"\n",
+        "scenarios/gate.toml:21:16: expect.max_makespan is not allowed without a batch (expected a batch for it to bound: a client group with `closed_loop = { ..., requests_per_worker = N }`)",
+    );
+}
+
+#[test]
+fn gate_names_the_gated_strategies_by_label() {
+    let scenario = parse("[expect]\ngate = [\"openai-python@2.52\"]\nmax_gave_up = 0\n")
+        .unwrap_or_else(|error| panic!("{error}"));
+    assert_eq!(
+        scenario.expect.gate.as_deref(),
+        Some(&["openai-python@2.52".to_owned()][..])
+    );
+    assert!(scenario.expect.gates("openai-python@2.52"));
+    assert!(!scenario.expect.gates("none"), "a baseline");
+    // The baseline is still bounded: its verdicts are reported, they only do not gate.
+    assert!(
+        scenario
+            .expect
+            .applying_to(SloMetric::GaveUp, "none")
+            .is_some()
+    );
+
+    // Without gate, every strategy is gated, as before gate existed.
+    let scenario = parse("[expect]\nmax_gave_up = 0\n").unwrap();
+    assert_eq!(scenario.expect.gate, None);
+    assert!(scenario.expect.gates("none"));
+}
+
+#[test]
+fn gate_mistakes_name_the_place_and_the_labels() {
+    check_error(
+        "[expect]\ngate = [\"none\", \"ours\"]\nmax_gave_up = 0\n",
+        "scenarios/gate.toml:21:17: expect.gate names \"ours\", which is no strategy label of this scenario (expected one of: none, openai-python@2.52)",
+    );
+    // A kind is not a label: the gate is explicit.
+    check_error(
+        "[expect]\ngate = [\"openai-python\"]\nmax_gave_up = 0\n",
+        "scenarios/gate.toml:21:9: expect.gate names \"openai-python\", which is no strategy label of this scenario (expected one of: none, openai-python@2.52)",
+    );
+    check_error(
+        "[expect]\ngate = []\nmax_gave_up = 0\n",
+        "scenarios/gate.toml:21:8: expect.gate is empty, so nothing would be gated (expected the labels of the strategies to gate, from: none, openai-python@2.52; or remove gate to gate every strategy)",
+    );
+    // Thresholds for the baseline only: the gated strategy could never fail.
+    check_error(
+        "[expect]\ngate = [\"openai-python@2.52\"]\n[expect.strategy.none]\nmax_gave_up = 0\n",
+        "scenarios/gate.toml:21:9: expect.gate names \"openai-python@2.52\", but no threshold applies to it, so its gate could never fail (expected a threshold at the top of [expect] or in [expect.strategy.\"openai-python@2.52\"])",
+    );
+    check_error(
+        "[expect]\nmax_gave_up = 0\n[expect.strategy.none]\ngate = [\"none\"]\n",
+        "scenarios/gate.toml:23:8: expect.strategy.\"none\".gate is not allowed (gate names the gated strategies once, at the top of [expect]: write `gate = [...]` under [expect])",
+    );
+}
+
+#[test]
+fn the_report_summary_carries_the_gate_through_json() {
+    let scenario = parse("[expect]\ngate = [\"none\"]\nmax_gave_up = 0\n")
+        .unwrap_or_else(|error| panic!("{error}"));
+    let summary = scenario::ScenarioSummary::of(&scenario);
+    let json = serde_json::to_string(&summary).unwrap();
+    assert!(json.contains(r#""gate":["none"]"#), "{json}");
+    let parsed: scenario::ScenarioSummary = serde_json::from_str(&json).unwrap();
+    assert_eq!(parsed, summary);
+    assert_eq!(parsed.expect.gate, Some(vec!["none".to_owned()]));
 }

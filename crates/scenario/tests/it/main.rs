@@ -2,6 +2,7 @@
 
 mod analysis;
 mod expect;
+mod storm;
 mod validation;
 mod workload;
 

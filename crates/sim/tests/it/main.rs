@@ -5,6 +5,7 @@ mod deadline;
 mod headers;
 mod invariants;
 mod shipped;
+mod storm;
 
 use std::path::{Path, PathBuf};
 
