@@ -23,6 +23,7 @@ mod seeds;
 mod storm;
 mod trace;
 mod validate;
+mod work;
 mod workload;
 
 pub use analysis::{
@@ -48,4 +49,5 @@ pub use seeds::{
 pub use storm::{STORM_MIN_ATTEMPTS, STORM_WINDOW_NS, StormTracker, StormWindow, storm_share};
 pub use trace::{AttemptDecision, AttemptOutcome, AttemptRecord, LimitKind};
 pub use validate::{DEFAULT_STRATEGY, ReadFile, json_schema, parse_scenario};
+pub use work::{MEMORY_CEILING_BYTES, REQUEST_CEILING, WorkEstimate, estimate_work};
 pub use workload::{ClientId, ClientStream, RequestSpec, StreamPurpose, stream_rng, workload};

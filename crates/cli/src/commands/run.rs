@@ -38,6 +38,10 @@ pub struct Args {
     /// number.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1024))]
     pub jobs: Option<u64>,
+    /// Run even when the estimated work is over the ceilings (200 million requests before
+    /// retries across every run, or 8 GiB of memory); `ratelab validate` prints the estimate.
+    #[arg(long)]
+    pub force: bool,
 }
 
 pub fn run(args: Args) -> anyhow::Result<Outcome> {
@@ -76,6 +80,15 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
                 strategy.label
             );
         }
+    }
+    let work = scenario::estimate_work(&scenario, seeds);
+    if let Some(reason) = work.over_ceiling(jobs as u64)
+        && !args.force
+    {
+        anyhow::bail!(
+            "{}: not run: {reason}; shorten the scenario or lower its rates, instances, strategies or seeds, or pass --force to run it anyway",
+            args.scenario.display()
+        );
     }
     let out = args
         .out

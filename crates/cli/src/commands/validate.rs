@@ -109,13 +109,23 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
     let mut failures = 0;
     for path in &args.files {
         match load(path) {
-            Ok(scenario) => crate::outln!(
-                "ok {}: {} client groups, {} instances, {} runs",
-                path.display(),
-                scenario.groups.len(),
-                scenario.instance_count(),
-                sim::run_count(&scenario)
-            )?,
+            Ok(scenario) => {
+                let work = scenario::estimate_work(&scenario, scenario.seeds);
+                crate::outln!(
+                    "ok {}: {} client groups, {} instances, {} runs; about {} requests per run before retries, {} MiB per run",
+                    path.display(),
+                    scenario.groups.len(),
+                    scenario.instance_count(),
+                    work.runs,
+                    work.requests_per_run,
+                    work.bytes_per_run.div_ceil(1 << 20),
+                )?;
+                if let Some(reason) = work.over_ceiling(1) {
+                    crate::outln!(
+                        "  warning: `ratelab run` will refuse it without --force: {reason}"
+                    )?;
+                }
+            }
             Err(error) => {
                 eprintln!("error: {error:#}");
                 failures += 1;

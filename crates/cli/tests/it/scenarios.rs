@@ -123,3 +123,28 @@ fn schema_is_json_naming_the_top_level_keys() {
         assert!(properties.contains_key(key), "schema lacks {key}");
     }
 }
+
+#[test]
+fn run_refuses_work_over_the_ceiling_and_validate_says_so() {
+    let file = crate::fixture("too-much-work.toml");
+    let file = file.to_str().expect("a UTF-8 path");
+    let out = crate::scratch_dir("too-much-work");
+    let refused = ratelab(&["run", file, "--out", out.to_str().unwrap()]);
+    crate::assert_exit(&refused, 2);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("about 300000000 requests before retries") && stderr.contains("--force"),
+        "{stderr}"
+    );
+    assert!(
+        !out.join("report.json").exists(),
+        "nothing is written when refused"
+    );
+    let validated = ratelab(&["validate", file]);
+    crate::assert_exit(&validated, 0);
+    let stdout = String::from_utf8_lossy(&validated.stdout);
+    assert!(
+        stdout.contains("will refuse it without --force"),
+        "{stdout}"
+    );
+}
