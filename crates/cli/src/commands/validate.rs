@@ -76,35 +76,6 @@ fn utf8_text(bytes: Vec<u8>) -> Result<String, NotUtf8> {
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::{NotUtf8, utf8_text};
-
-    #[test]
-    fn the_first_byte_that_is_not_utf8_is_located_by_line_and_column() {
-        assert_eq!(
-            utf8_text(b"name = \"x\"\n".to_vec()).unwrap(),
-            "name = \"x\"\n"
-        );
-        assert_eq!(
-            utf8_text(b"a = 1\nb = \"\xc3\xa9\xff\"\n".to_vec()),
-            Err(NotUtf8 {
-                line: 2,
-                column: 7,
-                byte: 0xff
-            })
-        );
-        assert_eq!(
-            utf8_text(vec![0xfe]),
-            Err(NotUtf8 {
-                line: 1,
-                column: 1,
-                byte: 0xfe
-            })
-        );
-    }
-}
-
 pub fn run(args: Args) -> anyhow::Result<Outcome> {
     let mut failures = 0;
     for path in &args.files {
@@ -139,4 +110,33 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         );
     }
     Ok(Outcome::Success)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{NotUtf8, utf8_text};
+
+    #[test]
+    fn the_first_byte_that_is_not_utf8_is_located_by_line_and_column() {
+        assert_eq!(
+            utf8_text(b"name = \"x\"\n".to_vec()).unwrap(),
+            "name = \"x\"\n"
+        );
+        assert_eq!(
+            utf8_text(b"a = 1\nb = \"\xc3\xa9\xff\"\n".to_vec()),
+            Err(NotUtf8 {
+                line: 2,
+                column: 7,
+                byte: 0xff
+            })
+        );
+        assert_eq!(
+            utf8_text(vec![0xfe]),
+            Err(NotUtf8 {
+                line: 1,
+                column: 1,
+                byte: 0xfe
+            })
+        );
+    }
 }
