@@ -2,6 +2,7 @@
 
 mod analysis;
 mod expect;
+mod fuzz;
 mod storm;
 mod validation;
 mod workload;
