@@ -3,6 +3,7 @@
 mod accounting;
 mod answers;
 mod diff;
+mod layout;
 mod render;
 mod simulated;
 mod verdict;
