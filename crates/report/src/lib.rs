@@ -30,6 +30,7 @@ mod example;
 mod html;
 mod json;
 mod junit;
+mod layout;
 mod legend;
 mod markdown;
 mod scoreboard;

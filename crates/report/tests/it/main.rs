@@ -3,6 +3,7 @@
 mod accounting;
 mod answers;
 mod diff;
+mod html;
 mod layout;
 mod render;
 mod simulated;
