@@ -225,7 +225,8 @@ fn scoreboard_table(out: &mut String, board: &Scoreboard) {
 /// before it rather than inside it.
 fn keep_parenthesis_together(text: &str) -> String {
     match text.split_once(" (") {
-        Some((value, note)) => format!("{value} ({})", note.replace(' ', "\u{a0}")),
+        // `note` keeps its closing parenthesis.
+        Some((value, note)) => format!("{value} ({}", note.replace(' ', "\u{a0}")),
         None => text.to_owned(),
     }
 }

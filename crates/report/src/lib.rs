@@ -45,7 +45,7 @@ pub use diff::{Change, MetricDelta, ReportDiff, RunDelta};
 pub use error::ReportError;
 pub use example::example_report;
 pub use html::html_page;
-pub use json::{parse_report_json, report_json};
+pub use json::{OLDEST_READABLE_FORMAT_VERSION, parse_report_json, report_json};
 pub use junit::junit_xml;
 pub use legend::strategy_legend;
 pub use markdown::summary_markdown;

@@ -219,4 +219,10 @@ fn the_scoreboard_of_50_runs_wraps_instead_of_scrolling() {
         assert!(scoreboard.contains(&format!("<th>{}</th>", column.title)));
     }
     assert_eq!(scoreboard.matches("<td class=\"label\">").count(), 50);
+    // Goodput keeps its parenthesis together, and only one.
+    assert!(
+        scoreboard.contains("(65%\u{a0}of\u{a0}RPM)</td>"),
+        "{scoreboard}"
+    );
+    assert!(!scoreboard.contains("))"));
 }
