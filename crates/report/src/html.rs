@@ -141,7 +141,14 @@ pub fn html_page(report: &RunReport, charts: &[Chart]) -> String {
     if !report.runs.is_empty() {
         out.push_str("<h2>More numbers per run</h2>\n<table class=\"details\">\n<tr>");
         for header in DETAIL_HEADERS {
-            let _ = write!(out, "<th>{}</th>", escape(header));
+            match header {
+                "run" | "gave up by reason" | "429s by limit" => {
+                    let _ = write!(out, "<th class=\"label\">{}</th>", escape(header));
+                }
+                _ => {
+                    let _ = write!(out, "<th>{}</th>", escape(header));
+                }
+            }
         }
         out.push_str("</tr>\n");
         for row in detail_rows(report) {
@@ -153,7 +160,11 @@ pub fn html_page(report: &RunReport, charts: &[Chart]) -> String {
                     // `2575 at 8m00s` and `1.2k (40% of TPM)` may wrap at their spaces.
                     _ => "number wrap",
                 };
-                let _ = write!(out, "<td class=\"{class}\">{}</td>", escape(cell));
+                let _ = write!(
+                    out,
+                    "<td class=\"{class}\">{}</td>",
+                    escape(&keep_parenthesis_together(cell))
+                );
             }
             out.push_str("</tr>\n");
         }
