@@ -55,7 +55,7 @@ const LINE: u32 = 16;
 const TITLE_HEIGHT: u32 = 40;
 const HEADER_HEIGHT: u32 = 48;
 /// Room right of the longest bar for its value.
-const VALUE_ROOM: u32 = 64;
+const VALUE_ROOM: u32 = 76;
 
 /// One row of the chart: a server heading or a run.
 enum Slot {

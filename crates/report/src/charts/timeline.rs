@@ -93,7 +93,11 @@ pub(super) fn chart(
             .into_drawing_area();
         root.fill(&WHITE).map_err(&error)?;
         let (root, _) = root.split_vertically(plots_height);
-        let root = root.titled(&title, (FONT, 20)).map_err(&error)?;
+        // A long server and strategy label shrinks the title rather than running off the edge.
+        let title_size = (f64::from(CHART_WIDTH - 40) / (0.6 * title.chars().count() as f64))
+            .floor()
+            .clamp(10.0, 20.0);
+        let root = root.titled(&title, (FONT, title_size)).map_err(&error)?;
         let (top, bottom) = root.split_vertically(300);
         let request_lines = [
             Line {

@@ -10,9 +10,9 @@
 
 use report::{RunReport, example_report, render_all};
 
-/// Ten long strategy labels, the longest a scenario allows.
-fn labels() -> Vec<String> {
-    (0..10)
+/// Long strategy labels, as long as the short names of wrappers get.
+fn labels_of(count: usize) -> Vec<String> {
+    (0..count)
         .map(|index| format!("honour-retry-after(decorrelated-jitter) {index}"))
         .collect()
 }
@@ -20,18 +20,23 @@ fn labels() -> Vec<String> {
 /// A report of `servers` x 10 runs built from the example's retrying run, each strategy's
 /// latencies scaled differently so that only some curves coincide.
 fn report_of(servers: usize) -> RunReport {
+    report_with(servers, 10)
+}
+
+/// A report of `servers` x `strategies` runs, as [`report_of`].
+fn report_with(servers: usize, strategies: usize) -> RunReport {
     let mut report = example_report();
     let template = report.runs[1].clone();
     let server_template = report.scenario.servers[0].clone();
     report.runs.clear();
     report.scenario.servers.clear();
-    report.scenario.strategies = labels();
+    report.scenario.strategies = labels_of(strategies);
     for server in 0..servers {
         let label = format!("tier-{}, rejections count-per-minute", server + 1);
         let mut summary = server_template.clone();
         summary.label = label.clone();
         report.scenario.servers.push(summary);
-        for (index, strategy) in labels().into_iter().enumerate() {
+        for (index, strategy) in labels_of(strategies).into_iter().enumerate() {
             let mut run = template.clone();
             run.server = label.clone();
             run.strategy = strategy;
@@ -166,8 +171,9 @@ fn check_svg(name: &str, svg: &str, labels: &[String]) {
 
 #[test]
 fn every_chart_of_a_50_run_report_keeps_legends_outside_the_plots_and_no_text_cut() {
-    for servers in [1, 5] {
-        let report = report_of(servers);
+    // One server with fourteen strategies (colours repeat, dashed), and the 50-run report.
+    for (servers, strategies) in [(1, 14), (5, 10)] {
+        let report = report_with(servers, strategies);
         for file in render_all(&report).unwrap() {
             if !file.name.ends_with(".svg") {
                 continue;
@@ -177,7 +183,7 @@ fn every_chart_of_a_50_run_report_keeps_legends_outside_the_plots_and_no_text_cu
             let labels = if file.name.starts_with("timeline-") {
                 Vec::new()
             } else {
-                labels()
+                labels_of(strategies)
             };
             check_svg(&format!("{servers} servers, {}", file.name), svg, &labels);
         }
