@@ -7,14 +7,13 @@ pub enum ReportError {
     /// The text is not a `report.json` ratelab can read.
     #[error("not a ratelab report.json (re-create it with `ratelab run`)")]
     InvalidJson(#[source] serde_json::Error),
-    /// The file was written by a ratelab with another report layout.
-    #[error(
-        "report.json has format_version {found}, this ratelab reads version {expected} (re-run the scenario with this ratelab)"
-    )]
+    /// The file was written by a ratelab with a report layout this one cannot read: a newer one,
+    /// or one older than the oldest it still reads.
+    #[error("{}", version_advice(*found, *expected))]
     UnsupportedVersion {
         /// The version in the file.
         found: u64,
-        /// The version this build reads.
+        /// The newest version this build reads (it writes this one).
         expected: u32,
     },
     /// plotters failed to draw a chart.
@@ -25,4 +24,23 @@ pub enum ReportError {
         /// What plotters said.
         message: String,
     },
+}
+
+/// What to do about a `report.json` of a version this build cannot read.
+fn version_advice(found: u64, newest: u32) -> String {
+    let oldest = crate::json::OLDEST_READABLE_FORMAT_VERSION;
+    let readable = if u64::from(oldest) == u64::from(newest) {
+        format!("version {newest}")
+    } else {
+        format!("versions {oldest} to {newest}")
+    };
+    if found > u64::from(newest) {
+        format!(
+            "report.json has format_version {found}, newer than this ratelab reads ({readable}): render it with the ratelab that wrote it, or re-run the scenario with this one"
+        )
+    } else {
+        format!(
+            "report.json has format_version {found}, older than this ratelab reads ({readable}): re-run the scenario to write it again"
+        )
+    }
 }

@@ -8,7 +8,7 @@ use scenario::RunReport;
 use crate::charts::Chart;
 use crate::details::{DETAIL_HEADERS, detail_rows};
 use crate::markdown::{group_terms, limits_line};
-use crate::scoreboard::Scoreboard;
+use crate::scoreboard::{Scoreboard, column_note};
 use crate::units;
 
 const STYLE: &str = "
@@ -17,17 +17,23 @@ body { font-family: system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif; ma
 h1 { font-size: 1.6em; margin-bottom: 0.2em; }
 h2 { font-size: 1.2em; margin-top: 2em; border-bottom: 1px solid #d0d7de; padding-bottom: 0.2em; }
 p.meta { color: #59636e; margin-top: 0; }
-table { border-collapse: collapse; font-size: 0.9em; margin: 0.8em 0; }
-th, td { border: 1px solid #d0d7de; padding: 4px 8px; }
-th { background: #f6f8fa; text-align: left; }
+table { border-collapse: collapse; font-size: 0.85em; margin: 0.8em 0; width: 100%; }
+th, td { border: 1px solid #d0d7de; padding: 3px 6px; }
+th { background: #f6f8fa; text-align: right; vertical-align: bottom; }
+th.label { text-align: left; }
+tr.group th { text-align: left; background: #eaeef2; font-size: 1.05em; padding: 5px 6px; }
 td.number { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+td.number.wrap { white-space: normal; }
 ul.answers { font-size: 1.05em; }
 p.warning { background: #fff8c5; border: 1px solid #d4a72c; padding: 6px 10px; }
 td.text { text-align: left; }
 td.best { background: #dafbe1; font-weight: 600; }
-td.label { font-family: ui-monospace, SFMono-Regular, Menlo, monospace; min-width: 12em; max-width: 28em;
+td.label { font-family: ui-monospace, SFMono-Regular, Menlo, monospace; min-width: 10em; max-width: 22em;
   overflow-wrap: anywhere; }
-div.table { overflow-x: auto; }
+dl.columns { font-size: 0.85em; color: #59636e; display: grid; grid-template-columns: max-content auto;
+  gap: 0 1em; }
+dl.columns dt { font-weight: 600; }
+dl.columns dd { margin: 0; }
 figure { margin: 1em 0; }
 figure svg { max-width: 100%; height: auto; border: 1px solid #eaeef2; }
 figcaption { color: #59636e; font-size: 0.85em; }
@@ -136,9 +142,16 @@ pub fn html_page(report: &RunReport, charts: &[Chart]) -> String {
     }
 
     if !report.runs.is_empty() {
-        out.push_str("<h2>More numbers per run</h2>\n<div class=\"table\"><table>\n<tr>");
+        out.push_str("<h2>More numbers per run</h2>\n<table class=\"details\">\n<tr>");
         for header in DETAIL_HEADERS {
-            let _ = write!(out, "<th>{}</th>", escape(header));
+            match header {
+                "run" | "gave up by reason" | "429s by limit" => {
+                    let _ = write!(out, "<th class=\"label\">{}</th>", escape(header));
+                }
+                _ => {
+                    let _ = write!(out, "<th>{}</th>", escape(header));
+                }
+            }
         }
         out.push_str("</tr>\n");
         for row in detail_rows(report) {
@@ -147,13 +160,18 @@ pub fn html_page(report: &RunReport, charts: &[Chart]) -> String {
                 let class = match DETAIL_HEADERS[index] {
                     "run" => "label",
                     "gave up by reason" | "429s by limit" => "text",
-                    _ => "number",
+                    // `2575 at 8m00s` and `1.2k (40% of TPM)` may wrap at their spaces.
+                    _ => "number wrap",
                 };
-                let _ = write!(out, "<td class=\"{class}\">{}</td>", escape(cell));
+                let _ = write!(
+                    out,
+                    "<td class=\"{class}\">{}</td>",
+                    escape(&keep_parenthesis_together(cell))
+                );
             }
             out.push_str("</tr>\n");
         }
-        out.push_str("</table></div>\n");
+        out.push_str("</table>\n");
     }
     let _ = writeln!(
         out,
@@ -164,29 +182,67 @@ pub fn html_page(report: &RunReport, charts: &[Chart]) -> String {
     out
 }
 
+/// The scoreboard as one table that fits the page: no server column (each server variant heads
+/// its own group of rows), headers that wrap, and goodput's text free to wrap, so at 1,400 px
+/// every column shows without a scroll bar.
 fn scoreboard_table(out: &mut String, board: &Scoreboard) {
-    out.push_str("<div class=\"table\"><table>\n<tr>");
-    if board.several_servers {
-        out.push_str("<th>server</th>");
-    }
-    out.push_str("<th>strategy</th>");
+    out.push_str("<table class=\"scoreboard\">\n<tr><th class=\"label\">strategy</th>");
     for column in &board.columns {
         let _ = write!(out, "<th>{}</th>", escape(column.title));
     }
     out.push_str("</tr>\n");
+    let mut previous_server: Option<&str> = None;
     for row in &board.rows {
-        out.push_str("<tr>");
-        if board.several_servers {
-            let _ = write!(out, "<td class=\"label\">{}</td>", escape(&row.server));
+        if board.several_servers && previous_server != Some(row.server.as_str()) {
+            let _ = writeln!(
+                out,
+                "<tr class=\"group\"><th colspan=\"{}\">{}</th></tr>",
+                board.columns.len() + 1,
+                escape(&row.server)
+            );
         }
+        previous_server = Some(&row.server);
+        out.push_str("<tr>");
         let _ = write!(out, "<td class=\"label\">{}</td>", escape(&row.strategy));
-        for cell in &row.cells {
-            let class = if cell.best { "number best" } else { "number" };
-            let _ = write!(out, "<td class=\"{class}\">{}</td>", escape(&cell.text));
+        for (column, cell) in board.columns.iter().zip(&row.cells) {
+            let mut class = String::from("number");
+            if column.title == "goodput" {
+                class.push_str(" wrap");
+            }
+            if cell.best {
+                class.push_str(" best");
+            }
+            let _ = write!(
+                out,
+                "<td class=\"{class}\">{}</td>",
+                escape(&keep_parenthesis_together(&cell.text))
+            );
         }
         out.push_str("</tr>\n");
     }
-    out.push_str("</table></div>\n");
+    out.push_str("</table>\n");
+    let notes: Vec<(&str, &str)> = board
+        .columns
+        .iter()
+        .filter_map(|column| column_note(column.title).map(|note| (column.title, note)))
+        .collect();
+    if !notes.is_empty() {
+        out.push_str("<dl class=\"columns\">\n");
+        for (title, note) in notes {
+            let _ = writeln!(out, "<dt>{}</dt><dd>{}</dd>", escape(title), escape(note));
+        }
+        out.push_str("</dl>\n");
+    }
+}
+
+/// `217/min (43% of RPM)` with no-break spaces inside the parenthesis, so a narrow cell wraps
+/// before it rather than inside it.
+fn keep_parenthesis_together(text: &str) -> String {
+    match text.split_once(" (") {
+        // `note` keeps its closing parenthesis.
+        Some((value, note)) => format!("{value} ({}", note.replace(' ', "\u{a0}")),
+        None => text.to_owned(),
+    }
 }
 
 /// The seeds table: each headline metric as `mean ± half-width` over the seeds.

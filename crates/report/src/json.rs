@@ -23,11 +23,20 @@ pub fn report_json(report: &RunReport) -> String {
     text
 }
 
-/// Reads a `report.json`, refusing other layout versions with a message that says what to do.
+/// The oldest `format_version` this build reads. Every version from it to
+/// [`REPORT_FORMAT_VERSION`] is read (fields added within a version carry defaults, and a
+/// version bump adds its conversion here); anything else is refused with the versions it would
+/// need.
+pub const OLDEST_READABLE_FORMAT_VERSION: u32 = 1;
+
+/// Reads a `report.json` of any version from [`OLDEST_READABLE_FORMAT_VERSION`] to the current
+/// one, refusing others with a message that says which versions it reads and what to do.
 ///
 /// ```
 /// let error = report::parse_report_json(r#"{"format_version": 99}"#).unwrap_err();
-/// assert!(error.to_string().contains("format_version 99"));
+/// assert!(error.to_string().starts_with(
+///     "report.json has format_version 99, newer than this ratelab reads (version 1)"
+/// ));
 /// ```
 pub fn parse_report_json(text: &str) -> Result<RunReport, ReportError> {
     // Check the version first: a newer layout fails to deserialize with a less useful message.
@@ -36,7 +45,10 @@ pub fn parse_report_json(text: &str) -> Result<RunReport, ReportError> {
         .get("format_version")
         .and_then(serde_json::Value::as_u64);
     match found {
-        Some(version) if version == u64::from(REPORT_FORMAT_VERSION) => {
+        Some(version)
+            if (u64::from(OLDEST_READABLE_FORMAT_VERSION)..=u64::from(REPORT_FORMAT_VERSION))
+                .contains(&version) =>
+        {
             serde_json::from_value(value).map_err(ReportError::InvalidJson)
         }
         Some(version) => Err(ReportError::UnsupportedVersion {

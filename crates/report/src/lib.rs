@@ -31,6 +31,7 @@ mod example;
 mod html;
 mod json;
 mod junit;
+mod layout;
 mod legend;
 mod markdown;
 mod scoreboard;
@@ -47,12 +48,15 @@ pub use diff::{
 pub use error::ReportError;
 pub use example::example_report;
 pub use html::html_page;
-pub use json::{parse_report_json, report_json};
+pub use json::{OLDEST_READABLE_FORMAT_VERSION, parse_report_json, report_json};
 pub use junit::junit_xml;
 pub use legend::strategy_legend;
 pub use markdown::summary_markdown;
-pub use scoreboard::{Better, Cell, Column, Row, Scoreboard};
-pub use terminal::{Colour, terminal_table};
+pub use scoreboard::{
+    Better, BindingLimit, Cell, Column, REAL_BACKLOG_MIN_EXCESS, Row, Scoreboard, binding_limit,
+    column_note, real_backlog,
+};
+pub use terminal::{Colour, DEFAULT_WIDTH, TableOptions, terminal_table, terminal_table_with};
 pub use verdict::{
     CheckedScenario, Verdict, VerdictListing, evaluate, verdicts_markdown, verdicts_terminal,
 };

@@ -5,7 +5,7 @@ use std::fmt::Write;
 use scenario::{RunReport, ScenarioSummary};
 
 use crate::details::{DETAIL_HEADERS, detail_rows};
-use crate::scoreboard::Scoreboard;
+use crate::scoreboard::{Scoreboard, column_note};
 use crate::units;
 
 /// The Markdown summary of a report: the scenario in one line, the scoreboard with the best
@@ -121,27 +121,30 @@ pub(crate) fn limits_line(server: &scenario::ServerSummary) -> String {
     format!("{}: {limits}", server.label)
 }
 
+/// The scoreboard as Markdown: one table per server variant under its name when the report
+/// compares several (a server column would repeat it on every row and widen the table), then
+/// a line explaining the columns that need it.
 fn scoreboard_table(out: &mut String, board: &Scoreboard) {
-    let mut header = Vec::new();
-    let mut align = Vec::new();
-    if board.several_servers {
-        header.push("server".to_owned());
-        align.push(":--");
-    }
-    header.push("strategy".to_owned());
-    align.push(":--");
+    let mut header = vec!["strategy".to_owned()];
+    let mut align = vec![":--"];
     for column in &board.columns {
         header.push(column.title.to_owned());
         align.push("--:");
     }
-    let _ = writeln!(out, "| {} |", header.join(" | "));
-    let _ = writeln!(out, "|{}|", align.join("|"));
+    let mut previous_server: Option<&str> = None;
     for row in &board.rows {
-        let mut cells = Vec::new();
-        if board.several_servers {
-            cells.push(escape(&row.server));
+        if previous_server != Some(row.server.as_str()) {
+            if board.several_servers {
+                if previous_server.is_some() {
+                    out.push('\n');
+                }
+                let _ = writeln!(out, "**{}**\n", escape(&row.server));
+            }
+            let _ = writeln!(out, "| {} |", header.join(" | "));
+            let _ = writeln!(out, "|{}|", align.join("|"));
         }
-        cells.push(format!("`{}`", row.strategy.replace('`', "'")));
+        previous_server = Some(&row.server);
+        let mut cells = vec![format!("`{}`", row.strategy.replace('`', "'"))];
         for cell in &row.cells {
             let text = escape(&cell.text);
             cells.push(if cell.best {
@@ -151,6 +154,16 @@ fn scoreboard_table(out: &mut String, board: &Scoreboard) {
             });
         }
         let _ = writeln!(out, "| {} |", cells.join(" | "));
+    }
+    let notes: Vec<String> = board
+        .columns
+        .iter()
+        .filter_map(|column| {
+            column_note(column.title).map(|note| format!("*{}*: {}", column.title, escape(note)))
+        })
+        .collect();
+    if !notes.is_empty() {
+        let _ = writeln!(out, "\n{}.", notes.join("; "));
     }
 }
 

@@ -186,7 +186,7 @@ impl Scoreboard {
             .runs
             .iter()
             .map(|run| {
-                let mut cells = cells(run, server_limits(report, &run.server));
+                let mut cells = cells(report, run);
                 if has_batch {
                     cells.splice(batch_at..batch_at, batch_cells(run));
                 }
@@ -265,20 +265,156 @@ pub(crate) fn worst_fairness(run: &RunResult) -> Option<f64> {
         .min_by(f64::total_cmp)
 }
 
-/// Goodput as text, with its share of the RPM limit when known.
-pub(crate) fn goodput_text(run: &RunResult, limits: Option<&LimitSet>) -> String {
-    let rate = run.analysis.goodput.requests_per_minute;
-    match limits.and_then(|limits| limits.rpm) {
-        Some(rpm) if rpm > 0 => format!(
-            "{} ({:.0}% of RPM)",
-            units::per_minute(rate),
-            rate * 100.0 / rpm as f64
-        ),
-        _ => units::per_minute(rate),
+/// The per-minute limit a run's traffic used the larger share of, over the goodput window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BindingLimit {
+    /// Requests per minute.
+    Rpm,
+    /// Tokens per minute (the limiter's charge: prompt plus `max_tokens`).
+    Tpm,
+}
+
+impl BindingLimit {
+    /// `RPM` or `TPM`.
+    pub fn name(self) -> &'static str {
+        match self {
+            BindingLimit::Rpm => "RPM",
+            BindingLimit::Tpm => "TPM",
+        }
     }
 }
 
-fn cells(run: &RunResult, limits: Option<&LimitSet>) -> Vec<Cell> {
+/// The limit that binds a run, with its value: of RPM and TPM, the one that answered more of the
+/// run's 429s; without 429s (or as many from each), the one its admitted traffic (attempts past
+/// the limiter, and the tokens they were charged) used the larger share of over the goodput
+/// window. `None` when the variant has neither limit.
+pub fn binding_limit(report: &RunReport, run: &RunResult) -> Option<(BindingLimit, u64)> {
+    let limits = server_limits(report, &run.server)?;
+    let window_minutes = run.analysis.goodput.window_ms.max(1) as f64 / 60_000.0;
+    let admitted: u64 = run
+        .bins
+        .iter()
+        .map(|bin| bin.attempts.saturating_sub(bin.rate_limited))
+        .sum();
+    let tokens: u64 = run.bins.iter().map(|bin| bin.admitted_tokens).sum();
+    let share = |used: u64, limit: Option<u64>| {
+        limit
+            .filter(|&limit| limit > 0)
+            .map(|limit| (used as f64 / window_minutes / limit as f64, limit))
+    };
+    // Where the limiter turned attempts away, the limit that did so most is the one that binds.
+    let rejected_by = |name: &str| run.rejections.get(name).copied().unwrap_or(0);
+    let (rpm_rejections, tpm_rejections) = (rejected_by("rpm"), rejected_by("tpm"));
+    if let (Some(rpm), Some(tpm)) = (limits.rpm, limits.tpm)
+        && rpm_rejections != tpm_rejections
+    {
+        return Some(if tpm_rejections > rpm_rejections {
+            (BindingLimit::Tpm, tpm)
+        } else {
+            (BindingLimit::Rpm, rpm)
+        });
+    }
+    match (share(admitted, limits.rpm), share(tokens, limits.tpm)) {
+        (Some((rpm_share, rpm)), Some((tpm_share, tpm))) => Some(if tpm_share > rpm_share {
+            (BindingLimit::Tpm, tpm)
+        } else {
+            (BindingLimit::Rpm, rpm)
+        }),
+        (Some((_, rpm)), None) => Some((BindingLimit::Rpm, rpm)),
+        (None, Some((_, tpm))) => Some((BindingLimit::Tpm, tpm)),
+        (None, None) => None,
+    }
+}
+
+/// Goodput as its share of the limit that binds, for narrow tables: `43% of RPM`, or the rate
+/// alone (`217/min`) when the variant has neither limit.
+pub(crate) fn goodput_share_text(report: &RunReport, run: &RunResult) -> String {
+    let text = goodput_text(report, run);
+    match text.split_once(" (") {
+        Some((_, share)) => share.trim_end_matches(')').to_owned(),
+        None => text,
+    }
+}
+
+/// Goodput as text: successes per minute with their share of the limit that binds
+/// ([`binding_limit`]): `217/min (43% of RPM)`, or for a token-bound run the succeeded tokens'
+/// share of TPM, `96/min (61% of TPM)`.
+pub(crate) fn goodput_text(report: &RunReport, run: &RunResult) -> String {
+    let goodput = &run.analysis.goodput;
+    let rate = units::per_minute(goodput.requests_per_minute);
+    match binding_limit(report, run) {
+        Some((BindingLimit::Rpm, rpm)) => format!(
+            "{rate} ({:.0}% of RPM)",
+            goodput.requests_per_minute * 100.0 / rpm as f64
+        ),
+        Some((BindingLimit::Tpm, tpm)) => format!(
+            "{rate} ({:.0}% of TPM)",
+            goodput.tokens_per_minute * 100.0 / tpm as f64
+        ),
+        None => rate,
+    }
+}
+
+/// The fewest requests held back that make a real backlog: fewer is the ordinary jitter of
+/// arrivals, whose drain time says nothing about a strategy.
+pub const REAL_BACKLOG_MIN_EXCESS: u64 = 10;
+
+/// Whether a real backlog formed, so that its drain time means something. At the bin where open
+/// requests peaked, requests were held back when either
+/// - at least [`REAL_BACKLOG_MIN_EXCESS`] of them were in retry (a failed attempt, waiting or
+///   retrying: 429s, 5xx or timeouts), or
+/// - open requests exceeded what free-flowing traffic holds open (Little's law: that bin's
+///   arrival rate times the run's median latency) by at least [`REAL_BACKLOG_MIN_EXCESS`] and by
+///   five standard deviations of that count taken as Poisson (`5 * sqrt(free flow)`): requests
+///   queued before their first attempt, e.g. by a local pacer.
+///
+/// A spike served at once, or the busiest minute of a steady day, is neither; its "drain" is
+/// the time ordinary traffic took to fall back, and the tables show `-`.
+pub fn real_backlog(report: &RunReport, run: &RunResult) -> bool {
+    let backlog = &run.analysis.backlog;
+    if backlog.peak_open == 0 {
+        return false;
+    }
+    let bin_width_ms = report.scenario.bin_width_ms.max(1);
+    let Some(peak_bin) = run
+        .bins
+        .iter()
+        .find(|bin| bin.start_ms + bin_width_ms == backlog.peak_at_ms)
+    else {
+        // Without the bins (a hand-made report) only the peak itself can tell.
+        return backlog.peak_open >= REAL_BACKLOG_MIN_EXCESS;
+    };
+    if peak_bin.retrying >= REAL_BACKLOG_MIN_EXCESS {
+        return true;
+    }
+    let median_ms = if run.latency.count > 0 {
+        run.latency.p50_us as f64 / 1_000.0
+    } else {
+        0.0
+    };
+    let free_flow = peak_bin.arrivals as f64 / bin_width_ms as f64 * median_ms;
+    let excess = backlog.peak_open as f64 - free_flow;
+    excess >= (REAL_BACKLOG_MIN_EXCESS as f64).max(5.0 * free_flow.sqrt())
+}
+
+/// What a column means, for the columns whose title does not say it: one short phrase each, for
+/// the legend under every table.
+pub fn column_note(title: &str) -> Option<&'static str> {
+    Some(match title {
+        "amplif." => "attempts per request",
+        "goodput" => {
+            "successes per minute over duration + drain, as a share of the limit that binds"
+        }
+        "early retries" => "retries sent before the server's retry-after had passed",
+        "drain" => "time from the backlog's peak until it cleared (\"-\": no real backlog formed)",
+        "fairness" => "Jain's index of successes across a group's instances (1 = even)",
+        "unfinished" => "still open when the run ended",
+        "makespan" => "from the batch's start to its last request's end",
+        _ => return None,
+    })
+}
+
+fn cells(report: &RunReport, run: &RunResult) -> Vec<Cell> {
     let totals = &run.totals;
     let has_latency = run.latency.count > 0;
     let latency_cell = |micros: u64| {
@@ -288,7 +424,9 @@ fn cells(run: &RunResult, limits: Option<&LimitSet>) -> Vec<Cell> {
             cell(None, "-".to_owned())
         }
     };
-    let drain = run.analysis.backlog.drain_ms;
+    // A drain time without a real backlog is the time ordinary traffic took to fall back after
+    // its busiest bin: noise, shown as "-" and never marked.
+    let drain = real_backlog(report, run).then_some(run.analysis.backlog.drain_ms);
     let fairness = worst_fairness(run);
     vec![
         cell(Some(totals.requests as f64), totals.requests.to_string()),
@@ -314,15 +452,16 @@ fn cells(run: &RunResult, limits: Option<&LimitSet>) -> Vec<Cell> {
         latency_cell(run.latency.p99_us),
         cell(
             Some(run.analysis.goodput.requests_per_minute),
-            goodput_text(run, limits),
+            goodput_text(report, run),
         ),
         cell(
             Some(run.analysis.early_retries as f64),
             run.analysis.early_retries.to_string(),
         ),
         match drain {
-            Some(millis) => cell(Some(millis as f64), units::duration_ms(millis)),
-            None => cell(None, "never".to_owned()),
+            Some(Some(millis)) => cell(Some(millis as f64), units::duration_ms(millis)),
+            Some(None) => cell(None, "never".to_owned()),
+            None => cell(None, "-".to_owned()),
         },
         match fairness {
             Some(index) => cell(Some(index), format!("{index:.3}")),

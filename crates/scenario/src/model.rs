@@ -72,19 +72,169 @@ impl Scenario {
 /// A strategy to compare, with the short label tables and answers use.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NamedStrategy {
-    /// Unique within the scenario: the file's `label`, else the spec's compact form.
+    /// Unique within the scenario: the file's `label`, else a short name made from the spec
+    /// ([`NamedStrategy::short_name`]); the report's legend maps it to the full spec.
     pub label: String,
     /// The strategy, checked by the registry.
     pub spec: retry::StrategySpec,
 }
 
 impl NamedStrategy {
-    /// A strategy labelled with its own compact form.
+    /// A strategy labelled with its short name ([`NamedStrategy::short_name`]), which may not be
+    /// unique in a scenario: [`NamedStrategy::label_all`] makes labels unique.
     pub fn unlabelled(spec: retry::StrategySpec) -> NamedStrategy {
         NamedStrategy {
-            label: spec.to_string(),
+            label: NamedStrategy::short_name(&spec),
             spec,
         }
+    }
+
+    /// A readable name for a spec: its kind, with wrapped strategies in parentheses and the
+    /// outer layer of a stack first, leaving out every other parameter (the legend has them).
+    ///
+    /// ```
+    /// use scenario::NamedStrategy;
+    ///
+    /// let wrapper = "honour-retry-after:inner=(decorrelated-jitter:base=500ms),jitter=0.5";
+    /// assert_eq!(
+    ///     NamedStrategy::short_name(&wrapper.parse().unwrap()),
+    ///     "honour-retry-after(decorrelated-jitter)"
+    /// );
+    /// let stack = "stacked:inner=(openai-python@2.52),outer=(tenacity@9:max=60s)";
+    /// assert_eq!(
+    ///     NamedStrategy::short_name(&stack.parse().unwrap()),
+    ///     "tenacity@9(openai-python@2.52)"
+    /// );
+    /// ```
+    pub fn short_name(spec: &retry::StrategySpec) -> String {
+        let nested = |name: &str| match spec.params.get(name) {
+            Some(retry::ParamValue::Strategy(inner)) => Some(inner),
+            _ => None,
+        };
+        // A stack reads from the outside in: the outer layer wraps the inner one.
+        if let (Some(outer), Some(inner)) = (nested("outer"), nested("inner")) {
+            return format!(
+                "{}({})",
+                NamedStrategy::short_name(outer),
+                NamedStrategy::short_name(inner)
+            );
+        }
+        let wrapped: Vec<String> = spec
+            .params
+            .values()
+            .filter_map(|value| match value {
+                retry::ParamValue::Strategy(inner) => Some(NamedStrategy::short_name(inner)),
+                _ => None,
+            })
+            .collect();
+        if wrapped.is_empty() {
+            spec.kind.clone()
+        } else {
+            format!("{}({})", spec.kind, wrapped.join(", "))
+        }
+    }
+
+    /// Labels a scenario's strategies: a given label is kept; an unlabelled strategy takes its
+    /// short name, made unique by the top-level parameters that tell it apart from the others of
+    /// the same short name (`honour-retry-after(full-jitter) jitter=1`), else by a number
+    /// (`full-jitter #2`). Checking that given labels are unique is the caller's job.
+    ///
+    /// ```
+    /// use scenario::NamedStrategy;
+    ///
+    /// let labels: Vec<String> = NamedStrategy::label_all(vec![
+    ///     (None, "full-jitter:base=1s".parse().unwrap()),
+    ///     (None, "full-jitter:base=2s".parse().unwrap()),
+    ///     (Some("ours".to_owned()), "none".parse().unwrap()),
+    /// ])
+    /// .into_iter()
+    /// .map(|strategy| strategy.label)
+    /// .collect();
+    /// assert_eq!(labels, ["full-jitter base=1s", "full-jitter base=2s", "ours"]);
+    /// ```
+    pub fn label_all(entries: Vec<(Option<String>, retry::StrategySpec)>) -> Vec<NamedStrategy> {
+        let short: Vec<Option<String>> = entries
+            .iter()
+            .map(|(label, spec)| label.is_none().then(|| NamedStrategy::short_name(spec)))
+            .collect();
+        let mut taken: std::collections::BTreeSet<String> = entries
+            .iter()
+            .filter_map(|(label, _)| label.clone())
+            .collect();
+        let mut labels: Vec<Option<String>> =
+            entries.iter().map(|(label, _)| label.clone()).collect();
+        for index in 0..entries.len() {
+            let Some(name) = &short[index] else { continue };
+            if labels[index].is_some() {
+                continue;
+            }
+            let same: Vec<usize> = (0..entries.len())
+                .filter(|&other| short[other].as_ref() == Some(name))
+                .collect();
+            let specs: Vec<&retry::StrategySpec> = same.iter().map(|&i| &entries[i].1).collect();
+            let mut candidates: Vec<String> = specs
+                .iter()
+                .map(|spec| with_distinguishing_params(name, spec, &specs))
+                .collect();
+            let distinct: std::collections::BTreeSet<&String> = candidates.iter().collect();
+            if distinct.len() < candidates.len() || candidates.iter().any(|c| taken.contains(c)) {
+                candidates = Vec::with_capacity(same.len());
+                let mut number = 1;
+                for _ in &same {
+                    let mut candidate = if number == 1 {
+                        name.clone()
+                    } else {
+                        format!("{name} #{number}")
+                    };
+                    while taken.contains(&candidate) || candidates.contains(&candidate) {
+                        number += 1;
+                        candidate = format!("{name} #{number}");
+                    }
+                    candidates.push(candidate);
+                    number += 1;
+                }
+            }
+            for (&member, candidate) in same.iter().zip(candidates) {
+                taken.insert(candidate.clone());
+                labels[member] = Some(candidate);
+            }
+        }
+        entries
+            .into_iter()
+            .zip(labels)
+            .map(|((_, spec), label)| NamedStrategy {
+                label: label.unwrap_or_else(|| NamedStrategy::short_name(&spec)),
+                spec,
+            })
+            .collect()
+    }
+}
+
+/// `name` followed by the top-level parameters of `spec` (not wrapped strategies) whose value
+/// is not the same in every one of `specs`: what tells strategies of one short name apart.
+fn with_distinguishing_params(
+    name: &str,
+    spec: &retry::StrategySpec,
+    specs: &[&retry::StrategySpec],
+) -> String {
+    if specs.len() < 2 {
+        return name.to_owned();
+    }
+    let differing: Vec<String> = spec
+        .params
+        .iter()
+        .filter(|(_, value)| !matches!(value, retry::ParamValue::Strategy(_)))
+        .filter(|(key, value)| {
+            specs.iter().any(|other| {
+                other.params.get(*key).map(ToString::to_string) != Some(value.to_string())
+            })
+        })
+        .map(|(key, value)| format!("{key}={value}"))
+        .collect();
+    if differing.is_empty() {
+        name.to_owned()
+    } else {
+        format!("{name} {}", differing.join(","))
     }
 }
 

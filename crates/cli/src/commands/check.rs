@@ -29,6 +29,10 @@ pub struct Args {
     /// List passing thresholds and baselines' verdicts too, not only failures.
     #[arg(long, short)]
     pub verbose: bool,
+    /// Show every scoreboard column, with the server on every row, however wide the table gets
+    /// (by default the table fits 100 columns).
+    #[arg(long)]
+    pub wide: bool,
 }
 
 pub fn run(args: Args) -> anyhow::Result<Outcome> {
@@ -53,13 +57,15 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         );
     }
 
-    let colour = super::report::terminal_colour();
     let mut checked = Vec::with_capacity(scenarios.len());
     let mut summaries = String::new();
     for scenario in &scenarios {
         let report = sim::simulate(scenario, &mut |_| {})
             .with_context(|| format!("scenario {}", scenario.name))?;
-        crate::out!("{}", report::terminal_table(&report, colour))?;
+        crate::out!(
+            "{}",
+            report::terminal_table_with(&report, super::report::table_options(args.wide))
+        )?;
         if let Some(out) = &args.out {
             super::report::write_run_directory(&out.join(&scenario.name), &report)?;
         }

@@ -16,12 +16,19 @@ pub struct Args {
     /// Write the rendered files here instead of next to report.json.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Show every scoreboard column, with the server on every row, however wide the table gets
+    /// (by default the table fits 100 columns).
+    #[arg(long)]
+    pub wide: bool,
 }
 
 pub fn run(args: Args) -> anyhow::Result<Outcome> {
     let (report, dir) = read_report(&args.dir)?;
     let out = args.out.unwrap_or(dir);
-    crate::out!("{}", report::terminal_table(&report, terminal_colour()))?;
+    crate::out!(
+        "{}",
+        report::terminal_table_with(&report, table_options(args.wide))
+    )?;
     write_run_directory(&out, &report)?;
     Ok(Outcome::Success)
 }
@@ -64,6 +71,14 @@ pub fn write_run_directory(dir: &Path, report: &report::RunReport) -> anyhow::Re
         dir.join("index.html").display()
     )?;
     Ok(())
+}
+
+/// The terminal table's layout: compact unless `wide`, coloured as [`terminal_colour`] says.
+pub fn table_options(wide: bool) -> report::TableOptions {
+    report::TableOptions {
+        wide,
+        ..report::TableOptions::compact(terminal_colour())
+    }
 }
 
 /// Colours only when stdout is a terminal and `NO_COLOR` is unset (no-color.org).

@@ -42,6 +42,10 @@ pub struct Args {
     /// retries across every run, or 8 GiB of memory); `ratelab validate` prints the estimate.
     #[arg(long)]
     pub force: bool,
+    /// Show every scoreboard column, with the server on every row, however wide the table gets
+    /// (by default the table fits 100 columns).
+    #[arg(long)]
+    pub wide: bool,
 }
 
 pub fn run(args: Args) -> anyhow::Result<Outcome> {
@@ -55,31 +59,26 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         .map_or_else(crate::runner::default_jobs, |jobs| jobs as usize);
     if !args.strategies.is_empty() {
         let registry = retry::Registry::with_builtins();
-        scenario.strategies = args
+        let entries = args
             .strategies
             .iter()
             .map(|text| {
                 let (label, spec_text) = split_label(text);
                 let spec: retry::StrategySpec = spec_text.parse()?;
                 registry.build(&spec)?;
-                Ok(match label {
-                    Some(label) => scenario::NamedStrategy {
-                        label: label.to_owned(),
-                        spec,
-                    },
-                    None => scenario::NamedStrategy::unlabelled(spec),
-                })
+                Ok((label.map(str::to_owned), spec))
             })
             .collect::<Result<Vec<_>, retry::SpecError>>()
             .context("--strategy")?;
         let mut seen = std::collections::BTreeSet::new();
-        for strategy in &scenario.strategies {
+        for label in entries.iter().filter_map(|(label, _)| label.as_deref()) {
             anyhow::ensure!(
-                seen.insert(strategy.label.as_str()),
-                "--strategy: the label \"{}\" is given twice (give each strategy its own label, e.g. --strategy 'ours=full-jitter')",
-                strategy.label
+                seen.insert(label),
+                "--strategy: the label \"{label}\" is given twice (give each strategy its own label, e.g. --strategy 'ours=full-jitter')"
             );
         }
+        // Unlabelled strategies take short names, made unique among the ones given.
+        scenario.strategies = scenario::NamedStrategy::label_all(entries);
     }
     let work = scenario::estimate_work(&scenario, seeds);
     if let Some(reason) = work.over_ceiling(jobs as u64)
@@ -124,7 +123,7 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
 
     crate::out!(
         "{}",
-        report::terminal_table(&report, super::report::terminal_colour())
+        report::terminal_table_with(&report, super::report::table_options(args.wide))
     )?;
     super::report::write_run_directory(&out, &report)?;
     Ok(Outcome::Success)

@@ -78,6 +78,71 @@ fn report_of_a_directory_without_report_json_exits_2() {
 }
 
 #[test]
+fn report_of_a_newer_format_version_exits_2_naming_the_versions() {
+    let dir = scratch_dir("report-newer");
+    let run_dir = dir.join("run");
+    let scenario = fixture("gate-pass.toml");
+    let output = ratelab(&[
+        "run",
+        scenario.to_str().unwrap(),
+        "--out",
+        run_dir.to_str().unwrap(),
+    ]);
+    assert_exit(&output, 0);
+    let json = run_dir.join("report.json");
+    let text = std::fs::read_to_string(&json).unwrap();
+    std::fs::write(
+        &json,
+        text.replacen("\"format_version\": 1", "\"format_version\": 9", 1),
+    )
+    .unwrap();
+    let output = ratelab(&["report", run_dir.to_str().unwrap()]);
+    assert_exit(&output, 2);
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        stderr.contains(
+            "report.json has format_version 9, newer than this ratelab reads (version 1)"
+        ),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn the_table_fits_100_columns_and_wide_shows_every_column() {
+    let dir = scratch_dir("report-wide");
+    let scenario = fixture("gate-pass.toml");
+    let run = |extra: &[&str]| {
+        let out = dir.join("run");
+        let mut arguments = vec![
+            "run",
+            scenario.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        arguments.extend_from_slice(extra);
+        let output = ratelab(&arguments);
+        assert_exit(&output, 0);
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let compact = run(&[]);
+    let header = compact.lines().nth(1).unwrap();
+    assert!(header.chars().count() <= 100, "{compact}");
+    assert!(!header.contains("early retries"), "{compact}");
+    let wide = run(&["--wide"]);
+    let header = wide.lines().nth(1).unwrap();
+    for title in [
+        "requests",
+        "attempts",
+        "p50",
+        "early retries",
+        "drain",
+        "fairness",
+    ] {
+        assert!(header.contains(title), "--wide lacks {title}: {wide}");
+    }
+}
+
+#[test]
 fn diff_compares_two_runs_and_can_gate_on_regressions() {
     let dir = scratch_dir("diff");
     let scenario = fixture("gate-pass.toml");

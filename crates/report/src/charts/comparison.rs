@@ -1,125 +1,221 @@
-//! The strategy comparison: success rate, amplification, p99 latency and goodput, one
-//! horizontal bar per run in each of four panels.
+//! The strategy comparison: success rate, amplification, p99 latency and goodput side by side,
+//! one row of bars per run, the runs grouped under their server variant. One label column serves
+//! the four metrics, so the chart grows by a row per run instead of by four panels, and every
+//! label is written whole (wrapped, never cut).
 
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use scenario::{RunReport, RunResult};
 
-use super::{Chart, FONT, axis_top, drawing_error, run_colour, run_label};
+use super::{
+    CHART_WIDTH, Chart, FONT, axis_top, drawing_error, run_style, server_groups, text_width,
+};
 use crate::error::ReportError;
+use crate::layout::wrap;
 use crate::units;
 
-/// One panel: a title, how to read a run's value and how to print it.
-struct Panel {
+/// One metric column: a title, which way is better, how to read a run's value and how to print
+/// it (`None`: the run has no value, e.g. no latency without a success).
+struct Metric {
     title: &'static str,
-    value: fn(&RunResult) -> f64,
+    better: &'static str,
+    value: fn(&RunResult) -> Option<f64>,
     text: fn(f64) -> String,
 }
 
-const PANELS: [Panel; 4] = [
-    Panel {
-        title: "success rate (higher is better)",
-        value: |run| run.totals.success_rate() * 100.0,
+const METRICS: [Metric; 4] = [
+    Metric {
+        title: "success rate",
+        better: "higher is better",
+        value: |run| Some(run.totals.success_rate() * 100.0),
         text: |value| format!("{value:.1}%"),
     },
-    Panel {
-        title: "amplification: attempts per request (lower is better)",
-        value: |run| run.totals.amplification(),
+    Metric {
+        title: "amplification",
+        better: "attempts per request, lower is better",
+        value: |run| Some(run.totals.amplification()),
         text: |value| format!("{value:.2}x"),
     },
-    Panel {
-        title: "p99 latency, seconds (lower is better)",
-        value: |run| run.latency.p99_us as f64 / 1e6,
+    Metric {
+        title: "p99 latency",
+        better: "lower is better",
+        value: |run| (run.latency.count > 0).then(|| run.latency.p99_us as f64 / 1e6),
         text: |value| units::latency((value * 1e6).round() as u64),
     },
-    Panel {
-        title: "goodput: successes per minute (higher is better)",
-        value: |run| run.analysis.goodput.requests_per_minute,
+    Metric {
+        title: "goodput",
+        better: "successes per minute, higher is better",
+        value: |run| Some(run.analysis.goodput.requests_per_minute),
         text: units::per_minute,
     },
 ];
 
+const LABEL_FONT: u32 = 13;
+const LINE: u32 = 16;
+const TITLE_HEIGHT: u32 = 40;
+const HEADER_HEIGHT: u32 = 48;
+/// Room right of the longest bar for its value.
+const VALUE_ROOM: u32 = 76;
+
+/// One row of the chart: a server heading or a run.
+enum Slot {
+    Heading(String),
+    Run { index: usize, lines: Vec<String> },
+}
+
 pub(super) fn chart(report: &RunReport) -> Result<Chart, ReportError> {
     let file_name = "comparison.svg".to_owned();
     let title = "Strategy comparison".to_owned();
-    let labels: Vec<String> = report
+    let several_servers = report
         .runs
         .iter()
-        .map(|run| run_label(report, run))
-        .collect();
-    let longest_label = labels
+        .any(|run| run.server != report.runs[0].server);
+    let longest = report
+        .runs
         .iter()
-        .map(|label| label.chars().count())
+        .map(|run| text_width(&run.strategy, LABEL_FONT))
         .max()
         .unwrap_or(0);
-    // The naive font estimate is about 7px per character at 13px.
-    let label_area = (longest_label as u32 * 7 + 16).clamp(60, 300);
-    let rows = report.runs.len();
-    let panel_height = (rows as u32 * 34 + 70).max(150);
+    let label_area = (longest + 24).clamp(120, 340);
+    let label_characters = ((label_area - 24) as f64 / (f64::from(LABEL_FONT) * 0.6)) as usize;
+    let mut slots = Vec::new();
+    for (server, runs) in server_groups(report) {
+        if several_servers {
+            slots.push(Slot::Heading(server));
+        }
+        for index in runs {
+            slots.push(Slot::Run {
+                index,
+                lines: wrap(&report.runs[index].strategy, label_characters),
+            });
+        }
+    }
+    let slot_height = |slot: &Slot| match slot {
+        Slot::Heading(_) => LINE + 12,
+        Slot::Run { lines, .. } => lines.len() as u32 * LINE + 8,
+    };
+    let height = TITLE_HEIGHT + HEADER_HEIGHT + slots.iter().map(slot_height).sum::<u32>() + 12;
+    let column_width = (CHART_WIDTH - label_area - 10) / METRICS.len() as u32;
+    let bar_room = column_width.saturating_sub(VALUE_ROOM + 12);
 
     let error = drawing_error(file_name.clone());
     let mut svg = String::new();
     {
-        let root =
-            SVGBackend::with_string(&mut svg, (960, panel_height * 2 + 40)).into_drawing_area();
+        let root = SVGBackend::with_string(&mut svg, (CHART_WIDTH, height)).into_drawing_area();
         root.fill(&WHITE).map_err(&error)?;
-        let root = root.titled(&title, (FONT, 20)).map_err(&error)?;
-        let areas = root.split_evenly((2, 2));
-        for (panel, area) in PANELS.iter().zip(&areas) {
-            // The first run is drawn at the top, in table order.
-            let values: Vec<f64> = report.runs.iter().map(|run| (panel.value)(run)).collect();
-            let largest = values.iter().copied().fold(0.0, f64::max);
-            let mut chart = ChartBuilder::on(area)
-                .caption(panel.title, (FONT, 14))
-                .margin(8)
-                .margin_right(40)
-                .x_label_area_size(25)
-                .y_label_area_size(label_area)
-                // Integer ranges are inclusive as discrete coordinates: `0..rows - 1` has `rows` slots.
-                .build_cartesian_2d(0.0..axis_top(largest) * 1.1, (0..rows - 1).into_segmented())
-                .map_err(&error)?;
-            chart
-                .configure_mesh()
-                .disable_y_mesh()
-                .y_labels(rows)
-                .y_label_formatter(&|value| match value {
-                    // Slots count from the bottom; the first run sits in the top slot.
-                    SegmentValue::CenterOf(slot) => labels
-                        .get(rows.saturating_sub(slot + 1))
-                        .cloned()
-                        .unwrap_or_default(),
-                    _ => String::new(),
-                })
-                .x_labels(5)
-                .x_label_formatter(&|value| units::compact(*value))
-                .light_line_style(WHITE.mix(0.0))
-                .label_style((FONT, 13))
-                .draw()
-                .map_err(&error)?;
-            chart
-                .draw_series(values.iter().enumerate().map(|(index, &value)| {
-                    let slot = rows - 1 - index;
-                    let mut bar = Rectangle::new(
-                        [
-                            (0.0, SegmentValue::Exact(slot)),
-                            (value, SegmentValue::Exact(slot + 1)),
+        let left = |size: u32| {
+            TextStyle::from((FONT, size).into_font()).pos(Pos::new(HPos::Left, VPos::Center))
+        };
+        let centre = |size: u32| {
+            TextStyle::from((FONT, size).into_font()).pos(Pos::new(HPos::Center, VPos::Center))
+        };
+        root.draw(&Text::new(
+            title.clone(),
+            ((CHART_WIDTH / 2) as i32, (TITLE_HEIGHT / 2) as i32),
+            centre(20),
+        ))
+        .map_err(&error)?;
+        let body_top = TITLE_HEIGHT + HEADER_HEIGHT;
+        for (column, metric) in METRICS.iter().enumerate() {
+            let x = label_area + column as u32 * column_width;
+            let middle = (x + column_width / 2) as i32;
+            root.draw(&Text::new(
+                metric.title,
+                (middle, (TITLE_HEIGHT + 14) as i32),
+                centre(14),
+            ))
+            .map_err(&error)?;
+            root.draw(&Text::new(
+                metric.better,
+                (middle, (TITLE_HEIGHT + 32) as i32),
+                centre(11),
+            ))
+            .map_err(&error)?;
+            // The baseline every bar starts from.
+            root.draw(&PathElement::new(
+                vec![
+                    ((x + 8) as i32, body_top as i32),
+                    ((x + 8) as i32, (height - 8) as i32),
+                ],
+                BLACK.mix(0.4).stroke_width(1),
+            ))
+            .map_err(&error)?;
+        }
+
+        let largest: Vec<f64> = METRICS
+            .iter()
+            .map(|metric| {
+                axis_top(
+                    report
+                        .runs
+                        .iter()
+                        .filter_map(metric.value)
+                        .fold(0.0, f64::max),
+                )
+            })
+            .collect();
+        let mut top = body_top;
+        for slot in &slots {
+            let slot_bottom = top + slot_height(slot);
+            match slot {
+                Slot::Heading(server) => {
+                    root.draw(&PathElement::new(
+                        vec![
+                            (10, top as i32 + 2),
+                            ((CHART_WIDTH - 10) as i32, top as i32 + 2),
                         ],
-                        run_colour(index).filled(),
-                    );
-                    bar.set_margin(5, 5, 0, 0);
-                    bar
-                }))
-                .map_err(&error)?;
-            chart
-                .draw_series(values.iter().enumerate().map(|(index, &value)| {
-                    Text::new(
-                        format!(" {}", (panel.text)(value)),
-                        (value, SegmentValue::CenterOf(rows - 1 - index)),
-                        TextStyle::from((FONT, 13).into_font())
-                            .pos(Pos::new(HPos::Left, VPos::Center)),
-                    )
-                }))
-                .map_err(&error)?;
+                        BLACK.mix(0.25).stroke_width(1),
+                    ))
+                    .map_err(&error)?;
+                    let style = TextStyle::from((FONT, 14).into_font().style(FontStyle::Bold))
+                        .pos(Pos::new(HPos::Left, VPos::Center));
+                    root.draw(&Text::new(
+                        server.clone(),
+                        (10, (top + slot_height(slot) / 2 + 2) as i32),
+                        style,
+                    ))
+                    .map_err(&error)?;
+                }
+                Slot::Run { index, lines } => {
+                    let run = &report.runs[*index];
+                    let style = run_style(report, run);
+                    let middle = (top + slot_bottom) as i32 / 2;
+                    let first_line = middle - ((lines.len() as i32 - 1) * LINE as i32) / 2;
+                    for (number, line) in lines.iter().enumerate() {
+                        root.draw(&Text::new(
+                            line.clone(),
+                            (16, first_line + number as i32 * LINE as i32),
+                            left(LABEL_FONT),
+                        ))
+                        .map_err(&error)?;
+                    }
+                    for (column, metric) in METRICS.iter().enumerate() {
+                        let x = (label_area + column as u32 * column_width + 8) as i32;
+                        let Some(value) = (metric.value)(run) else {
+                            root.draw(&Text::new("-", (x + 4, middle), left(LABEL_FONT)))
+                                .map_err(&error)?;
+                            continue;
+                        };
+                        let length = (value / largest[column] * f64::from(bar_room))
+                            .round()
+                            .max(0.0) as i32;
+                        let bar = [(x, middle - 7), (x + length, middle + 7)];
+                        // Past twelve strategies colours repeat: those bars are drawn hollow.
+                        let bar_style = match style.dash {
+                            None => style.colour.filled(),
+                            Some(_) => style.colour.stroke_width(2),
+                        };
+                        root.draw(&Rectangle::new(bar, bar_style)).map_err(&error)?;
+                        root.draw(&Text::new(
+                            (metric.text)(value),
+                            (x + length + 5, middle),
+                            left(LABEL_FONT),
+                        ))
+                        .map_err(&error)?;
+                    }
+                }
+            }
+            top = slot_bottom;
         }
         root.present().map_err(&error)?;
     }

@@ -1,12 +1,12 @@
 //! Per run: offered attempts, admitted attempts and 429s per minute against the RPM limit, and
-//! charged tokens per minute against the TPM limit.
+//! charged tokens per minute against the TPM limit, with one legend for both panels below them.
 
 use plotters::prelude::*;
 use scenario::{RunReport, RunResult};
 
 use super::{
-    Chart, FONT, draw_legend, drawing_error, legend_headroom, legend_line, minutes, run_file_stem,
-    run_label,
+    CHART_WIDTH, Chart, FONT, LegendEntry, LegendStrip, SeriesStyle, append_to_svg, axis_top,
+    drawing_error, minutes, run_file_stem, run_label,
 };
 use crate::error::ReportError;
 use crate::scoreboard::server_limits;
@@ -16,6 +16,9 @@ const OFFERED: RGBColor = RGBColor(31, 119, 180);
 const ADMITTED: RGBColor = RGBColor(44, 160, 44);
 const REJECTED: RGBColor = RGBColor(214, 39, 40);
 const LIMIT: RGBColor = RGBColor(60, 60, 60);
+const TOKENS: RGBColor = RGBColor(148, 103, 189);
+/// The dash of a limit line.
+const LIMIT_DASH: (u32, u32) = (6, 4);
 
 pub(super) fn chart(
     report: &RunReport,
@@ -53,30 +56,63 @@ pub(super) fn chart(
     let rpm = limits.and_then(|limits| limits.rpm).map(|rpm| rpm as f64);
     let tpm = limits.and_then(|limits| limits.tpm).map(|tpm| tpm as f64);
 
+    let entry = |label: &str, colour: RGBColor, dash: Option<(u32, u32)>, width: u32| LegendEntry {
+        label: label.to_owned(),
+        style: SeriesStyle { colour, dash },
+        width,
+    };
+    let mut entries = vec![
+        entry("admitted attempts", ADMITTED, None, 2),
+        entry("offered attempts", OFFERED, None, 1),
+        entry("429s", REJECTED, None, 2),
+    ];
+    if let Some(rpm) = rpm {
+        entries.push(entry(
+            &format!("RPM limit {}", units::compact(rpm)),
+            LIMIT,
+            Some(LIMIT_DASH),
+            2,
+        ));
+    }
+    entries.push(entry("charged tokens", TOKENS, None, 2));
+    if let Some(tpm) = tpm {
+        entries.push(entry(
+            &format!("TPM limit {}", units::compact(tpm)),
+            LIMIT,
+            Some(LIMIT_DASH),
+            2,
+        ));
+    }
+    let legend = LegendStrip::new(entries, "", Vec::new(), CHART_WIDTH);
+    let plots_height = 560;
+
     let error = drawing_error(file_name.clone());
     let mut svg = String::new();
     {
-        let root = SVGBackend::with_string(&mut svg, (960, 560)).into_drawing_area();
+        let root = SVGBackend::with_string(&mut svg, (CHART_WIDTH, plots_height + legend.height()))
+            .into_drawing_area();
         root.fill(&WHITE).map_err(&error)?;
-        let root = root.titled(&title, (FONT, 20)).map_err(&error)?;
+        let (root, _) = root.split_vertically(plots_height);
+        // A long server and strategy label shrinks the title rather than running off the edge.
+        let title_size = (f64::from(CHART_WIDTH - 40) / (0.6 * title.chars().count() as f64))
+            .floor()
+            .clamp(10.0, 20.0);
+        let root = root.titled(&title, (FONT, title_size)).map_err(&error)?;
         let (top, bottom) = root.split_vertically(300);
         let request_lines = [
             Line {
-                label: "admitted",
                 colour: ADMITTED,
                 width: 2,
                 filled: true,
                 points: admitted,
             },
             Line {
-                label: "offered attempts",
                 colour: OFFERED,
                 width: 1,
                 filled: false,
                 points: offered,
             },
             Line {
-                label: "429s",
                 colour: REJECTED,
                 width: 2,
                 filled: false,
@@ -91,8 +127,7 @@ pub(super) fn chart(
         };
         requests.draw(&top, &request_lines).map_err(&error)?;
         let token_lines = [Line {
-            label: "charged tokens (prompt + max_tokens)",
-            colour: OFFERED,
+            colour: TOKENS,
             width: 2,
             filled: false,
             points: tokens,
@@ -106,6 +141,7 @@ pub(super) fn chart(
         tokens.draw(&bottom, &token_lines).map_err(&error)?;
         root.present().map_err(&error)?;
     }
+    let svg = append_to_svg(svg, &legend.svg(plots_height, &file_name)?);
     Ok(Chart {
         file_name,
         title,
@@ -115,7 +151,6 @@ pub(super) fn chart(
 
 /// One series of a panel.
 struct Line {
-    label: &'static str,
     colour: RGBColor,
     width: u32,
     filled: bool,
@@ -147,7 +182,7 @@ impl Panel {
             .margin(10)
             .x_label_area_size(35)
             .y_label_area_size(70)
-            .build_cartesian_2d(0.0..end_minutes, 0.0..legend_headroom(largest))?;
+            .build_cartesian_2d(0.0..end_minutes, 0.0..axis_top(largest))?;
         chart
             .configure_mesh()
             .x_desc(self.x_desc)
@@ -164,25 +199,19 @@ impl Panel {
                     line.colour.mix(0.25),
                 ))?;
             }
-            chart
-                .draw_series(LineSeries::new(
-                    line.points.iter().copied(),
-                    line.colour.stroke_width(line.width),
-                ))?
-                .label(line.label)
-                .legend(legend_line(line.colour, line.width));
+            chart.draw_series(LineSeries::new(
+                line.points.iter().copied(),
+                line.colour.stroke_width(line.width),
+            ))?;
         }
-        if let Some((name, limit)) = self.limit {
-            chart
-                .draw_series(DashedLineSeries::new(
-                    [(0.0, limit), (end_minutes, limit)],
-                    6,
-                    4,
-                    LIMIT.stroke_width(2),
-                ))?
-                .label(format!("{name} limit {}", units::compact(limit)))
-                .legend(legend_line(LIMIT, 2));
+        if let Some((_, limit)) = self.limit {
+            chart.draw_series(DashedLineSeries::new(
+                [(0.0, limit), (end_minutes, limit)],
+                LIMIT_DASH.0,
+                LIMIT_DASH.1,
+                LIMIT.stroke_width(2),
+            ))?;
         }
-        draw_legend(&mut chart, SeriesLabelPosition::UpperRight)
+        Ok(())
     }
 }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use report::{Colour, Scoreboard};
 use scenario::RunReport;
 
-fn shipped_scenarios() -> Vec<PathBuf> {
+pub(crate) fn shipped_scenarios() -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios");
     let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
         .expect("scenarios/ exists")
@@ -22,7 +22,7 @@ fn shipped_scenarios() -> Vec<PathBuf> {
     paths
 }
 
-fn simulate(path: &Path) -> RunReport {
+pub(crate) fn simulate(path: &Path) -> RunReport {
     let text = std::fs::read_to_string(path).expect("readable");
     let scenario = scenario::parse_scenario(&text, &path.display().to_string(), &mut |file| {
         std::fs::read_to_string(file)
@@ -111,10 +111,28 @@ fn check_accounting(name: &str, report: &RunReport) {
         }
     }
 
-    // The renderers show the scoreboard's columns: the terminal table's header line, the
-    // Markdown scoreboard's header row and the HTML scoreboard's header cells.
+    // The renderers show the scoreboard's columns: the wide terminal table's header line, the
+    // Markdown scoreboard's header row and the HTML scoreboard's header cells. The default
+    // terminal table keeps the columns that account for every request.
     let terminal = report::terminal_table(report, Colour::Never);
-    let header = terminal.lines().nth(1).expect("a header line");
+    let compact_header = terminal.lines().nth(1).expect("a header line");
+    for title in ["success", "gave up", "unfinished"]
+        .into_iter()
+        .chain(report::different_work_warning(report).map(|_| "not started"))
+    {
+        assert!(
+            compact_header.contains(title),
+            "{name}: the default terminal table lacks {title}"
+        );
+    }
+    let wide = report::terminal_table_with(
+        report,
+        report::TableOptions {
+            wide: true,
+            ..report::TableOptions::compact(Colour::Never)
+        },
+    );
+    let header = wide.lines().nth(1).expect("a header line");
     let markdown = report::summary_markdown(report);
     let markdown_header = markdown
         .lines()

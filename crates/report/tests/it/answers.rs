@@ -312,6 +312,11 @@ fn a_run_below_the_success_floor_is_marked_only_for_success() {
     );
     report.runs[1].analysis.early_retries = 5;
     report.runs[1].analysis.backlog.drain_ms = Some(30_000);
+    // Both built a real backlog, so both drain times count; `none` drains at once.
+    for run in &mut report.runs {
+        run.analysis.backlog.peak_open = 50;
+    }
+    report.runs[0].analysis.backlog.drain_ms = Some(0);
     report.runs[1].analysis.goodput.requests_per_minute = 99.5;
     report.runs[0].analysis.goodput.requests_per_minute = 40.0;
     let board = Scoreboard::of(&report);

@@ -3,6 +3,8 @@
 mod accounting;
 mod answers;
 mod diff;
+mod html;
+mod layout;
 mod render;
 mod seeds;
 mod simulated;

@@ -39,16 +39,30 @@ fn report_json_round_trips() {
 
 #[test]
 fn report_json_of_another_version_is_refused_with_advice() {
-    let text = report::report_json(&example_report()).replacen(
-        "\"format_version\": 1",
-        "\"format_version\": 2",
-        1,
-    );
-    let error = report::parse_report_json(&text).unwrap_err().to_string();
+    let with_version = |version: u32| {
+        report::report_json(&example_report()).replacen(
+            "\"format_version\": 1",
+            &format!("\"format_version\": {version}"),
+            1,
+        )
+    };
+    let error = |version| {
+        report::parse_report_json(&with_version(version))
+            .unwrap_err()
+            .to_string()
+    };
     assert_eq!(
-        error,
-        "report.json has format_version 2, this ratelab reads version 1 (re-run the scenario with this ratelab)"
+        error(2),
+        "report.json has format_version 2, newer than this ratelab reads (version 1): render it with the ratelab that wrote it, or re-run the scenario with this one"
     );
+    assert_eq!(
+        error(0),
+        "report.json has format_version 0, older than this ratelab reads (version 1): re-run the scenario to write it again"
+    );
+    // Every version from the oldest readable to the current one is read.
+    for version in report::OLDEST_READABLE_FORMAT_VERSION..=scenario::REPORT_FORMAT_VERSION {
+        assert!(report::parse_report_json(&with_version(version)).is_ok());
+    }
 }
 
 #[test]

@@ -240,22 +240,20 @@ impl Validator<'_, '_> {
                     format!("strategy {spec} is listed twice (compare each strategy once)"),
                 );
             }
-            let named = match label {
-                Some(label) => NamedStrategy { label, spec },
-                None => NamedStrategy::unlabelled(spec),
-            };
-            if !labels.insert(named.label.clone()) {
+            if let Some(label) = &label
+                && !labels.insert(label.clone())
+            {
                 return self.fail(
                     span,
                     format!(
-                        "strategy label \"{}\" is used twice (give each strategy its own label)",
-                        named.label
+                        "strategy label \"{label}\" is used twice (give each strategy its own label)"
                     ),
                 );
             }
+            let named = (label, spec);
             checked.push(named);
         }
-        Ok(checked)
+        Ok(NamedStrategy::label_all(checked))
     }
 
     /// The limits of one server variant: the tier's catalog limits (if a tier is given) overlaid

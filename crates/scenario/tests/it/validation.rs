@@ -483,6 +483,46 @@ fn strategies_take_an_optional_unique_label() {
 }
 
 #[test]
+fn unlabelled_strategies_take_short_unique_names() {
+    let strategies = [
+        "kind = \"honour-retry-after\"\ninner = { kind = \"full-jitter\", base = \"1s\" }",
+        "kind = \"honour-retry-after\"\njitter = 1.0\ninner = { kind = \"full-jitter\", base = \"1s\" }",
+        "kind = \"stacked\"\nouter = { kind = \"tenacity@9\" }\ninner = { kind = \"openai-python@2.52\" }",
+        "kind = \"full-jitter\"\nbase = \"1s\"\nlabel = \"full-jitter\"",
+        "kind = \"full-jitter\"\nbase = \"2s\"",
+        "kind = \"circuit-breaker\"\ninner = { kind = \"full-jitter\", base = \"1s\" }",
+        "kind = \"circuit-breaker\"\ninner = { kind = \"full-jitter\", base = \"2s\" }",
+    ];
+    let mut text = BASE.to_owned();
+    for strategy in strategies {
+        text.push_str(&format!("\n[[strategies]]\n{strategy}\n"));
+    }
+    let scenario =
+        parse_scenario(&text, "scenarios/example.toml", &mut crate::read_from_disk).expect("valid");
+    let labels: Vec<&str> = scenario
+        .strategies
+        .iter()
+        .map(|strategy| strategy.label.as_str())
+        .collect();
+    assert_eq!(
+        labels,
+        [
+            // Told apart by the top-level parameter only one of them sets.
+            "honour-retry-after(full-jitter)",
+            "honour-retry-after(full-jitter) jitter=1",
+            // A stack reads from the outside in.
+            "tenacity@9(openai-python@2.52)",
+            // A given label is kept; the unlabelled one with its short name is numbered.
+            "full-jitter",
+            "full-jitter #2",
+            // Differences inside the wrapped strategy alone: numbered.
+            "circuit-breaker(full-jitter)",
+            "circuit-breaker(full-jitter) #2",
+        ]
+    );
+}
+
+#[test]
 fn fault_code_must_fit_the_status() {
     check(
         &with(
