@@ -576,7 +576,7 @@ fn tier_needed(judge: &Judge<'_>, groups: &[TierGroup]) -> String {
             best.survives().then(|| {
                 let tied = judge.tied_with(&variant.label, &best);
                 let who = if tied.len() > 1 {
-                    format!("strategies ({}, tied)", join_names(&tied))
+                    format!("tied strategies ({}) each", join_names(&tied))
                 } else {
                     format!("a strategy ({})", best.strategy())
                 };
