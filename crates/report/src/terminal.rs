@@ -142,7 +142,7 @@ pub fn terminal_table_with(report: &RunReport, options: TableOptions) -> String 
         let _ = writeln!(out, "--wide adds: {}", layout.hidden.join(", "));
     }
     if let Some(table) = crate::confidence::seeds_table(report) {
-        seeds_table(&mut out, &table);
+        seeds_table(&mut out, &table, options);
     }
     for (label, spec) in crate::legend::strategy_legend(report) {
         let _ = writeln!(out, "{label}: {spec}");
@@ -159,49 +159,101 @@ pub fn terminal_table_with(report: &RunReport, options: TableOptions) -> String 
     out
 }
 
-/// The seeds table as aligned text: labels left, intervals right.
-fn seeds_table(out: &mut String, table: &crate::confidence::SeedsTable) {
-    let _ = writeln!(out, "{}", table.caption());
-    let label_columns = if table.several_servers { 2 } else { 1 };
-    let mut rows: Vec<Vec<String>> = Vec::with_capacity(table.rows.len() + 1);
-    let mut header: Vec<String> = Vec::new();
-    if table.several_servers {
-        header.push("server".to_owned());
-    }
-    header.push("strategy".to_owned());
-    header.extend(table.titles.iter().map(|title| (*title).to_owned()));
-    rows.push(header);
-    for (server, strategy, cells) in &table.rows {
-        let mut row = Vec::new();
-        if table.several_servers {
-            row.push(server.clone());
+/// Seeds-table columns left out, in this order, when the compact table would be wider than
+/// allowed; `--wide` shows them all. Success stays.
+const SEEDS_DROP_ORDER: [&str; 6] = [
+    "early retries",
+    "gave up",
+    "429 share",
+    "p50",
+    "goodput",
+    "amplif.",
+];
+
+/// The seeds table as aligned text: labels left, intervals right. Compact, each server variant
+/// heads its own rows and columns are dropped (and named) until it fits `options.width`; wide,
+/// every column with the server on each row.
+fn seeds_table(out: &mut String, table: &crate::confidence::SeedsTable, options: TableOptions) {
+    let grouped = table.several_servers && !options.wide;
+    let server_column = table.several_servers && options.wide;
+    let label_columns = if server_column { 2 } else { 1 };
+    let indent = if grouped { "  " } else { "" };
+    let mut shown: Vec<usize> = (0..table.titles.len()).collect();
+    let mut hidden: Vec<&str> = Vec::new();
+    let render = |shown: &[usize]| -> Vec<String> {
+        let mut rows: Vec<(Option<&str>, Vec<String>)> = Vec::with_capacity(table.rows.len() + 1);
+        let mut header: Vec<String> = Vec::new();
+        if server_column {
+            header.push("server".to_owned());
         }
-        row.push(strategy.clone());
-        row.extend(cells.iter().cloned());
-        rows.push(row);
-    }
-    let widths: Vec<usize> = (0..rows[0].len())
-        .map(|column| {
-            rows.iter()
-                .map(|row| row[column].chars().count())
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    for row in &rows {
-        let cells: Vec<String> = row
-            .iter()
-            .zip(&widths)
-            .enumerate()
-            .map(|(column, (text, width))| {
-                if column < label_columns {
-                    format!("{text:<width$}")
-                } else {
-                    format!("{text:>width$}")
-                }
+        header.push("strategy".to_owned());
+        header.extend(shown.iter().map(|&index| table.titles[index].to_owned()));
+        rows.push((None, header));
+        let mut last_server: Option<&str> = None;
+        for (server, strategy, cells) in &table.rows {
+            let mut row = Vec::new();
+            if server_column {
+                row.push(server.clone());
+            }
+            row.push(strategy.clone());
+            row.extend(shown.iter().map(|&index| cells[index].clone()));
+            let heading =
+                (grouped && last_server != Some(server.as_str())).then_some(server.as_str());
+            last_server = Some(server);
+            rows.push((heading, row));
+        }
+        let widths: Vec<usize> = (0..rows[0].1.len())
+            .map(|column| {
+                rows.iter()
+                    .map(|(_, row)| row[column].chars().count())
+                    .max()
+                    .unwrap_or(0)
             })
             .collect();
-        let _ = writeln!(out, "{}", cells.join("  ").trim_end());
+        let mut lines = Vec::new();
+        for (heading, row) in &rows {
+            if let Some(heading) = heading {
+                lines.push((*heading).to_owned());
+            }
+            let cells: Vec<String> = row
+                .iter()
+                .zip(&widths)
+                .enumerate()
+                .map(|(column, (text, width))| {
+                    if column < label_columns {
+                        format!("{text:<width$}")
+                    } else {
+                        format!("{text:>width$}")
+                    }
+                })
+                .collect();
+            lines.push(format!("{indent}{}", cells.join("  ").trim_end()));
+        }
+        lines
+    };
+    let mut lines = render(&shown);
+    if !options.wide {
+        for title in SEEDS_DROP_ORDER {
+            if lines.iter().all(|line| width_of(line) <= options.width) {
+                break;
+            }
+            if let Some(position) = shown.iter().position(|&index| table.titles[index] == title) {
+                shown.remove(position);
+                hidden.push(title);
+                lines = render(&shown);
+            }
+        }
+        for part in wrap(&table.caption(), options.width) {
+            let _ = writeln!(out, "{part}");
+        }
+    } else {
+        let _ = writeln!(out, "{}", table.caption());
+    }
+    for line in lines {
+        let _ = writeln!(out, "{line}");
+    }
+    if !hidden.is_empty() {
+        let _ = writeln!(out, "--wide adds over seeds: {}", hidden.join(", "));
     }
 }
 

@@ -263,3 +263,50 @@ fn seeds_in_the_scenario_file_apply_and_the_flag_overrides_them() {
     assert_eq!(seeds_of(&[]), 3);
     assert_eq!(seeds_of(&["--seeds", "4"]), 4);
 }
+
+#[test]
+fn the_seeds_table_of_the_main_job_fits_100_columns_unless_wide() {
+    let dir = crate::scratch_dir("seeds-width");
+    let out = dir.join("spike");
+    let args = |wide: bool| {
+        let mut args = vec![
+            "run",
+            "scenarios/traffic-spike.toml",
+            "--seeds",
+            "3",
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        if wide {
+            args.push("--wide");
+        }
+        args.into_iter().map(str::to_owned).collect::<Vec<_>>()
+    };
+    let run = |wide: bool| {
+        let args = args(wide);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let output = ratelab(&args);
+        assert_exit(&output, 0);
+        stdout(&output)
+    };
+    let compact = run(false);
+    // The table's rows are indented under their server's heading.
+    let table: Vec<&str> = compact
+        .lines()
+        .filter(|line| line.starts_with("  ") && line.contains(" ± "))
+        .collect();
+    assert!(!table.is_empty(), "{compact}");
+    for line in &table {
+        assert!(
+            line.chars().count() <= 100,
+            "{} columns: {line}",
+            line.chars().count()
+        );
+    }
+    assert!(compact.contains("--wide adds over seeds:"), "{compact}");
+    let wide = run(true);
+    assert!(
+        wide.contains("early retries") && wide.contains("429 share"),
+        "{wide}"
+    );
+}
