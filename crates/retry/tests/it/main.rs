@@ -5,6 +5,7 @@ mod budgets;
 mod distributions;
 mod durations;
 mod formulas;
+mod fuzz;
 mod official_clients;
 mod pacing;
 mod specs;
