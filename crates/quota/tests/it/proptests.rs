@@ -231,3 +231,49 @@ proptest! {
         );
     }
 }
+
+/// One step of the differential test: time moves on, then a request of `tokens` arrives.
+fn direct_steps() -> impl Strategy<Value = Vec<(u64, u64)>> {
+    proptest::collection::vec(
+        (
+            prop_oneof![Just(0u64), 0..2 * SECOND, 0..2 * MINUTE],
+            0..3_000u64,
+        ),
+        1..150,
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    /// The simulator's `DirectLimiter` and the server's keyed `Limiter` decide alike: the same
+    /// admissions, the same rejections (kind, used, wait) and the same statuses, step by step,
+    /// for every algorithm and rejection rule.
+    #[test]
+    fn the_direct_and_the_keyed_limiter_decide_alike(
+        set in limit_set(),
+        steps in direct_steps(),
+    ) {
+        let limits = set.compile().unwrap();
+        let mut direct = quota::DirectLimiter::new(&limits);
+        let mut keyed = Limiter::new();
+        let scopes = [ScopedKey { scope: Scope::Organization, key: &7u32, limits: &limits }];
+        let mut now = Instant::from_nanos(SECOND);
+        for (advance, tokens) in steps {
+            now = Instant::from_nanos(now.as_nanos() + advance);
+            let charge = Charge::request(tokens);
+            let mut found = Vec::new();
+            let from_direct = direct.try_acquire_reporting(now, charge, Some(&mut found));
+            let from_keyed = keyed.decide(now, charge, &scopes);
+            match (&from_direct, &from_keyed) {
+                (Ok(()), Ok(_)) => {}
+                (Err(rejection), Err(rejected)) => {
+                    prop_assert_eq!(rejection, &rejected.rejection);
+                    prop_assert_eq!(&found, &rejected.statuses);
+                }
+                _ => prop_assert!(false, "{from_direct:?} vs {from_keyed:?} at {now:?}"),
+            }
+            prop_assert_eq!(direct.status(now), keyed.status(now, &scopes));
+        }
+    }
+}
