@@ -5,6 +5,7 @@ mod compat;
 mod endpoints;
 mod errors;
 mod faults;
+mod hardening;
 mod limits;
 mod logs;
 mod model_limits;
