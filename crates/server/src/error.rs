@@ -38,6 +38,12 @@ pub enum ApiError {
     },
     /// The request does not fit the model's context window.
     ContextLengthExceeded(ContextOverflow),
+    /// An embeddings `input` OpenAI's schema refuses: more than 2,048 items.
+    EmbeddingInputsInvalid,
+    /// One embeddings input is longer than the model takes.
+    EmbeddingInputTooLong { index: usize, limit: u64 },
+    /// An embeddings request whose inputs add up to more tokens than one request may carry.
+    EmbeddingRequestTooLarge { requested: u64, limit: u64 },
     /// The body exceeds the configured size limit.
     PayloadTooLarge { limit_bytes: usize },
     /// No such route.
@@ -102,6 +108,9 @@ impl ApiError {
             | ApiError::InvalidParameter { .. }
             | ApiError::OutputCapTooLarge { .. }
             | ApiError::ContextLengthExceeded(_)
+            | ApiError::EmbeddingInputsInvalid
+            | ApiError::EmbeddingInputTooLong { .. }
+            | ApiError::EmbeddingRequestTooLarge { .. }
             | ApiError::AdminBadRequest { .. } => StatusCode::BAD_REQUEST,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Limited(_) | ApiError::SlowDown => StatusCode::TOO_MANY_REQUESTS,
@@ -211,6 +220,26 @@ impl ApiError {
                 };
                 invalid_request(message, Some(param), Some("context_length_exceeded"))
             }
+            // The embeddings limits' wording, param, code and type are OpenAI's where public
+            // samples show them (docs/model-limits.md).
+            ApiError::EmbeddingInputsInvalid => invalid_request(
+                "'$.input' is invalid. Please check the API reference: \
+                 https://platform.openai.com/docs/api-reference."
+                    .to_owned(),
+                None,
+                None,
+            ),
+            ApiError::EmbeddingInputTooLong { index, limit } => invalid_request(
+                format!("Invalid 'input[{index}]': maximum input length is {limit} tokens."),
+                Some("input"),
+                None,
+            ),
+            ApiError::EmbeddingRequestTooLarge { requested, limit } => error_object(
+                format!("Requested {requested} tokens, max {limit} tokens per request"),
+                "max_tokens_per_request",
+                None,
+                Some("max_tokens_per_request"),
+            ),
             ApiError::PayloadTooLarge { limit_bytes } => invalid_request(
                 format!(
                     "The request body is too large: the limit is {limit_bytes} bytes. Send a \
@@ -272,6 +301,9 @@ impl ApiError {
             ApiError::ModelNotFound { .. } => "model_not_found",
             ApiError::NotAChatModel => "not_a_chat_model",
             ApiError::ContextLengthExceeded(_) => "context_length_exceeded",
+            ApiError::EmbeddingInputsInvalid
+            | ApiError::EmbeddingInputTooLong { .. }
+            | ApiError::EmbeddingRequestTooLarge { .. } => "invalid_request",
             ApiError::UnparsableJson
             | ApiError::MissingParameter { .. }
             | ApiError::InvalidParameter { .. }

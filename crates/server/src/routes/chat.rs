@@ -13,6 +13,7 @@ use crate::limits::Charge;
 use crate::pipeline::{self, Admitted, Endpoint, ModelRequest};
 use crate::sse::StreamEvent;
 use crate::state::AppState;
+use crate::token_count::count_off_workers;
 use crate::wire::chat::{
     AssistantMessage, ChatChoice, ChatCompletion, ChatCompletionChunk, ChatCompletionRequest,
     ChunkChoice, Delta, MessageContent, UsageSlot,
@@ -42,7 +43,23 @@ async fn serve(
         });
     }
     let choices = super::choice_count(request.n)?;
-    let prompt_tokens = state.token_counts().chat(&request.model, &request.messages);
+    let prompt_bytes = request
+        .messages
+        .iter()
+        .map(|message| {
+            message.role.len()
+                + message
+                    .content
+                    .as_ref()
+                    .map_or(0, MessageContent::text_bytes)
+                + message.name.as_ref().map_or(0, String::len)
+        })
+        .sum();
+    let (request, prompt_tokens) =
+        count_off_workers(state, prompt_bytes, request, |counts, request| {
+            counts.chat(&request.model, &request.messages)
+        })
+        .await?;
     let cap = request.output_token_cap();
     pipeline::check_model_request(
         state,

@@ -11,6 +11,7 @@ use crate::limits::Charge;
 use crate::pipeline::{self, Endpoint, ModelRequest};
 use crate::sse::StreamEvent;
 use crate::state::AppState;
+use crate::token_count::count_off_workers;
 use crate::wire::responses::{
     IncompleteDetails, OutputItem, OutputText, ResponseObject, ResponseRequest,
     ResponseStreamEvent, ResponseUsage,
@@ -39,10 +40,15 @@ async fn serve(
             code: "invalid_value",
         });
     }
-    let prompt_tokens: u64 = texts
-        .iter()
-        .map(|text| state.token_counts().text(&request.model, text))
-        .sum();
+    let bytes = texts.iter().map(String::len).sum();
+    let model = request.model.clone();
+    let (texts, prompt_tokens) = count_off_workers(state, bytes, texts, move |counts, texts| {
+        texts
+            .iter()
+            .map(|text| counts.text(&model, text))
+            .fold(0u64, u64::saturating_add)
+    })
+    .await?;
     pipeline::check_model_request(
         state,
         ModelRequest {
