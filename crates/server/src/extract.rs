@@ -66,7 +66,15 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     }
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     let error = match serde_path_to_error::deserialize(&mut deserializer) {
-        Ok(value) => return Ok(value),
+        // A body the tracked parse accepts but the plain one refused has something after its
+        // value (`{...} garbage`): not JSON, as OpenAI answers too. The check keeps that true
+        // should the two parses ever disagree otherwise.
+        Ok(value) => {
+            return match deserializer.end() {
+                Ok(()) => Ok(value),
+                Err(_) => Err(ApiError::UnparsableJson),
+            };
+        }
         Err(error) => error,
     };
     let path = error.path().to_string();
@@ -129,6 +137,21 @@ mod tests {
             texts,
             [Some("plain".to_owned()), Some("ab".to_owned()), None]
         );
+    }
+
+    #[test]
+    fn bytes_after_the_body_make_it_unparsable() {
+        let valid = r#"{"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}"#;
+        assert!(parse_json::<ChatCompletionRequest>(valid.as_bytes()).is_ok());
+        // Trailing whitespace is still just JSON.
+        assert!(parse_json::<ChatCompletionRequest>(format!("{valid} \n\t").as_bytes()).is_ok());
+        for trailer in [" garbage", "x", "{}", " {\"model\": 1}", " 1", "\u{0}", "]"] {
+            check(
+                &format!("{valid}{trailer}"),
+                None,
+                "could not parse the JSON body",
+            );
+        }
     }
 
     #[test]

@@ -8,7 +8,7 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use crate::clock::NotManualClock;
+use crate::clock::AdvanceError;
 use crate::config::{ConfigError, ServerConfig};
 use crate::faults::FaultScript;
 use crate::routes::app;
@@ -104,8 +104,9 @@ impl MockServer {
         &self.state
     }
 
-    /// Moves a manual clock forward; fails on the real clock.
-    pub fn advance_clock(&self, by: Duration) -> Result<Duration, NotManualClock> {
+    /// Moves a manual clock forward; fails on the real clock, or past
+    /// [`crate::clock::MANUAL_CLOCK_MAX`].
+    pub fn advance_clock(&self, by: Duration) -> Result<Duration, AdvanceError> {
         self.state.clock().advance(by)
     }
 

@@ -169,3 +169,39 @@ async fn an_embeddings_reply_is_streamed_one_vector_at_a_time() {
     assert_eq!(list["data"][63]["index"], 63);
     assert_eq!(list["usage"]["prompt_tokens"], 64);
 }
+
+#[tokio::test]
+async fn bytes_after_the_json_body_are_a_400() {
+    let (_, app) = router(manual_config());
+    let valid = r#"{"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}"#;
+    for (path, body) in [
+        ("/v1/chat/completions", format!("{valid} garbage")),
+        ("/v1/chat/completions", format!("{valid}{valid}")),
+        (
+            "/v1/embeddings",
+            r#"{"model": "text-embedding-3-small", "input": "x"} 1"#.to_owned(),
+        ),
+        (
+            "/v1/responses",
+            r#"{"model": "gpt-4o", "input": "x"}]"#.to_owned(),
+        ),
+    ] {
+        let request = axum::http::Request::builder()
+            .method("POST")
+            .uri(path)
+            .header("authorization", format!("Bearer {}", crate::support::KEY))
+            .header("content-type", "application/json")
+            .body(axum::body::Body::from(body.clone()))
+            .unwrap();
+        let error = crate::support::send(&app, request)
+            .await
+            .expect_error(400, None);
+        assert!(
+            error["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("We could not parse the JSON body of your request."),
+            "{body}: {error}"
+        );
+    }
+}
