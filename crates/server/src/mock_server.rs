@@ -63,18 +63,18 @@ impl MockServer {
             .local_addr()
             .map_err(|source| ServerError::Bind { address, source })?;
         let (stop, stopped) = oneshot::channel::<()>();
-        let router = app(state.clone());
-        let state_for_shutdown = state.clone();
-        let task = tokio::spawn(async move {
-            let service = axum::ServiceExt::<axum::extract::Request>::into_make_service(router);
-            axum::serve(listener, service)
-                .with_graceful_shutdown(async move {
-                    // A dropped sender means the handle was dropped: stop too.
-                    let _ = stopped.await;
-                    state_for_shutdown.begin_shutdown();
-                })
-                .await
-        });
+        let api = app(state.clone());
+        let limits = state.config().connections;
+        let task = tokio::spawn(crate::connections::serve(
+            listener,
+            api,
+            state.clone(),
+            limits,
+            async move {
+                // A dropped sender means the handle was dropped: stop too.
+                let _ = stopped.await;
+            },
+        ));
         tracing::info!(%address, "mock OpenAI server listening");
         Ok(MockServer {
             address,

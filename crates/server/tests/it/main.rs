@@ -2,6 +2,7 @@
 
 mod admin;
 mod compat;
+mod connections;
 mod endpoints;
 mod errors;
 mod faults;
