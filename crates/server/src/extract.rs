@@ -1,5 +1,6 @@
-//! `JsonBody`: reads a request body within the size limit and parses it, turning every failure
-//! into the OpenAI-shaped 400 or 413 that names the offending field.
+//! `JsonBody`: reads a request body within the size limit and parses it (long bodies off the
+//! async workers), turning every failure into the OpenAI-shaped 400 or 413 that names the
+//! offending field.
 
 use axum::body::{Bytes, HttpBody};
 use axum::extract::{FromRequest, Request};
@@ -14,7 +15,12 @@ use crate::state::AppState;
 #[derive(Debug, Clone)]
 pub struct JsonBody<T>(pub T);
 
-impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
+/// Bodies up to this size are parsed on the async worker that read them; longer ones (a
+/// megabyte prompt takes milliseconds to parse) on the blocking pool, so they do not hold up
+/// other requests.
+const PARSE_INLINE_BYTES: usize = 64 * 1024;
+
+impl<T: DeserializeOwned + Send + 'static> FromRequest<AppState> for JsonBody<T> {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &AppState) -> Result<Self, ApiError> {
@@ -52,7 +58,16 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
             whole.extend_from_slice(&rest);
             Bytes::from(whole)
         };
-        parse_json(&bytes).map(JsonBody)
+        if bytes.len() <= PARSE_INLINE_BYTES {
+            return parse_json(&bytes).map(JsonBody);
+        }
+        tokio::task::spawn_blocking(move || parse_json(&bytes))
+            .await
+            .map_err(|error| {
+                tracing::error!(%error, "parsing a request body failed");
+                ApiError::ServerError
+            })?
+            .map(JsonBody)
     }
 }
 

@@ -55,9 +55,16 @@ async fn serve(
                 + message.name.as_ref().map_or(0, String::len)
         })
         .sum();
-    let (request, prompt_tokens) =
+    // Characters are counted with the tokens: both walk the whole prompt.
+    let (request, (prompt_tokens, prompt_characters)) =
         count_off_workers(state, prompt_bytes, request, |counts, request| {
-            counts.chat(&request.model, &request.messages)
+            let characters = request
+                .messages
+                .iter()
+                .filter_map(|message| message.content.as_ref())
+                .map(MessageContent::characters)
+                .fold(0u64, u64::saturating_add);
+            (counts.chat(&request.model, &request.messages), characters)
         })
         .await?;
     let cap = request.output_token_cap();
@@ -78,14 +85,7 @@ async fn serve(
         Charge {
             model: &request.model,
             prompt_tokens,
-            prompt_characters: Some(
-                request
-                    .messages
-                    .iter()
-                    .filter_map(|message| message.content.as_ref())
-                    .map(MessageContent::characters)
-                    .sum(),
-            ),
+            prompt_characters: Some(prompt_characters),
             max_output_tokens: cap.map(u64::from),
             choices: u64::from(choices),
         },

@@ -42,13 +42,19 @@ async fn serve(
     }
     let bytes = texts.iter().map(String::len).sum();
     let model = request.model.clone();
-    let (texts, prompt_tokens) = count_off_workers(state, bytes, texts, move |counts, texts| {
-        texts
-            .iter()
-            .map(|text| counts.text(&model, text))
-            .fold(0u64, u64::saturating_add)
-    })
-    .await?;
+    // Characters are counted with the tokens: both walk the whole input.
+    let (texts, (prompt_tokens, prompt_characters)) =
+        count_off_workers(state, bytes, texts, move |counts, texts| {
+            texts
+                .iter()
+                .fold((0u64, 0u64), |(tokens, characters), text| {
+                    (
+                        tokens.saturating_add(counts.text(&model, text)),
+                        characters.saturating_add(text.chars().count() as u64),
+                    )
+                })
+        })
+        .await?;
     pipeline::check_model_request(
         state,
         ModelRequest {
@@ -66,7 +72,7 @@ async fn serve(
         Charge {
             model: &request.model,
             prompt_tokens,
-            prompt_characters: Some(texts.iter().map(|text| text.chars().count() as u64).sum()),
+            prompt_characters: Some(prompt_characters),
             max_output_tokens: request.max_output_tokens.map(u64::from),
             choices: 1,
         },
