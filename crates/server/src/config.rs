@@ -89,6 +89,9 @@ pub struct ConnectionLimits {
     /// A connection with no request in progress and no byte of the next one is closed after
     /// this many milliseconds (a new connection counts from its opening). Default 30,000.
     pub idle_timeout_ms: u64,
+    /// Once a request head has arrived, its body must follow within this many milliseconds,
+    /// or the request gets a 408 and the connection is closed. Default 30,000.
+    pub body_read_timeout_ms: u64,
     /// The most connections open at once; past it a new connection gets an immediate 503 (the
     /// overloaded error) and is closed. Keep it below the process's descriptor limit
     /// (`ulimit -n`), which otherwise stops new clients first. Default 512.
@@ -100,6 +103,7 @@ impl Default for ConnectionLimits {
         ConnectionLimits {
             header_read_timeout_ms: 10_000,
             idle_timeout_ms: 30_000,
+            body_read_timeout_ms: 30_000,
             max_connections: 512,
         }
     }
@@ -110,6 +114,7 @@ impl ConnectionLimits {
         for (name, value) in [
             ("header_read_timeout_ms", self.header_read_timeout_ms),
             ("idle_timeout_ms", self.idle_timeout_ms),
+            ("body_read_timeout_ms", self.body_read_timeout_ms),
         ] {
             // A day is far past any use, and keeps deadlines clear of overflow.
             if !(1..=86_400_000).contains(&value) {

@@ -46,6 +46,8 @@ pub enum ApiError {
     EmbeddingRequestTooLarge { requested: u64, limit: u64 },
     /// The body exceeds the configured size limit.
     PayloadTooLarge { limit_bytes: usize },
+    /// The body did not arrive within `connections.body_read_timeout_ms`.
+    BodyReadTimeout { timeout_ms: u64 },
     /// No such route.
     UnknownRoute { method: String, path: String },
     /// A 429 from the limiter or a scripted fault, with its exact body and headers.
@@ -113,6 +115,7 @@ impl ApiError {
             | ApiError::EmbeddingRequestTooLarge { .. }
             | ApiError::AdminBadRequest { .. } => StatusCode::BAD_REQUEST,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::BodyReadTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             ApiError::Limited(_) | ApiError::SlowDown => StatusCode::TOO_MANY_REQUESTS,
             ApiError::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
@@ -248,6 +251,14 @@ impl ApiError {
                 None,
                 Some("request_too_large"),
             ),
+            ApiError::BodyReadTimeout { timeout_ms } => invalid_request(
+                format!(
+                    "The request body did not arrive within {timeout_ms} ms. Send it faster or \
+                     raise `connections.body_read_timeout_ms` in the server configuration."
+                ),
+                None,
+                Some("request_timeout"),
+            ),
             ApiError::UnknownRoute { method, path } => {
                 invalid_request(format!("Invalid URL ({method} {path})"), None, None)
             }
@@ -309,6 +320,7 @@ impl ApiError {
             | ApiError::InvalidParameter { .. }
             | ApiError::OutputCapTooLarge { .. } => "invalid_request",
             ApiError::PayloadTooLarge { .. } => "request_too_large",
+            ApiError::BodyReadTimeout { .. } => "request_timeout",
             ApiError::UnknownRoute { .. } => "unknown_route",
             ApiError::Limited(_) => "rate_limited",
             ApiError::SlowDown => "slow_down",

@@ -2,6 +2,8 @@
 //! async workers), turning every failure into the OpenAI-shaped 400 or 413 that names the
 //! offending field.
 
+use std::time::Duration;
+
 use axum::body::{Bytes, HttpBody};
 use axum::extract::{FromRequest, Request};
 use axum::http::header::CONTENT_LENGTH;
@@ -43,21 +45,28 @@ impl<T: DeserializeOwned + Send + 'static> FromRequest<AppState> for JsonBody<T>
             }
         };
         let mut body = Limited::new(request.into_body(), limit);
-        // A small body arrives whole in its first frame; only a longer one is collected, which
-        // costs a buffer list.
-        let first = match body.frame().await {
-            None => Bytes::new(),
-            Some(frame) => frame.map_err(read_error)?.into_data().unwrap_or_default(),
-        };
-        let bytes = if body.is_end_stream() {
-            first
-        } else {
+        let read = async {
+            // A small body arrives whole in its first frame; only a longer one is collected,
+            // which costs a buffer list.
+            let first = match body.frame().await {
+                None => Bytes::new(),
+                Some(frame) => frame.map_err(read_error)?.into_data().unwrap_or_default(),
+            };
+            if body.is_end_stream() {
+                return Ok(first);
+            }
             let rest = body.collect().await.map_err(read_error)?.to_bytes();
             let mut whole = Vec::with_capacity(first.len() + rest.len());
             whole.extend_from_slice(&first);
             whole.extend_from_slice(&rest);
-            Bytes::from(whole)
+            Ok(Bytes::from(whole))
         };
+        // A client trickling its body would otherwise hold its connection and this task for as
+        // long as it likes. Real time, whatever the server clock: this is the network's pace.
+        let timeout_ms = state.config().connections.body_read_timeout_ms;
+        let bytes = tokio::time::timeout(Duration::from_millis(timeout_ms), read)
+            .await
+            .map_err(|_| ApiError::BodyReadTimeout { timeout_ms })??;
         if bytes.len() <= PARSE_INLINE_BYTES {
             return parse_json(&bytes).map(JsonBody);
         }

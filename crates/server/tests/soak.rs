@@ -1,5 +1,5 @@
 //! The soak test: normal clients on every endpoint (streaming included) alongside hostile ones
-//! (slow, idle, oversized, malformed) against one in-process server on 127.0.0.1, for a few
+//! (slow heads, slow bodies, idle, oversized, malformed) against one in-process server on 127.0.0.1, for a few
 //! seconds. It asserts correctness only, with bounds that cannot flake on two busy cores:
 //! every normal request is answered correctly, the process's resident memory stays under
 //! [`RSS_CEILING_BYTES`] (Linux), and no server thread panics. Latency is measured by the
@@ -259,6 +259,7 @@ fn the_server_holds_under_mixed_and_hostile_load() {
             connections: ConnectionLimits {
                 header_read_timeout_ms: 500,
                 idle_timeout_ms: 2_000,
+                body_read_timeout_ms: 1_000,
                 max_connections: 256,
             },
             ..ServerConfig::default()
@@ -325,6 +326,28 @@ fn the_server_holds_under_mixed_and_hostile_load() {
                     let Ok(mut stream) = TcpStream::connect(address).await else { continue };
                     for byte in b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nx-slow: ".iter().cycle() {
                         if Instant::now() >= deadline || stream.write_all(&[*byte]).await.is_err() {
+                            break;
+                        }
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                    hostile_done.fetch_add(1, Ordering::SeqCst);
+                }
+            });
+        }
+
+        // Slow bodies: a whole head, then the body a byte every 100 ms; the server answers
+        // 408 and closes, they return.
+        for _ in 0..10 {
+            let hostile_done = hostile_done.clone();
+            tasks.spawn(async move {
+                let head = raw_request("/v1/chat/completions", &[b' '; 200]);
+                while Instant::now() < deadline {
+                    let Ok(mut stream) = TcpStream::connect(address).await else { continue };
+                    if stream.write_all(&head[..head.len() - 200]).await.is_err() {
+                        continue;
+                    }
+                    for _ in 0..200 {
+                        if Instant::now() >= deadline || stream.write_all(b" ").await.is_err() {
                             break;
                         }
                         tokio::time::sleep(Duration::from_millis(100)).await;

@@ -13,6 +13,7 @@ use crate::support::{KEY, chat_body};
 
 const HEADER_READ_TIMEOUT_MS: u64 = 300;
 const IDLE_TIMEOUT_MS: u64 = 600;
+const BODY_READ_TIMEOUT_MS: u64 = 400;
 /// Far more than any timeout here needs to fire on a loaded machine.
 const GENEROUS: Duration = Duration::from_secs(8);
 
@@ -21,6 +22,7 @@ fn config(max_connections: usize) -> ServerConfig {
         connections: ConnectionLimits {
             header_read_timeout_ms: HEADER_READ_TIMEOUT_MS,
             idle_timeout_ms: IDLE_TIMEOUT_MS,
+            body_read_timeout_ms: BODY_READ_TIMEOUT_MS,
             max_connections,
         },
         ..ServerConfig::default()
@@ -121,6 +123,47 @@ async fn a_client_sending_its_head_a_byte_at_a_time_is_closed() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_trickling_its_body_gets_a_408() {
+    let server = MockServer::start(config(16)).await.unwrap();
+    let stream = TcpStream::connect(server.address()).await.unwrap();
+    let (mut reader, mut writer) = stream.into_split();
+    let request = raw_chat();
+    let head_end = request.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    let started = Instant::now();
+    // The head at once, then the body a byte every 50 ms (it would take several seconds).
+    writer.write_all(&request[..head_end]).await.unwrap();
+    let body = request[head_end..].to_vec();
+    let trickle = tokio::spawn(async move {
+        for byte in body {
+            if writer.write_all(&[byte]).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    });
+    let mut reply = Vec::new();
+    let read = async {
+        let mut chunk = [0u8; 4096];
+        while let Ok(n) = reader.read(&mut chunk).await {
+            if n == 0 {
+                break;
+            }
+            reply.extend_from_slice(&chunk[..n]);
+        }
+    };
+    let closed = tokio::time::timeout(GENEROUS, read).await;
+    trickle.abort();
+    assert!(
+        closed.is_ok(),
+        "a slow body kept its connection for {GENEROUS:?}"
+    );
+    let reply = String::from_utf8_lossy(&reply);
+    assert!(reply.starts_with("HTTP/1.1 408 Request Timeout"), "{reply}");
+    assert!(reply.contains("\"code\":\"request_timeout\""), "{reply}");
+    assert!(started.elapsed() >= Duration::from_millis(BODY_READ_TIMEOUT_MS));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_connections_are_closed_after_the_idle_timeout() {
     let server = MockServer::start(config(16)).await.unwrap();
     // A keep-alive connection after one answered request.
@@ -173,6 +216,7 @@ async fn past_the_connection_cap_a_client_gets_a_quick_503() {
             idle_timeout_ms: 60_000,
             header_read_timeout_ms: 60_000,
             max_connections: 3,
+            ..ConnectionLimits::default()
         },
         ..ServerConfig::default()
     })
