@@ -435,6 +435,11 @@ fn the_server_holds_under_mixed_and_hostile_load() {
         "soak: {answered} normal requests answered, {hostile} hostile exchanges, peak RSS {} MiB",
         peak / (1024 * 1024)
     );
+    // First: a panic is the likeliest cause of any other failure.
+    assert!(
+        !SERVER_PANICKED.load(Ordering::SeqCst),
+        "a server thread panicked (see the output above)"
+    );
     assert!(
         failures.is_empty(),
         "{} failures, first ones: {:#?}",
@@ -446,10 +451,6 @@ fn the_server_holds_under_mixed_and_hostile_load() {
         "only {answered} normal requests were answered"
     );
     assert!(hostile > 0);
-    assert!(
-        !SERVER_PANICKED.load(Ordering::SeqCst),
-        "a server thread panicked (see the output above)"
-    );
     if cfg!(target_os = "linux") {
         assert!(
             peak < RSS_CEILING_BYTES,
