@@ -116,3 +116,116 @@ async fn an_advance_past_the_clock_range_is_a_400_and_leaves_the_clock_alone() {
     let reply = post(&app, "/v1/chat/completions", chat_body("gpt-4o", 5)).await;
     assert_eq!(reply.status, 200, "{}", reply.text());
 }
+
+#[tokio::test]
+async fn faults_are_replaced_scripted_and_reset_through_the_api() {
+    let (_, app) = router(manual_config());
+    let token = Some("admin-secret");
+    let reply = admin(
+        &app,
+        Method::POST,
+        "/_admin/faults/scripts",
+        token,
+        Some(json!({"steps": [{"fault": {"kind": "server_error"}, "count": 1}]})),
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    post(&app, "/v1/chat/completions", chat_body("gpt-4o", 2))
+        .await
+        .expect_error(500, Some("server_error"));
+    assert_eq!(
+        post(&app, "/v1/chat/completions", chat_body("gpt-4o", 2))
+            .await
+            .status,
+        200
+    );
+
+    let reply = admin(
+        &app,
+        Method::PUT,
+        "/_admin/faults",
+        token,
+        Some(json!({"rates": {"overloaded": 1.0}})),
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(
+        post(&app, "/v1/chat/completions", chat_body("gpt-4o", 2))
+            .await
+            .status,
+        503
+    );
+    let faults = admin(&app, Method::GET, "/_admin/faults", token, None)
+        .await
+        .json();
+    assert_eq!(faults["rates"]["overloaded"], 1.0);
+
+    admin(
+        &app,
+        Method::PUT,
+        "/_admin/faults",
+        token,
+        Some(json!({"rates": {"overloaded": 2.0}})),
+    )
+    .await
+    .expect_error(400, None);
+    admin(
+        &app,
+        Method::POST,
+        "/_admin/faults/scripts",
+        token,
+        Some(json!({"steps": []})),
+    )
+    .await
+    .expect_error(400, None);
+
+    assert_eq!(
+        admin(&app, Method::POST, "/_admin/reset", token, None)
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        post(&app, "/v1/chat/completions", chat_body("gpt-4o", 2))
+            .await
+            .status,
+        200
+    );
+}
+
+#[tokio::test]
+async fn metrics_count_requests_tokens_and_rate_limits() {
+    let (state, app) = router(manual_config());
+    post(&app, "/v1/chat/completions", chat_body("gpt-4o", 3)).await;
+    state.faults().add_script(ratelab_server::FaultScript {
+        key: None,
+        steps: vec![ratelab_server::ScriptStep {
+            fault: Some(ratelab_server::Fault::SlowDown),
+            count: 1,
+        }],
+    });
+    post(&app, "/v1/chat/completions", chat_body("gpt-4o", 3)).await;
+    let mut retried = request(
+        Method::POST,
+        "/v1/chat/completions",
+        Some(crate::support::KEY),
+        Some(&chat_body("gpt-4o", 3)),
+    );
+    retried
+        .headers_mut()
+        .insert("x-stainless-retry-count", "1".parse().unwrap());
+    send(&app, retried).await;
+    let reply = send(&app, request(Method::GET, "/metrics", None, None)).await;
+    assert_eq!(reply.status, 200);
+    let text = reply.text();
+    for expected in [
+        "ratelab_requests_total{endpoint=\"/v1/chat/completions\",status=\"200\"} 2",
+        "ratelab_requests_total{endpoint=\"/v1/chat/completions\",status=\"429\"} 1",
+        "ratelab_rate_limited_total{kind=\"slow_down\"} 1",
+        "ratelab_tokens_total{direction=\"completion\"} 6",
+        "ratelab_retries_total 1",
+        "ratelab_request_duration_seconds_count 3",
+    ] {
+        assert!(text.contains(expected), "missing {expected} in\n{text}");
+    }
+}
