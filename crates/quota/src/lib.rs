@@ -46,7 +46,8 @@ pub use catalog::{
     ModelLimits, TierInfo,
 };
 pub use charge::{
-    ChatMessage, RequestSize, TokenChargeRule, count_chat_prompt_tokens, count_text_tokens,
+    ChatMessage, RequestSize, TOKENIZER_CHUNK_BYTES, TokenChargeRule, count_chat_prompt_tokens,
+    count_text_tokens,
 };
 pub use error_body::{ErrorBody, ErrorDetail};
 pub use go_duration::{GoDurationError, format_go_duration, parse_go_duration};

@@ -11,6 +11,7 @@ use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use serde::Deserialize;
 
+use crate::clock::AdvanceError;
 use crate::error::ApiError;
 use crate::extract::JsonBody;
 use crate::faults::{FaultConfig, FaultScript, validate_script};
@@ -43,12 +44,21 @@ async fn require_admin_token(
     let presented = request
         .headers()
         .get(AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer "));
-    if presented != Some(expected) {
+        .map(|value| value.as_bytes())
+        .and_then(|value| value.strip_prefix(b"Bearer "));
+    if !presented.is_some_and(|presented| token_matches(presented, expected.as_bytes())) {
         return Err(ApiError::AdminUnauthorized);
     }
     Ok(next.run(request).await)
+}
+
+/// Whether the presented admin token is the configured one, in time that does not depend on
+/// where they first differ: `==` stops at the first differing byte, which lets a client that
+/// can reach the admin API guess the token a byte at a time by timing. (subtle answers a
+/// length mismatch at once, so the token's length is all the timing can tell.)
+fn token_matches(presented: &[u8], expected: &[u8]) -> bool {
+    use subtle::ConstantTimeEq;
+    bool::from(presented.ct_eq(expected))
 }
 
 async fn read_state(State(state): State<AppState>) -> Response {
@@ -173,8 +183,33 @@ async fn advance_clock(
     state
         .clock()
         .advance(Duration::from_millis(advance.ms))
-        .map_err(|error| ApiError::AdminConflict {
-            message: error.to_string(),
+        .map_err(|error| match error {
+            AdvanceError::NotManualClock => ApiError::AdminConflict {
+                message: error.to_string(),
+            },
+            // A body no clock can honour: the request is wrong, not the server's mode.
+            _ => ApiError::AdminBadRequest {
+                message: error.to_string(),
+            },
         })?;
     Ok(Json(clock_json(&state)).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn only_the_exact_token_matches() {
+        let expected = b"admin-secret";
+        assert!(super::token_matches(b"admin-secret", expected));
+        for presented in [
+            &b""[..],
+            b"admin-secre",
+            b"admin-secret ",
+            b"admin-secreT",
+            b"Admin-secret",
+            b"\xffdmin-secret",
+        ] {
+            assert!(!super::token_matches(presented, expected), "{presented:?}");
+        }
+    }
 }

@@ -36,10 +36,31 @@ pub enum Clock {
     },
 }
 
-/// Advancing the real clock is meaningless; the admin API reports this as a 409.
+/// The latest time a manual clock can read: 2^64 - 1 nanoseconds (about 584 years) after the
+/// start, the range of the limiter's integer-nanosecond time. Within it, every sum the server
+/// forms from a reading (a latency deadline, a retry time, a Unix timestamp) fits its type.
+pub const MANUAL_CLOCK_MAX: Duration = Duration::from_nanos(u64::MAX);
+
+/// Why the clock did not move.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("the server runs on the real clock; start it with `--clock manual` to advance time")]
-pub struct NotManualClock;
+#[non_exhaustive]
+pub enum AdvanceError {
+    /// Advancing the real clock is meaningless; the admin API reports this as a 409.
+    #[error("the server runs on the real clock; start it with `--clock manual` to advance time")]
+    NotManualClock,
+    /// The advance would take the clock past [`MANUAL_CLOCK_MAX`]; the admin API reports this
+    /// as a 400 and the clock stays where it was.
+    #[error(
+        "cannot advance the clock by {by_ms} ms: it reads {now_ms} ms and stops at {max_ms} ms \
+         (about 584 years); advance by at most {left_ms} ms"
+    )]
+    PastRange {
+        by_ms: u128,
+        now_ms: u128,
+        max_ms: u128,
+        left_ms: u128,
+    },
+}
 
 impl Clock {
     pub fn new(kind: ClockKind) -> Clock {
@@ -86,12 +107,33 @@ impl Clock {
     }
 
     /// Moves a manual clock forward and wakes everything waiting on it; returns the new time.
-    pub fn advance(&self, by: Duration) -> Result<Duration, NotManualClock> {
+    /// An advance past [`MANUAL_CLOCK_MAX`] leaves the clock where it was.
+    pub fn advance(&self, by: Duration) -> Result<Duration, AdvanceError> {
         match self {
-            Clock::Real { .. } => Err(NotManualClock),
+            Clock::Real { .. } => Err(AdvanceError::NotManualClock),
             Clock::Manual { elapsed } => {
-                elapsed.send_modify(|now| *now += by);
-                Ok(*elapsed.borrow())
+                let mut outcome = Err(AdvanceError::NotManualClock);
+                // Checked and moved under the sender's lock, so concurrent advances cannot
+                // both pass the check and overflow together.
+                elapsed.send_if_modified(|now| {
+                    match now.checked_add(by).filter(|&next| next <= MANUAL_CLOCK_MAX) {
+                        Some(next) => {
+                            *now = next;
+                            outcome = Ok(next);
+                            !by.is_zero()
+                        }
+                        None => {
+                            outcome = Err(AdvanceError::PastRange {
+                                by_ms: by.as_millis(),
+                                now_ms: now.as_millis(),
+                                max_ms: MANUAL_CLOCK_MAX.as_millis(),
+                                left_ms: MANUAL_CLOCK_MAX.saturating_sub(*now).as_millis(),
+                            });
+                            false
+                        }
+                    }
+                });
+                outcome
             }
         }
     }

@@ -36,6 +36,8 @@ pub struct ServerConfig {
     pub admin_token: Option<String>,
     /// Bodies larger than this get a 413.
     pub max_body_bytes: usize,
+    /// Timeouts and the cap on open connections (`ratelab serve` and `MockServer`).
+    pub connections: ConnectionLimits,
     pub headers: HeaderSwitches,
     pub latency: LatencyConfig,
     /// How long replies are before `max_tokens` caps them.
@@ -61,6 +63,7 @@ impl Default for ServerConfig {
             clock: ClockKind::Real,
             admin_token: None,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            connections: ConnectionLimits::default(),
             headers: HeaderSwitches::default(),
             latency: LatencyConfig::default(),
             completion: LengthDistribution::default(),
@@ -70,6 +73,63 @@ impl Default for ServerConfig {
             prices: BTreeMap::new(),
             organizations: Vec::new(),
         }
+    }
+}
+
+/// How long a connection may keep the server waiting, and how many may be open at once, so
+/// that slow, idle or numerous clients cannot starve the others (`[connections]` in the serve
+/// config; README "What the server promises").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConnectionLimits {
+    /// Once the first byte of a request head has arrived, the whole head must follow within
+    /// this many milliseconds, or the connection is closed (a slowloris client sending its
+    /// headers a byte at a time). Default 10,000.
+    pub header_read_timeout_ms: u64,
+    /// A connection with no request in progress and no byte of the next one is closed after
+    /// this many milliseconds (a new connection counts from its opening). Default 30,000.
+    pub idle_timeout_ms: u64,
+    /// Once a request head has arrived, its body must follow within this many milliseconds,
+    /// or the request gets a 408 and the connection is closed. Default 30,000.
+    pub body_read_timeout_ms: u64,
+    /// The most connections open at once; past it a new connection gets an immediate 503 (the
+    /// overloaded error) and is closed. Keep it below the process's descriptor limit
+    /// (`ulimit -n`), which otherwise stops new clients first. Default 512.
+    pub max_connections: usize,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> ConnectionLimits {
+        ConnectionLimits {
+            header_read_timeout_ms: 10_000,
+            idle_timeout_ms: 30_000,
+            body_read_timeout_ms: 30_000,
+            max_connections: 512,
+        }
+    }
+}
+
+impl ConnectionLimits {
+    fn validate(&self) -> Result<(), String> {
+        for (name, value) in [
+            ("header_read_timeout_ms", self.header_read_timeout_ms),
+            ("idle_timeout_ms", self.idle_timeout_ms),
+            ("body_read_timeout_ms", self.body_read_timeout_ms),
+        ] {
+            // A day is far past any use, and keeps deadlines clear of overflow.
+            if !(1..=86_400_000).contains(&value) {
+                return Err(format!(
+                    "connections.{name}: {value} is out of range (1 to 86400000 ms)"
+                ));
+            }
+        }
+        if !(1..=1_000_000).contains(&self.max_connections) {
+            return Err(format!(
+                "connections.max_connections: {} is out of range (1 to 1000000)",
+                self.max_connections
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -291,6 +351,7 @@ impl ServerConfig {
         if self.max_body_bytes == 0 {
             return Err("max_body_bytes: must be at least 1".to_owned());
         }
+        self.connections.validate()?;
         if self.admin_token.as_deref() == Some("") {
             return Err(
                 "admin_token: must not be empty; omit it to keep the admin API off".to_owned(),
@@ -386,6 +447,7 @@ mod tests {
         let text = include_str!("../serve.example.toml");
         let config = ServerConfig::from_toml_str(text, "serve.example.toml").unwrap();
         assert_eq!(config.organizations[0].projects.len(), 2);
+        assert_eq!(config.connections, ConnectionLimits::default());
         assert_eq!(config.limiter.quantum_ms, Some(1000));
         let organization = &config.organizations[0].limits["gpt-4o-mini"];
         assert!(organization.written.rejected_requests && !organization.written.quantum_ms);
@@ -502,6 +564,15 @@ mod tests {
             "organizations[0].projects[0].keys: key sk-******ey-1 is declared twice",
         );
         check_error("[[organizations]]\nid = \"o\"", "organizations[0].projects");
+        check_error(
+            "[connections]\nidle_timeout_ms = 0",
+            "connections.idle_timeout_ms: 0 is out of range (1 to 86400000 ms)",
+        );
+        check_error(
+            "[connections]\nmax_connections = 0",
+            "connections.max_connections: 0 is out of range",
+        );
+        check_error("[connections]\nidle_ms = 5", "unknown field `idle_ms`");
         check_error(
             "[[organizations]]\nid = \"o\"\n[organizations.limits.gpt-4o]\nrpm = 3\nrpmm = 4",
             "serve.toml:3:1: unknown field `rpmm`, expected one of `rpm`",

@@ -38,8 +38,16 @@ pub enum ApiError {
     },
     /// The request does not fit the model's context window.
     ContextLengthExceeded(ContextOverflow),
+    /// An embeddings `input` OpenAI's schema refuses: more than 2,048 items.
+    EmbeddingInputsInvalid,
+    /// One embeddings input is longer than the model takes.
+    EmbeddingInputTooLong { index: usize, limit: u64 },
+    /// An embeddings request whose inputs add up to more tokens than one request may carry.
+    EmbeddingRequestTooLarge { requested: u64, limit: u64 },
     /// The body exceeds the configured size limit.
     PayloadTooLarge { limit_bytes: usize },
+    /// The body did not arrive within `connections.body_read_timeout_ms`.
+    BodyReadTimeout { timeout_ms: u64 },
     /// No such route.
     UnknownRoute { method: String, path: String },
     /// A 429 from the limiter or a scripted fault, with its exact body and headers.
@@ -102,8 +110,12 @@ impl ApiError {
             | ApiError::InvalidParameter { .. }
             | ApiError::OutputCapTooLarge { .. }
             | ApiError::ContextLengthExceeded(_)
+            | ApiError::EmbeddingInputsInvalid
+            | ApiError::EmbeddingInputTooLong { .. }
+            | ApiError::EmbeddingRequestTooLarge { .. }
             | ApiError::AdminBadRequest { .. } => StatusCode::BAD_REQUEST,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::BodyReadTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             ApiError::Limited(_) | ApiError::SlowDown => StatusCode::TOO_MANY_REQUESTS,
             ApiError::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
@@ -211,6 +223,26 @@ impl ApiError {
                 };
                 invalid_request(message, Some(param), Some("context_length_exceeded"))
             }
+            // The embeddings limits' wording, param, code and type are OpenAI's where public
+            // samples show them (docs/model-limits.md).
+            ApiError::EmbeddingInputsInvalid => invalid_request(
+                "'$.input' is invalid. Please check the API reference: \
+                 https://platform.openai.com/docs/api-reference."
+                    .to_owned(),
+                None,
+                None,
+            ),
+            ApiError::EmbeddingInputTooLong { index, limit } => invalid_request(
+                format!("Invalid 'input[{index}]': maximum input length is {limit} tokens."),
+                Some("input"),
+                None,
+            ),
+            ApiError::EmbeddingRequestTooLarge { requested, limit } => error_object(
+                format!("Requested {requested} tokens, max {limit} tokens per request"),
+                "max_tokens_per_request",
+                None,
+                Some("max_tokens_per_request"),
+            ),
             ApiError::PayloadTooLarge { limit_bytes } => invalid_request(
                 format!(
                     "The request body is too large: the limit is {limit_bytes} bytes. Send a \
@@ -218,6 +250,14 @@ impl ApiError {
                 ),
                 None,
                 Some("request_too_large"),
+            ),
+            ApiError::BodyReadTimeout { timeout_ms } => invalid_request(
+                format!(
+                    "The request body did not arrive within {timeout_ms} ms. Send it faster or \
+                     raise `connections.body_read_timeout_ms` in the server configuration."
+                ),
+                None,
+                Some("request_timeout"),
             ),
             ApiError::UnknownRoute { method, path } => {
                 invalid_request(format!("Invalid URL ({method} {path})"), None, None)
@@ -272,11 +312,15 @@ impl ApiError {
             ApiError::ModelNotFound { .. } => "model_not_found",
             ApiError::NotAChatModel => "not_a_chat_model",
             ApiError::ContextLengthExceeded(_) => "context_length_exceeded",
+            ApiError::EmbeddingInputsInvalid
+            | ApiError::EmbeddingInputTooLong { .. }
+            | ApiError::EmbeddingRequestTooLarge { .. } => "invalid_request",
             ApiError::UnparsableJson
             | ApiError::MissingParameter { .. }
             | ApiError::InvalidParameter { .. }
             | ApiError::OutputCapTooLarge { .. } => "invalid_request",
             ApiError::PayloadTooLarge { .. } => "request_too_large",
+            ApiError::BodyReadTimeout { .. } => "request_timeout",
             ApiError::UnknownRoute { .. } => "unknown_route",
             ApiError::Limited(_) => "rate_limited",
             ApiError::SlowDown => "slow_down",

@@ -1,5 +1,8 @@
-//! `JsonBody`: reads a request body within the size limit and parses it, turning every failure
-//! into the OpenAI-shaped 400 or 413 that names the offending field.
+//! `JsonBody`: reads a request body within the size limit and parses it (long bodies off the
+//! async workers), turning every failure into the OpenAI-shaped 400 or 413 that names the
+//! offending field.
+
+use std::time::Duration;
 
 use axum::body::{Bytes, HttpBody};
 use axum::extract::{FromRequest, Request};
@@ -14,7 +17,12 @@ use crate::state::AppState;
 #[derive(Debug, Clone)]
 pub struct JsonBody<T>(pub T);
 
-impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
+/// Bodies up to this size are parsed on the async worker that read them; longer ones (a
+/// megabyte prompt takes milliseconds to parse) on the blocking pool, so they do not hold up
+/// other requests.
+const PARSE_INLINE_BYTES: usize = 64 * 1024;
+
+impl<T: DeserializeOwned + Send + 'static> FromRequest<AppState> for JsonBody<T> {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &AppState) -> Result<Self, ApiError> {
@@ -37,22 +45,38 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
             }
         };
         let mut body = Limited::new(request.into_body(), limit);
-        // A small body arrives whole in its first frame; only a longer one is collected, which
-        // costs a buffer list.
-        let first = match body.frame().await {
-            None => Bytes::new(),
-            Some(frame) => frame.map_err(read_error)?.into_data().unwrap_or_default(),
-        };
-        let bytes = if body.is_end_stream() {
-            first
-        } else {
+        let read = async {
+            // A small body arrives whole in its first frame; only a longer one is collected,
+            // which costs a buffer list.
+            let first = match body.frame().await {
+                None => Bytes::new(),
+                Some(frame) => frame.map_err(read_error)?.into_data().unwrap_or_default(),
+            };
+            if body.is_end_stream() {
+                return Ok(first);
+            }
             let rest = body.collect().await.map_err(read_error)?.to_bytes();
             let mut whole = Vec::with_capacity(first.len() + rest.len());
             whole.extend_from_slice(&first);
             whole.extend_from_slice(&rest);
-            Bytes::from(whole)
+            Ok(Bytes::from(whole))
         };
-        parse_json(&bytes).map(JsonBody)
+        // A client trickling its body would otherwise hold its connection and this task for as
+        // long as it likes. Real time, whatever the server clock: this is the network's pace.
+        let timeout_ms = state.config().connections.body_read_timeout_ms;
+        let bytes = tokio::time::timeout(Duration::from_millis(timeout_ms), read)
+            .await
+            .map_err(|_| ApiError::BodyReadTimeout { timeout_ms })??;
+        if bytes.len() <= PARSE_INLINE_BYTES {
+            return parse_json(&bytes).map(JsonBody);
+        }
+        tokio::task::spawn_blocking(move || parse_json(&bytes))
+            .await
+            .map_err(|error| {
+                tracing::error!(%error, "parsing a request body failed");
+                ApiError::ServerError
+            })?
+            .map(JsonBody)
     }
 }
 
@@ -66,7 +90,15 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     }
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     let error = match serde_path_to_error::deserialize(&mut deserializer) {
-        Ok(value) => return Ok(value),
+        // A body the tracked parse accepts but the plain one refused has something after its
+        // value (`{...} garbage`): not JSON, as OpenAI answers too. The check keeps that true
+        // should the two parses ever disagree otherwise.
+        Ok(value) => {
+            return match deserializer.end() {
+                Ok(()) => Ok(value),
+                Err(_) => Err(ApiError::UnparsableJson),
+            };
+        }
         Err(error) => error,
     };
     let path = error.path().to_string();
@@ -129,6 +161,21 @@ mod tests {
             texts,
             [Some("plain".to_owned()), Some("ab".to_owned()), None]
         );
+    }
+
+    #[test]
+    fn bytes_after_the_body_make_it_unparsable() {
+        let valid = r#"{"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}"#;
+        assert!(parse_json::<ChatCompletionRequest>(valid.as_bytes()).is_ok());
+        // Trailing whitespace is still just JSON.
+        assert!(parse_json::<ChatCompletionRequest>(format!("{valid} \n\t").as_bytes()).is_ok());
+        for trailer in [" garbage", "x", "{}", " {\"model\": 1}", " 1", "\u{0}", "]"] {
+            check(
+                &format!("{valid}{trailer}"),
+                None,
+                "could not parse the JSON body",
+            );
+        }
     }
 
     #[test]

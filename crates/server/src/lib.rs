@@ -27,6 +27,7 @@ mod admin;
 mod auth;
 pub mod clock;
 pub mod config;
+mod connections;
 mod content;
 mod error;
 mod extract;
@@ -46,7 +47,7 @@ pub mod wire;
 
 pub use auth::redact;
 pub use clock::{Clock, ClockKind};
-pub use config::{ConfigError, HeaderSwitches, ServerConfig};
+pub use config::{ConfigError, ConnectionLimits, HeaderSwitches, ServerConfig};
 pub use content::LengthDistribution;
 pub use error::ApiError;
 pub use faults::{Fault, FaultConfig, FaultScript, ScriptStep};

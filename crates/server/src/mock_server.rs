@@ -8,7 +8,7 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use crate::clock::NotManualClock;
+use crate::clock::AdvanceError;
 use crate::config::{ConfigError, ServerConfig};
 use crate::faults::FaultScript;
 use crate::routes::app;
@@ -65,18 +65,18 @@ impl MockServer {
             .local_addr()
             .map_err(|cause| ServerError::Bind { address, cause })?;
         let (stop, stopped) = oneshot::channel::<()>();
-        let router = app(state.clone());
-        let state_for_shutdown = state.clone();
-        let task = tokio::spawn(async move {
-            let service = axum::ServiceExt::<axum::extract::Request>::into_make_service(router);
-            axum::serve(listener, service)
-                .with_graceful_shutdown(async move {
-                    // A dropped sender means the handle was dropped: stop too.
-                    let _ = stopped.await;
-                    state_for_shutdown.begin_shutdown();
-                })
-                .await
-        });
+        let api = app(state.clone());
+        let limits = state.config().connections;
+        let task = tokio::spawn(crate::connections::serve(
+            listener,
+            api,
+            state.clone(),
+            limits,
+            async move {
+                // A dropped sender means the handle was dropped: stop too.
+                let _ = stopped.await;
+            },
+        ));
         tracing::info!(%address, "mock OpenAI server listening");
         Ok(MockServer {
             address,
@@ -106,8 +106,9 @@ impl MockServer {
         &self.state
     }
 
-    /// Moves a manual clock forward; fails on the real clock.
-    pub fn advance_clock(&self, by: Duration) -> Result<Duration, NotManualClock> {
+    /// Moves a manual clock forward; fails on the real clock, or past
+    /// [`crate::clock::MANUAL_CLOCK_MAX`].
+    pub fn advance_clock(&self, by: Duration) -> Result<Duration, AdvanceError> {
         self.state.clock().advance(by)
     }
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
 
 use crate::auth::Directory;
 use crate::clock::Clock;
@@ -36,6 +36,9 @@ struct Inner {
     latency_rng: Mutex<ChaCha8Rng>,
     metrics: Metrics,
     token_counts: TokenCounts,
+    /// Permits (one per KiB of prompt) for counting long prompts off the async workers.
+    counting_budget: Arc<Semaphore>,
+    counting_budget_permits: u32,
     requests_seen: AtomicU64,
     shutdown: watch::Sender<bool>,
 }
@@ -59,6 +62,10 @@ impl AppState {
         })?;
         let seed = config.seed;
         let faults = Faults::new(&config.faults, mix(seed, 1));
+        // One maximal body's worth of counting at a time (see `count_off_workers`).
+        let counting_budget_permits = u32::try_from(config.max_body_bytes.div_ceil(1024))
+            .unwrap_or(u32::MAX)
+            .min(u32::try_from(Semaphore::MAX_PERMITS).unwrap_or(u32::MAX));
         Ok(AppState {
             inner: Arc::new(Inner {
                 clock: Clock::new(config.clock),
@@ -69,6 +76,8 @@ impl AppState {
                 latency_rng: Mutex::new(ChaCha8Rng::seed_from_u64(mix(seed, 2))),
                 metrics: Metrics::new(&crate::routes::ENDPOINTS),
                 token_counts: TokenCounts::default(),
+                counting_budget: Arc::new(Semaphore::new(counting_budget_permits as usize)),
+                counting_budget_permits,
                 requests_seen: AtomicU64::new(0),
                 shutdown: watch::Sender::new(false),
                 config,
@@ -95,6 +104,17 @@ impl AppState {
     /// Prompt token counting, cached for repeated identical prompts.
     pub fn token_counts(&self) -> &TokenCounts {
         &self.inner.token_counts
+    }
+
+    /// The permits long prompts' token counts take, one per KiB; as many as `max_body_bytes`
+    /// has KiB.
+    pub fn counting_budget(&self) -> &Arc<Semaphore> {
+        &self.inner.counting_budget
+    }
+
+    /// How many permits [`AppState::counting_budget`] holds when nothing is being counted.
+    pub fn counting_budget_permits(&self) -> u32 {
+        self.inner.counting_budget_permits
     }
 
     pub fn limits(&self) -> MutexGuard<'_, Limits> {

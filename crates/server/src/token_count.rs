@@ -1,13 +1,62 @@
 //! `TokenCounts`: prompt token counting with a bounded cache of exact results, so a client
 //! repeating the same prompt (benchmarks, retries, fixed test fixtures) does not pay a BPE
-//! pass per request.
+//! pass per request; and [`count_off_workers`], which keeps long prompts' counting off the
+//! async workers.
 
 use std::cell::RefCell;
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use hashbrown::HashMap;
 
+use crate::error::ApiError;
+use crate::state::AppState;
 use crate::wire::chat::{ChatMessage, MessageContent};
+
+/// Prompts of at most this many bytes are counted on the async worker that received them: that
+/// takes well under a millisecond, less than handing the work to another thread and back.
+pub const INLINE_COUNT_BYTES: usize = 4 * 1024;
+
+/// Counts `input` (of `bytes` bytes of text) with `count`: inline when short, else on tokio's
+/// blocking pool, so that a megabyte prompt (about 0.2 s of CPU a megabyte) never stalls the
+/// async workers that serve everyone else's requests.
+///
+/// Long counts first take permits from the state's counting budget, one per KiB (see
+/// [`AppState::counting_budget`]): the budget holds one maximal body, so however many huge
+/// prompts arrive at once, about one body's worth of counting runs at a time and the rest of
+/// the cores stay free for short requests. The permits travel with the work, so a client that
+/// hangs up mid-count frees them only when the count is done.
+pub async fn count_off_workers<T, R>(
+    state: &AppState,
+    bytes: usize,
+    input: T,
+    count: impl FnOnce(&TokenCounts, &T) -> R + Send + 'static,
+) -> Result<(T, R), ApiError>
+where
+    T: Send + 'static,
+    R: Send + 'static,
+{
+    if bytes <= INLINE_COUNT_BYTES {
+        let counted = count(state.token_counts(), &input);
+        return Ok((input, counted));
+    }
+    let budget = state.counting_budget();
+    let wanted = u32::try_from(bytes.div_ceil(1024))
+        .unwrap_or(u32::MAX)
+        .min(state.counting_budget_permits());
+    // The budget is never closed, so this only fails if it were; count without it then.
+    let permits = budget.clone().acquire_many_owned(wanted).await.ok();
+    let state = state.clone();
+    tokio::task::spawn_blocking(move || {
+        let counted = count(state.token_counts(), &input);
+        drop(permits);
+        (input, counted)
+    })
+    .await
+    .map_err(|error| {
+        tracing::error!(%error, "token counting failed");
+        ApiError::ServerError
+    })
+}
 
 /// The cache is cleared when it holds this many prompts, which bounds its memory.
 const MAX_ENTRIES: usize = 4096;

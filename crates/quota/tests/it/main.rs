@@ -6,6 +6,7 @@ mod durations;
 mod messages;
 mod proptests;
 mod samples;
+mod tokens;
 
 use quota::{Algorithm, LimitSet, Limits, Scope, ScopedKey};
 

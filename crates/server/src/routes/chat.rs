@@ -13,6 +13,7 @@ use crate::limits::Charge;
 use crate::pipeline::{self, Admitted, Endpoint, ModelRequest};
 use crate::sse::StreamEvent;
 use crate::state::AppState;
+use crate::token_count::count_off_workers;
 use crate::wire::chat::{
     AssistantMessage, ChatChoice, ChatCompletion, ChatCompletionChunk, ChatCompletionRequest,
     ChunkChoice, Delta, MessageContent, UsageSlot,
@@ -42,7 +43,30 @@ async fn serve(
         });
     }
     let choices = super::choice_count(request.n)?;
-    let prompt_tokens = state.token_counts().chat(&request.model, &request.messages);
+    let prompt_bytes = request
+        .messages
+        .iter()
+        .map(|message| {
+            message.role.len()
+                + message
+                    .content
+                    .as_ref()
+                    .map_or(0, MessageContent::text_bytes)
+                + message.name.as_ref().map_or(0, String::len)
+        })
+        .sum();
+    // Characters are counted with the tokens: both walk the whole prompt.
+    let (request, (prompt_tokens, prompt_characters)) =
+        count_off_workers(state, prompt_bytes, request, |counts, request| {
+            let characters = request
+                .messages
+                .iter()
+                .filter_map(|message| message.content.as_ref())
+                .map(MessageContent::characters)
+                .fold(0u64, u64::saturating_add);
+            (counts.chat(&request.model, &request.messages), characters)
+        })
+        .await?;
     let cap = request.output_token_cap();
     pipeline::check_model_request(
         state,
@@ -61,14 +85,7 @@ async fn serve(
         Charge {
             model: &request.model,
             prompt_tokens,
-            prompt_characters: Some(
-                request
-                    .messages
-                    .iter()
-                    .filter_map(|message| message.content.as_ref())
-                    .map(MessageContent::characters)
-                    .sum(),
-            ),
+            prompt_characters: Some(prompt_characters),
             max_output_tokens: cap.map(u64::from),
             choices: u64::from(choices),
         },

@@ -11,6 +11,7 @@ use crate::limits::Charge;
 use crate::pipeline::{self, Endpoint, ModelRequest};
 use crate::sse::StreamEvent;
 use crate::state::AppState;
+use crate::token_count::count_off_workers;
 use crate::wire::completions::{
     CompletionRequest, LEGACY_DEFAULT_MAX_TOKENS, Prompt, TextChoice, TextCompletion,
 };
@@ -30,7 +31,7 @@ async fn serve(
     request: CompletionRequest,
 ) -> Result<Response, ApiError> {
     let choices = super::choice_count(request.n)?;
-    let prompts: Vec<String> = match &request.prompt {
+    let mut prompts: Vec<String> = match &request.prompt {
         Prompt::Text(text) => vec![text.clone()],
         Prompt::Texts(texts) => texts.clone(),
         Prompt::Tokens(tokens) => vec![format!("{tokens:?}")],
@@ -40,10 +41,20 @@ async fn serve(
     let per_prompt_tokens: Vec<u64> = match &request.prompt {
         Prompt::Tokens(tokens) => vec![tokens.len() as u64],
         Prompt::TokenLists(lists) => lists.iter().map(|tokens| tokens.len() as u64).collect(),
-        Prompt::Text(_) | Prompt::Texts(_) => prompts
-            .iter()
-            .map(|prompt| state.token_counts().text(&request.model, prompt))
-            .collect(),
+        Prompt::Text(_) | Prompt::Texts(_) => {
+            let bytes = prompts.iter().map(String::len).sum();
+            let model = request.model.clone();
+            let counted;
+            (prompts, counted) =
+                count_off_workers(state, bytes, prompts, move |counts, prompts| {
+                    prompts
+                        .iter()
+                        .map(|prompt| counts.text(&model, prompt))
+                        .collect()
+                })
+                .await?;
+            counted
+        }
     };
     let prompt_tokens: u64 = per_prompt_tokens.iter().sum();
     let cap = request.max_tokens.unwrap_or(LEGACY_DEFAULT_MAX_TOKENS);

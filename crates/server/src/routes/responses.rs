@@ -11,6 +11,7 @@ use crate::limits::Charge;
 use crate::pipeline::{self, Endpoint, ModelRequest};
 use crate::sse::StreamEvent;
 use crate::state::AppState;
+use crate::token_count::count_off_workers;
 use crate::wire::responses::{
     IncompleteDetails, OutputItem, OutputText, ResponseObject, ResponseRequest,
     ResponseStreamEvent, ResponseUsage,
@@ -39,10 +40,21 @@ async fn serve(
             code: "invalid_value",
         });
     }
-    let prompt_tokens: u64 = texts
-        .iter()
-        .map(|text| state.token_counts().text(&request.model, text))
-        .sum();
+    let bytes = texts.iter().map(String::len).sum();
+    let model = request.model.clone();
+    // Characters are counted with the tokens: both walk the whole input.
+    let (texts, (prompt_tokens, prompt_characters)) =
+        count_off_workers(state, bytes, texts, move |counts, texts| {
+            texts
+                .iter()
+                .fold((0u64, 0u64), |(tokens, characters), text| {
+                    (
+                        tokens.saturating_add(counts.text(&model, text)),
+                        characters.saturating_add(text.chars().count() as u64),
+                    )
+                })
+        })
+        .await?;
     pipeline::check_model_request(
         state,
         ModelRequest {
@@ -60,7 +72,7 @@ async fn serve(
         Charge {
             model: &request.model,
             prompt_tokens,
-            prompt_characters: Some(texts.iter().map(|text| text.chars().count() as u64).sum()),
+            prompt_characters: Some(prompt_characters),
             max_output_tokens: request.max_output_tokens.map(u64::from),
             choices: 1,
         },

@@ -113,6 +113,18 @@ impl MessageContent {
         }
     }
 
+    /// Bytes of the text the tokenizer sees.
+    pub fn text_bytes(&self) -> usize {
+        match self {
+            MessageContent::Text(text) => text.len(),
+            MessageContent::Parts(parts) => parts
+                .iter()
+                .filter_map(|part| part.text.as_deref())
+                .map(str::len)
+                .sum(),
+        }
+    }
+
     /// The text the tokenizer sees: the string, or the text parts joined.
     pub fn text(&self) -> String {
         match self {

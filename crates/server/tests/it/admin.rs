@@ -82,6 +82,42 @@ async fn the_manual_clock_advances_through_the_api_and_the_real_one_refuses() {
 }
 
 #[tokio::test]
+async fn an_advance_past_the_clock_range_is_a_400_and_leaves_the_clock_alone() {
+    let (state, app) = router(manual_config());
+    let advance = |ms: u64| {
+        admin(
+            &app,
+            Method::POST,
+            "/_admin/clock/advance",
+            Some("admin-secret"),
+            Some(json!({ "ms": ms })),
+        )
+    };
+    // The first u64::MAX ms is past the range at once; repeating it once overflowed
+    // `Duration` and dropped the connection.
+    for _ in 0..3 {
+        let error = advance(u64::MAX).await.expect_error(400, None);
+        let message = error["message"].as_str().unwrap();
+        assert!(
+            message.starts_with("cannot advance the clock by 18446744073709551615 ms"),
+            "{message}"
+        );
+        assert!(
+            message.contains("advance by at most 18446744073709 ms"),
+            "{message}"
+        );
+    }
+    assert_eq!(state.clock().now(), std::time::Duration::ZERO);
+    // Up to the end of the range is fine, one millisecond more is not, and the clock still
+    // serves requests there.
+    let reply = advance(18_446_744_073_709).await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    advance(1).await.expect_error(400, None);
+    let reply = post(&app, "/v1/chat/completions", chat_body("gpt-4o", 5)).await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+}
+
+#[tokio::test]
 async fn faults_are_replaced_scripted_and_reset_through_the_api() {
     let (_, app) = router(manual_config());
     let token = Some("admin-secret");

@@ -2,10 +2,12 @@
 
 mod admin;
 mod compat;
+mod connections;
 mod endpoints;
 mod errors;
 mod faults;
 mod fuzz;
+mod hardening;
 mod limits;
 mod logs;
 mod model_limits;
