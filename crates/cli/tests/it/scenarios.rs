@@ -148,3 +148,37 @@ fn run_refuses_work_over_the_ceiling_and_validate_says_so() {
         "{stdout}"
     );
 }
+
+#[test]
+fn files_that_cannot_be_read_are_reported_once_and_located() {
+    let dir = scratch_dir("unreadable");
+    // A missing trace: the OS error appears once.
+    let missing = dir.join("missing-trace.toml");
+    let text =
+        std::fs::read_to_string(crate::repository_root().join("scenarios/replay-trace.toml"))
+            .unwrap()
+            .replace("traces/sample.jsonl", "traces/missing.jsonl");
+    std::fs::write(&missing, text).unwrap();
+    let output = ratelab(&["validate", missing.to_str().unwrap()]);
+    crate::assert_exit(&output, 2);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("cannot read"), "{stderr}");
+    assert_eq!(stderr.matches("os error 2").count(), 1, "{stderr}");
+    // Not UTF-8: the line and column of the first bad byte.
+    let binary = dir.join("latin1.toml");
+    std::fs::write(
+        &binary,
+        b"name = \"x\"\nduration = \"1m\"\ndescription = \"caf\xe9\"\n",
+    )
+    .unwrap();
+    let output = ratelab(&["validate", binary.to_str().unwrap()]);
+    crate::assert_exit(&output, 2);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "{}:3:19: the file is not UTF-8 text (byte 0xe9 here); save it as UTF-8",
+            binary.display()
+        )),
+        "{stderr}"
+    );
+}

@@ -473,3 +473,18 @@ fn serve_refuses_a_bad_config_file_naming_file_and_line() {
         &[&missing_place],
     );
 }
+
+#[test]
+fn a_taken_port_is_reported_with_its_cause_once() {
+    let scratch = scratch_dir("serve-port-taken");
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("a free loopback port");
+    let address = taken.local_addr().unwrap().to_string();
+    let (status, stderr) = serve_refusing(&["--addr", &address], &scratch);
+    assert_eq!(status.code(), Some(2), "stderr:\n{stderr}");
+    assert!(stderr.contains("cannot listen on"), "{stderr}");
+    assert_eq!(
+        stderr.matches("Address already in use").count(),
+        1,
+        "the cause is stated once:\n{stderr}"
+    );
+}
