@@ -10,7 +10,8 @@
 #       holds KEYS buckets), driven with MEMORY_REQUESTS requests rotating over the keys while
 #       loadgen samples its RSS.
 # Everything is release builds, RUST_LOG=warn, on 127.0.0.1 only, and bounded in time.
-# Prints the figures as a Markdown section to paste under "## server" in reports/benchmarks.md.
+# Prints the figures of one run as Markdown: update the server section of reports/benchmarks.md
+# (where each target stands) from them; the full printout belongs in the commit message.
 #
 # Usage: bash benches/server-throughput.sh
 # Knobs (environment): DURATION (wrk run, default 4s), CONNECTIONS (default 32), THREADS (wrk

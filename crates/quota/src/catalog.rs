@@ -179,7 +179,8 @@ pub struct ModelLimits {
     /// Batch API queue limit in enqueued input tokens.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub batch_queue_tokens: Option<u64>,
-    /// `false` when the figures are not confirmed by ratelab's facts sheet.
+    /// `false` when the figures could not be confirmed in OpenAI's published tables
+    /// (docs/tiers.md).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verified: Option<bool>,
 }

@@ -65,20 +65,22 @@ fn official(
 ) -> (StrategyInfo, StrategyFactory) {
     let source = match kind {
         OfficialClientKind::AsyncOpenAi0_36 => {
-            "async-openai client.rs with the backoff crate's ExponentialBackoff defaults; \
-             ratelab shared notes section 6"
+            "async-openai 0.36 src/client.rs execute_raw with the backoff crate's \
+             ExponentialBackoff defaults; docs/official-clients.md, async-openai"
         }
         OfficialClientKind::AsyncOpenAi0_37 => {
-            "async-openai client.rs retry loop since 0.37; ratelab shared notes section 6"
+            "async-openai 0.37 src/middleware/retry/openai.rs OpenAIRetryLayer; \
+             docs/official-clients.md, async-openai"
         }
         OfficialClientKind::OpenAiNode4
         | OfficialClientKind::OpenAiNode6_26
         | OfficialClientKind::OpenAiNode7_5 => {
-            "openai-node core.ts shouldRetry/retryRequest; ratelab shared notes section 6"
+            "openai-node src/core.ts (4.x), src/client.ts (6.x, 7.x) shouldRetry/retryRequest; \
+             docs/official-clients.md, openai-node"
         }
         _ => {
-            "openai-python _base_client.py _should_retry/_calculate_retry_timeout; ratelab \
-             shared notes section 6"
+            "openai-python src/openai/_base_client.py _should_retry/_calculate_retry_timeout; \
+             docs/official-clients.md, openai-python"
         }
     };
     let retries_doc = if kind == OfficialClientKind::AsyncOpenAi0_36 {
@@ -246,7 +248,7 @@ pub(crate) fn builtins() -> Vec<(StrategyInfo, StrategyFactory)> {
         });
         let source = "tenacity wait.py wait_random_exponential; defaults are OpenAI's cookbook \
                       usage (min=1, max=60, stop_after_attempt(6)); tenacity's own are min=0, no \
-                      max, no stop";
+                      max, no stop; docs/official-clients.md, tenacity";
         all.push((info(name, summary, source, params), factory));
     }
     all.extend([
@@ -447,7 +449,7 @@ fn wrappers() -> Vec<(StrategyInfo, StrategyFactory)> {
             info(
                 "token-bucket",
                 "a local bucket per client at a configured RPM and/or TPM",
-                "OpenAI's limiter model (continuous refill at limit / 60 s); ratelab shared notes section 2",
+                "OpenAI's limiter as ratelab models it (continuous refill at limit / 60 s); docs/limits.md, The bucket",
                 vec![
                     inner_param(),
                     ParamInfo::optional("rpm", Float, "requests per minute"),

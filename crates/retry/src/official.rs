@@ -1,5 +1,5 @@
-//! The retry policies of the official OpenAI clients, version by version, as documented in
-//! ratelab's shared notes (`openai-rate-limits.md`, section 6).
+//! The retry policies of the official OpenAI clients, version by version, as
+//! docs/official-clients.md states them with the SDK source files they were read from.
 
 use std::time::Duration;
 
@@ -30,17 +30,18 @@ pub enum OfficialClientKind {
 
 /// An official OpenAI client's built-in retries.
 ///
-/// openai-python and openai-node (source: openai-python `_base_client.py`
-/// `_should_retry`/`_calculate_retry_timeout`, openai-node `core.ts` `shouldRetry`/
+/// openai-python and openai-node (docs/official-clients.md, openai-python and openai-node:
+/// `_base_client.py` `_should_retry`/`_calculate_retry_timeout`, `client.ts` `shouldRetry`/
 /// `retryRequest`): `max_retries = 2`; retry 408, 409, 429 (`insufficient_quota` too), >= 500,
 /// timeouts and connection errors; `x-should-retry: true|false` overrides the status. The wait
 /// is the Retry-After (`retry-after-ms`, else numeric `retry-after`) when the version accepts
 /// it, else `min(0.5 x 2^n, 8) x (1 - 0.25 u)` seconds with `n` the retries so far. Per-attempt
 /// timeout 600 s.
 ///
-/// async-openai (source: async-openai `client.rs`): retries 429 unless the error `type` is
-/// `insufficient_quota`, and 5xx (releases before about 0.19 retried 429 only); reqwest errors,
-/// timeouts included, are permanent; `x-should-retry` is not read.
+/// async-openai (docs/official-clients.md, async-openai): retries 429 unless the error `type`
+/// is `insufficient_quota`, and 5xx; `x-should-retry` is not read. Transport errors, timeouts
+/// included, are permanent here; 0.37 retries a failed connect, a difference the page
+/// records.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OfficialClient {
     kind: OfficialClientKind,

@@ -330,8 +330,8 @@ impl SendLedger {
 
 /// A local token bucket per client at a configured RPM and/or TPM, each refilling
 /// continuously (`limit / 60 s`) up to `burst` (default: the whole limit, as OpenAI's own
-/// bucket). Source: the token-bucket model OpenAI's limiter follows (ratelab's shared notes,
-/// section 2), as in governor's GCRA.
+/// bucket). Source: the token-bucket model of OpenAI's limiter (docs/limits.md, "The bucket"),
+/// as in governor's GCRA.
 #[derive(Debug)]
 pub struct LocalTokenBucket {
     inner: Box<dyn Strategy>,

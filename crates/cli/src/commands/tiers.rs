@@ -66,7 +66,9 @@ fn render_table(catalog: &Catalog) -> String {
     }
     out.push('\n');
     if any_unverified {
-        out.push_str("* not confirmed by ratelab's facts sheet; check before relying on it\n");
+        out.push_str(
+            "* not confirmed in OpenAI's published tables (docs/tiers.md); check before relying on it\n",
+        );
     }
     out.push_str(&render_request_limits(catalog));
     out

@@ -1,4 +1,5 @@
-//! The embedded tier catalog: it parses, covers the facts sheet, and errors list valid names.
+//! The embedded tier catalog: it parses, covers every tier and model docs/tiers.md lists, and
+//! errors list valid names.
 
 use quota::{Catalog, CatalogError, ModelKind};
 

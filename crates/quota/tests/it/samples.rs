@@ -1,4 +1,5 @@
-//! OpenAI's real samples (shared facts sheet, section 2) reproduced to the millisecond.
+//! OpenAI's real samples reproduced to the millisecond; docs/limits.md, "The samples", lists
+//! each with its public source.
 
 use std::time::Duration;
 
@@ -68,6 +69,32 @@ fn tpm_30000_with_29996_remaining_resets_in_8ms() {
     let headers = rate_limit_headers(&admitted.statuses);
     assert!(headers.contains(&("x-ratelimit-remaining-tokens", "29996".to_owned())));
     assert!(headers.contains(&("x-ratelimit-reset-tokens", "8ms".to_owned())));
+}
+
+#[test]
+fn rpm_5000_tpm_160000_after_one_request_of_24_tokens_resets_in_12ms_and_9ms() {
+    // Headers quoted on OpenAI's community forum (docs/limits.md, "The samples").
+    let limits = compile(LimitSet {
+        rpm: Some(5_000),
+        tpm: Some(160_000),
+        ..LimitSet::default()
+    });
+    let mut limiter = Limiter::new();
+    let admitted = limiter
+        .decide(Instant::ZERO, Charge::request(24), &[org(&1, &limits)])
+        .unwrap();
+    let headers = rate_limit_headers(&admitted.statuses);
+    assert_eq!(
+        headers,
+        vec![
+            ("x-ratelimit-limit-requests", "5000".to_owned()),
+            ("x-ratelimit-remaining-requests", "4999".to_owned()),
+            ("x-ratelimit-reset-requests", "12ms".to_owned()),
+            ("x-ratelimit-limit-tokens", "160000".to_owned()),
+            ("x-ratelimit-remaining-tokens", "159976".to_owned()),
+            ("x-ratelimit-reset-tokens", "9ms".to_owned()),
+        ]
+    );
 }
 
 #[test]

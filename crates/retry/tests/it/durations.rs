@@ -16,7 +16,7 @@ fn check(text: &str, millis: u64) {
 
 #[test]
 fn parses_the_header_samples() {
-    // Samples from ratelab's shared notes, section 3.
+    // The forms OpenAI's headers take (docs/limits.md, "Headers and durations").
     check("8ms", 8);
     check("120ms", 120);
     check("1s", 1_000);

@@ -1,5 +1,5 @@
 //! The official OpenAI clients' retry behaviour, version by version, as a table matching
-//! ratelab's shared notes (`openai-rate-limits.md`, section 6).
+//! docs/official-clients.md.
 
 use std::time::Duration;
 
