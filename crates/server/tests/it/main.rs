@@ -6,6 +6,7 @@ mod endpoints;
 mod errors;
 mod faults;
 mod fuzz;
+mod grading;
 mod limits;
 mod logs;
 mod model_limits;
