@@ -24,9 +24,7 @@ use ratelab_server::config::{
     ConfiguredLimits, DEFAULT_ORGANIZATION, DEFAULT_PROJECT, OrganizationConfig, ProjectConfig,
 };
 use ratelab_server::faults::FaultWindow;
-use ratelab_server::{
-    Fault, Grader, HeaderSwitches, LatencyConfig, MockServer, ServerConfig,
-};
+use ratelab_server::{Fault, Grader, HeaderSwitches, LatencyConfig, MockServer, ServerConfig};
 use scenario::{RunMetrics, RunReport, Scenario, ScenarioSummary, ServerVariant};
 
 use super::Outcome;
@@ -133,10 +131,7 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
     } else {
         crate::out!(
             "{}",
-            report::verdicts_terminal(
-                std::slice::from_ref(&checked),
-                report::VerdictListing::All
-            )
+            report::verdicts_terminal(std::slice::from_ref(&checked), report::VerdictListing::All)
         )?;
     }
     if let Some(path) = &args.junit {
@@ -231,11 +226,16 @@ fn server_config(
     let per_token = latency.per_output_token.as_secs_f64();
     let latency_config = LatencyConfig {
         ttft_ms: latency.base.as_secs_f64() * 1000.0,
-        tokens_per_second: if per_token > 0.0 { 1.0 / per_token } else { 0.0 },
+        tokens_per_second: if per_token > 0.0 {
+            1.0 / per_token
+        } else {
+            0.0
+        },
         jitter: 0.0,
     };
     if !latency.per_prompt_token.is_zero() {
-        notes.push("latency.per_prompt_token is not served (the server has no prefill time)".into());
+        notes
+            .push("latency.per_prompt_token is not served (the server has no prefill time)".into());
     }
     if latency.jitter != 0.0 {
         notes.push("latency jitter is not served (the server's jitter is uniform, the scenario's log-normal): latency is fixed".into());
@@ -388,7 +388,9 @@ fn graded_report(
     elapsed: Duration,
 ) -> RunReport {
     let mut summary = ScenarioSummary::of(scenario);
-    summary.servers.retain(|server| server.label == variant.label);
+    summary
+        .servers
+        .retain(|server| server.label == variant.label);
     summary.strategies = vec![CLIENT_LABEL.to_owned()];
     // The program under test is what the gate is about, whatever baselines the file names.
     summary.expect.gate = None;
