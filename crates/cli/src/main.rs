@@ -29,7 +29,9 @@ Examples:
   # Gate CI on each scenario's [expect] table
   ratelab check scenarios/*.toml --junit junit.xml
   # A mock OpenAI server on a free port; point OPENAI_BASE_URL at the address it prints
-  ratelab serve --addr 127.0.0.1:0";
+  ratelab serve --addr 127.0.0.1:0
+  # Grade your own client against a scenario's server (exit 0 pass, 1 fail, 3 client crashed)
+  ratelab test examples/python-openai/scenario.toml -- python3 examples/python-openai/app.py";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -66,6 +68,9 @@ enum Command {
     Report(commands::report::Args),
     /// Run the mock OpenAI server with tiered limits, faults and time control.
     Serve(commands::serve::Args),
+    /// Play a scenario's server against your own client program and grade it: exit 0 pass, 1
+    /// missed [expect], 2 bad input, 3 met [expect] but COMMAND exited non-zero.
+    Test(commands::test::Args),
 }
 
 fn main() -> ExitCode {
@@ -80,6 +85,7 @@ fn main() -> ExitCode {
         Command::Diff(args) => commands::diff::run(args),
         Command::Report(args) => commands::report::run(args),
         Command::Serve(args) => commands::serve::run(args),
+        Command::Test(args) => commands::test::run(args),
     };
     exit_code(outcome)
 }
@@ -88,10 +94,12 @@ fn main() -> ExitCode {
 ///
 /// 0: success. 1: the command ran and its verdict is negative (e.g. an SLO threshold failed).
 /// 2: usage errors, bad input files, or any other error, printed with its full cause chain.
+/// 3: `ratelab test` only: the client met `[expect]` but the program under test failed.
 fn exit_code(outcome: anyhow::Result<commands::Outcome>) -> ExitCode {
     match outcome {
         Ok(commands::Outcome::Success) => ExitCode::SUCCESS,
         Ok(commands::Outcome::Failed) => ExitCode::from(1),
+        Ok(commands::Outcome::CommandFailed) => ExitCode::from(3),
         Err(error) => {
             eprintln!("error: {error:#}");
             ExitCode::from(2)

@@ -28,7 +28,7 @@ use tower::ServiceExt;
 
 use crate::config::ConnectionLimits;
 use crate::error::ApiError;
-use crate::routes::MockApi;
+use crate::grading::GradedApi;
 use crate::state::AppState;
 
 /// Refused connections being answered at once; past this, a refused connection is closed
@@ -45,7 +45,7 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 /// requests the server is going away, lets open connections finish their requests, and returns.
 pub(crate) async fn serve(
     listener: TcpListener,
-    api: MockApi,
+    api: GradedApi,
     state: AppState,
     limits: ConnectionLimits,
     stop: impl Future<Output = ()>,
@@ -159,7 +159,7 @@ fn refuse(stream: TcpStream, refusals: &Arc<Semaphore>, response: Bytes) {
 /// Serves one connection until it closes, times out or the server stops.
 async fn serve_connection(
     stream: TcpStream,
-    api: MockApi,
+    api: GradedApi,
     limits: ConnectionLimits,
     mut closing: watch::Receiver<bool>,
 ) {

@@ -11,7 +11,7 @@ use tokio::task::JoinHandle;
 use crate::clock::AdvanceError;
 use crate::config::{ConfigError, ServerConfig};
 use crate::faults::FaultScript;
-use crate::routes::app;
+use crate::grading::{GradedApi, Grader};
 use crate::state::AppState;
 
 /// Why a server could not start or stopped with an error.
@@ -53,6 +53,16 @@ impl MockServer {
         config: ServerConfig,
         address: SocketAddr,
     ) -> Result<MockServer, ServerError> {
+        MockServer::bind_graded(config, address, None).await
+    }
+
+    /// Starts a server on `address` that grades the clients calling it into `grader`
+    /// (`ratelab test`); `None` serves exactly as [`MockServer::bind`].
+    pub async fn bind_graded(
+        config: ServerConfig,
+        address: SocketAddr,
+        grader: Option<Grader>,
+    ) -> Result<MockServer, ServerError> {
         let state = AppState::new(config)?;
         let models = state.limits().model_names();
         // Building the tokenizers is blocking CPU work; it runs before the server accepts
@@ -65,7 +75,7 @@ impl MockServer {
             .local_addr()
             .map_err(|cause| ServerError::Bind { address, cause })?;
         let (stop, stopped) = oneshot::channel::<()>();
-        let api = app(state.clone());
+        let api = GradedApi::new(state.clone(), grader);
         let limits = state.config().connections;
         let task = tokio::spawn(crate::connections::serve(
             listener,

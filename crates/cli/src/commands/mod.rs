@@ -7,6 +7,7 @@ pub mod run;
 pub mod schema;
 pub mod serve;
 pub mod strategies;
+pub mod test;
 pub mod tiers;
 pub mod validate;
 
@@ -17,4 +18,7 @@ pub enum Outcome {
     Success,
     /// The command ran, but its verdict is negative (exit code 1).
     Failed,
+    /// `ratelab test`: the client met `[expect]`, but the program under test exited non-zero
+    /// (exit code 3; the command printed which code).
+    CommandFailed,
 }

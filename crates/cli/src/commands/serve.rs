@@ -82,31 +82,52 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async {
+        // Listen for the signals before the address is printed: a client that reads it and
+        // stops the server at once must find the handlers installed, however busy the cores.
+        let shutdown = ShutdownSignal::install()?;
         let server = MockServer::bind(config, args.addr).await?;
         crate::outln!("ratelab mock OpenAI server listening on {}", server.url())?;
         crate::outln!("OPENAI_BASE_URL={}", server.base_url())?;
-        shutdown_signal().await?;
+        shutdown.recv().await;
         eprintln!("shutting down");
         server.shutdown().await?;
         Ok(Outcome::Success)
     })
 }
 
-/// Resolves on SIGINT (Ctrl-C) or, on Unix, SIGTERM.
-async fn shutdown_signal() -> anyhow::Result<()> {
+/// SIGINT (Ctrl-C) and, on Unix, SIGTERM, listened for from the moment it is installed.
+struct ShutdownSignal {
     #[cfg(unix)]
-    {
-        let mut terminate =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                .context("cannot listen for SIGTERM")?;
+    interrupt: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl ShutdownSignal {
+    fn install() -> anyhow::Result<ShutdownSignal> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Ok(ShutdownSignal {
+                interrupt: signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?,
+                terminate: signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?,
+            })
+        }
+        #[cfg(not(unix))]
+        Ok(ShutdownSignal {})
+    }
+
+    /// Resolves on the first of the signals.
+    async fn recv(mut self) {
+        #[cfg(unix)]
         tokio::select! {
-            result = tokio::signal::ctrl_c() => result.context("cannot listen for SIGINT")?,
-            _ = terminate.recv() => {}
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = &mut self;
+            let _ = tokio::signal::ctrl_c().await;
         }
     }
-    #[cfg(not(unix))]
-    tokio::signal::ctrl_c()
-        .await
-        .context("cannot listen for Ctrl-C")?;
-    Ok(())
 }

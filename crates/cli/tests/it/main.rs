@@ -1,6 +1,7 @@
 //! Integration tests of the `ratelab` binary: one binary, one module per command.
 
 mod check;
+mod client_test;
 mod report;
 mod scenarios;
 mod seeds;

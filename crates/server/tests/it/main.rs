@@ -7,6 +7,7 @@ mod endpoints;
 mod errors;
 mod faults;
 mod fuzz;
+mod grading;
 mod hardening;
 mod limits;
 mod logs;

@@ -1,0 +1,443 @@
+//! `ratelab test SCENARIO -- COMMAND...`: plays a scenario's server against a real program and
+//! grades how it behaved, from what the server saw.
+//!
+//! The scenario's server section (one variant) becomes the mock server's config on a free
+//! loopback port; COMMAND runs (N copies with `--instances`) with `OPENAI_BASE_URL` and
+//! `OPENAI_API_KEY` pointing at it, its output passing through. The server grades every API
+//! call (`ratelab_server::grading`); the graded attempts go through `scenario::RunMetrics` like
+//! a simulated trace, so the report has the same formats and charts, and the scenario's
+//! `[expect]` judges it as `ratelab check` judges a strategy.
+//!
+//! Exit codes (mapped in `main.rs`): 0 the client met `[expect]` and every COMMAND exited 0;
+//! 1 the client missed `[expect]`, whatever COMMAND's exit code; 2 bad input (or COMMAND could
+//! not be started); 3 the client met `[expect]` but a COMMAND exited non-zero or was killed at
+//! the time limit.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use ratelab_server::config::{
+    ConfiguredLimits, DEFAULT_ORGANIZATION, DEFAULT_PROJECT, OrganizationConfig, ProjectConfig,
+};
+use ratelab_server::faults::FaultWindow;
+use ratelab_server::{Fault, Grader, HeaderSwitches, LatencyConfig, MockServer, ServerConfig};
+use scenario::{RunMetrics, RunReport, Scenario, ScenarioSummary, ServerVariant};
+
+use super::Outcome;
+
+/// The strategy label the tested program's run carries in reports; `[expect.strategy."client"]`
+/// sets thresholds for it alone.
+pub const CLIENT_LABEL: &str = "client";
+
+/// Arguments of `ratelab test`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The scenario whose server section is served and whose [expect] judges the client.
+    pub scenario: PathBuf,
+    /// The server variant to serve, by its label (`ratelab run` prints them); default the first.
+    #[arg(long, value_name = "LABEL")]
+    pub variant: Option<String>,
+    /// Copies of COMMAND to run at once; each gets its index in RATELAB_INSTANCE and its own key.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub instances: u32,
+    /// Directory for the report (default reports/<scenario-name>-test).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Write JUnit XML here: one testcase per [expect] threshold.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Seconds COMMAND may run past the scenario's duration before its process group is killed.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+    pub grace: u64,
+    /// The client program and its arguments, after `--`.
+    #[arg(last = true, required = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
+}
+
+/// How one copy of COMMAND ended.
+#[derive(Debug, Clone, Copy)]
+enum Ended {
+    Exited(ExitStatus),
+    /// Still running at the time limit; its process group was killed.
+    TimedOut,
+}
+
+pub fn run(args: Args) -> anyhow::Result<Outcome> {
+    let scenario = super::validate::load(&args.scenario)?;
+    let variant = pick_variant(&scenario, args.variant.as_deref())?.clone();
+    let keys: Vec<String> = (0..args.instances)
+        .map(|instance| format!("sk-ratelab-test-{instance:04}-0000000000"))
+        .collect();
+    let (config, notes) = server_config(&scenario, &variant, &keys);
+    for note in &notes {
+        eprintln!("note: {note}");
+    }
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("reports").join(format!("{}-test", scenario.name)));
+    let limit = scenario.duration + Duration::from_secs(args.grace);
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let grader = Grader::new();
+    let (ended, elapsed) = runtime.block_on(async {
+        let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
+        let server = MockServer::bind_graded(config, loopback, Some(grader.clone())).await?;
+        eprintln!(
+            "ratelab test: serving {} ({}) at {}; running {} cop{} of `{}`, for at most {}s",
+            variant.label,
+            scenario.server.model,
+            server.base_url(),
+            args.instances,
+            if args.instances == 1 { "y" } else { "ies" },
+            args.command.join(" "),
+            limit.as_secs(),
+        );
+        let started = Instant::now();
+        let children = spawn_all(&args, &scenario, &server.base_url(), &keys)?;
+        let ended = wait_all(children, started + limit).await;
+        let elapsed = started.elapsed();
+        server.shutdown().await?;
+        anyhow::Ok((ended, elapsed))
+    })?;
+
+    let report = graded_report(&scenario, &variant, &grader, &args.command, elapsed);
+    crate::out!(
+        "{}",
+        report::terminal_table_with(&report, super::report::table_options(false))
+    )?;
+    super::report::write_run_directory(&out, &report)?;
+    let grading = grader.grade();
+    let grading_json =
+        serde_json::to_string_pretty(&grading).context("cannot serialize the grading")?;
+    std::fs::write(out.join("grading.json"), grading_json + "\n")
+        .with_context(|| format!("cannot write {}", out.join("grading.json").display()))?;
+    crate::outln!("{}", grading_summary(&grading))?;
+
+    let checked = report::CheckedScenario::new(&report.scenario.expect, &report);
+    if report.scenario.expect.is_empty() {
+        eprintln!(
+            "note: {} has no [expect] table, so only COMMAND's exit code decides (add e.g. `max_early_retries = 0`)",
+            args.scenario.display()
+        );
+    } else {
+        crate::out!(
+            "{}",
+            report::verdicts_terminal(std::slice::from_ref(&checked), report::VerdictListing::All)
+        )?;
+    }
+    if let Some(path) = &args.junit {
+        std::fs::write(path, report::junit_xml(std::slice::from_ref(&checked)))
+            .with_context(|| format!("cannot write the JUnit report {}", path.display()))?;
+    }
+    crate::outln!("wrote the report to {}", out.display())?;
+
+    if !checked.passed() {
+        return Ok(Outcome::Failed);
+    }
+    let failures: Vec<String> = ended
+        .iter()
+        .enumerate()
+        .filter_map(|(instance, ended)| match ended {
+            Ended::Exited(status) if status.success() => None,
+            Ended::Exited(status) => Some(format!("instance {instance}: {}", describe(*status))),
+            Ended::TimedOut => Some(format!(
+                "instance {instance}: still running after {}s, killed",
+                limit.as_secs()
+            )),
+        })
+        .collect();
+    if failures.is_empty() {
+        Ok(Outcome::Success)
+    } else {
+        eprintln!(
+            "the client met [expect] but COMMAND failed: {}",
+            failures.join("; ")
+        );
+        Ok(Outcome::CommandFailed)
+    }
+}
+
+fn describe(status: ExitStatus) -> String {
+    match status.code() {
+        Some(code) => format!("exited with code {code}"),
+        None => format!("ended by a signal ({status})"),
+    }
+}
+
+fn pick_variant<'a>(
+    scenario: &'a Scenario,
+    label: Option<&str>,
+) -> anyhow::Result<&'a ServerVariant> {
+    let variants = &scenario.server.variants;
+    match label {
+        None => variants
+            .first()
+            .context("the scenario has no server variant (add [server] tier or limits)"),
+        Some(label) => variants
+            .iter()
+            .find(|variant| variant.label == label)
+            .with_context(|| {
+                let known: Vec<&str> = variants.iter().map(|v| v.label.as_str()).collect();
+                format!(
+                    "--variant {label:?}: the scenario has no such server variant (expected one of: {})",
+                    known.join(", ")
+                )
+            }),
+    }
+}
+
+/// The serve config that plays `variant`, and what of the scenario's server section it cannot
+/// express (printed as notes, so nobody mistakes the test for the simulation).
+fn server_config(
+    scenario: &Scenario,
+    variant: &ServerVariant,
+    keys: &[String],
+) -> (ServerConfig, Vec<String>) {
+    let server = &scenario.server;
+    let mut notes = Vec::new();
+    let mut limits = BTreeMap::new();
+    // The variant's resolved limits replace the tier's for the scenario's model, with the
+    // limiter options (algorithm, quantum, rejection rule, token charge) they carry.
+    limits.insert(
+        server.model.clone(),
+        ConfiguredLimits::from(variant.limits.clone()),
+    );
+    let organization = OrganizationConfig {
+        id: DEFAULT_ORGANIZATION.to_owned(),
+        tier: variant.tier.clone(),
+        budget_usd: None,
+        limits,
+        projects: vec![ProjectConfig {
+            id: DEFAULT_PROJECT.to_owned(),
+            keys: keys.to_vec(),
+            limits: BTreeMap::new(),
+        }],
+    };
+    let latency = &server.latency;
+    let per_token = latency.per_output_token.as_secs_f64();
+    let latency_config = LatencyConfig {
+        ttft_ms: latency.base.as_secs_f64() * 1000.0,
+        tokens_per_second: if per_token > 0.0 {
+            1.0 / per_token
+        } else {
+            0.0
+        },
+        jitter: 0.0,
+    };
+    if !latency.per_prompt_token.is_zero() {
+        notes
+            .push("latency.per_prompt_token is not served (the server has no prefill time)".into());
+    }
+    if latency.jitter != 0.0 {
+        notes.push("latency jitter is not served (the server's jitter is uniform, the scenario's log-normal): latency is fixed".into());
+    }
+    if !latency.reject.is_zero() {
+        notes.push("latency.reject is not served: 429s and faults answer at once".into());
+    }
+    if !server.headers.rate_limit {
+        notes.push("headers.rate_limit = false only removes x-ratelimit-* from 429s: the server always sends them on successes".into());
+    }
+    let mut windows = Vec::new();
+    for fault in &server.faults {
+        let kind = match (fault.status, fault.code) {
+            (500, _) => Fault::ServerError,
+            (503, _) => Fault::Overloaded,
+            (429, "insufficient_quota") => Fault::InsufficientQuota,
+            (429, "slow_down") => Fault::SlowDown,
+            (429, _) => Fault::RateLimited {
+                retry_after_ms: None,
+            },
+            (status, _) => {
+                notes.push(format!(
+                    "a fault window with status {status} is not served (the server injects 500, 503 and 429)"
+                ));
+                continue;
+            }
+        };
+        if fault.probability < 1.0 {
+            notes.push(format!(
+                "the fault window at {}s fails every request, not {:.0}% (the server's windows have no probability)",
+                fault.start.as_secs(),
+                fault.probability * 100.0
+            ));
+        }
+        let end_s = if fault.end == Duration::MAX {
+            f64::from(u32::MAX)
+        } else {
+            fault.end.as_secs_f64()
+        };
+        windows.push(FaultWindow {
+            start_s: fault.start.as_secs_f64(),
+            end_s,
+            fault: kind,
+        });
+    }
+    let mut config = ServerConfig {
+        seed: scenario.seed,
+        headers: HeaderSwitches {
+            retry_after: server.headers.retry_after,
+            retry_after_ms: server.headers.retry_after_ms,
+            rate_limit_headers_on_429: server.headers.rate_limit,
+        },
+        latency: latency_config,
+        organizations: vec![organization],
+        ..ServerConfig::default()
+    };
+    if let Some(tier) = &variant.tier {
+        config.tier = tier.clone();
+    }
+    config.faults.windows = windows;
+    (config, notes)
+}
+
+fn spawn_all(
+    args: &Args,
+    scenario: &Scenario,
+    base_url: &str,
+    keys: &[String],
+) -> anyhow::Result<Vec<Child>> {
+    let (program, rest) = args
+        .command
+        .split_first()
+        .context("no COMMAND after `--` (e.g. `-- python3 app.py`)")?;
+    let mut children = Vec::with_capacity(keys.len());
+    for (instance, key) in keys.iter().enumerate() {
+        let mut command = Command::new(program);
+        command
+            .args(rest)
+            .env("OPENAI_BASE_URL", base_url)
+            .env("OPENAI_API_KEY", key)
+            .env("RATELAB_INSTANCE", instance.to_string())
+            .env("RATELAB_INSTANCES", keys.len().to_string())
+            .env("RATELAB_MODEL", &scenario.server.model);
+        // Its own process group, so a timeout kills whatever the command started too.
+        #[cfg(unix)]
+        std::os::unix::process::CommandExt::process_group(&mut command, 0);
+        let child = match command.spawn() {
+            Ok(child) => child,
+            Err(error) => {
+                // Copies already started must not outlive the test.
+                for mut started in children {
+                    kill_group(&mut started);
+                }
+                return Err(anyhow::anyhow!(
+                    "cannot start COMMAND `{program}`: {error} (check that it is installed and on PATH)"
+                ));
+            }
+        };
+        children.push(child);
+    }
+    Ok(children)
+}
+
+/// Waits for every child until `deadline`, then kills the process groups still running.
+async fn wait_all(mut children: Vec<Child>, deadline: Instant) -> Vec<Ended> {
+    let mut ended: Vec<Option<Ended>> = vec![None; children.len()];
+    // Polled rather than awaited: std's children, so the command's stdio is inherited as is;
+    // 20 ms is far below anything a report measures.
+    while ended.iter().any(Option::is_none) && Instant::now() < deadline {
+        for (child, slot) in children.iter_mut().zip(ended.iter_mut()) {
+            if slot.is_none()
+                && let Ok(Some(status)) = child.try_wait()
+            {
+                *slot = Some(Ended::Exited(status));
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    children
+        .iter_mut()
+        .zip(ended)
+        .map(|(child, slot)| match slot {
+            Some(ended) => ended,
+            None => {
+                kill_group(child);
+                Ended::TimedOut
+            }
+        })
+        .collect()
+}
+
+fn kill_group(child: &mut Child) {
+    // The child leads its own group (`process_group(0)`), so its pid is the group's id.
+    #[cfg(unix)]
+    let _ = rustix::process::kill_process_group(
+        rustix::process::Pid::from_child(child),
+        rustix::process::Signal::KILL,
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// The report of the tested program: one run, the graded attempts aggregated exactly as a
+/// simulated strategy's.
+fn graded_report(
+    scenario: &Scenario,
+    variant: &ServerVariant,
+    grader: &Grader,
+    command: &[String],
+    elapsed: Duration,
+) -> RunReport {
+    let mut summary = ScenarioSummary::of(scenario);
+    summary
+        .servers
+        .retain(|server| server.label == variant.label);
+    summary.strategies = vec![CLIENT_LABEL.to_owned()];
+    // The program under test is what the gate is about, whatever baselines the file names.
+    summary.expect.gate = None;
+    let bin_width_ns = u64::try_from(scenario.bin_width.as_nanos()).unwrap_or(u64::MAX);
+    let mut metrics = RunMetrics::new(vec![CLIENT_LABEL.to_owned()], bin_width_ns);
+    metrics.set_goodput_window(u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX));
+    for record in grader.attempt_records() {
+        if record.attempt == 0 {
+            metrics.record_arrival(record.client, record.arrived_ns);
+        }
+        metrics.record_send(record.sent_ns, record.attempt);
+        metrics.record_attempt(&record);
+    }
+    let mut result = metrics.finish(variant.label.clone(), CLIENT_LABEL.to_owned());
+    result.spec = command.join(" ");
+    RunReport {
+        format_version: scenario::REPORT_FORMAT_VERSION,
+        scenario: summary,
+        runs: vec![result],
+    }
+}
+
+/// What the server saw beyond the scoreboard: logical requests, early and clustered retries,
+/// ignored no-retry answers, per key.
+fn grading_summary(grading: &ratelab_server::Grading) -> String {
+    let line = |name: &str, grade: &ratelab_server::KeyGrade| {
+        format!(
+            "  {name:<24} {:>6} requests  {:>5} logical  {:>5} retries  {:>4} early  {:>4} clustered  storm {}  gave up {}  retried no-retry {}",
+            grade.requests,
+            grade.logical_requests,
+            grade.retries,
+            grade.early_retries,
+            grade.clustered_retries,
+            grade
+                .storm_share
+                .map_or_else(|| "-".to_owned(), |share| format!("{:.0}%", share * 100.0)),
+            grade.gave_up,
+            grade.retried_should_not_retry + grade.retried_insufficient_quota,
+        )
+    };
+    let mut text = String::from("what the server saw (grading.json has every field):\n");
+    text.push_str(&line("total", &grading.total));
+    if grading.keys.len() > 1 {
+        for (key, grade) in &grading.keys {
+            text.push('\n');
+            text.push_str(&line(key, grade));
+        }
+    }
+    text
+}
