@@ -102,21 +102,31 @@ pub struct RateLimitHeaders {
 impl RateLimitHeaders {
     /// The headers for the statuses of a decision.
     pub fn from_statuses(statuses: &[LimitStatus]) -> RateLimitHeaders {
-        let pick = |scope: Scope, per_minute: LimitKind, per_day: LimitKind| {
-            let find = |kind| {
-                statuses
-                    .iter()
-                    .find(|status| status.scope == scope && status.kind == kind)
+        // One pass over the statuses (the simulator calls this for every answer it sends
+        // headers with): for each trio the first per-minute status, else the first per-day one.
+        let mut headers = RateLimitHeaders::default();
+        let mut per_minute = [false; 3];
+        for status in statuses {
+            let (slot, index) = match (status.scope, status.kind) {
+                (Scope::Organization, LimitKind::Rpm | LimitKind::Rpd) => {
+                    (&mut headers.requests, 0)
+                }
+                (Scope::Organization, LimitKind::Tpm | LimitKind::Tpd) => (&mut headers.tokens, 1),
+                (Scope::Project, LimitKind::Tpm | LimitKind::Tpd) => {
+                    (&mut headers.project_tokens, 2)
+                }
+                // Images, and project request limits, have no headers.
+                (_, LimitKind::Ipm) | (Scope::Project, LimitKind::Rpm | LimitKind::Rpd) => {
+                    continue;
+                }
             };
-            find(per_minute)
-                .or_else(|| find(per_day))
-                .map(RateLimitWindow::of)
-        };
-        RateLimitHeaders {
-            requests: pick(Scope::Organization, LimitKind::Rpm, LimitKind::Rpd),
-            tokens: pick(Scope::Organization, LimitKind::Tpm, LimitKind::Tpd),
-            project_tokens: pick(Scope::Project, LimitKind::Tpm, LimitKind::Tpd),
+            let is_per_minute = status.kind.is_per_minute();
+            if slot.is_none() || (is_per_minute && !per_minute[index]) {
+                *slot = Some(RateLimitWindow::of(status));
+                per_minute[index] = is_per_minute;
+            }
         }
+        headers
     }
 
     /// Hands each header to `write` as it is formatted, requests then tokens then project
