@@ -1,5 +1,6 @@
-//! Go's `time.Duration` text format, which OpenAI uses for `x-ratelimit-reset-*` headers and
-//! "Please try again in" messages: a formatter (millisecond precision) and a parser.
+//! Go's `time.Duration` text format as OpenAI writes it in `x-ratelimit-reset-*` headers and
+//! "Please try again in" messages: millisecond precision, rounded up. The parser that reads it
+//! back (and every other duration) is [`parse_duration`](crate::parse_duration).
 
 use std::time::Duration;
 
@@ -20,6 +21,9 @@ const NANOS_PER_MILLI: u128 = 1_000_000;
 /// assert_eq!(format_go_duration(Duration::from_nanos(1)), "1ms");
 /// assert_eq!(format_go_duration(Duration::ZERO), "0s");
 /// ```
+///
+/// Durations people write (scenario files, strategy specs) are printed exactly, without the
+/// rounding or the zero units, by [`format_duration`](crate::format_duration).
 pub fn format_go_duration(duration: Duration) -> String {
     let mut text = String::with_capacity(16);
     push_go_duration(&mut text, duration);
@@ -30,7 +34,7 @@ pub fn format_go_duration(duration: Duration) -> String {
 /// into buffers it already has instead of allocating intermediate strings.
 pub(crate) fn push_go_duration(text: &mut String, duration: Duration) {
     const MILLIS_PER_HOUR: u64 = 3_600_000;
-    let millis = duration.as_nanos().div_ceil(NANOS_PER_MILLI);
+    let millis = rounded_up_millis(duration);
     // Whole hours split off first leave a remainder that 32 bits hold. Every realistic wait
     // fits in 64 bits, where that split is plain instructions rather than 128-bit library
     // calls.
@@ -83,103 +87,29 @@ pub(crate) fn push_go_duration(text: &mut String, duration: Duration) {
     text.push('s');
 }
 
+/// Whole milliseconds of `duration`, rounded up: what its header text says.
+fn rounded_up_millis(duration: Duration) -> u128 {
+    duration.as_nanos().div_ceil(NANOS_PER_MILLI)
+}
+
+/// The duration a client reads back from [`format_go_duration`]'s text: `duration` rounded up
+/// to the millisecond (saturating at `u64::MAX` milliseconds). Typed header values use it so
+/// they equal what parsing the header gives.
+///
+/// ```
+/// use std::time::Duration;
+/// use quota::{format_go_duration, header_duration, parse_duration};
+///
+/// let reset = Duration::from_nanos(1_146_000_001);
+/// assert_eq!(header_duration(reset), Duration::from_millis(1_147));
+/// assert_eq!(parse_duration(&format_go_duration(reset)), Ok(header_duration(reset)));
+/// ```
+pub fn header_duration(duration: Duration) -> Duration {
+    Duration::from_millis(u64::try_from(rounded_up_millis(duration)).unwrap_or(u64::MAX))
+}
+
 /// Appends `value` in decimal without going through `fmt`'s machinery (and, for `u64`, without
 /// 128-bit division, which is a library call per digit).
 pub(crate) fn push_decimal(text: &mut String, value: impl itoa::Integer) {
     text.push_str(itoa::Buffer::new().format(value));
-}
-
-/// A Go duration string that could not be parsed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid Go duration {text:?}: {reason} (expected e.g. \"8ms\", \"1.146s\", \"6m0s\")")]
-pub struct GoDurationError {
-    /// The input.
-    pub text: String,
-    /// What is wrong with it.
-    pub reason: &'static str,
-}
-
-/// Parses Go's `time.Duration` format (`300ms`, `1.5h`, `2h45m`, `1.146s`, `0`) as clients
-/// read `x-ratelimit-reset-*` headers. Negative durations are refused; precision is kept to
-/// the nanosecond.
-///
-/// ```
-/// use std::time::Duration;
-/// use quota::parse_go_duration;
-///
-/// assert_eq!(parse_go_duration("1.146s").unwrap(), Duration::from_millis(1_146));
-/// assert_eq!(parse_go_duration("7m12s").unwrap(), Duration::from_secs(432));
-/// assert_eq!(parse_go_duration("1h0m0s").unwrap(), Duration::from_secs(3_600));
-/// assert_eq!(parse_go_duration("1.5us").unwrap(), Duration::from_nanos(1_500));
-/// assert!(parse_go_duration("7 minutes").is_err());
-/// ```
-pub fn parse_go_duration(text: &str) -> Result<Duration, GoDurationError> {
-    let error = |reason| GoDurationError {
-        text: text.to_owned(),
-        reason,
-    };
-    let mut rest = text.strip_prefix('+').unwrap_or(text);
-    if rest.starts_with('-') {
-        return Err(error("negative durations are not allowed"));
-    }
-    if rest == "0" {
-        return Ok(Duration::ZERO);
-    }
-    if rest.is_empty() {
-        return Err(error("it is empty"));
-    }
-    let mut total: u128 = 0;
-    while !rest.is_empty() {
-        let integer_length = rest
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        let integer = &rest[..integer_length];
-        rest = &rest[integer_length..];
-        let mut fraction = "";
-        if let Some(after_point) = rest.strip_prefix('.') {
-            let fraction_length = after_point
-                .find(|c: char| !c.is_ascii_digit())
-                .unwrap_or(after_point.len());
-            fraction = &after_point[..fraction_length];
-            rest = &after_point[fraction_length..];
-        }
-        if integer.is_empty() && fraction.is_empty() {
-            return Err(error("a number is missing"));
-        }
-        let unit_length = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let unit: u128 = match &rest[..unit_length] {
-            "ns" => 1,
-            "us" | "µs" | "μs" => 1_000,
-            "ms" => 1_000_000,
-            "s" => 1_000_000_000,
-            "m" => 60_000_000_000,
-            "h" => 3_600_000_000_000,
-            "" => return Err(error("a unit is missing")),
-            _ => return Err(error("unknown unit (use ns, us, ms, s, m or h)")),
-        };
-        rest = &rest[unit_length..];
-        let whole: u128 = if integer.is_empty() {
-            0
-        } else {
-            integer
-                .parse()
-                .map_err(|_| error("a number is too large"))?
-        };
-        let mut part = whole
-            .checked_mul(unit)
-            .ok_or_else(|| error("the duration is too large"))?;
-        // Fraction digits beyond nanosecond precision are dropped, as Go does.
-        let mut scale = unit;
-        for digit in fraction.bytes() {
-            scale /= 10;
-            part += u128::from(digit - b'0') * scale;
-        }
-        total = total
-            .checked_add(part)
-            .ok_or_else(|| error("the duration is too large"))?;
-    }
-    let nanos = u64::try_from(total).map_err(|_| error("the duration is too large"))?;
-    Ok(Duration::from_nanos(nanos))
 }

@@ -11,7 +11,10 @@
 //!   compiled into [`Limits`];
 //! - [`TokenChargeRule`] / [`count_text_tokens`] / [`Charge::request`]: what a request costs;
 //! - [`Limiter`]: keyed state, atomic checks over organization and project [`ScopedKey`]s;
-//! - [`rate_limit_headers`], [`retry_headers`], [`ErrorBody`]: what OpenAI sends back.
+//! - [`RateLimitHeaders`], [`rate_limit_headers`], [`retry_headers`], [`ErrorBody`]: what
+//!   OpenAI sends back, under the names of [`header_names`];
+//! - [`parse_duration`]: the one duration grammar (Go's plus days), for files, specs and
+//!   headers alike.
 //!
 //! ```
 //! use quota::{Catalog, Charge, Instant, Limiter, Scope, ScopedKey};
@@ -31,6 +34,7 @@
 mod algorithm;
 mod catalog;
 mod charge;
+mod duration;
 mod error_body;
 mod go_duration;
 mod headers;
@@ -49,11 +53,12 @@ pub use charge::{
     ChatMessage, RequestSize, TOKENIZER_CHUNK_BYTES, TokenChargeRule, count_chat_prompt_tokens,
     count_text_tokens,
 };
+pub use duration::{DurationError, format_duration, parse_duration};
 pub use error_body::{ErrorBody, ErrorDetail};
-pub use go_duration::{GoDurationError, format_go_duration, parse_go_duration};
+pub use go_duration::{format_go_duration, header_duration};
 pub use headers::{
-    Header, rate_limit_headers, retry_after_millis, retry_after_seconds, retry_headers,
-    write_rate_limit_headers,
+    Header, RateLimitHeaders, RateLimitWindow, header_names, rate_limit_headers,
+    retry_after_millis, retry_after_seconds, retry_headers, write_rate_limit_headers,
 };
 pub use limiter::{
     Admitted, Decision, DirectLimiter, LimitStatus, Limiter, Rejected, Rejection, ScopedKey,

@@ -4,16 +4,18 @@
 use std::borrow::Cow;
 use std::time::Duration;
 
-use crate::duration::parse_go_duration;
+use quota::header_names::*;
+use quota::{RateLimitHeaders, RateLimitWindow, header_duration, parse_duration};
 
 /// The response headers retry strategies read, as typed values: `retry-after`,
 /// `retry-after-ms`, `x-should-retry` and OpenAI's `x-ratelimit-{limit,remaining,reset}-*` for
 /// requests and tokens.
 ///
 /// Built two ways that give equal views: [`Headers::from_pairs`] parses name/value pairs, as an
-/// HTTP client sees them; the `with_*` constructors take the typed values directly, so the
-/// simulator hands strategies the same signals without formatting text only to parse it back.
-/// Each accessor returns exactly what parsing the header text would give.
+/// HTTP client sees them; the `with_*` constructors take the typed values directly (quota's
+/// [`RateLimitHeaders`], the value the server formats), so the simulator hands strategies the
+/// same signals without formatting text only to parse it back. Each accessor returns exactly
+/// what parsing the header text would give. The names are [`quota::header_names`].
 ///
 /// Names are matched case-insensitively and the first occurrence of a name counts; unrelated
 /// headers are dropped. Retry-After as an HTTP date is not supported: executors run on a clock
@@ -23,7 +25,8 @@ use crate::duration::parse_go_duration;
 ///
 /// ```
 /// use std::time::Duration;
-/// use retry::{Headers, RateLimitWindow};
+/// use quota::RateLimitWindow;
+/// use retry::Headers;
 /// let parsed = Headers::from_pairs([
 ///     ("Retry-After", "2"),
 ///     ("x-ratelimit-limit-requests", "500"),
@@ -88,31 +91,17 @@ fn put<T>(present: &mut u8, bit: u8, slot: &mut T, value: Option<T>) {
     }
 }
 
-/// The values of one `x-ratelimit-{limit,remaining,reset}-*` trio, for building [`Headers`]
-/// without text.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RateLimitWindow {
-    /// `x-ratelimit-limit-*`: the nominal limit.
-    pub limit: u64,
-    /// `x-ratelimit-remaining-*`: units that fit now.
-    pub remaining: u64,
-    /// `x-ratelimit-reset-*`: the duration the header carries. OpenAI (and ratelab's server)
-    /// send it in Go duration format rounded up to the millisecond, so pass the rounded value
-    /// for the view to equal the parsed header.
-    pub reset: Duration,
-}
-
 /// The headers [`Headers::from_pairs`] keeps, in one place so parsing matches by index.
 const KEPT_NAMES: [&str; 9] = [
-    "retry-after",
-    "retry-after-ms",
-    "x-should-retry",
-    "x-ratelimit-limit-requests",
-    "x-ratelimit-remaining-requests",
-    "x-ratelimit-reset-requests",
-    "x-ratelimit-limit-tokens",
-    "x-ratelimit-remaining-tokens",
-    "x-ratelimit-reset-tokens",
+    RETRY_AFTER,
+    RETRY_AFTER_MS,
+    SHOULD_RETRY,
+    LIMIT_REQUESTS,
+    REMAINING_REQUESTS,
+    RESET_REQUESTS,
+    LIMIT_TOKENS,
+    REMAINING_TOKENS,
+    RESET_TOKENS,
 ];
 
 fn finite_float(value: &str) -> Option<f64> {
@@ -150,7 +139,7 @@ impl Headers {
             }
             let value = value.as_ref().trim();
             let number = || value.parse::<u64>().ok();
-            let duration = || parse_go_duration(value).ok();
+            let duration = || parse_duration(value).ok();
             let present = &mut headers.present;
             match index {
                 0 => {
@@ -233,20 +222,36 @@ impl Headers {
         self
     }
 
-    /// Adds the `x-ratelimit-*-requests` trio.
+    /// Adds the `x-ratelimit-*` trios strategies read (requests and tokens; no strategy reads
+    /// the project's), as a client would read them once formatted.
+    #[inline]
+    pub fn with_rate_limits(self, rate_limits: &RateLimitHeaders) -> Headers {
+        let mut headers = self;
+        if let Some(window) = rate_limits.requests {
+            headers = headers.with_requests(window);
+        }
+        if let Some(window) = rate_limits.tokens {
+            headers = headers.with_tokens(window);
+        }
+        headers
+    }
+
+    /// Adds the `x-ratelimit-*-requests` trio. The reset reads as its header text would: rounded
+    /// up to the millisecond ([`header_duration`]).
     pub fn with_requests(mut self, window: RateLimitWindow) -> Headers {
         self.limit_requests = window.limit;
         self.remaining_requests = window.remaining;
-        self.reset_requests = Some(window.reset);
+        self.reset_requests = Some(header_duration(window.reset));
         self.present |= field::LIMIT_REQUESTS | field::REMAINING_REQUESTS;
         self
     }
 
-    /// Adds the `x-ratelimit-*-tokens` trio.
+    /// Adds the `x-ratelimit-*-tokens` trio, the reset rounded up as for
+    /// [`Headers::with_requests`].
     pub fn with_tokens(mut self, window: RateLimitWindow) -> Headers {
         self.limit_tokens = window.limit;
         self.remaining_tokens = window.remaining;
-        self.reset_tokens = Some(window.reset);
+        self.reset_tokens = Some(header_duration(window.reset));
         self.present |= field::LIMIT_TOKENS | field::REMAINING_TOKENS;
         self
     }

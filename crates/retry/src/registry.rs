@@ -7,15 +7,16 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::duration::parse_go_duration;
 use crate::spec::{ParamValue, SpecError, StrategySpec};
 use crate::{Capped, Strategy};
+use quota::parse_duration;
 
 /// The type a parameter takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ParamKind {
-    /// A Go-style duration (`100ms`, `1.5s`, `2m`) or a number of seconds.
+    /// A duration (`100ms`, `1.5s`, `2m`, `1d`: [`quota::parse_duration`]) or a number of
+    /// seconds.
     Duration,
     /// A whole number, zero or more.
     Integer,
@@ -161,7 +162,7 @@ impl<'a> Params<'a> {
             return Ok(None);
         };
         match &value {
-            ParamValue::Text(text) => parse_go_duration(text)
+            ParamValue::Text(text) => parse_duration(text)
                 .map(Some)
                 .map_err(|error| self.bad(name, &format!("{EXPECTED} ({error})"), &value)),
             ParamValue::Integer(seconds) if *seconds >= 0 => {

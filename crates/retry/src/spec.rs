@@ -53,7 +53,7 @@ pub enum ParamValue {
     Integer(i64),
     /// A number with a fraction.
     Float(f64),
-    /// Text: a Go-style duration (`100ms`) or a name.
+    /// Text: a duration (`100ms`, [`quota::parse_duration`]) or a name.
     Text(String),
     /// A nested strategy.
     Strategy(StrategySpec),

@@ -6,7 +6,8 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// A duration written the way people write them: a sequence of `<number><unit>` parts, with units
-/// `ns`, `us`, `ms`, `s`, `m`, `h` and `d` (`"1h30m"`, `"1.5s"`, `"250ms"`).
+/// `ns`, `us`, `ms`, `s`, `m`, `h` and `d` (`"1h30m"`, `"1.5s"`, `"250ms"`), read exactly in
+/// integer nanoseconds by [`quota::parse_duration`], the grammar every crate shares.
 ///
 /// ```
 /// use scenario::HumanDuration;
@@ -28,79 +29,38 @@ impl std::str::FromStr for HumanDuration {
     }
 }
 
-/// Parses `"1h30m"`-style text; the error says what was wrong and what is allowed.
+/// Parses `"1h30m"`-style text with [`quota::parse_duration`], ratelab's one duration grammar;
+/// the error says what was wrong and what is allowed, in the words of a scenario file.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    use quota::DurationError;
     let allowed = "expected a duration such as \"250ms\", \"90s\", \"5m\", \"1h30m\" or \"1d\"";
-    let trimmed = text.trim();
-    if trimmed.is_empty() {
-        return Err(format!("empty duration ({allowed})"));
-    }
-    let mut total_nanos: u128 = 0;
-    let mut rest = trimmed;
-    while !rest.is_empty() {
-        let number_length = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
-        if number_length == 0 {
-            return Err(format!("invalid duration \"{text}\" ({allowed})"));
+    quota::parse_duration(text).map_err(|error| match error {
+        DurationError::Empty => format!("empty duration ({allowed})"),
+        DurationError::MissingUnit { .. } => {
+            format!("duration \"{text}\" lacks a unit ({allowed})")
         }
-        let number: f64 = rest[..number_length]
-            .parse()
-            .map_err(|_| format!("invalid number in duration \"{text}\" ({allowed})"))?;
-        rest = &rest[number_length..];
-        let unit_length = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let nanos_per_unit: f64 = match &rest[..unit_length] {
-            "ns" => 1.0,
-            "us" => 1e3,
-            "ms" => 1e6,
-            "s" => 1e9,
-            "m" => 60e9,
-            "h" => 3_600e9,
-            "d" => 86_400e9,
-            "" => return Err(format!("duration \"{text}\" lacks a unit ({allowed})")),
-            other => {
-                return Err(format!(
-                    "unknown unit \"{other}\" in duration \"{text}\" (units: ns, us, ms, s, m, h, d)"
-                ));
-            }
-        };
-        rest = &rest[unit_length..];
-        let nanos = (number * nanos_per_unit).round();
-        if !nanos.is_finite() || nanos > 1e20 {
-            return Err(format!("duration \"{text}\" is too long"));
+        DurationError::UnknownUnit { unit, .. } => format!(
+            "unknown unit \"{unit}\" in duration \"{text}\" (units: ns, us, ms, s, m, h, d)"
+        ),
+        DurationError::Overflow { .. } => {
+            format!("duration \"{text}\" is too long (at most 584 years)")
         }
-        total_nanos += nanos as u128;
-    }
-    let nanos =
-        u64::try_from(total_nanos).map_err(|_| format!("duration \"{text}\" is too long"))?;
-    Ok(Duration::from_nanos(nanos))
+        DurationError::Negative { .. } => {
+            format!("duration \"{text}\" is negative ({allowed})")
+        }
+        DurationError::ExpectedNumber { offset, .. } => {
+            format!("invalid duration \"{text}\": expected a number at byte {offset} ({allowed})")
+        }
+        // The grammar's error type may grow; its own message is still the best description.
+        other => format!("{other} ({allowed})"),
+    })
 }
 
 impl fmt::Display for HumanDuration {
-    /// Writes the shortest exact form: `1h30m`, `1.5s`, `250ms`, `0s`.
+    /// Writes the shortest exact form: `1h30m`, `1.5s`, `250ms`, `0s`
+    /// ([`quota::format_duration`]).
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let nanos = self.0.as_nanos();
-        if nanos == 0 {
-            return formatter.write_str("0s");
-        }
-        if !nanos.is_multiple_of(1_000_000_000) {
-            let millis = nanos as f64 / 1e6;
-            return if millis < 1_000.0 {
-                write!(formatter, "{millis}ms")
-            } else {
-                write!(formatter, "{}s", millis / 1_000.0)
-            };
-        }
-        let mut seconds = self.0.as_secs();
-        for (unit_seconds, unit) in [(86_400, "d"), (3_600, "h"), (60, "m"), (1, "s")] {
-            if seconds >= unit_seconds {
-                write!(formatter, "{}{unit}", seconds / unit_seconds)?;
-                seconds %= unit_seconds;
-            }
-        }
-        Ok(())
+        formatter.write_str(&quota::format_duration(self.0))
     }
 }
 
@@ -125,7 +85,7 @@ impl schemars::JsonSchema for HumanDuration {
     fn json_schema(_generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
         schemars::json_schema!({
             "type": "string",
-            "pattern": "^([0-9]+(\\.[0-9]+)?(ns|us|ms|s|m|h|d))+$",
+            "pattern": "^\\s*\\+?(0|(([0-9]+(\\.[0-9]*)?|\\.[0-9]+)(ns|us|µs|μs|ms|s|m|h|d))+)\\s*$",
             "description": "a duration such as \"250ms\", \"90s\", \"5m\", \"1h30m\" or \"1d\"",
         })
     }
@@ -171,8 +131,30 @@ mod tests {
     }
 
     #[test]
+    fn reads_fractions_exactly() {
+        // The old f64 parser was exact for these only by luck of rounding.
+        check("0.1s", Ok(Duration::from_millis(100)));
+        check("1.146s", Ok(Duration::from_millis(1_146)));
+        check("0.3ms", Ok(Duration::from_micros(300)));
+        check("1.5h", Ok(Duration::from_secs(5_400)));
+        check("2562047h", Ok(Duration::from_secs(2_562_047 * 3_600)));
+        check(
+            "213504d",
+            Err("duration \"213504d\" is too long (at most 584 years)"),
+        );
+        check(
+            "-5m",
+            Err(
+                "duration \"-5m\" is negative (expected a duration such as \"250ms\", \"90s\", \"5m\", \"1h30m\" or \"1d\")",
+            ),
+        );
+    }
+
+    #[test]
     fn display_round_trips() {
-        for text in ["0s", "250ms", "1.5s", "1m30s", "1h", "1d2h3m4s"] {
+        for text in [
+            "0s", "250ms", "1.5s", "1m30s", "1h", "1d2h3m4s", "500us", "1m30.5s",
+        ] {
             let parsed: HumanDuration = text.parse().unwrap();
             assert_eq!(parsed.to_string(), text);
         }

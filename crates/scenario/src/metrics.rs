@@ -11,11 +11,13 @@ use crate::result::{BatchResult, LatencySummary, RunResult, TimeBin, Totals};
 use crate::trace::{AttemptDecision, AttemptOutcome, AttemptRecord, LimitKind};
 use crate::workload::ClientId;
 
-const LIMIT_KINDS: [LimitKind; 6] = [
+/// Every kind, `Other` last (a kind missing here would count as `Other`).
+const LIMIT_KINDS: [LimitKind; 7] = [
     LimitKind::Rpm,
     LimitKind::Rpd,
     LimitKind::Tpm,
     LimitKind::Tpd,
+    LimitKind::Ipm,
     LimitKind::TooLarge,
     LimitKind::Other,
 ];

@@ -7,7 +7,16 @@ use serde::{Deserialize, Serialize};
 
 use crate::workload::ClientId;
 
-/// Which limit rejected an attempt with a 429.
+/// Which limit rejected an attempt with a 429: each of quota's limit kinds by name (executors
+/// map them exhaustively), plus the 429s no limit of the limiter's explains.
+///
+/// ```
+/// use scenario::LimitKind;
+///
+/// assert_eq!(LimitKind::Ipm.as_str(), "ipm");
+/// assert_eq!(serde_json::to_string(&LimitKind::Ipm).unwrap(), "\"ipm\"");
+/// assert_eq!(serde_json::to_string(&LimitKind::TooLarge).unwrap(), "\"too_large\"");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LimitKind {
@@ -19,6 +28,8 @@ pub enum LimitKind {
     Tpm,
     /// Tokens per day.
     Tpd,
+    /// Images per minute.
+    Ipm,
     /// The request alone exceeds a token limit: it can never fit.
     TooLarge,
     /// Any other 429 (quota exhausted, slow down).
@@ -33,6 +44,7 @@ impl LimitKind {
             LimitKind::Rpd => "rpd",
             LimitKind::Tpm => "tpm",
             LimitKind::Tpd => "tpd",
+            LimitKind::Ipm => "ipm",
             LimitKind::TooLarge => "too_large",
             LimitKind::Other => "other",
         }

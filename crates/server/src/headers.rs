@@ -1,5 +1,6 @@
 //! The `x-ratelimit-*` and retry headers `quota` computes, copied into axum header maps: the
-//! names a served response carries every time are constants, and the values share one buffer.
+//! names (`quota::header_names`) a served response carries every time are constants, and the
+//! values share one buffer.
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use bytes::BytesMut;
@@ -15,20 +16,20 @@ pub fn insert_header(headers: &mut HeaderMap, name: &'static str, value: String)
 /// The name of a header `quota` produces. The names sent on every admitted request are
 /// constants, which skips parsing and validating them per request.
 fn header_name(name: &'static str) -> HeaderName {
-    const LIMIT_REQUESTS: HeaderName = HeaderName::from_static("x-ratelimit-limit-requests");
-    const REMAINING_REQUESTS: HeaderName =
-        HeaderName::from_static("x-ratelimit-remaining-requests");
-    const RESET_REQUESTS: HeaderName = HeaderName::from_static("x-ratelimit-reset-requests");
-    const LIMIT_TOKENS: HeaderName = HeaderName::from_static("x-ratelimit-limit-tokens");
-    const REMAINING_TOKENS: HeaderName = HeaderName::from_static("x-ratelimit-remaining-tokens");
-    const RESET_TOKENS: HeaderName = HeaderName::from_static("x-ratelimit-reset-tokens");
+    use quota::header_names as names;
+    const LIMIT_REQUESTS: HeaderName = HeaderName::from_static(names::LIMIT_REQUESTS);
+    const REMAINING_REQUESTS: HeaderName = HeaderName::from_static(names::REMAINING_REQUESTS);
+    const RESET_REQUESTS: HeaderName = HeaderName::from_static(names::RESET_REQUESTS);
+    const LIMIT_TOKENS: HeaderName = HeaderName::from_static(names::LIMIT_TOKENS);
+    const REMAINING_TOKENS: HeaderName = HeaderName::from_static(names::REMAINING_TOKENS);
+    const RESET_TOKENS: HeaderName = HeaderName::from_static(names::RESET_TOKENS);
     match name {
-        "x-ratelimit-limit-requests" => LIMIT_REQUESTS,
-        "x-ratelimit-remaining-requests" => REMAINING_REQUESTS,
-        "x-ratelimit-reset-requests" => RESET_REQUESTS,
-        "x-ratelimit-limit-tokens" => LIMIT_TOKENS,
-        "x-ratelimit-remaining-tokens" => REMAINING_TOKENS,
-        "x-ratelimit-reset-tokens" => RESET_TOKENS,
+        names::LIMIT_REQUESTS => LIMIT_REQUESTS,
+        names::REMAINING_REQUESTS => REMAINING_REQUESTS,
+        names::RESET_REQUESTS => RESET_REQUESTS,
+        names::LIMIT_TOKENS => LIMIT_TOKENS,
+        names::REMAINING_TOKENS => REMAINING_TOKENS,
+        names::RESET_TOKENS => RESET_TOKENS,
         other => HeaderName::from_static(other),
     }
 }

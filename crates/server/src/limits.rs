@@ -481,8 +481,8 @@ impl Limits {
         let mut headers = HeaderMap::new();
         for (name, value) in quota::retry_headers(rejection) {
             let wanted = match name {
-                "retry-after" => self.switches.retry_after,
-                "retry-after-ms" => self.switches.retry_after_ms,
+                quota::header_names::RETRY_AFTER => self.switches.retry_after,
+                quota::header_names::RETRY_AFTER_MS => self.switches.retry_after_ms,
                 _ => true,
             };
             if wanted {

@@ -3,9 +3,10 @@
 
 use std::time::Duration;
 
-use quota::{Charge, DirectLimiter, Instant, LimitStatus, Limits, Scope};
+use quota::header_names::{RETRY_AFTER, RETRY_AFTER_MS};
+use quota::{Charge, DirectLimiter, Instant, LimitStatus, Limits, RateLimitHeaders};
 use rand_chacha::ChaCha8Rng;
-use retry::{Headers, Outcome, RateLimitWindow};
+use retry::{Headers, Outcome};
 use scenario::{AttemptOutcome, Fault, HeaderPolicy, LimitKind, RequestSpec};
 
 /// What the server answers to one attempt, before the client's timeout is applied, besides
@@ -84,8 +85,8 @@ impl SimServer {
         };
         if self.headers_as_text {
             let mut pairs = quota::rate_limit_headers(&statuses);
-            pairs.extend(seconds.map(|seconds| ("retry-after", seconds.to_string())));
-            pairs.extend(millis.map(|millis| ("retry-after-ms", millis.to_string())));
+            pairs.extend(seconds.map(|seconds| (RETRY_AFTER, seconds.to_string())));
+            pairs.extend(millis.map(|millis| (RETRY_AFTER_MS, millis.to_string())));
             return Headers::from_pairs(pairs);
         }
         let mut headers = rate_limit_view(&statuses);
@@ -162,12 +163,14 @@ impl SimServer {
                 let limit = if rejection.is_request_too_large() {
                     LimitKind::TooLarge
                 } else {
+                    // Exhaustive: a new kind of limit must be named in the trace, not
+                    // counted as some other 429.
                     match rejection.kind {
                         quota::LimitKind::Rpm => LimitKind::Rpm,
                         quota::LimitKind::Rpd => LimitKind::Rpd,
                         quota::LimitKind::Tpm => LimitKind::Tpm,
                         quota::LimitKind::Tpd => LimitKind::Tpd,
-                        _ => LimitKind::Other,
+                        quota::LimitKind::Ipm => LimitKind::Ipm,
                     }
                 };
                 *outcome = Outcome::error(429, headers, "rate_limit_exceeded");
@@ -201,37 +204,10 @@ pub(crate) fn nanos(duration: Duration) -> u64 {
 }
 
 /// The `x-ratelimit-*` headers a client reads, as typed values equal to what parsing
-/// [`quota::rate_limit_headers`] would give: `requests` from the organization's RPM (else RPD),
-/// `tokens` from its TPM (else TPD), resets rounded up to the millisecond as they are formatted.
-/// The project-tokens trio is left out because no strategy reads it.
+/// [`quota::rate_limit_headers`] would give: quota's [`RateLimitHeaders`] (the value the mock
+/// server formats), read through [`Headers::with_rate_limits`], which rounds resets up to the
+/// millisecond as their text does.
+#[inline]
 pub fn rate_limit_view(statuses: &[LimitStatus]) -> Headers {
-    let pick = |per_minute: quota::LimitKind, per_day: quota::LimitKind| {
-        let find = |kind| {
-            statuses
-                .iter()
-                .find(|status| status.scope == Scope::Organization && status.kind == kind)
-        };
-        find(per_minute)
-            .or_else(|| find(per_day))
-            .map(|status| RateLimitWindow {
-                limit: status.limit,
-                remaining: status.remaining,
-                reset: rounded_up_to_millisecond(status.reset),
-            })
-    };
-    let mut headers = Headers::new();
-    if let Some(window) = pick(quota::LimitKind::Rpm, quota::LimitKind::Rpd) {
-        headers = headers.with_requests(window);
-    }
-    if let Some(window) = pick(quota::LimitKind::Tpm, quota::LimitKind::Tpd) {
-        headers = headers.with_tokens(window);
-    }
-    headers
-}
-
-/// What a reset reads as once formatted: Go duration text at millisecond precision, rounded
-/// up so a client never retries too early.
-fn rounded_up_to_millisecond(reset: Duration) -> Duration {
-    let millis = reset.as_nanos().div_ceil(1_000_000);
-    Duration::from_millis(u64::try_from(millis).unwrap_or(u64::MAX))
+    Headers::new().with_rate_limits(&RateLimitHeaders::from_statuses(statuses))
 }

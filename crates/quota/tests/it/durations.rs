@@ -3,7 +3,9 @@
 use std::time::Duration;
 
 use proptest::prelude::*;
-use quota::{format_go_duration, parse_go_duration, retry_after_millis, retry_after_seconds};
+use quota::{
+    format_duration, format_go_duration, parse_duration, retry_after_millis, retry_after_seconds,
+};
 
 #[test]
 fn openai_samples_format_exactly() {
@@ -19,7 +21,7 @@ fn openai_samples_format_exactly() {
         (3_600_000, "1h0m0s"),
     ] {
         assert_eq!(format_go_duration(Duration::from_millis(millis)), text);
-        assert_eq!(parse_go_duration(text), Ok(Duration::from_millis(millis)));
+        assert_eq!(parse_duration(text), Ok(Duration::from_millis(millis)));
     }
 }
 
@@ -54,22 +56,32 @@ fn retry_after_rounds_up() {
 
 #[test]
 fn bad_durations_name_the_problem() {
-    let error = parse_go_duration("5 minutes").unwrap_err();
+    // The one parser's message (it was quota's own "invalid Go duration ..." before the
+    // three parsers became one): the unit as written, and the units allowed.
+    let error = parse_duration("5 minutes").unwrap_err();
     assert_eq!(
         error.to_string(),
-        "invalid Go duration \"5 minutes\": unknown unit (use ns, us, ms, s, m or h) \
-         (expected e.g. \"8ms\", \"1.146s\", \"6m0s\")"
+        "invalid duration \"5 minutes\": unknown unit \" minutes\" \
+         (expected one of: ns, us, ms, s, m, h, d)"
     );
-    assert!(parse_go_duration("-1s").is_err());
-    assert!(parse_go_duration("").is_err());
-    assert!(parse_go_duration("12").is_err());
+    assert!(parse_duration("-1s").is_err());
+    assert!(parse_duration("").is_err());
+    assert!(parse_duration("12").is_err());
 }
 
 proptest! {
     #[test]
     fn parsing_inverts_formatting_at_millisecond_precision(nanos in 0..400_000_000_000_000u64) {
         let duration = Duration::from_nanos(nanos);
-        let parsed = parse_go_duration(&format_go_duration(duration)).unwrap();
+        let parsed = parse_duration(&format_go_duration(duration)).unwrap();
         prop_assert_eq!(parsed.as_nanos(), u128::from(nanos).div_ceil(1_000_000) * 1_000_000);
+    }
+}
+
+proptest! {
+    #[test]
+    fn parsing_inverts_exact_formatting(nanos in any::<u64>()) {
+        let duration = Duration::from_nanos(nanos);
+        prop_assert_eq!(parse_duration(&format_duration(duration)), Ok(duration));
     }
 }

@@ -1,14 +1,15 @@
-//! Go-style durations: OpenAI's header samples, errors, and a format/parse round trip.
+//! Durations as strategies read them (header values and spec parameters), through quota's one
+//! parser: OpenAI's header samples, errors, and a header format/parse round trip.
 
 use std::time::Duration;
 
 use proptest::prelude::*;
-use retry::{DurationError, format_go_duration, parse_go_duration};
+use quota::{DurationError, format_go_duration, parse_duration};
 
 #[track_caller]
 fn check(text: &str, millis: u64) {
     assert_eq!(
-        parse_go_duration(text),
+        parse_duration(text),
         Ok(Duration::from_millis(millis)),
         "{text}"
     );
@@ -29,35 +30,39 @@ fn parses_the_header_samples() {
     check("0", 0);
     check("0s", 0);
     check("1.5h", 5_400_000);
-    assert_eq!(parse_go_duration("250us"), Ok(Duration::from_micros(250)));
-    assert_eq!(parse_go_duration("250µs"), Ok(Duration::from_micros(250)));
-    assert_eq!(parse_go_duration("7ns"), Ok(Duration::from_nanos(7)));
+    assert_eq!(parse_duration("250us"), Ok(Duration::from_micros(250)));
+    assert_eq!(parse_duration("250µs"), Ok(Duration::from_micros(250)));
+    assert_eq!(parse_duration("7ns"), Ok(Duration::from_nanos(7)));
 }
 
 #[test]
 fn rejects_malformed_durations_with_a_hint() {
-    assert_eq!(parse_go_duration(""), Err(DurationError::Empty));
+    assert_eq!(parse_duration(""), Err(DurationError::Empty));
     let messages: Vec<String> = ["5", "5 parsecs", "ms", "1..2s", "-1s", "1s2"]
         .iter()
-        .map(|text| parse_go_duration(text).unwrap_err().to_string())
+        .map(|text| parse_duration(text).unwrap_err().to_string())
         .collect();
     assert_eq!(
         messages,
+        // The one parser names a missing unit and a negative sign for what they are (retry's
+        // own parser called them an empty unit and a missing number), and lists `d`.
         [
-            "invalid duration \"5\": unknown unit \"\" (expected one of: ns, us, ms, s, m, h)",
-            "invalid duration \"5 parsecs\": unknown unit \" parsecs\" (expected one of: ns, us, ms, s, m, h)",
+            "invalid duration \"5\": the number \"5\" lacks a unit (expected one of: ns, us, ms, s, m, h, d)",
+            "invalid duration \"5 parsecs\": unknown unit \" parsecs\" (expected one of: ns, us, ms, s, m, h, d)",
             "invalid duration \"ms\": expected a number at byte 0 (e.g. 100ms, 1.5s, 6m0s)",
             "invalid duration \"1..2s\": expected a number at byte 0 (e.g. 100ms, 1.5s, 6m0s)",
-            "invalid duration \"-1s\": expected a number at byte 0 (e.g. 100ms, 1.5s, 6m0s)",
-            "invalid duration \"1s2\": unknown unit \"\" (expected one of: ns, us, ms, s, m, h)",
+            "invalid duration \"-1s\": negative durations are not allowed",
+            "invalid duration \"1s2\": the number \"2\" lacks a unit (expected one of: ns, us, ms, s, m, h, d)",
         ]
     );
     assert!(matches!(
-        parse_go_duration("99999999999999999999999h"),
+        parse_duration("99999999999999999999999h"),
         Err(DurationError::Overflow { .. })
     ));
 }
 
+/// The header text strategies parse: retry's own copy of this formatter is gone, quota's is
+/// the one the server sends.
 #[test]
 fn formats_like_go_at_millisecond_precision() {
     for (millis, text) in [
@@ -77,6 +82,6 @@ proptest! {
     #[test]
     fn format_then_parse_round_trips_milliseconds(millis in 0u64..400_000_000) {
         let duration = Duration::from_millis(millis);
-        prop_assert_eq!(parse_go_duration(&format_go_duration(duration)), Ok(duration));
+        prop_assert_eq!(parse_duration(&format_go_duration(duration)), Ok(duration));
     }
 }

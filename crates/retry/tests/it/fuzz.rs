@@ -6,9 +6,10 @@
 use std::time::Duration;
 
 use proptest::prelude::*;
+use quota::parse_duration;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use retry::{Admission, Decision, Headers, Outcome, Registry, RetryClient, parse_go_duration};
+use retry::{Admission, Decision, Headers, Outcome, Registry, RetryClient};
 
 const NAMES: &[&str] = &[
     "retry-after",
@@ -118,6 +119,6 @@ proptest! {
 
     #[test]
     fn go_durations_parse_or_refuse(text in "[0-9.hmsuµn -]{0,24}") {
-        let _ = parse_go_duration(&text);
+        let _ = parse_duration(&text);
     }
 }

@@ -5,9 +5,10 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::time::Duration;
 
+use quota::RateLimitWindow;
 use retry::{
     Admission, AwsAdaptive, Backoff, BackoffStrategy, Decision, Headers, LocalTokenBucket, Outcome,
-    RateLimitWindow, RequestState, RetryClient, Retryable, Strategy,
+    RequestState, RetryClient, Retryable, Strategy,
 };
 
 use crate::{Script, build, ms, secs};

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use proptest::prelude::*;
-use quota::{LimitKind, LimitStatus, Scope};
+use quota::{LimitKind, LimitStatus, RateLimitHeaders, RateLimitWindow, Scope};
 use retry::Headers;
 
 fn any_status() -> impl Strategy<Value = LimitStatus> {
@@ -49,8 +49,8 @@ proptest! {
         if let Some(wait) = wait {
             let seconds = quota::retry_after_seconds(wait);
             let millis = quota::retry_after_millis(wait);
-            pairs.push(("retry-after", seconds.to_string()));
-            pairs.push(("retry-after-ms", millis.to_string()));
+            pairs.push((quota::header_names::RETRY_AFTER, seconds.to_string()));
+            pairs.push((quota::header_names::RETRY_AFTER_MS, millis.to_string()));
             typed = typed.with_retry_after_seconds(seconds).with_retry_after_ms(millis);
         }
         let parsed = Headers::from_pairs(pairs.iter().map(|(name, value)| (*name, value.as_str())));
@@ -60,6 +60,30 @@ proptest! {
         prop_assert_eq!(typed.retry_after_secs_f64(), parsed.retry_after_secs_f64());
         prop_assert_eq!(typed.reset_requests(), parsed.reset_requests());
         prop_assert_eq!(typed.reset_tokens(), parsed.reset_tokens());
+    }
+
+    /// quota's one-pass pick equals the plain reading of OpenAI's rule: per scope and unit,
+    /// the first per-minute status, else the first per-day one.
+    #[test]
+    fn the_typed_value_picks_per_minute_then_per_day(
+        statuses in proptest::collection::vec(any_status(), 0..8),
+    ) {
+        let pick = |scope: Scope, per_minute: LimitKind, per_day: LimitKind| {
+            let find = |kind| {
+                statuses.iter().find(|status| status.scope == scope && status.kind == kind)
+            };
+            find(per_minute).or_else(|| find(per_day)).map(|status| RateLimitWindow {
+                limit: status.limit,
+                remaining: status.remaining,
+                reset: status.reset,
+            })
+        };
+        let expected = RateLimitHeaders {
+            requests: pick(Scope::Organization, LimitKind::Rpm, LimitKind::Rpd),
+            tokens: pick(Scope::Organization, LimitKind::Tpm, LimitKind::Tpd),
+            project_tokens: pick(Scope::Project, LimitKind::Tpm, LimitKind::Tpd),
+        };
+        prop_assert_eq!(RateLimitHeaders::from_statuses(&statuses), expected);
     }
 }
 
