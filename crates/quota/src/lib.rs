@@ -9,7 +9,7 @@
 //! - [`Catalog`]: tiers and per-model limits ([`Catalog::builtin`], user overrides);
 //! - [`LimitSet`] (serde config: limits, [`Algorithm`], quantization, [`RejectedRequests`]),
 //!   compiled into [`Limits`];
-//! - [`TokenChargeRule`] / [`count_text_tokens`] / [`Charge::request`]: what a request costs;
+//! - [`TokenChargeRule`] / [`RequestSize`] / [`Charge::request`]: what a request costs;
 //! - [`Limiter`]: keyed state, atomic checks over organization and project [`ScopedKey`]s;
 //! - [`RateLimitHeaders`], [`rate_limit_headers`], [`retry_headers`], [`ErrorBody`]: what
 //!   OpenAI sends back, under the names of [`header_names`];
@@ -49,10 +49,7 @@ pub use catalog::{
     BUILTIN_CATALOG_TOML, Catalog, CatalogError, CatalogOverrides, ModelEntry, ModelKind,
     ModelLimits, TierInfo,
 };
-pub use charge::{
-    ChatMessage, RequestSize, TOKENIZER_CHUNK_BYTES, TokenChargeRule, count_chat_prompt_tokens,
-    count_text_tokens,
-};
+pub use charge::{RequestSize, TokenChargeRule};
 pub use duration::{DurationError, format_duration, parse_duration};
 pub use error_body::{ErrorBody, ErrorDetail};
 pub use go_duration::{format_go_duration, header_duration};

@@ -273,7 +273,7 @@ mod tests {
         for piece in pieces.chain([".".to_owned()]) {
             for model in ["gpt-4o", "gpt-4", "gpt-3.5-turbo", "text-embedding-3-small"] {
                 assert_eq!(
-                    quota::count_text_tokens(model, &piece),
+                    crate::tokenizer::count_text_tokens(model, &piece),
                     1,
                     "{piece:?} in {model}"
                 );
@@ -282,11 +282,11 @@ mod tests {
         let generated = reply(3, 4, 0, &LengthDistribution::Fixed { tokens: 200 }, None);
         let text = generated.text();
         assert_eq!(
-            quota::count_text_tokens("gpt-4o", text),
+            crate::tokenizer::count_text_tokens("gpt-4o", text),
             generated.token_count()
         );
         assert_eq!(
-            quota::count_text_tokens("gpt-4", text),
+            crate::tokenizer::count_text_tokens("gpt-4", text),
             generated.token_count()
         );
     }

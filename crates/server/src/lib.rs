@@ -44,6 +44,7 @@ mod routes;
 mod sse;
 mod state;
 mod token_count;
+pub mod tokenizer;
 pub mod wire;
 
 pub use auth::redact;

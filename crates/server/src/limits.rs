@@ -42,7 +42,7 @@ const SPEND_PERIOD: Duration = Duration::from_secs(30 * 86_400);
 
 /// Tokens of a piece of text in `model`'s encoding.
 pub fn count_text(model: &str, text: &str) -> u64 {
-    quota::count_text_tokens(model, text)
+    crate::tokenizer::count_text_tokens(model, text)
 }
 
 /// Loads the tokenizer of every model in `models` now. A tokenizer is built on first use,
@@ -66,16 +66,16 @@ pub fn count_chat(model: &str, messages: &[ChatMessage]) -> u64 {
                 .unwrap_or_default()
         })
         .collect();
-    let counted: Vec<quota::ChatMessage<'_>> = messages
+    let counted: Vec<crate::tokenizer::CountedMessage<'_>> = messages
         .iter()
         .zip(&texts)
-        .map(|(message, text)| quota::ChatMessage {
+        .map(|(message, text)| crate::tokenizer::CountedMessage {
             role: &message.role,
             content: text,
             name: message.name.as_deref(),
         })
         .collect();
-    quota::count_chat_prompt_tokens(model, &counted)
+    crate::tokenizer::count_chat_prompt_tokens(model, &counted)
 }
 
 /// The built-in catalog with the config's `[catalog]` overrides applied.

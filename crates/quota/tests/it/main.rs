@@ -6,7 +6,6 @@ mod durations;
 mod messages;
 mod proptests;
 mod samples;
-mod tokens;
 
 use quota::{Algorithm, LimitSet, Limits, Scope, ScopedKey};
 

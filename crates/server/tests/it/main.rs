@@ -15,3 +15,4 @@ mod model_limits;
 mod socket;
 mod streaming;
 mod support;
+mod tokens;

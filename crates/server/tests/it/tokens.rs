@@ -1,7 +1,9 @@
 //! Token counting on hostile text: it never panics, its work is bounded, and cutting long
 //! text into pieces leaves ordinary prose counted exactly.
 
-use quota::{ChatMessage, TOKENIZER_CHUNK_BYTES, count_chat_prompt_tokens, count_text_tokens};
+use ratelab_server::tokenizer::{
+    CountedMessage, TOKENIZER_CHUNK_BYTES, count_chat_prompt_tokens, count_text_tokens,
+};
 
 /// Models on both encodings, and a name tiktoken does not know (counted as o200k).
 const MODELS: [&str; 5] = ["gpt-4o", "gpt-4o-mini", "gpt-4.1", "gpt-4", "my-own-model"];
@@ -15,7 +17,7 @@ fn a_million_spaces_count_without_panicking() {
         // o200k packs long runs of spaces into tokens of up to 128 or so; any sane count is
         // between that and one token a character.
         assert!((1_000..=1_000_000).contains(&tokens), "{model}: {tokens}");
-        let messages = [ChatMessage {
+        let messages = [CountedMessage {
             role: "user",
             content: &spaces,
             name: None,
