@@ -81,6 +81,7 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
+    let banner = banner(&config)?;
     runtime.block_on(async {
         // Listen for the signals before the address is printed: a client that reads it and
         // stops the server at once must find the handlers installed, however busy the cores.
@@ -88,11 +89,85 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         let server = MockServer::bind(config, args.addr).await?;
         crate::outln!("ratelab mock OpenAI server listening on {}", server.url())?;
         crate::outln!("OPENAI_BASE_URL={}", server.base_url())?;
+        for line in banner {
+            crate::outln!("{line}")?;
+        }
         shutdown.recv().await;
         eprintln!("shutting down");
         server.shutdown().await?;
         Ok(Outcome::Success)
     })
+}
+
+/// What the server will enforce, printed after its address: the default tier with each model's
+/// limits, the limiter's modelling choices, the clock and whether the admin API is on.
+fn banner(config: &ratelab_server::ServerConfig) -> anyhow::Result<Vec<String>> {
+    let catalog = ratelab_server::limits::build_catalog(config)
+        .map_err(|message| anyhow::anyhow!("the server config's [catalog]: {message}"))?;
+    let limiter = &config.limiter;
+    let mut lines = vec![format!(
+        "tier {} (catalog {}, {}); rejected requests: {}; token charge: {}; algorithm: {}{}",
+        config.tier,
+        catalog.version,
+        catalog.date,
+        kebab(&limiter.rejected_requests),
+        kebab(&limiter.token_charge),
+        kebab(&limiter.algorithm),
+        limiter
+            .quantum_ms
+            .map_or_else(String::new, |quantum| format!(
+                ", enforced per {quantum} ms"
+            )),
+    )];
+    let mut models = Vec::new();
+    for (model, entry) in &catalog.models {
+        if !entry.is_model() {
+            continue;
+        }
+        let Ok(limits) = catalog.limits(&config.tier, model) else {
+            continue;
+        };
+        let figures: Vec<String> = [
+            ("RPM", limits.rpm),
+            ("RPD", limits.rpd),
+            ("TPM", limits.tpm),
+            ("TPD", limits.tpd),
+        ]
+        .into_iter()
+        .filter_map(|(name, value)| value.map(|value| format!("{value} {name}")))
+        .collect();
+        models.push(format!("  {model}: {}", figures.join(", ")));
+    }
+    lines.push(format!("limits per model on {}:", config.tier));
+    lines.extend(models);
+    if !config.organizations.is_empty() {
+        lines.push(format!(
+            "organizations: {} (from the config; their own tiers and limits apply)",
+            config.organizations.len()
+        ));
+    }
+    lines.push(format!(
+        "clock: {}; admin API: {}",
+        match config.clock {
+            ratelab_server::clock::ClockKind::Real => "real",
+            ratelab_server::clock::ClockKind::Manual =>
+                "manual (time moves only on POST /_admin/clock/advance)",
+        },
+        if config.admin_token.is_some() {
+            "on (docs/admin.md)"
+        } else {
+            "off (pass --admin-token to enable)"
+        }
+    ));
+    Ok(lines)
+}
+
+/// A config enum as its files spell it.
+fn kebab(value: &impl serde::Serialize) -> String {
+    serde_json::to_value(value)
+        .ok()
+        .and_then(|value| value.as_str().map(str::to_owned))
+        .unwrap_or_default()
 }
 
 /// SIGINT (Ctrl-C) and, on Unix, SIGTERM, listened for from the moment it is installed.
@@ -129,5 +204,37 @@ impl ShutdownSignal {
             let _ = &mut self;
             let _ = tokio::signal::ctrl_c().await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::banner;
+
+    #[test]
+    fn the_banner_states_the_tier_its_limits_the_rules_the_clock_and_the_admin_api() {
+        let config = ratelab_server::ServerConfig::from_toml_str(
+            "tier = \"free\"\nclock = \"manual\"\n[limiter]\nrejected_requests = \"count-per-minute\"\nquantum_ms = 1000\n",
+            "serve.toml",
+        )
+        .unwrap();
+        let lines = banner(&config).unwrap();
+        assert!(
+            lines[0].starts_with("tier free (catalog ")
+                && lines[0].contains("rejected requests: count-per-minute; token charge: guide")
+                && lines[0].ends_with("algorithm: token-bucket, enforced per 1000 ms"),
+            "{lines:?}"
+        );
+        assert_eq!(lines[1], "limits per model on free:");
+        assert!(
+            lines.contains(&"  gpt-3.5-turbo: 3 RPM, 200 RPD, 40000 TPM".to_owned()),
+            "{lines:?}"
+        );
+        // The long-context pool is not a model.
+        assert!(!lines.iter().any(|line| line.contains("long-context")));
+        assert_eq!(
+            lines.last().unwrap(),
+            "clock: manual (time moves only on POST /_admin/clock/advance); admin API: off (pass --admin-token to enable)"
+        );
     }
 }
