@@ -270,7 +270,7 @@ pub(crate) fn worst_fairness(run: &RunResult) -> Option<f64> {
 pub enum BindingLimit {
     /// Requests per minute.
     Rpm,
-    /// Tokens per minute (the limiter's charge: prompt plus `max_tokens`).
+    /// Tokens per minute (the limiter's charge; see `TokenChargeRule`).
     Tpm,
 }
 
@@ -284,27 +284,43 @@ impl BindingLimit {
     }
 }
 
-/// The limit that binds a run, with its value: of RPM and TPM, the one that answered more of the
-/// run's 429s; without 429s (or as many from each), the one its admitted traffic (attempts past
-/// the limiter, and the tokens they were charged) used the larger share of over the goodput
-/// window. `None` when the variant has neither limit.
+/// The limit that binds a run's server variant, with its value, decided over all the variant's
+/// runs: of RPM and TPM, the one that answered more of their 429s; without 429s (or as many
+/// from each), the one their admitted traffic (attempts past the limiter, and the tokens they
+/// were charged) used the larger share of over the goodput window. `None` when the variant has
+/// neither limit.
 pub fn binding_limit(report: &RunReport, run: &RunResult) -> Option<(BindingLimit, u64)> {
     let limits = server_limits(report, &run.server)?;
-    let window_minutes = run.analysis.goodput.window_ms.max(1) as f64 / 60_000.0;
-    let admitted: u64 = run
-        .bins
+    // Decided once per server variant, over all its runs, so one column compares like with
+    // like: a pacer that never met the limit still reads against the limit its variant binds.
+    let variant: Vec<&RunResult> = report
+        .runs
         .iter()
-        .map(|bin| bin.attempts.saturating_sub(bin.rate_limited))
-        .sum();
-    let tokens: u64 = run.bins.iter().map(|bin| bin.admitted_tokens).sum();
-    let share = |used: u64, limit: Option<u64>| {
+        .filter(|other| other.server == run.server)
+        .collect();
+    let mut admitted_per_minute = 0.0;
+    let mut tokens_per_minute = 0.0;
+    let (mut rpm_rejections, mut tpm_rejections) = (0u64, 0u64);
+    for run in &variant {
+        let window_minutes = run.analysis.goodput.window_ms.max(1) as f64 / 60_000.0;
+        let admitted: u64 = run
+            .bins
+            .iter()
+            .map(|bin| bin.attempts.saturating_sub(bin.rate_limited))
+            .sum();
+        let tokens: u64 = run.bins.iter().map(|bin| bin.admitted_tokens).sum();
+        admitted_per_minute += admitted as f64 / window_minutes;
+        tokens_per_minute += tokens as f64 / window_minutes;
+        let rejected_by = |name: &str| run.rejections.get(name).copied().unwrap_or(0);
+        rpm_rejections += rejected_by("rpm");
+        tpm_rejections += rejected_by("tpm");
+    }
+    let share = |used: f64, limit: Option<u64>| {
         limit
             .filter(|&limit| limit > 0)
-            .map(|limit| (used as f64 / window_minutes / limit as f64, limit))
+            .map(|limit| (used / limit as f64, limit))
     };
     // Where the limiter turned attempts away, the limit that did so most is the one that binds.
-    let rejected_by = |name: &str| run.rejections.get(name).copied().unwrap_or(0);
-    let (rpm_rejections, tpm_rejections) = (rejected_by("rpm"), rejected_by("tpm"));
     if let (Some(rpm), Some(tpm)) = (limits.rpm, limits.tpm)
         && rpm_rejections != tpm_rejections
     {
@@ -314,7 +330,10 @@ pub fn binding_limit(report: &RunReport, run: &RunResult) -> Option<(BindingLimi
             (BindingLimit::Rpm, rpm)
         });
     }
-    match (share(admitted, limits.rpm), share(tokens, limits.tpm)) {
+    match (
+        share(admitted_per_minute, limits.rpm),
+        share(tokens_per_minute, limits.tpm),
+    ) {
         (Some((rpm_share, rpm)), Some((tpm_share, tpm))) => Some(if tpm_share > rpm_share {
             (BindingLimit::Tpm, tpm)
         } else {
