@@ -28,7 +28,7 @@ use tower::ServiceExt;
 
 use crate::config::ConnectionLimits;
 use crate::error::ApiError;
-use crate::grading::GradedApi;
+use crate::graded_api::GradedApi;
 use crate::state::AppState;
 
 /// Refused connections being answered at once; past this, a refused connection is closed

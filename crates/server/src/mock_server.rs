@@ -11,7 +11,8 @@ use tokio::task::JoinHandle;
 use crate::clock::AdvanceError;
 use crate::config::{ConfigError, ServerConfig};
 use crate::faults::FaultScript;
-use crate::grading::{GradedApi, Grader};
+use crate::graded_api::GradedApi;
+use crate::grading::Grader;
 use crate::state::AppState;
 
 /// Why a server could not start or stopped with an error.
