@@ -28,7 +28,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
-use crate::duration::HumanDuration;
+use model::HumanDuration;
 use crate::error::{Location, ScenarioError, SourceText};
 
 /// The `[expect]` table as written.

@@ -7,7 +7,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::duration::HumanDuration;
+use model::HumanDuration;
 
 /// A scenario file: a situation to replay, the server it runs against, and who sends traffic.
 #[derive(Debug, Deserialize, JsonSchema)]

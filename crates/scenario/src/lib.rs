@@ -10,7 +10,6 @@
 //! are read through a function the caller passes in.
 
 mod analysis;
-mod duration;
 mod error;
 pub mod expect;
 pub mod file;
@@ -29,7 +28,7 @@ mod workload;
 pub use analysis::{
     Backlog, CDF_QUANTILES, CdfPoint, Fairness, Goodput, RejectedCost, RunAnalysis, jain_index,
 };
-pub use duration::{HumanDuration, parse_duration};
+
 pub use error::{Location, ScenarioError};
 pub use expect::{Expectations, SloMetric, Threshold, strategy_kind};
 pub use metrics::RunMetrics;

@@ -1,22 +1,25 @@
-//! Injected faults: seeded random rates, scheduled windows and scripted sequences.
+//! Injected faults: the kinds, seeded random rates and scripted sequences (`[server.faults]`).
+//! Windows of faults are timeline entries (`crate::timeline`).
 //!
 //! For each request the first source that fires wins, in this order: a script step for the
-//! request's key, a window covering the current server time, then one seeded draw against the
-//! rates.
+//! request's key, a timeline window covering the current server time, then one draw against
+//! the rates from the RNG the executor passes in.
 
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
+use rand::Rng;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+
+use crate::duration::HumanDuration;
 
 /// How long a `hang` lasts when no duration is given: past every SDK's default timeout but the
 /// 600 s of openai-python, which a caller should lower for such tests.
 pub const DEFAULT_HANG: Duration = Duration::from_secs(900);
 
 /// One kind of injected failure.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Fault {
     /// 500 `server_error`.
@@ -25,18 +28,19 @@ pub enum Fault {
     Overloaded,
     /// 429 `slow_down`.
     SlowDown,
-    /// 429 `rate_limit_exceeded` on requests per minute, with a Retry-After of `retry_after_ms`
-    /// (rounded up to whole seconds for `Retry-After`; default 1 s).
+    /// 429 `rate_limit_exceeded` on requests per minute, with a wait of `retry_after` (default
+    /// 1s; `Retry-After` rounds it up to whole seconds).
     RateLimited {
         #[serde(default)]
-        retry_after_ms: Option<u64>,
+        retry_after: Option<HumanDuration>,
     },
     /// 429 `insufficient_quota`.
     InsufficientQuota,
-    /// No response until `ms` of server time pass (default 900 s) or the server shuts down.
+    /// No response until `duration` of server time passes (default 900s), then a 503; a
+    /// served client gives up first, at its timeout.
     Hang {
         #[serde(default)]
-        ms: Option<u64>,
+        duration: Option<HumanDuration>,
     },
     /// The connection is dropped without a complete response.
     ConnectionReset,
@@ -45,7 +49,7 @@ pub enum Fault {
 }
 
 /// Probabilities per request, each in [0, 1], summing to at most 1.
-#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct FaultRates {
     pub server_error: f64,
@@ -62,7 +66,7 @@ impl FaultRates {
             (self.server_error, Fault::ServerError),
             (self.overloaded, Fault::Overloaded),
             (self.slow_down, Fault::SlowDown),
-            (self.hang, Fault::Hang { ms: None }),
+            (self.hang, Fault::Hang { duration: None }),
             (self.connection_reset, Fault::ConnectionReset),
             (self.stream_error, Fault::StreamError),
         ]
@@ -87,17 +91,8 @@ impl FaultRates {
     }
 }
 
-/// A fault applied to every request while the server clock is in `[start_s, end_s)`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FaultWindow {
-    pub start_s: f64,
-    pub end_s: f64,
-    pub fault: Fault,
-}
-
 /// One step of a script: `count` requests get `fault`, or pass untouched when it is absent.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ScriptStep {
     #[serde(default)]
@@ -111,7 +106,7 @@ fn one() -> u32 {
 }
 
 /// A sequence of steps for requests with `key` (any key when absent), consumed in order.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FaultScript {
     #[serde(default)]
@@ -119,12 +114,13 @@ pub struct FaultScript {
     pub steps: Vec<ScriptStep>,
 }
 
-/// The `[faults]` section of the config file; also the body of `PUT /_admin/faults`.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+/// The `[server.faults]` table; also the body of `PUT /_admin/faults`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct FaultConfig {
+    /// Probabilities per request of each kind of fault, all the time.
     pub rates: FaultRates,
-    pub windows: Vec<FaultWindow>,
+    /// Sequences of faults for the requests of one key (or any key), consumed in order.
     pub scripts: Vec<FaultScript>,
 }
 
@@ -132,18 +128,6 @@ impl FaultConfig {
     /// Checks every value, naming the field and the fix.
     pub fn validate(&self) -> Result<(), String> {
         self.rates.validate()?;
-        for (index, window) in self.windows.iter().enumerate() {
-            if !(window.start_s.is_finite()
-                && window.end_s.is_finite()
-                && 0.0 <= window.start_s
-                && window.start_s < window.end_s)
-            {
-                return Err(format!(
-                    "faults.windows[{index}]: needs 0 <= start_s < end_s, got {} and {}",
-                    window.start_s, window.end_s
-                ));
-            }
-        }
         for (index, script) in self.scripts.iter().enumerate() {
             validate_script(script)
                 .map_err(|message| format!("faults.scripts[{index}]: {message}"))?;
@@ -163,37 +147,38 @@ pub fn validate_script(script: &FaultScript) -> Result<(), String> {
     }
 }
 
-/// The live fault state: what is configured plus how far each script has run.
-#[derive(Debug)]
+/// The live fault state: the rates, plus how far each script has run.
+#[derive(Debug, Clone, Default)]
 pub struct Faults {
     rates: FaultRates,
-    windows: Vec<FaultWindow>,
     scripts: Vec<RunningScript>,
-    rng: ChaCha8Rng,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct RunningScript {
     key: Option<String>,
     steps: VecDeque<ScriptStep>,
 }
 
+/// A window of faults in force at some server time: what it injects, and to which share of
+/// the requests it sees.
+#[derive(Debug, Clone, Copy)]
+pub struct ActiveWindow<'a> {
+    pub fault: &'a Fault,
+    /// From 0 to 1; 1 draws nothing.
+    pub probability: f64,
+}
+
 impl Faults {
-    pub fn new(config: &FaultConfig, seed: u64) -> Faults {
-        let mut faults = Faults {
-            rates: FaultRates::default(),
-            windows: Vec::new(),
-            scripts: Vec::new(),
-            rng: ChaCha8Rng::seed_from_u64(seed),
-        };
+    pub fn new(config: &FaultConfig) -> Faults {
+        let mut faults = Faults::default();
         faults.replace(config);
         faults
     }
 
-    /// Replaces rates, windows and scripts (scripts restart from their first step).
+    /// Replaces rates and scripts (scripts restart from their first step).
     pub fn replace(&mut self, config: &FaultConfig) {
         self.rates = config.rates;
-        self.windows = config.windows.clone();
         self.scripts.clear();
         config
             .scripts
@@ -213,7 +198,6 @@ impl Faults {
     pub fn snapshot(&self) -> FaultConfig {
         FaultConfig {
             rates: self.rates,
-            windows: self.windows.clone(),
             scripts: self
                 .scripts
                 .iter()
@@ -225,23 +209,25 @@ impl Faults {
         }
     }
 
-    /// Whether [`Faults::decide`] can only answer `None`: no scripts, no windows, no rates.
+    /// Whether [`Faults::decide`] can only answer `None` outside windows: no scripts, no rates.
     pub fn is_idle(&self) -> bool {
-        self.scripts.is_empty()
-            && self.windows.is_empty()
-            && self.rates.table().iter().all(|(rate, _)| *rate == 0.0)
+        self.scripts.is_empty() && self.rates.table().iter().all(|(rate, _)| *rate == 0.0)
     }
 
-    /// Decides the fault, if any, for one request with `key` arriving at server time `now`.
-    pub fn decide(&mut self, now: Duration, key: &str) -> Option<Fault> {
+    /// Decides the fault, if any, for one request with `key`, given the timeline's window in
+    /// force (if any). Draws from `rng` only inside a window of probability below 1, or when
+    /// some rate is set, so a scenario without faults never moves the stream.
+    pub fn decide(
+        &mut self,
+        key: &str,
+        window: Option<ActiveWindow<'_>>,
+        rng: &mut impl Rng,
+    ) -> Option<Fault> {
         if let Some(scripted) = self.next_script_step(key) {
             return Some(scripted);
         }
-        let seconds = now.as_secs_f64();
-        if let Some(window) = self
-            .windows
-            .iter()
-            .find(|window| window.start_s <= seconds && seconds < window.end_s)
+        if let Some(window) = window
+            && (window.probability >= 1.0 || rng.random::<f64>() < window.probability)
         {
             return Some(window.fault.clone());
         }
@@ -249,7 +235,7 @@ impl Faults {
         if table.iter().all(|(rate, _)| *rate == 0.0) {
             return None;
         }
-        let mut draw: f64 = self.rng.random();
+        let mut draw: f64 = rng.random();
         for (rate, fault) in table {
             if draw < rate {
                 return Some(fault);
@@ -281,6 +267,8 @@ impl Faults {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha8Rng;
 
     fn script(key: Option<&str>, steps: Vec<(Option<Fault>, u32)>) -> FaultScript {
         FaultScript {
@@ -294,7 +282,8 @@ mod tests {
 
     #[test]
     fn a_script_applies_to_its_key_only_and_then_ends() {
-        let mut faults = Faults::new(&FaultConfig::default(), 0);
+        let mut faults = Faults::new(&FaultConfig::default());
+        let mut rng = ChaCha8Rng::seed_from_u64(0);
         faults.add_script(script(
             Some("sk-a"),
             vec![
@@ -303,32 +292,38 @@ mod tests {
                 (Some(Fault::SlowDown), 1),
             ],
         ));
-        let now = Duration::ZERO;
-        assert_eq!(faults.decide(now, "sk-b"), None);
-        assert_eq!(faults.decide(now, "sk-a"), Some(Fault::ServerError));
-        assert_eq!(faults.decide(now, "sk-a"), Some(Fault::ServerError));
-        assert_eq!(faults.decide(now, "sk-a"), None);
-        assert_eq!(faults.decide(now, "sk-a"), Some(Fault::SlowDown));
-        assert_eq!(faults.decide(now, "sk-a"), None);
+        let mut decide = |key| faults.decide(key, None, &mut rng);
+        assert_eq!(decide("sk-b"), None);
+        assert_eq!(decide("sk-a"), Some(Fault::ServerError));
+        assert_eq!(decide("sk-a"), Some(Fault::ServerError));
+        assert_eq!(decide("sk-a"), None);
+        assert_eq!(decide("sk-a"), Some(Fault::SlowDown));
+        assert_eq!(decide("sk-a"), None);
         assert!(faults.snapshot().scripts.is_empty());
     }
 
     #[test]
-    fn a_window_covers_its_half_open_interval() {
-        let config = FaultConfig {
-            windows: vec![FaultWindow {
-                start_s: 30.0,
-                end_s: 40.0,
-                fault: Fault::Overloaded,
-            }],
-            ..FaultConfig::default()
+    fn a_window_fires_for_its_share_and_a_certain_one_draws_nothing() {
+        let mut faults = Faults::new(&FaultConfig::default());
+        let overloaded = Fault::Overloaded;
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        let certain = ActiveWindow {
+            fault: &overloaded,
+            probability: 1.0,
         };
-        let mut faults = Faults::new(&config, 0);
-        let at = |seconds| Duration::from_secs(seconds);
-        assert_eq!(faults.decide(at(29), "k"), None);
-        assert_eq!(faults.decide(at(30), "k"), Some(Fault::Overloaded));
-        assert_eq!(faults.decide(at(39), "k"), Some(Fault::Overloaded));
-        assert_eq!(faults.decide(at(40), "k"), None);
+        assert_eq!(
+            faults.decide("k", Some(certain), &mut rng),
+            Some(Fault::Overloaded)
+        );
+        assert_eq!(rng, ChaCha8Rng::seed_from_u64(3), "nothing drawn");
+        let half = ActiveWindow {
+            fault: &overloaded,
+            probability: 0.5,
+        };
+        let hits = (0..2000)
+            .filter(|_| faults.decide("k", Some(half), &mut rng).is_some())
+            .count();
+        assert!((850..1150).contains(&hits), "{hits} of 2000 at 0.5");
     }
 
     #[test]
@@ -341,9 +336,10 @@ mod tests {
             ..FaultConfig::default()
         };
         let run = |seed| {
-            let mut faults = Faults::new(&config, seed);
+            let mut faults = Faults::new(&config);
+            let mut rng = ChaCha8Rng::seed_from_u64(seed);
             (0..2000)
-                .map(|_| faults.decide(Duration::ZERO, "k").is_some())
+                .map(|_| faults.decide("k", None, &mut rng).is_some())
                 .collect::<Vec<_>>()
         };
         let first = run(5);
@@ -353,24 +349,10 @@ mod tests {
     }
 
     #[test]
-    fn bad_rates_and_windows_are_named() {
+    fn bad_rates_are_named() {
         let mut config = FaultConfig::default();
         config.rates.server_error = 0.7;
         config.rates.overloaded = 0.6;
         assert!(config.validate().unwrap_err().contains("sum to"));
-        let config = FaultConfig {
-            windows: vec![FaultWindow {
-                start_s: 5.0,
-                end_s: 5.0,
-                fault: Fault::ServerError,
-            }],
-            ..FaultConfig::default()
-        };
-        assert!(
-            config
-                .validate()
-                .unwrap_err()
-                .starts_with("faults.windows[0]")
-        );
     }
 }

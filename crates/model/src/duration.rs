@@ -1,4 +1,5 @@
-//! Human-readable durations in scenario files: `"250ms"`, `"90s"`, `"5m"`, `"1h30m"`, `"1d"`.
+//! Human-readable durations in scenario and server config files: `"250ms"`, `"90s"`, `"5m"`,
+//! `"1h30m"`, `"1d"`.
 
 use std::fmt;
 use std::time::Duration;
@@ -10,7 +11,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 /// integer nanoseconds by [`quota::parse_duration`], the grammar every crate shares.
 ///
 /// ```
-/// use scenario::HumanDuration;
+/// use model::HumanDuration;
 /// use std::time::Duration;
 ///
 /// let parsed: HumanDuration = "1m30s".parse().unwrap();

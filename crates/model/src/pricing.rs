@@ -1,7 +1,7 @@
 //! The price table behind spend caps and `insufficient_quota`: US dollars per million tokens.
 //!
 //! Figures are OpenAI's standard (not Batch) list prices for the catalog's models; a config
-//! file can override or add models under `[prices]`. Unknown models cost nothing, so they
+//! config can override or add models under `[prices]`. Unknown models cost nothing, so they
 //! never exhaust a budget.
 
 use std::collections::BTreeMap;
@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 /// What one million tokens of a model cost.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Price {
     pub input_per_million_usd: f64,

@@ -1,0 +1,192 @@
+//! The latency model: a time to first token that grows with the prompt, then a steady interval
+//! between output tokens, all scaled by one log-normal jitter factor per request.
+
+use std::time::Duration;
+
+use rand::Rng;
+use rand_distr::{Distribution, StandardNormal};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::duration::HumanDuration;
+
+/// How long an answer takes (`[server.latency]`).
+///
+/// An admitted request's first token comes `ttft + per_prompt_token x prompt tokens` after
+/// admission, and each later token `per_output_token` after the one before; a whole
+/// (non-streamed) reply of `n` tokens arrives with its last token. Every part is multiplied by
+/// the request's jitter factor `exp(jitter x N(0, 1))`, drawn once per request. A refused
+/// request (a 429 or an injected error) is answered after `reject`.
+///
+/// ```
+/// use model::LatencyConfig;
+/// use std::time::Duration;
+///
+/// let latency: LatencyConfig = toml::from_str("ttft = \"300ms\"\nper_output_token = \"20ms\"\njitter = 0.0").unwrap();
+/// let plan = latency.plan(0, 1.0);
+/// assert_eq!(plan.time_to_first_token, Duration::from_millis(300));
+/// // The first token at 300 ms, nine more 20 ms apart.
+/// assert_eq!(plan.total(10), Duration::from_millis(480));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct LatencyConfig {
+    /// Time to first token of a request with an empty prompt. Default: 200ms.
+    pub ttft: HumanDuration,
+    /// Prefill time per prompt token, added to the time to first token. Default: 0s.
+    pub per_prompt_token: HumanDuration,
+    /// Time between output tokens. Default: 10ms.
+    pub per_output_token: HumanDuration,
+    /// Log-normal spread (sigma) of the factor that scales every part of a request's timing;
+    /// 0 means none. Default: 0.2.
+    pub jitter: f64,
+    /// How long a refused request (a 429, an injected error) takes to answer. Default: 20ms.
+    pub reject: HumanDuration,
+}
+
+impl Default for LatencyConfig {
+    fn default() -> LatencyConfig {
+        LatencyConfig {
+            ttft: HumanDuration(Duration::from_millis(200)),
+            per_prompt_token: HumanDuration(Duration::ZERO),
+            per_output_token: HumanDuration(Duration::from_millis(10)),
+            jitter: 0.2,
+            reject: HumanDuration(Duration::from_millis(20)),
+        }
+    }
+}
+
+impl LatencyConfig {
+    /// No latency at all: every answer at once. Tests on a manual clock use it, so nothing
+    /// waits for the clock to move.
+    pub fn instant() -> LatencyConfig {
+        LatencyConfig {
+            ttft: HumanDuration(Duration::ZERO),
+            per_prompt_token: HumanDuration(Duration::ZERO),
+            per_output_token: HumanDuration(Duration::ZERO),
+            jitter: 0.0,
+            reject: HumanDuration(Duration::ZERO),
+        }
+    }
+
+    /// Checks the values, naming the field and the fix.
+    pub fn validate(&self) -> Result<(), String> {
+        if !(self.jitter.is_finite() && (0.0..=3.0).contains(&self.jitter)) {
+            return Err(format!(
+                "latency.jitter: {} is not a spread from 0 to 3 (0.2 is a typical sigma)",
+                self.jitter
+            ));
+        }
+        Ok(())
+    }
+
+    /// Whether [`LatencyConfig::draw_factor`] draws from its RNG at all.
+    pub fn is_jittered(&self) -> bool {
+        self.jitter != 0.0
+    }
+
+    /// Draws one request's jitter factor, `exp(jitter x N(0, 1))`; exactly 1 without jitter,
+    /// drawing nothing.
+    pub fn draw_factor(&self, rng: &mut impl Rng) -> f64 {
+        if self.is_jittered() {
+            let normal: f64 = StandardNormal.sample(rng);
+            (self.jitter * normal).exp()
+        } else {
+            1.0
+        }
+    }
+
+    /// The timing of a request with `prompt_tokens`, scaled by `factor` (from
+    /// [`LatencyConfig::draw_factor`]).
+    pub fn plan(&self, prompt_tokens: u64, factor: f64) -> LatencyPlan {
+        let prompt = u32::try_from(prompt_tokens).unwrap_or(u32::MAX);
+        let first = self.ttft.0.saturating_add(
+            self.per_prompt_token
+                .0
+                .checked_mul(prompt)
+                .unwrap_or(Duration::MAX),
+        );
+        LatencyPlan {
+            time_to_first_token: scale(first, factor),
+            per_token: scale(self.per_output_token.0, factor),
+        }
+    }
+}
+
+/// `duration x factor` in whole nanoseconds, saturating.
+fn scale(duration: Duration, factor: f64) -> Duration {
+    if factor == 1.0 {
+        return duration;
+    }
+    Duration::try_from_secs_f64(duration.as_secs_f64() * factor).unwrap_or(Duration::MAX)
+}
+
+/// One request's timing: the first token after `time_to_first_token`, then one every `per_token`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LatencyPlan {
+    pub time_to_first_token: Duration,
+    pub per_token: Duration,
+}
+
+impl LatencyPlan {
+    /// How long a whole response of `output_tokens` takes: its last token's time (the first
+    /// token's when there are none).
+    pub fn total(&self, output_tokens: u64) -> Duration {
+        let later_tokens = u32::try_from(output_tokens.saturating_sub(1)).unwrap_or(u32::MAX);
+        self.time_to_first_token.saturating_add(
+            self.per_token
+                .checked_mul(later_tokens)
+                .unwrap_or(Duration::MAX),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    #[test]
+    fn total_is_ttft_plus_prefill_plus_one_interval_per_later_token() {
+        let config = LatencyConfig {
+            ttft: HumanDuration(Duration::from_millis(200)),
+            per_prompt_token: HumanDuration(Duration::from_micros(100)),
+            per_output_token: HumanDuration(Duration::from_millis(20)),
+            jitter: 0.0,
+            reject: HumanDuration(Duration::ZERO),
+        };
+        let plan = config.plan(1_000, 1.0);
+        assert_eq!(plan.time_to_first_token, Duration::from_millis(300));
+        assert_eq!(plan.total(11), Duration::from_millis(500));
+        assert_eq!(plan.total(0), Duration::from_millis(300));
+        assert_eq!(config.plan(0, 2.0).total(2), Duration::from_millis(440));
+    }
+
+    #[test]
+    fn jitter_repeats_for_a_seed_and_draws_nothing_when_off() {
+        let config = LatencyConfig::default();
+        let draw = |seed| config.draw_factor(&mut rand_chacha::ChaCha8Rng::seed_from_u64(seed));
+        let factors: Vec<f64> = (0..200).map(draw).collect();
+        assert_eq!(factors, (0..200).map(draw).collect::<Vec<_>>());
+        assert!(factors.iter().all(|factor| *factor > 0.0));
+        let median = {
+            let mut sorted = factors.clone();
+            sorted.sort_by(f64::total_cmp);
+            sorted[100]
+        };
+        assert!((0.9..1.1).contains(&median), "median factor {median}");
+        let off = LatencyConfig::instant();
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+        assert_eq!(off.draw_factor(&mut rng), 1.0);
+        assert_eq!(rng, rand_chacha::ChaCha8Rng::seed_from_u64(1));
+    }
+
+    #[test]
+    fn a_bad_jitter_is_named() {
+        let config = LatencyConfig {
+            jitter: -1.0,
+            ..LatencyConfig::default()
+        };
+        assert!(config.validate().unwrap_err().starts_with("latency.jitter"));
+    }
+}
