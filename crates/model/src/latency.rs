@@ -89,7 +89,18 @@ impl LatencyConfig {
     /// drawing nothing.
     pub fn draw_factor(&self, rng: &mut impl Rng) -> f64 {
         if self.is_jittered() {
-            let normal: f64 = StandardNormal.sample(rng);
+            self.factor(StandardNormal.sample(rng))
+        } else {
+            1.0
+        }
+    }
+
+    /// The jitter factor of a standard normal draw `normal`: `exp(jitter x normal)`. The
+    /// simulator draws `normal` once per request, so every strategy meets the same latency for
+    /// the same request, whatever regime the timeline has in force.
+    #[inline]
+    pub fn factor(&self, normal: f64) -> f64 {
+        if self.is_jittered() {
             (self.jitter * normal).exp()
         } else {
             1.0

@@ -524,6 +524,44 @@ impl ServerModel {
         organization: &str,
         model: &str,
     ) -> Result<quota::Limits, String> {
+        let key = self.set_key(now, organization, model);
+        if let Some(found) = self.compiled.get(&key) {
+            return Ok(found.clone());
+        }
+        let set = self.enforced_set(now, organization, model)?;
+        let compiled = set.compile().map_err(|error| error.to_string())?;
+        self.compiled.insert(key, compiled.clone());
+        Ok(compiled)
+    }
+
+    fn set_key(&mut self, now: Duration, organization: &str, model: &str) -> SetKey {
+        self.organization(organization);
+        let entry = &self.organizations[organization];
+        let own = entry.limits.contains_key(model);
+        let scenario_model = self.model.as_deref() == Some(model);
+        SetKey {
+            organization: own.then_some(entry.bucket_id),
+            tier: self.tier_at(entry, now),
+            model: model.to_owned(),
+            timeline_limits: (!own && scenario_model)
+                .then(|| self.timeline.limits(now).map(|(index, _)| index))
+                .flatten(),
+        }
+    }
+
+    /// The limit set of `model` that organizations naming no tier or limits of their own
+    /// enforce at `now`: the tier's figures under `limits` and the timeline, with the
+    /// limiter's options. What a report prints as a server variant's limits.
+    pub fn limits_at(&mut self, now: Duration, model: &str) -> Result<LimitSet, String> {
+        self.enforced_set(now, DEFAULT_ORGANIZATION, model)
+    }
+
+    fn enforced_set(
+        &mut self,
+        now: Duration,
+        organization: &str,
+        model: &str,
+    ) -> Result<LimitSet, String> {
         self.organization(organization);
         let entry = &self.organizations[organization];
         let own = entry.limits.get(model).cloned();
@@ -534,15 +572,6 @@ impl ServerModel {
         } else {
             None
         };
-        let key = SetKey {
-            organization: own.as_ref().map(|_| entry.bucket_id),
-            tier: tier.clone(),
-            model: model.to_owned(),
-            timeline_limits: timeline_limits.map(|(index, _)| index),
-        };
-        if let Some(found) = self.compiled.get(&key) {
-            return Ok(found.clone());
-        }
         let base: Option<LimitSet> = match &tier {
             Some(tier) => match self.catalog.limits(tier, model) {
                 Ok(limits) => Some(limits.limit_set()),
@@ -565,22 +594,17 @@ impl ServerModel {
             },
             (None, false) => None,
         };
-        let set = match (written, base) {
-            (Some(written), base) => written.overlay(base.as_ref(), &self.options),
-            (None, Some(base)) => LimitSet {
+        match (written, base) {
+            (Some(written), base) => Ok(written.overlay(base.as_ref(), &self.options)),
+            (None, Some(base)) => Ok(LimitSet {
                 algorithm: self.options.algorithm,
                 quantum_ms: self.options.quantum_ms,
                 rejected_requests: self.options.rejected_requests,
                 token_charge: self.options.token_charge,
                 ..base
-            },
-            (None, None) => {
-                return Err(format!("no limits apply to {model} without a tier"));
-            }
-        };
-        let compiled = set.compile().map_err(|error| error.to_string())?;
-        self.compiled.insert(key, compiled.clone());
-        Ok(compiled)
+            }),
+            (None, None) => Err(format!("no limits apply to {model} without a tier")),
+        }
     }
 
     fn spend_cap_usd(&self, organization: &Organization) -> f64 {

@@ -35,9 +35,10 @@ pub struct ScenarioFile {
     /// count as unfinished. Default: 10m.
     #[serde(default)]
     pub drain: Option<HumanDuration>,
-    /// The rate-limited API being called.
-    #[schemars(with = "ServerFile")]
-    pub server: Spanned<ServerFile>,
+    /// The rate-limited API being called: the server model's config, the same schema as a
+    /// `ratelab serve --config` file (less `seed`: the scenario's seed seeds its server).
+    #[schemars(with = "model::ServerConfig")]
+    pub server: Spanned<model::ServerConfig>,
     /// Groups of client instances sharing the server's key.
     #[serde(default)]
     #[schemars(with = "Vec<ClientGroupFile>")]
@@ -78,187 +79,6 @@ fn strategies_schema(_generator: &mut schemars::SchemaGenerator) -> schemars::Sc
             "additionalProperties": true
         }
     })
-}
-
-/// The server side: limits, latency and faults.
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ServerFile {
-    /// The model whose limits apply, e.g. `gpt-4o-mini`.
-    #[serde(default)]
-    #[schemars(with = "Option<String>")]
-    pub model: Option<Spanned<String>>,
-    /// Usage tier from the catalog: `free`, `tier-1` ... `tier-5`. Its limits for `model` apply,
-    /// overlaid by any value set in `limits`.
-    #[serde(default)]
-    #[schemars(with = "Option<String>")]
-    pub tier: Option<Spanned<String>>,
-    /// Explicit limits and limiter options (`rpm`, `rpd`, `tpm`, `tpd`, `algorithm`,
-    /// `quantum_ms`, `rejected_requests`): the whole limit set when no tier is given, otherwise
-    /// overrides of the tier's values.
-    #[serde(default)]
-    #[schemars(schema_with = "limit_set_schema")]
-    pub limits: Option<Spanned<quota::LimitSet>>,
-    /// More tiers to run the same workload against, for a side-by-side comparison: each is a
-    /// server variant identical to this one except for its tier.
-    #[serde(default)]
-    #[schemars(with = "Vec<String>")]
-    pub compare_tiers: Vec<Spanned<String>>,
-    /// Rejection rules to run the same workload under, side by side (`free`,
-    /// `count-per-minute`, `count-all-request-limits`): each tier becomes one server variant per
-    /// rule, labelled e.g. `tier-1, rejections count`. OpenAI's guide says rejected requests
-    /// count without saying how, so a conclusion that depends on the rule should show both.
-    #[serde(default)]
-    #[schemars(with = "Vec<String>")]
-    pub compare_rejections: Vec<Spanned<quota::RejectedRequests>>,
-    /// How long responses take.
-    #[serde(default)]
-    pub latency: LatencyFile,
-    /// Which headers responses carry.
-    #[serde(default)]
-    pub headers: HeadersFile,
-    /// Windows and rates of server errors.
-    #[serde(default)]
-    #[schemars(with = "Vec<FaultFile>")]
-    pub faults: Vec<Spanned<FaultFile>>,
-}
-
-fn limit_set_schema(_generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
-    schemars::json_schema!({
-        "type": "object",
-        "description": "limits and limiter options, as quota::LimitSet reads them",
-        "additionalProperties": false,
-        "properties": {
-            "rpm": { "type": "integer", "minimum": 1 },
-            "rpd": { "type": "integer", "minimum": 1 },
-            "tpm": { "type": "integer", "minimum": 1 },
-            "tpd": { "type": "integer", "minimum": 1 },
-            "ipm": { "type": "integer", "minimum": 1 },
-            "algorithm": {
-                "enum": ["token-bucket", "fixed-window", "sliding-window-log",
-                         "sliding-window-counter", "gcra"]
-            },
-            "quantum_ms": { "type": "integer", "minimum": 1 },
-            "rejected_requests": {
-                "enum": ["free", "count-per-minute", "count-all-request-limits"]
-            },
-            "token_charge": {
-                "enum": ["guide", "prompt-plus-max"]
-            }
-        }
-    })
-}
-
-/// Service time of an admitted request:
-/// `(base + prompt_tokens * per_prompt_token + completion_tokens * per_output_token)
-/// * exp(jitter * N(0, 1))`.
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct LatencyFile {
-    /// Fixed part of every response. Default: 200ms.
-    #[serde(default = "default_base_latency")]
-    pub base: HumanDuration,
-    /// Prefill time per prompt token. Default: 0s.
-    #[serde(default)]
-    pub per_prompt_token: HumanDuration,
-    /// Generation time per completion token. Default: 10ms.
-    #[serde(default = "default_per_output_token")]
-    pub per_output_token: HumanDuration,
-    /// Log-normal spread (sigma) multiplying the service time; 0 means none. Default: 0.2.
-    #[serde(default = "default_jitter")]
-    pub jitter: f64,
-    /// How long a rejected (429) or faulted response takes. Default: 20ms.
-    #[serde(default = "default_reject_latency")]
-    pub reject: HumanDuration,
-}
-
-impl Default for LatencyFile {
-    fn default() -> Self {
-        LatencyFile {
-            base: default_base_latency(),
-            per_prompt_token: HumanDuration::default(),
-            per_output_token: default_per_output_token(),
-            jitter: default_jitter(),
-            reject: default_reject_latency(),
-        }
-    }
-}
-
-fn default_base_latency() -> HumanDuration {
-    HumanDuration(std::time::Duration::from_millis(200))
-}
-
-fn default_per_output_token() -> HumanDuration {
-    HumanDuration(std::time::Duration::from_millis(10))
-}
-
-fn default_jitter() -> f64 {
-    0.2
-}
-
-fn default_reject_latency() -> HumanDuration {
-    HumanDuration(std::time::Duration::from_millis(20))
-}
-
-/// Which headers the simulated server sends; the defaults match what OpenAI is known to send.
-#[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct HeadersFile {
-    /// `retry-after` (whole seconds, rounded up) on 429s that can ever fit. Default: true.
-    #[serde(default = "yes")]
-    pub retry_after: bool,
-    /// `retry-after-ms` on such 429s, as Azure OpenAI sends; OpenAI is not known to. Default:
-    /// false.
-    #[serde(default)]
-    pub retry_after_ms: bool,
-    /// `x-ratelimit-*` on successes and 429s. Default: true.
-    #[serde(default = "yes")]
-    pub rate_limit: bool,
-}
-
-impl Default for HeadersFile {
-    fn default() -> Self {
-        HeadersFile {
-            retry_after: true,
-            retry_after_ms: false,
-            rate_limit: true,
-        }
-    }
-}
-
-fn yes() -> bool {
-    true
-}
-
-/// A window in which a share of requests fails with a server error instead of being served.
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct FaultFile {
-    /// When the window opens (since the scenario start). Default: 0s.
-    #[serde(default)]
-    pub start: HumanDuration,
-    /// When the window closes. Default: never.
-    #[serde(default)]
-    pub end: Option<HumanDuration>,
-    /// HTTP status returned: a server error from 500 to 599, or 429 for the 429s that are not
-    /// rate limits (`insufficient_quota`, `slow_down`). Default: 503.
-    #[serde(default = "default_fault_status")]
-    pub status: u16,
-    /// The error body's `code`. Default: `server_is_overloaded` for 503, `server_error` for
-    /// other 5xx, `insufficient_quota` for 429.
-    #[serde(default)]
-    pub code: Option<String>,
-    /// Share of requests in the window that fail, from 0 to 1. Default: 1.
-    #[serde(default = "default_fault_probability")]
-    pub probability: f64,
-}
-
-fn default_fault_status() -> u16 {
-    503
-}
-
-fn default_fault_probability() -> f64 {
-    1.0
 }
 
 /// A group of client instances that share the server's key (a fan-out).
@@ -306,6 +126,11 @@ pub struct ClientGroupFile {
     /// `deadline`); an attempt in flight is abandoned as a timeout would. Default: none.
     #[serde(default)]
     pub deadline: Option<HumanDuration>,
+    /// The API key the group sends, one of those declared under `[[server.organizations]]`:
+    /// its organization's and project's limits apply. Required when the server declares
+    /// organizations; without them every group is the one default organization.
+    #[serde(default)]
+    pub key: Option<String>,
 }
 
 fn default_instances() -> u32 {

@@ -33,8 +33,8 @@ pub use error::{Location, ScenarioError};
 pub use expect::{Expectations, SloMetric, Threshold, strategy_kind};
 pub use metrics::RunMetrics;
 pub use model::{
-    ArrivalProcess, ClientGroup, Driver, Fault, HeaderPolicy, LatencyModel, NamedStrategy,
-    RequestShape, Scenario, ServerSpec, ServerVariant, SizeDistribution,
+    ArrivalProcess, ClientGroup, Driver, GroupKey, NamedStrategy, RequestShape, Scenario,
+    ServerSpec, ServerVariant, SizeDistribution,
 };
 pub use replay::{RecordedArrival, RecordedTrace, TraceFormat};
 pub use result::{

@@ -238,105 +238,32 @@ fn with_distinguishing_params(
     }
 }
 
-/// The server side of a scenario.
+/// The server side of a scenario: the server model's config and the variants to compare.
 #[derive(Debug, Clone)]
 pub struct ServerSpec {
-    /// Model whose limits apply.
+    /// The model the clients call.
     pub model: String,
     /// The server variants to compare, at least one; each runs every strategy.
     pub variants: Vec<ServerVariant>,
-    /// Service-time model.
-    pub latency: LatencyModel,
-    /// Which headers responses carry.
-    pub headers: HeaderPolicy,
-    /// Server-error windows.
-    pub faults: Vec<Fault>,
+    /// The `[server]` table as written (every variant's config derives from it).
+    pub config: model::ServerConfig,
+    /// Each declared API key's organization and project.
+    pub keys: std::collections::BTreeMap<String, (String, String)>,
 }
 
 /// One server configuration in a comparison: a tier of the catalog (or `custom` limits), under
 /// one rejection rule.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ServerVariant {
     /// Label in reports: the tier name, or `custom` for explicit limits without a tier; with
     /// `compare_rejections`, followed by the rule, e.g. `tier-1, rejections count`.
     pub label: String,
     /// The catalog tier the limits come from; `None` for explicit limits without a tier.
     pub tier: Option<String>,
-    /// The resolved limits and limiter options.
+    /// The limits of the scenario's model at the start of the run, with the limiter's options.
     pub limits: quota::LimitSet,
-}
-
-/// Which headers the simulated server sends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct HeaderPolicy {
-    /// `retry-after` in whole seconds on 429s that can fit later.
-    pub retry_after: bool,
-    /// `retry-after-ms` on those 429s.
-    pub retry_after_ms: bool,
-    /// `x-ratelimit-*` on successes and 429s.
-    pub rate_limit: bool,
-}
-
-/// How long an admitted request takes to serve.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct LatencyModel {
-    /// Fixed part.
-    pub base: Duration,
-    /// Prefill time per prompt token.
-    pub per_prompt_token: Duration,
-    /// Generation time per completion token.
-    pub per_output_token: Duration,
-    /// Log-normal sigma of the multiplicative jitter.
-    pub jitter: f64,
-    /// Latency of a rejected or faulted response.
-    pub reject: Duration,
-}
-
-impl LatencyModel {
-    /// Service time of a request before jitter.
-    ///
-    /// ```
-    /// use scenario::LatencyModel;
-    /// use std::time::Duration;
-    ///
-    /// let model = LatencyModel {
-    ///     base: Duration::from_millis(200),
-    ///     per_prompt_token: Duration::ZERO,
-    ///     per_output_token: Duration::from_millis(10),
-    ///     jitter: 0.0,
-    ///     reject: Duration::from_millis(20),
-    /// };
-    /// assert_eq!(model.nominal(1_000, 50), Duration::from_millis(700));
-    /// ```
-    #[inline]
-    pub fn nominal(&self, prompt_tokens: u32, completion_tokens: u32) -> Duration {
-        self.base
-            + self.per_prompt_token * prompt_tokens
-            + self.per_output_token * completion_tokens
-    }
-}
-
-/// A window of server errors.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Fault {
-    /// When the window opens.
-    pub start: Duration,
-    /// When it closes (`Duration::MAX` for never).
-    pub end: Duration,
-    /// The status returned: 5xx, or 429 for a non-rate-limit 429.
-    pub status: u16,
-    /// The error body's `code`.
-    pub code: &'static str,
-    /// Share of requests in the window that fail.
-    pub probability: f64,
-}
-
-impl Fault {
-    /// Whether `now` lies in the window.
-    #[inline]
-    pub fn covers(&self, now: Duration) -> bool {
-        self.start <= now && now < self.end
-    }
+    /// The server model's config of this variant: the scenario's, with its tier and rule.
+    pub config: model::ServerConfig,
 }
 
 /// A group of client instances sharing the key.
@@ -354,6 +281,17 @@ pub struct ClientGroup {
     pub driver: Driver,
     /// Token counts, timeout and deadline of each request.
     pub shape: RequestShape,
+    /// The API key the group sends and its organization and project; `None` for the default
+    /// organization of a server that declares none.
+    pub key: Option<GroupKey>,
+}
+
+/// A client group's API key, with the organization and project it acts for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupKey {
+    pub key: String,
+    pub organization: String,
+    pub project: String,
 }
 
 impl ClientGroup {

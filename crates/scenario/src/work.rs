@@ -114,7 +114,8 @@ fn per_instance(group: &ClientGroup, active: Duration, scenario: &Scenario) -> u
             requests_per_worker,
         } => {
             // A worker sends at most once per think time plus the fastest service time.
-            let cycle = (*think_time + scenario.server.latency.base).max(Duration::from_millis(1));
+            let cycle =
+                (*think_time + scenario.server.config.latency.ttft.0).max(Duration::from_millis(1));
             let per_worker = (active.as_secs_f64() / cycle.as_secs_f64()).ceil();
             let per_worker =
                 requests_per_worker.map_or(per_worker, |cap| per_worker.min(cap as f64));

@@ -13,7 +13,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
 use serde::{Deserialize, Serialize};
 
-use crate::model::{ClientGroup, Driver, LatencyModel, Scenario};
+use crate::model::{ClientGroup, Driver, Scenario};
 use crate::sample::ArrivalClock;
 
 /// A client instance: its group's index in the scenario and the instance index in the group.
@@ -81,7 +81,7 @@ fn split_mix(state: &mut u64) -> u64 {
 }
 
 /// One request as the workload defines it, before any executor touches it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct RequestSpec {
     /// Prompt tokens.
     pub prompt_tokens: u32,
@@ -91,8 +91,10 @@ pub struct RequestSpec {
     pub max_tokens: u32,
     /// Client-side timeout per attempt.
     pub timeout: Duration,
-    /// How long the server takes to serve it once admitted, jitter included.
-    pub service_time: Duration,
+    /// The request's draw from a standard normal distribution for the server's latency
+    /// jitter (`model::LatencyConfig::factor`), so every strategy meets the same latency for
+    /// the same request; 0 when the server's latency has no jitter.
+    pub latency_normal: f64,
 }
 
 /// The lazy request stream of one client instance.
@@ -106,7 +108,8 @@ pub struct ClientStream {
     size_rng: ChaCha8Rng,
     service_rng: ChaCha8Rng,
     group: ClientGroup,
-    latency: LatencyModel,
+    /// Whether any latency regime of the server is jittered (else nothing is drawn).
+    jittered: bool,
 }
 
 impl ClientStream {
@@ -131,7 +134,14 @@ impl ClientStream {
             arrival_rng: stream_rng(seed, name, instance, StreamPurpose::Arrivals),
             size_rng: stream_rng(seed, name, instance, StreamPurpose::Sizes),
             service_rng: stream_rng(seed, name, instance, StreamPurpose::ServiceTime),
-            latency: scenario.server.latency,
+            jittered: scenario.server.config.latency.is_jittered()
+                || scenario
+                    .server
+                    .config
+                    .timeline
+                    .iter()
+                    .filter_map(|entry| entry.latency.as_ref())
+                    .any(model::LatencyConfig::is_jittered),
             group: definition,
         }
     }
@@ -185,30 +195,17 @@ impl ClientStream {
         let completion_tokens = completion
             .unwrap_or_else(|| shape.completion_tokens.sample(&mut self.size_rng))
             .min(shape.max_tokens);
-        let nominal = self.latency.nominal(prompt_tokens, completion_tokens);
-        let service_time = if self.latency.jitter > 0.0 {
-            let normal: f64 = self.service_rng.sample(StandardNormal);
-            // Converting a `u64` to `f64` rounds exactly as converting the same value as a
-            // `u128` does, and costs far less (the `u128` conversion is a library call);
-            // nominal times beyond 584 years, which no scenario has, keep the `u128` path.
-            let nominal_ns = match nominal
-                .as_secs()
-                .checked_mul(1_000_000_000)
-                .and_then(|nanos| nanos.checked_add(u64::from(nominal.subsec_nanos())))
-            {
-                Some(nanos) => nanos as f64,
-                None => nominal.as_nanos() as f64,
-            };
-            Duration::from_nanos((nominal_ns * (self.latency.jitter * normal).exp()) as u64)
+        let latency_normal = if self.jittered {
+            self.service_rng.sample(StandardNormal)
         } else {
-            nominal
+            0.0
         };
         RequestSpec {
             prompt_tokens,
             completion_tokens,
             max_tokens: shape.max_tokens.max(completion_tokens),
             timeout: shape.timeout,
-            service_time,
+            latency_normal,
         }
     }
 }

@@ -15,7 +15,7 @@ use scenario::{
 };
 
 use crate::queue::{Event, EventQueue};
-use crate::server::{SimServer, nanos};
+use crate::server::{Identity, SimServer, nanos};
 
 /// How long a closed-loop worker waits after its strategy refused to send a request at all.
 const LOCAL_REFUSAL_PAUSE_NS: u64 = 1_000_000;
@@ -34,6 +34,8 @@ struct Client {
     worker_budget: Vec<u64>,
     /// The group's end-to-end deadline per request, `u64::MAX` for none.
     deadline: u64,
+    /// The organization, project and key the server sees.
+    identity: Identity,
 }
 
 /// A logical request in flight, or a free slot (`live == false`) kept for reuse: slots are
@@ -128,6 +130,18 @@ impl<'a> Run<'a> {
                 think_time,
                 worker_budget,
                 deadline: group.shape.deadline.map_or(u64::MAX, nanos),
+                identity: match &group.key {
+                    Some(key) => Identity {
+                        organization: key.organization.clone(),
+                        project: key.project.clone(),
+                        key: key.key.clone(),
+                    },
+                    None => Identity {
+                        organization: model::DEFAULT_ORGANIZATION.to_owned(),
+                        project: model::DEFAULT_PROJECT.to_owned(),
+                        key: String::new(),
+                    },
+                },
             };
             run.clients.push(client);
         }
@@ -309,6 +323,7 @@ impl<'a> Run<'a> {
         let client = &mut self.clients[in_flight.client as usize];
         let response = self.server.handle(
             Duration::from_nanos(now),
+            &client.identity.caller(),
             &in_flight.spec,
             &mut client.fault_rng,
             &mut in_flight.outcome,
@@ -359,6 +374,11 @@ impl<'a> Run<'a> {
             &mut client.retry_rng,
         );
         let sent_at = in_flight.sent_at;
+        if record == AttemptOutcome::Success {
+            // The server books a reply's spend when it is written, as the mock server does.
+            self.server
+                .record_spend(&client.identity.caller(), &in_flight.spec);
+        }
         match decision {
             Decision::Done if record == AttemptOutcome::Success => {
                 self.emit(slot, sent_at, now, record, AttemptDecision::Done);

@@ -66,6 +66,13 @@ pub enum SimError {
         source: SpecError,
     },
     /// A server variant's limits do not compile.
+    #[error("server variant {variant}: {message}")]
+    Server {
+        /// The variant's label.
+        variant: String,
+        /// What the server model's config got wrong.
+        message: String,
+    },
     #[error("server variant {variant}: {source}")]
     Limits {
         /// The variant's label.
@@ -140,13 +147,10 @@ pub fn simulate_run_with(
     let variant = &scenario.server.variants[index / strategy_count];
     let strategy = &scenario.strategies[index % strategy_count];
     let spec = &strategy.spec;
-    let limits = variant
-        .limits
-        .compile()
-        .map_err(|source| SimError::Limits {
-            variant: variant.label.clone(),
-            source,
-        })?;
+    let model = model::ServerModel::new(&variant.config).map_err(|message| SimError::Server {
+        variant: variant.label.clone(),
+        message,
+    })?;
     let registry = Registry::with_builtins();
     let mut clients = Vec::new();
     for _ in 0..scenario.instance_count() {
@@ -157,15 +161,13 @@ pub fn simulate_run_with(
         clients.push(RetryClient::new(strategy));
     }
     let server = SimServer::new(
-        limits,
-        scenario.server.faults.clone(),
-        scenario.server.headers,
+        model,
+        scenario.server.model.clone(),
         options.headers_as_text
             || clients
                 .iter()
                 .any(|client| client.reads_rate_limit_headers()),
         options.headers_as_text,
-        scenario.server.latency.reject,
         variant.limits.token_charge,
     );
     let metrics = Run::new(scenario, index as u32, server, clients, trace).run();

@@ -1,13 +1,15 @@
-//! The simulated server: fault windows, then the `quota` limiter, then the latency model; it
-//! answers with the status, headers and error code an OpenAI-style API would send.
+//! The simulated server: the server model (`model::ServerModel`, the mock server's own decision
+//! code) answering each attempt, with the answer turned into what the strategy sees and what
+//! the trace records, and the latency of the regime in force.
 
 use std::time::Duration;
 
+use model::{Caller, Cost, LateFault, Refusal, Reply, ServerModel};
 use quota::header_names::{RETRY_AFTER, RETRY_AFTER_MS};
-use quota::{Charge, DirectLimiter, Instant, LimitStatus, Limits, RateLimitHeaders};
+use quota::{LimitStatus, RateLimitHeaders};
 use rand_chacha::ChaCha8Rng;
 use retry::{Headers, Outcome};
-use scenario::{AttemptOutcome, Fault, HeaderPolicy, LimitKind, RequestSpec};
+use scenario::{AttemptOutcome, LimitKind, RequestSpec};
 
 /// What the server answers to one attempt, before the client's timeout is applied, besides
 /// the [`Outcome`] the strategy sees (written in place: it is large, and copying it through
@@ -20,83 +22,57 @@ pub(crate) struct Response {
     pub latency: Duration,
 }
 
-/// One organization's server: every client instance of a scenario shares its key.
+/// Who a client instance is to the server: its key's organization and project.
+#[derive(Debug, Clone)]
+pub(crate) struct Identity {
+    pub organization: String,
+    pub project: String,
+    pub key: String,
+}
+
+impl Identity {
+    pub(crate) fn caller(&self) -> Caller<'_> {
+        Caller {
+            organization: &self.organization,
+            project: &self.project,
+            key: &self.key,
+        }
+    }
+}
+
+/// One server variant of a scenario, shared by every client instance.
 #[derive(Debug)]
 pub(crate) struct SimServer {
-    limiter: DirectLimiter,
-    faults: Vec<Fault>,
-    headers: HeaderPolicy,
-    /// Whether to send `x-ratelimit-*` headers: the scenario's policy sends them and the
-    /// strategy reads them (asking the limiter for its statuses is a large part of an
-    /// attempt's cost).
+    model: ServerModel,
+    /// The scenario's model, which every request names.
+    model_name: String,
+    /// Whether to ask for the limits' statuses: the policy sends `x-ratelimit-*` and the
+    /// strategy reads them (computing them is a large part of an attempt's cost).
     rate_limit_headers: bool,
     /// Format the headers as text and parse them back, as a live client would see them,
     /// instead of building the typed view directly; tests use it to check both agree.
     headers_as_text: bool,
-    reject_latency: Duration,
     /// How many tokens a request is charged.
     token_charge: quota::TokenChargeRule,
 }
 
 impl SimServer {
     pub(crate) fn new(
-        limits: Limits,
-        faults: Vec<Fault>,
-        headers: HeaderPolicy,
+        model: ServerModel,
+        model_name: String,
         strategy_reads_rate_limit_headers: bool,
         headers_as_text: bool,
-        reject_latency: Duration,
         token_charge: quota::TokenChargeRule,
     ) -> Self {
+        let reports = model.header_policy().rate_limit.on_success()
+            || model.header_policy().rate_limit.on_429();
         SimServer {
-            // A scenario models one organization and one model pool: a single holder.
-            limiter: DirectLimiter::new(&limits),
-            faults,
-            headers,
-            rate_limit_headers: headers.rate_limit && strategy_reads_rate_limit_headers,
+            model,
+            model_name,
+            rate_limit_headers: reports && strategy_reads_rate_limit_headers,
             headers_as_text,
-            reject_latency,
             token_charge,
         }
-    }
-
-    /// The headers of an answer at `now`: `x-ratelimit-*` if the policy sends them and, for a
-    /// rejection that will fit after `retry_after`, the retry headers the policy sends. A
-    /// rejection passes the statuses the request found (`found`), before its own charge.
-    fn response_headers(
-        &mut self,
-        now: Instant,
-        retry_after: Option<Duration>,
-        found: Option<Vec<LimitStatus>>,
-    ) -> Headers {
-        if retry_after.is_none() && !self.rate_limit_headers {
-            return Headers::new();
-        }
-        let seconds = retry_after
-            .filter(|_| self.headers.retry_after)
-            .map(quota::retry_after_seconds);
-        let millis = retry_after
-            .filter(|_| self.headers.retry_after_ms)
-            .map(quota::retry_after_millis);
-        let statuses = match found {
-            Some(found) => found,
-            None if self.rate_limit_headers => self.limiter.status(now),
-            None => Vec::new(),
-        };
-        if self.headers_as_text {
-            let mut pairs = quota::rate_limit_headers(&statuses);
-            pairs.extend(seconds.map(|seconds| (RETRY_AFTER, seconds.to_string())));
-            pairs.extend(millis.map(|millis| (RETRY_AFTER_MS, millis.to_string())));
-            return Headers::from_pairs(pairs);
-        }
-        let mut headers = rate_limit_view(&statuses);
-        if let Some(seconds) = seconds {
-            headers = headers.with_retry_after_seconds(seconds);
-        }
-        if let Some(millis) = millis {
-            headers = headers.with_retry_after_ms(millis);
-        }
-        headers
     }
 
     /// Tokens the limiter charges for `request`, by the scenario's charge rule.
@@ -105,84 +81,161 @@ impl SimServer {
         self.token_charge.tokens(&request_size(request))
     }
 
+    /// Books a served request's tokens towards its organization's spend.
+    pub(crate) fn record_spend(&mut self, caller: &Caller<'_>, request: &RequestSpec) {
+        self.model.record_spend(
+            caller,
+            &self.model_name,
+            u64::from(request.prompt_tokens),
+            u64::from(request.completion_tokens),
+        );
+    }
+
     /// Answers an attempt sent at `now` (since the scenario start), writing what the strategy
     /// will see into `outcome`.
     pub(crate) fn handle(
         &mut self,
         now: Duration,
+        caller: &Caller<'_>,
         request: &RequestSpec,
         fault_rng: &mut ChaCha8Rng,
         outcome: &mut Outcome,
     ) -> Response {
-        if let Some(fault) = self.faults.iter().find(|fault| fault.covers(now)) {
-            // Only attempts inside a window draw, so faults never shift other draws.
-            if fault.probability >= 1.0 || retry::unit_interval(fault_rng) < fault.probability {
-                let record = if fault.status == 429 {
-                    // Quota exhausted or "slow down": a 429, but no limit of the limiter's.
-                    AttemptOutcome::RateLimited {
-                        limit: LimitKind::Other,
-                        retry_after_ns: None,
+        let cost = Cost {
+            model: &self.model_name,
+            prompt_tokens: u64::from(request.prompt_tokens),
+            prompt_characters: None,
+            max_output_tokens: Some(u64::from(request.max_tokens)),
+            choices: 1,
+        };
+        let reply = self
+            .model
+            .decide(now, caller, &cost, fault_rng, self.rate_limit_headers);
+        let latency = self.model.latency_at(now);
+        match reply {
+            Reply::Admitted(admission) => {
+                let served = latency
+                    .plan(cost.prompt_tokens, latency.factor(request.latency_normal))
+                    .total(u64::from(request.completion_tokens));
+                match admission.late_fault {
+                    None => {
+                        // Most successes carry no headers a strategy reads: the empty set is
+                        // written in place, where a copy out of a helper stalled store
+                        // forwarding.
+                        let headers = if self.rate_limit_headers {
+                            self.headers(&admission.statuses, None, None)
+                        } else {
+                            Headers::new()
+                        };
+                        *outcome = Outcome::response(200, headers);
+                        Response {
+                            record: AttemptOutcome::Success,
+                            latency: served,
+                        }
                     }
-                } else {
-                    AttemptOutcome::ServerError {
-                        status: fault.status,
+                    // The whole reply's time passes, then the connection drops: the client
+                    // sees a transport error, and the trace a failed attempt with no answer.
+                    Some(LateFault::ConnectionReset) => {
+                        *outcome = Outcome::TransportError;
+                        Response {
+                            record: AttemptOutcome::Timeout,
+                            latency: served,
+                        }
                     }
-                };
-                *outcome = Outcome::error(fault.status, Headers::new(), fault.code);
-                return Response {
-                    record,
-                    latency: self.reject_latency,
-                };
-            }
-        }
-        let instant = Instant::from_nanos(nanos(now));
-        let tokens = self.charged_tokens(request);
-        let mut found = Vec::new();
-        let reporting = self.rate_limit_headers.then_some(&mut found);
-        match self
-            .limiter
-            .try_acquire_reporting(instant, Charge::request(tokens), reporting)
-        {
-            Ok(()) => {
-                // Most successes carry no headers a strategy reads: the empty set is written
-                // in place, where a copy out of `response_headers` stalled store forwarding.
-                let headers = if self.rate_limit_headers {
-                    self.response_headers(instant, None, None)
-                } else {
-                    Headers::new()
-                };
-                *outcome = Outcome::response(200, headers);
-                Response {
-                    record: AttemptOutcome::Success,
-                    latency: request.service_time,
+                    // A non-streamed reply with a mid-stream error is a 500.
+                    Some(LateFault::StreamError) => {
+                        *outcome = Outcome::error(500, Headers::new(), "server_error");
+                        Response {
+                            record: AttemptOutcome::ServerError { status: 500 },
+                            latency: served,
+                        }
+                    }
                 }
             }
-            Err(rejection) => {
-                let found = self.rate_limit_headers.then_some(found);
-                let headers = self.response_headers(instant, rejection.retry_after, found);
-                let limit = if rejection.is_request_too_large() {
-                    LimitKind::TooLarge
-                } else {
-                    // Exhaustive: a new kind of limit must be named in the trace, not
-                    // counted as some other 429.
-                    match rejection.kind {
-                        quota::LimitKind::Rpm => LimitKind::Rpm,
-                        quota::LimitKind::Rpd => LimitKind::Rpd,
-                        quota::LimitKind::Tpm => LimitKind::Tpm,
-                        quota::LimitKind::Tpd => LimitKind::Tpd,
-                        quota::LimitKind::Ipm => LimitKind::Ipm,
+            Reply::Refused(refusal) => {
+                let reject = latency.reject.0;
+                match refusal {
+                    Refusal::RateLimited(limited) => {
+                        let headers = self.headers(
+                            limited.statuses.as_deref().unwrap_or_default(),
+                            limited.retry_after_seconds,
+                            limited.retry_after_ms,
+                        );
+                        let limit = if limited.scripted {
+                            LimitKind::Other
+                        } else if limited.rejection.is_request_too_large() {
+                            LimitKind::TooLarge
+                        } else {
+                            // Exhaustive: a new kind of limit must be named in the trace, not
+                            // counted as some other 429.
+                            match limited.rejection.kind {
+                                quota::LimitKind::Rpm => LimitKind::Rpm,
+                                quota::LimitKind::Rpd => LimitKind::Rpd,
+                                quota::LimitKind::Tpm => LimitKind::Tpm,
+                                quota::LimitKind::Tpd => LimitKind::Tpd,
+                                quota::LimitKind::Ipm => LimitKind::Ipm,
+                            }
+                        };
+                        *outcome = Outcome::error(429, headers, "rate_limit_exceeded");
+                        Response {
+                            record: AttemptOutcome::RateLimited {
+                                limit,
+                                retry_after_ns: limited.rejection.retry_after.map(nanos),
+                            },
+                            latency: reject,
+                        }
                     }
-                };
-                *outcome = Outcome::error(429, headers, "rate_limit_exceeded");
-                Response {
-                    record: AttemptOutcome::RateLimited {
-                        limit,
-                        retry_after_ns: rejection.retry_after.map(nanos),
-                    },
-                    latency: self.reject_latency,
+                    Refusal::Hang(wait) => {
+                        *outcome = Outcome::error(503, Headers::new(), "server_is_overloaded");
+                        Response {
+                            record: AttemptOutcome::ServerError { status: 503 },
+                            latency: wait,
+                        }
+                    }
+                    other => {
+                        let status = other.status();
+                        *outcome = Outcome::error(status, Headers::new(), other.code());
+                        let record = if status == 429 {
+                            // Quota exhausted or "slow down": a 429, but no limit's.
+                            AttemptOutcome::RateLimited {
+                                limit: LimitKind::Other,
+                                retry_after_ns: None,
+                            }
+                        } else {
+                            AttemptOutcome::ServerError { status }
+                        };
+                        Response {
+                            record,
+                            latency: reject,
+                        }
+                    }
                 }
             }
         }
+    }
+
+    /// The headers an answer carries: the `x-ratelimit-*` trios of `statuses` (none when
+    /// empty) and the retry headers given.
+    fn headers(
+        &self,
+        statuses: &[LimitStatus],
+        retry_after_seconds: Option<u64>,
+        retry_after_ms: Option<u64>,
+    ) -> Headers {
+        if self.headers_as_text {
+            let mut pairs = quota::rate_limit_headers(statuses);
+            pairs.extend(retry_after_seconds.map(|seconds| (RETRY_AFTER, seconds.to_string())));
+            pairs.extend(retry_after_ms.map(|millis| (RETRY_AFTER_MS, millis.to_string())));
+            return Headers::from_pairs(pairs);
+        }
+        let mut headers = rate_limit_view(statuses);
+        if let Some(seconds) = retry_after_seconds {
+            headers = headers.with_retry_after_seconds(seconds);
+        }
+        if let Some(millis) = retry_after_ms {
+            headers = headers.with_retry_after_ms(millis);
+        }
+        headers
     }
 }
 
@@ -198,7 +251,8 @@ pub(crate) fn request_size(request: &RequestSpec) -> quota::RequestSize {
     }
 }
 
-/// Nanoseconds of a duration, saturating (584 years of virtual time is plenty).
+/// Virtual time in whole nanoseconds, saturating.
+#[inline]
 pub(crate) fn nanos(duration: Duration) -> u64 {
     u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
 }

@@ -28,6 +28,7 @@ impl Validator<'_, '_> {
         &mut self,
         group: ClientGroupFile,
         span: Range<usize>,
+        server: &crate::model::ServerSpec,
     ) -> Result<ClientGroup, ScenarioError> {
         let name = group.name;
         if name.is_empty() {
@@ -160,8 +161,44 @@ impl Validator<'_, '_> {
                 ),
             );
         }
+        let key = match (&group.key, server.keys.is_empty()) {
+            (None, true) => None,
+            (None, false) => {
+                return self.fail(
+                    span,
+                    format!(
+                        "client group \"{name}\" has no key, but the server declares organizations (add key = one of its keys)"
+                    ),
+                );
+            }
+            (Some(_), true) => {
+                return self.fail(
+                    span,
+                    format!(
+                        "client group \"{name}\" names a key, but the server declares no organizations (declare it under [[server.organizations.projects]] keys, or remove it)"
+                    ),
+                );
+            }
+            (Some(key), false) => match server.keys.get(key) {
+                Some((organization, project)) => Some(crate::model::GroupKey {
+                    key: key.clone(),
+                    organization: organization.clone(),
+                    project: project.clone(),
+                }),
+                None => {
+                    return self.fail(
+                        span,
+                        format!(
+                            "client group \"{name}\" sends key {}, which no project of the server declares",
+                            model::redact(key)
+                        ),
+                    );
+                }
+            },
+        };
         Ok(ClientGroup {
             name,
+            key,
             instances: group.instances,
             start: group.start.0,
             stagger: group.stagger.0,

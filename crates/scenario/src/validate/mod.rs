@@ -9,10 +9,8 @@ use std::time::Duration;
 use toml::Spanned;
 
 use crate::error::{ScenarioError, SourceText};
-use crate::file::{FaultFile, LatencyFile, ScenarioFile, ServerFile};
-use crate::model::{
-    Fault, HeaderPolicy, LatencyModel, NamedStrategy, Scenario, ServerSpec, ServerVariant,
-};
+use crate::file::ScenarioFile;
+use crate::model::{NamedStrategy, Scenario, ServerSpec, ServerVariant};
 
 mod clients;
 
@@ -146,7 +144,7 @@ impl Validator<'_, '_> {
         let mut groups = Vec::with_capacity(file.clients.len());
         for group in file.clients {
             let span = group.span();
-            let group = self.client_group(group.into_inner(), span.clone())?;
+            let group = self.client_group(group.into_inner(), span.clone(), &server)?;
             if !names.insert(group.name.clone()) {
                 return self.fail(
                     span,
@@ -256,262 +254,203 @@ impl Validator<'_, '_> {
         Ok(NamedStrategy::label_all(checked))
     }
 
-    /// The limits of one server variant: the tier's catalog limits (if a tier is given) overlaid
-    /// with the explicit `limits` table, checked by compiling them.
-    fn variant(
-        &self,
-        catalog: &quota::Catalog,
-        model: &str,
-        tier: Option<&Spanned<String>>,
-        overrides: Option<&Spanned<quota::LimitSet>>,
-        server_span: &Range<usize>,
-    ) -> Result<ServerVariant, ScenarioError> {
-        let (label, mut limits) = match tier {
-            Some(tier) => {
-                let from_catalog = catalog
-                    .limits(tier.get_ref(), model)
-                    .map_err(|error| self.source.invalid(tier.span(), error.to_string()))?;
-                (tier.get_ref().clone(), from_catalog.limit_set())
-            }
-            None => (String::from("custom"), quota::LimitSet::default()),
-        };
-        if let Some(overrides) = overrides {
-            let explicit = overrides.get_ref();
-            for kind in quota::LimitKind::ALL {
-                if let Some(value) = explicit.get(kind) {
-                    limits.set(kind, Some(value));
-                }
-            }
-            limits.algorithm = explicit.algorithm;
-            limits.quantum_ms = explicit.quantum_ms.or(limits.quantum_ms);
-            limits.rejected_requests = explicit.rejected_requests;
-        }
-        let span = overrides.map_or_else(|| server_span.clone(), Spanned::span);
-        let compiled = limits.compile().map_err(|error| {
-            self.source
-                .invalid(span.clone(), format!("server.limits: {error}"))
-        })?;
-        if compiled.is_unlimited() {
-            return self.fail(
-                span,
-                "the server has no limits (give a tier, or set e.g. rpm and tpm in server.limits)",
-            );
-        }
-        Ok(ServerVariant {
-            label,
-            tier: tier.map(|tier| tier.get_ref().clone()),
-            limits,
-        })
-    }
-
-    fn server(&mut self, server: Spanned<ServerFile>) -> Result<ServerSpec, ScenarioError> {
+    /// The server section: the server model's config, checked by building the model for every
+    /// variant (tiers x `compare_rejections` rules), each errors at the `[server]` table.
+    fn server(
+        &mut self,
+        server: Spanned<model::ServerConfig>,
+    ) -> Result<ServerSpec, ScenarioError> {
         let span = server.span();
-        let server = server.into_inner();
-        let Some(model) = server.model else {
+        let config = server.into_inner();
+        let Some(model_name) = config.model.clone() else {
             return self.fail(
                 span,
-                "server.model is missing (name the model whose limits apply, e.g. model = \"gpt-4o-mini\")",
+                "server.model is missing (name the model the clients call, e.g. model = \"gpt-4o-mini\")",
             );
         };
-        let catalog = quota::Catalog::builtin();
-        if server.tier.is_none() && server.limits.is_none() {
+        if config.seed.is_some() {
             return self.fail(
                 span,
-                format!(
-                    "the server has neither tier nor limits (add tier = one of: {}; or a [server.limits] table)",
-                    catalog.tier_names().join(", ")
-                ),
+                "server.seed: a scenario's server draws from the scenario's own `seed`; set that instead",
             );
         }
-        let first = self.variant(
-            &catalog,
-            model.get_ref(),
-            server.tier.as_ref(),
-            server.limits.as_ref(),
-            &span,
-        )?;
-        if !server.compare_tiers.is_empty() && server.tier.is_none() {
+        if !config.compare_tiers.is_empty() && config.tier.is_none() {
             return self.fail(
                 span,
                 "server.compare_tiers needs server.tier: the comparison runs the same workload on each tier",
             );
         }
-        let mut variants = vec![first];
-        for extra in &server.compare_tiers {
-            let variant = self.variant(
-                &catalog,
-                model.get_ref(),
-                Some(extra),
-                server.limits.as_ref(),
-                &span,
-            )?;
-            if variants.iter().any(|known| known.label == variant.label) {
-                return self.fail(
-                    extra.span(),
-                    format!(
-                        "tier \"{}\" is listed twice (compare each tier once)",
-                        variant.label
-                    ),
-                );
+        let invalid = |message: String| {
+            let at = self.server_key_offset(&message).unwrap_or(span.start);
+            self.source.invalid(at..at, format!("server.{message}"))
+        };
+        config.validate("server").map_err(|error| match error {
+            model::ConfigError::Parse { message, .. }
+            | model::ConfigError::Invalid { message, .. } => invalid(message),
+            other => invalid(other.to_string()),
+        })?;
+        let mut tiers: Vec<Option<String>> = vec![config.tier.clone()];
+        for extra in &config.compare_tiers {
+            if tiers.iter().any(|known| known.as_deref() == Some(extra)) {
+                return Err(invalid(format!(
+                    "compare_tiers: tier \"{extra}\" is listed twice (compare each tier once)"
+                )));
             }
-            variants.push(variant);
+            tiers.push(Some(extra.clone()));
         }
-        let variants = self.with_rejection_rules(variants, &server.compare_rejections)?;
-        let latency = self.latency(&server.latency, span.clone())?;
-        let faults = server
-            .faults
-            .into_iter()
-            .map(|fault| {
-                let span = fault.span();
-                self.fault(fault.into_inner(), span)
-            })
-            .collect::<Result<_, _>>()?;
-        Ok(ServerSpec {
-            model: model.into_inner(),
-            variants,
-            latency,
-            headers: HeaderPolicy {
-                retry_after: server.headers.retry_after,
-                retry_after_ms: server.headers.retry_after_ms,
-                rate_limit: server.headers.rate_limit,
-            },
-            faults,
-        })
-    }
-
-    /// Each variant once per rejection rule of `compare_rejections`, rules innermost; the
-    /// variants unchanged when the list is empty.
-    fn with_rejection_rules(
-        &self,
-        variants: Vec<ServerVariant>,
-        rules: &[Spanned<quota::RejectedRequests>],
-    ) -> Result<Vec<ServerVariant>, ScenarioError> {
-        if rules.is_empty() {
-            return Ok(variants);
+        for (index, rule) in config.compare_rejections.iter().enumerate() {
+            if config.compare_rejections[..index].contains(rule) {
+                return Err(invalid(format!(
+                    "compare_rejections: rejection rule \"{}\" is listed twice (compare each rule once)",
+                    rejection_rule_name(*rule)
+                )));
+            }
         }
-        for (index, rule) in rules.iter().enumerate() {
-            if rules[..index]
+        if !config.compare_rejections.is_empty()
+            && config
+                .limits
+                .as_ref()
+                .is_some_and(|limits| limits.written.rejected_requests)
+        {
+            return Err(invalid(
+                "limits.rejected_requests: compare_rejections sets the rule of each variant; remove one of the two"
+                    .to_owned(),
+            ));
+        }
+        let rules: Vec<Option<quota::RejectedRequests>> = if config.compare_rejections.is_empty() {
+            vec![None]
+        } else {
+            config
+                .compare_rejections
                 .iter()
-                .any(|seen| seen.get_ref() == rule.get_ref())
-            {
-                return self.fail(
-                    rule.span(),
-                    format!(
-                        "rejection rule \"{}\" is listed twice in server.compare_rejections (compare each rule once)",
-                        rejection_rule_name(*rule.get_ref())
-                    ),
-                );
-            }
-        }
-        let mut expanded = Vec::with_capacity(variants.len() * rules.len());
-        for variant in variants {
-            for rule in rules {
-                let rule = *rule.get_ref();
-                expanded.push(ServerVariant {
-                    label: format!("{}, {}", variant.label, rejection_rule_label(rule)),
-                    tier: variant.tier.clone(),
-                    limits: quota::LimitSet {
-                        rejected_requests: rule,
-                        ..variant.limits.clone()
-                    },
+                .copied()
+                .map(Some)
+                .collect()
+        };
+        let mut variants = Vec::with_capacity(tiers.len() * rules.len());
+        for tier in &tiers {
+            for rule in &rules {
+                let mut variant_config = model::ServerConfig {
+                    tier: tier.clone(),
+                    compare_tiers: Vec::new(),
+                    compare_rejections: Vec::new(),
+                    ..config.clone()
+                };
+                if let Some(rule) = rule {
+                    variant_config.limiter.rejected_requests = *rule;
+                }
+                let tier_label = tier.clone().unwrap_or_else(|| "custom".to_owned());
+                let label = match rule {
+                    Some(rule) => format!("{tier_label}, {}", rejection_rule_label(*rule)),
+                    None => tier_label,
+                };
+                let mut server_model =
+                    model::ServerModel::new(&variant_config).map_err(|message| invalid(message))?;
+                let limits = server_model
+                    .limits_at(Duration::ZERO, &model_name)
+                    .map_err(|message| invalid(format!("limits: {message}")))?;
+                let unlimited = limits
+                    .compile()
+                    .map_err(|error| invalid(format!("limits: {error}")))?
+                    .is_unlimited();
+                if unlimited {
+                    return Err(invalid(
+                        "limits: the server has no limits (give a tier, or set e.g. rpm and tpm in server.limits)"
+                            .to_owned(),
+                    ));
+                }
+                variants.push(ServerVariant {
+                    label,
+                    tier: tier.clone(),
+                    limits,
+                    config: variant_config,
                 });
             }
-        }
-        Ok(expanded)
-    }
-
-    fn latency(
-        &self,
-        latency: &LatencyFile,
-        span: Range<usize>,
-    ) -> Result<LatencyModel, ScenarioError> {
-        if !(latency.jitter.is_finite() && (0.0..=3.0).contains(&latency.jitter)) {
-            return self.fail(
-                span,
-                format!(
-                    "server.latency.jitter {} is not allowed (expected a log-normal sigma from 0 to 3)",
-                    latency.jitter
-                ),
-            );
         }
         // An admitted request must take time, or a closed-loop worker would send forever at one
         // instant. A rejection may be instant: every strategy caps its attempts, so a retry
         // loop at one instant ends.
-        if latency.base.0.is_zero() {
-            return self.fail(
-                span,
-                "server.latency.base must be longer than 0s (use e.g. \"1ms\" for a near-instant server)",
-            );
+        let latencies = std::iter::once(&config.latency).chain(
+            config
+                .timeline
+                .iter()
+                .filter_map(|entry| entry.latency.as_ref()),
+        );
+        for latency in latencies {
+            if latency.ttft.0.is_zero() {
+                return Err(invalid(
+                    "latency.ttft must be longer than 0s in a scenario (use e.g. \"1ms\" for a near-instant server)"
+                        .to_owned(),
+                ));
+            }
         }
-        Ok(LatencyModel {
-            base: latency.base.0,
-            per_prompt_token: latency.per_prompt_token.0,
-            per_output_token: latency.per_output_token.0,
-            jitter: latency.jitter,
-            reject: latency.reject.0,
+        let keys = config
+            .organizations
+            .iter()
+            .flat_map(|organization| {
+                organization.projects.iter().flat_map(move |project| {
+                    project.keys.iter().map(move |key| {
+                        (key.clone(), (organization.id.clone(), project.id.clone()))
+                    })
+                })
+            })
+            .collect();
+        Ok(ServerSpec {
+            model: model_name,
+            variants,
+            config,
+            keys,
         })
     }
+}
 
-    fn fault(&self, fault: FaultFile, span: Range<usize>) -> Result<Fault, ScenarioError> {
-        if !(fault.status == 429 || (500..=599).contains(&fault.status)) {
-            return self.fail(
-                span,
-                format!(
-                    "fault status {} is not allowed (expected a server error from 500 to 599, e.g. 503, or 429)",
-                    fault.status
-                ),
-            );
+impl Validator<'_, '_> {
+    /// Where in the file the server key a model error names (`tier: ...`,
+    /// `timeline[1].until: ...`) is written: the `n`th `[[server.key]]` header of an array of
+    /// tables, else the `key =` line in the `[server]` table, else a `[server.key]` header.
+    /// `None` when the key is not found as written (the caller falls back to the table).
+    fn server_key_offset(&self, message: &str) -> Option<usize> {
+        let path = message.split(':').next()?;
+        let key_end = path.find(['[', '.']).unwrap_or(path.len());
+        let key = &path[..key_end];
+        if key.is_empty() {
+            return None;
         }
-        let allowed_codes: &[&'static str] = if fault.status == 429 {
-            &["insufficient_quota", "slow_down"]
-        } else {
-            &["server_is_overloaded", "server_error"]
-        };
-        let code = match fault.code.as_deref() {
-            None if fault.status == 503 => "server_is_overloaded",
-            None if fault.status == 429 => "insufficient_quota",
-            None => "server_error",
-            Some(given) => match allowed_codes.iter().find(|code| **code == given) {
-                Some(code) => code,
-                None => {
-                    return self.fail(
-                        span,
-                        format!(
-                            "fault code \"{given}\" is not allowed with status {} (expected one of: {})",
-                            fault.status,
-                            allowed_codes.join(", ")
-                        ),
-                    );
+        let index: usize = path[key_end..]
+            .strip_prefix('[')
+            .and_then(|rest| rest.split(']').next())
+            .and_then(|number| number.parse().ok())
+            .unwrap_or(0);
+        let text = self.source.text;
+        let mut offset = 0;
+        let mut in_server = false;
+        let mut seen = 0;
+        for line in text.split_inclusive('\n') {
+            let trimmed = line.trim_start();
+            let indent = line.len() - trimmed.len();
+            if trimmed.starts_with('[') {
+                let header = trimmed.split(']').next().unwrap_or("");
+                let name = header.trim_start_matches('[').trim();
+                in_server = name == "server";
+                if name == format!("server.{key}") {
+                    if trimmed.starts_with("[[") {
+                        if seen == index {
+                            return Some(offset + indent);
+                        }
+                        seen += 1;
+                    } else {
+                        return Some(offset + indent);
+                    }
                 }
-            },
-        };
-        if !(0.0..=1.0).contains(&fault.probability) {
-            return self.fail(
-                span,
-                format!(
-                    "fault probability {} is not allowed (expected a share from 0 to 1)",
-                    fault.probability
-                ),
-            );
+            } else if in_server
+                && trimmed.starts_with(key)
+                && trimmed[key.len()..].trim_start().starts_with('=')
+            {
+                return Some(offset + indent);
+            }
+            offset += line.len();
         }
-        let end = fault.end.map_or(Duration::MAX, |end| end.0);
-        if end <= fault.start.0 {
-            return self.fail(
-                span,
-                format!(
-                    "fault window ends ({}) before it starts ({}) (expected end > start)",
-                    fault.end.unwrap_or_default(),
-                    fault.start
-                ),
-            );
-        }
-        Ok(Fault {
-            start: fault.start.0,
-            end,
-            status: fault.status,
-            code,
-            probability: fault.probability,
-        })
+        None
     }
 }
 

@@ -18,13 +18,13 @@ compare_rejections = ["free", "count-per-minute"]
 limits = { quantum_ms = 1000 }
 
 [server.latency]
-base = "200ms"
+ttft = "200ms"
 reject = "0s"
 
-[[server.faults]]
-start = "4m"
-end = "6m"
-status = 503
+[[server.timeline]]
+at = "4m"
+until = "6m"
+fault = { kind = "overloaded" }
 
 [[clients]]
 name = "app"

@@ -56,7 +56,7 @@ fn unknown_key_in_client_group() {
     // TOML puts a key after `[[clients]]` into that table.
     check(
         &format!("{BASE}colour = \"blue\"\n"),
-        "scenarios/example.toml:13:1: unknown field `colour`, expected one of `name`, `instances`, `start`, `stagger`, `closed_loop`, `arrival`, `prompt_tokens`, `completion_tokens`, `max_tokens`, `timeout`, `deadline`",
+        "scenarios/example.toml:13:1: unknown field `colour`, expected one of `name`, `instances`, `start`, `stagger`, `closed_loop`, `arrival`, `prompt_tokens`, `completion_tokens`, `max_tokens`, `timeout`, `deadline`, `key`",
     );
 }
 
@@ -134,7 +134,7 @@ fn missing_duration() {
 fn unknown_tier() {
     check(
         &with("tier = \"tier-1\"", "tier = \"tier-9\""),
-        "scenarios/example.toml:6:8: unknown tier \"tier-9\" (expected one of: free, tier-1, tier-2, tier-3, tier-4, tier-5)",
+        "scenarios/example.toml:6:1: server.tier: unknown tier \"tier-9\" (expected one of: free, tier-1, tier-2, tier-3, tier-4, tier-5)",
     );
 }
 
@@ -202,13 +202,13 @@ fn bad_scenario_name() {
 }
 
 #[test]
-fn fault_status_not_5xx() {
+fn an_unknown_fault_kind_is_named_with_the_kinds_allowed() {
     check(
         &with(
             "[[clients]]",
-            "[[server.faults]]\nstatus = 404\n\n[[clients]]",
+            "[[server.timeline]]\nat = \"1m\"\nfault = { kind = \"not_found\" }\n\n[[clients]]",
         ),
-        "scenarios/example.toml:8:1: fault status 404 is not allowed (expected a server error from 500 to 599, e.g. 503, or 429)",
+        "scenarios/example.toml:10:18: unknown variant `not_found`, expected one of `server_error`, `overloaded`, `slow_down`, `rate_limited`, `insufficient_quota`, `hang`, `connection_reset`, `stream_error`",
     );
 }
 
@@ -256,7 +256,7 @@ fn zero_limit() {
             "tier = \"tier-1\"",
             "tier = \"tier-1\"\nlimits = { rpm = 0 }",
         ),
-        "scenarios/example.toml:7:10: server.limits: limit RPM is 0: set a positive limit or remove the key to leave RPM unlimited",
+        "scenarios/example.toml:7:1: server.limits: limit RPM is 0: set a positive limit or remove the key to leave RPM unlimited",
     );
 }
 
@@ -264,7 +264,7 @@ fn zero_limit() {
 fn unknown_model_in_tier() {
     check_start(
         &with("model = \"gpt-4o-mini\"", "model = \"gpt-5-turbo\""),
-        "scenarios/example.toml:6:8: unknown model \"gpt-5-turbo\" in tier tier-1 (expected one of: ",
+        "scenarios/example.toml:5:1: server.model: unknown model \"gpt-5-turbo\" (expected one of: ",
     );
 }
 
@@ -377,13 +377,16 @@ fn instant_rejections_are_allowed_but_not_an_instant_server() {
     );
     let scenario = parse_scenario(&text, "scenarios/example.toml", &mut crate::read_from_disk)
         .expect("a zero reject latency is legitimate");
-    assert_eq!(scenario.server.latency.reject, std::time::Duration::ZERO);
+    assert_eq!(
+        scenario.server.config.latency.reject.0,
+        std::time::Duration::ZERO
+    );
     check(
         &with(
             "[[clients]]",
-            "[server.latency]\nbase = \"0s\"\n\n[[clients]]",
+            "[server.latency]\nttft = \"0s\"\n\n[[clients]]",
         ),
-        "scenarios/example.toml:4:1: server.latency.base must be longer than 0s (use e.g. \"1ms\" for a near-instant server)",
+        "scenarios/example.toml:8:1: server.latency.ttft must be longer than 0s in a scenario (use e.g. \"1ms\" for a near-instant server)",
     );
 }
 
@@ -437,7 +440,7 @@ fn compare_rejections_makes_one_variant_per_tier_and_rule() {
             "tier = \"tier-1\"",
             "tier = \"tier-1\"\ncompare_rejections = [\"free\", \"free\"]",
         ),
-        "scenarios/example.toml:7:31: rejection rule \"free\" is listed twice in server.compare_rejections (compare each rule once)",
+        "scenarios/example.toml:7:1: server.compare_rejections: rejection rule \"free\" is listed twice (compare each rule once)",
     );
 }
 
@@ -523,13 +526,13 @@ fn unlabelled_strategies_take_short_unique_names() {
 }
 
 #[test]
-fn fault_code_must_fit_the_status() {
+fn a_timeline_entry_makes_one_change() {
     check(
         &with(
             "[[clients]]",
-            "[[server.faults]]\nstatus = 429\ncode = \"server_error\"\n\n[[clients]]",
+            "[[server.timeline]]\nat = \"1m\"\ntier = \"tier-2\"\nfault = { kind = \"overloaded\" }\n\n[[clients]]",
         ),
-        "scenarios/example.toml:8:1: fault code \"server_error\" is not allowed with status 429 (expected one of: insufficient_quota, slow_down)",
+        "scenarios/example.toml:8:1: server.timeline[0]: set exactly one of `tier`, `limits`, `fault` or `latency` (found 2); write one entry per change",
     );
 }
 

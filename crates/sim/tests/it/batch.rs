@@ -15,7 +15,7 @@ drain = "1m"
 model = "gpt-4o-mini"
 tier = "tier-5"
 [server.latency]
-base = "1s"
+ttft = "1s"
 per_output_token = "0s"
 jitter = 0.0
 [[clients]]

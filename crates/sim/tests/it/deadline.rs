@@ -19,7 +19,7 @@ drain = "10m"
 model = "gpt-4o-mini"
 tier = "tier-5"
 [server.latency]
-base = "{latency}"
+ttft = "{latency}"
 per_output_token = "0s"
 jitter = 0.0
 [[clients]]
@@ -167,7 +167,7 @@ fn a_backoff_wait_past_the_deadline_ends_at_the_deadline() {
     )
     .replace(
         "[[clients]]",
-        "[[server.faults]]\nstatus = 503\n[[clients]]",
+        "[[server.timeline]]\nat = \"0s\"\nfault = { kind = \"overloaded\" }\n[[clients]]",
     );
     let (report, attempts) = run(&text);
     let totals = &report.runs[0].totals;

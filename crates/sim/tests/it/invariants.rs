@@ -30,7 +30,7 @@ limits = {{ rpm = 120, tpm = 40000 }}
     );
     if fault {
         text.push_str(
-            "[[server.faults]]\nstart = \"30s\"\nend = \"50s\"\nstatus = 503\nprobability = 0.7\n",
+            "[[server.timeline]]\nat = \"30s\"\nuntil = \"50s\"\nfault = { kind = \"overloaded\" }\nprobability = 0.7\n",
         );
     }
     text.push_str(&format!(
@@ -256,8 +256,9 @@ drain = "5m"
 [server]
 model = "gpt-4o-mini"
 tier = "tier-1"
-[[server.faults]]
-status = 429
+[[server.timeline]]
+at = "0s"
+fault = { kind = "insufficient_quota" }
 [[clients]]
 name = "app"
 arrival = { kind = "constant", rpm = 60 }
@@ -288,8 +289,9 @@ drain = "1m"
 [server]
 model = "gpt-4o-mini"
 tier = "tier-1"
-[[server.faults]]
-status = 503
+[[server.timeline]]
+at = "0s"
+fault = { kind = "overloaded" }
 [[clients]]
 name = "workers"
 closed_loop = { concurrency = 3 }
