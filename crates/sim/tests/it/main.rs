@@ -6,6 +6,7 @@ mod headers;
 mod invariants;
 mod shipped;
 mod storm;
+mod timeline;
 
 use std::path::{Path, PathBuf};
 
