@@ -6,8 +6,9 @@ use std::time::Duration;
 use quota::header_names::{RETRY_AFTER, RETRY_AFTER_MS};
 use quota::{Charge, DirectLimiter, Instant, LimitStatus, Limits, RateLimitHeaders};
 use rand_chacha::ChaCha8Rng;
+use results::{AttemptOutcome, LimitKind};
 use retry::{Headers, Outcome};
-use scenario::{AttemptOutcome, Fault, HeaderPolicy, LimitKind, RequestSpec};
+use scenario::{Fault, HeaderPolicy, RequestSpec};
 
 /// What the server answers to one attempt, before the client's timeout is applied, besides
 /// the [`Outcome`] the strategy sees (written in place: it is large, and copying it through

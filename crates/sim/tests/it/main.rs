@@ -9,7 +9,8 @@ mod storm;
 
 use std::path::{Path, PathBuf};
 
-use scenario::{AttemptRecord, RunReport, Scenario};
+use results::{AttemptRecord, RunReport};
+use scenario::Scenario;
 
 /// The repository's `scenarios/` folder.
 pub fn scenarios_dir() -> PathBuf {
