@@ -10,7 +10,8 @@
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use scenario::{AttemptRecord, RunReport, RunResult, Scenario, SeedStats, SeedValues};
+use results::{AttemptRecord, RunReport, RunResult, SeedStats, SeedValues};
+use scenario::Scenario;
 
 /// What one (seed, run) pair gave: the full result on the first seed (the report's detailed
 /// fields), only the headline values on the others, so memory does not grow with the seeds.
@@ -106,8 +107,8 @@ pub fn simulate_seeds(
         }
     }
     Ok(RunReport {
-        format_version: scenario::REPORT_FORMAT_VERSION,
-        scenario: scenario::ScenarioSummary::of(scenario),
+        format_version: results::REPORT_FORMAT_VERSION,
+        scenario: results::ScenarioSummary::of(scenario),
         runs,
     })
 }
@@ -193,7 +194,7 @@ kind = "full-jitter"
                 stats.success_rate.values[0],
                 Some((plain_run.totals.success_rate() * 1e6).round() / 1e6)
             );
-            let run_without_seeds = scenario::RunResult {
+            let run_without_seeds = results::RunResult {
                 seeds: None,
                 ..run.clone()
             };

@@ -5,7 +5,8 @@
 use std::cmp::Ordering;
 
 use quota::RejectedRequests;
-use scenario::{Expectations, HeadlineMetric, RunReport, RunResult, ServerSummary, SloMetric};
+use results::{HeadlineMetric, RunReport, RunResult, ServerSummary};
+use scenario::{Expectations, SloMetric};
 
 use crate::confidence::{describe, ranking_value, within_noise};
 use crate::units;
@@ -442,7 +443,7 @@ fn group_lines(judge: &Judge<'_>, group: &TierGroup, lines: &mut Vec<String>) {
     lines.push(if !noisy.is_empty() {
         let mut names = tied.clone();
         names.extend(noisy.iter().map(|(run, _)| run.strategy.as_str()));
-        let seeds = best.run.seeds.as_ref().map_or(1, scenario::SeedStats::count);
+        let seeds = best.run.seeds.as_ref().map_or(1, results::SeedStats::count);
         let comparisons: Vec<String> = noisy
             .iter()
             .map(|(run, metric)| {

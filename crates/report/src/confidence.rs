@@ -5,7 +5,7 @@
 //! marks and the detail tables stay those of one real run; this table says how far those
 //! numbers move from seed to seed.
 
-use scenario::{HeadlineMetric, RunReport, RunResult, SeedMetric};
+use results::{HeadlineMetric, RunReport, RunResult, SeedMetric};
 
 use crate::units;
 
@@ -15,7 +15,7 @@ pub(crate) fn seed_count(report: &RunReport) -> Option<usize> {
         .runs
         .iter()
         .filter_map(|run| run.seeds.as_ref())
-        .map(scenario::SeedStats::count)
+        .map(results::SeedStats::count)
         .max()
         .filter(|count| *count > 1)
 }

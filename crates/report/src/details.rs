@@ -1,7 +1,7 @@
 //! The secondary numbers per run (tail latency, 429s by limit, backlog, storm share, tokens), as
 //! plain text cells that the Markdown and HTML renderers lay out as a table.
 
-use scenario::{RunReport, RunResult};
+use results::{RunReport, RunResult};
 
 use crate::scoreboard::server_limits;
 use crate::units;

@@ -10,7 +10,7 @@
 
 use std::fmt::Write;
 
-use scenario::{Confidence, HeadlineMetric, Interval, RunReport, RunResult};
+use results::{Confidence, HeadlineMetric, Interval, RunReport, RunResult};
 
 use crate::markdown::escape;
 use crate::scoreboard::{Better, Row, Scoreboard};
@@ -591,7 +591,7 @@ fn seeds_of(report: &RunReport) -> usize {
         .runs
         .iter()
         .filter_map(|run| run.seeds.as_ref())
-        .map(scenario::SeedStats::count)
+        .map(results::SeedStats::count)
         .min()
         .unwrap_or(1)
 }

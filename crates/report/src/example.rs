@@ -2,10 +2,11 @@
 //! against one tier, folded through the real [`RunMetrics`] so every derived number is
 //! consistent.
 
-use scenario::{
-    AttemptDecision, AttemptOutcome, AttemptRecord, ClientId, GroupSummary, LimitKind,
-    REPORT_FORMAT_VERSION, RunMetrics, RunReport, ScenarioSummary, ServerSummary,
+use results::{
+    AttemptDecision, AttemptOutcome, AttemptRecord, GroupSummary, LimitKind, REPORT_FORMAT_VERSION,
+    RunMetrics, RunReport, ScenarioSummary, ServerSummary,
 };
+use scenario::ClientId;
 
 const SECOND_NS: u64 = 1_000_000_000;
 
@@ -56,7 +57,7 @@ pub fn example_report() -> RunReport {
 
 /// One run: every request arrives at `i * 250ms`; the limiter admits the first 100 of each
 /// minute and rejects the rest with a `retry-after` up to the next minute.
-fn example_run(strategy: &str, retries: bool) -> scenario::RunResult {
+fn example_run(strategy: &str, retries: bool) -> results::RunResult {
     let mut metrics = RunMetrics::new(vec!["app".to_owned()], 10 * SECOND_NS);
     // Goodput over the whole horizon, a minute of traffic and two of drain, as the simulator
     // measures it.

@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use scenario::RunReport;
+use results::RunReport;
 
 use crate::charts::Chart;
 use crate::details::{DETAIL_HEADERS, detail_rows};

@@ -1,7 +1,7 @@
 //! `report.json`: the serde form of [`RunReport`], pretty-printed, and its reader with a
 //! version check. The layout is documented in `docs/report-json.md`.
 
-use scenario::{REPORT_FORMAT_VERSION, RunReport};
+use results::{REPORT_FORMAT_VERSION, RunReport};
 
 use crate::error::ReportError;
 

@@ -1,7 +1,7 @@
 //! The strategy legend: tables and answers name strategies by their short labels, and the
 //! legend gives each label's full spec.
 
-use scenario::RunReport;
+use results::RunReport;
 
 /// `(label, spec)` for every strategy whose label is not its own spec, in run order, once each.
 ///

@@ -62,7 +62,7 @@ pub use verdict::{
 };
 pub use work::different_work_warning;
 
-pub use scenario::RunReport;
+pub use results::RunReport;
 
 /// One file of a run directory, ready to be written.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use scenario::{RunReport, ScenarioSummary};
+use results::{RunReport, ScenarioSummary};
 
 use crate::details::{DETAIL_HEADERS, detail_rows};
 use crate::scoreboard::{Scoreboard, column_note};
@@ -83,7 +83,7 @@ pub(crate) fn scenario_line(scenario: &ScenarioSummary) -> String {
 
 /// What a group's requests are held to, after its name: ` (batch of 2000, deadline 2m00s)`,
 /// or nothing for a group with neither.
-pub(crate) fn group_terms(group: &scenario::GroupSummary) -> String {
+pub(crate) fn group_terms(group: &results::GroupSummary) -> String {
     let terms: Vec<String> = [
         group
             .batch_requests
@@ -103,7 +103,7 @@ pub(crate) fn group_terms(group: &scenario::GroupSummary) -> String {
 }
 
 /// `tier-1: 500 RPM · 200000 TPM · 10000 RPD`.
-pub(crate) fn limits_line(server: &scenario::ServerSummary) -> String {
+pub(crate) fn limits_line(server: &results::ServerSummary) -> String {
     let limits: Vec<String> = [
         (server.limits.rpm, "RPM"),
         (server.limits.tpm, "TPM"),

@@ -9,7 +9,7 @@
 //! among all runs.
 
 use quota::LimitSet;
-use scenario::{RunReport, RunResult};
+use results::{RunReport, RunResult};
 
 use crate::units;
 

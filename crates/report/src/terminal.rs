@@ -8,7 +8,7 @@
 
 use std::fmt::Write;
 
-use scenario::RunReport;
+use results::RunReport;
 
 use crate::layout::{wrap, wrap_hanging};
 use crate::scoreboard::{Scoreboard, column_note};

@@ -4,7 +4,8 @@
 
 use std::fmt::Write;
 
-use scenario::{Expectations, Location, RunReport, RunResult, SloMetric};
+use results::{RunReport, RunResult};
+use scenario::{Expectations, Location, SloMetric};
 
 use crate::markdown::escape;
 use crate::units;

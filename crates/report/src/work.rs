@@ -3,7 +3,7 @@
 //! strategies can end a run having started different numbers of requests. Their success rates
 //! then describe different work, and the tables say so.
 
-use scenario::RunReport;
+use results::RunReport;
 
 use crate::scoreboard::has_batch;
 use crate::units;

@@ -66,7 +66,7 @@ pub struct ExpectFile {
     #[schemars(with = "Option<HumanDuration>")]
     pub max_makespan: Option<Spanned<HumanDuration>>,
     /// Largest storm share, from 0 to 1: the share of retries among the attempts sent in the
-    /// stormiest one-second window holding at least 10 attempts (see `scenario::storm_share`).
+    /// stormiest one-second window holding at least 10 attempts (see `results::storm_share`).
     #[serde(default)]
     #[schemars(with = "Option<f64>")]
     pub max_storm_share: Option<Spanned<f64>>,
@@ -107,7 +107,7 @@ pub enum SloMetric {
     /// The batch's completion time, in seconds; none (not finished) fails.
     #[serde(rename = "max_makespan")]
     Makespan,
-    /// The storm share ([`crate::storm_share`]), from 0 to 1.
+    /// The storm share (`results::storm_share`), from 0 to 1.
     #[serde(rename = "max_storm_share")]
     StormShare,
 }

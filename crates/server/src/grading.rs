@@ -18,9 +18,9 @@
 //! smaller of `retry-after-ms` and `retry-after` when both are sent: a client honouring either
 //! is on time. A 429 without either header states no wait, and its retry is never early.
 //!
-//! **The storm share** is `scenario::storm_share`, the reports' definition, fed with the
+//! **The storm share** is `results::storm_share`, the reports' definition, fed with the
 //! arrival time of every attempt and whether it was a retry. The server depends on the
-//! `scenario` crate for it: `scenario` is pure (no I/O, no clock), so the dependency points
+//! `results` crate for it: `results` is pure (no I/O, no clock), so the dependency points
 //! inward like every other, and there is one definition rather than a copy.
 //!
 //! Memory: one small record per attempt, up to [`MAX_ATTEMPTS`]; attempts past it are still
@@ -35,9 +35,10 @@ use std::time::Duration;
 use axum::http::HeaderMap;
 use axum::response::Response;
 use hashbrown::HashMap;
-use scenario::{
-    AttemptDecision, AttemptOutcome, AttemptRecord, ClientId, LimitKind, StormTracker, StormWindow,
+use results::{
+    AttemptDecision, AttemptOutcome, AttemptRecord, LimitKind, StormTracker, StormWindow,
 };
+use scenario::ClientId;
 use serde::Serialize;
 
 use crate::error::Exhausted;
@@ -213,7 +214,7 @@ pub struct KeyGrade {
     pub early_retries: u64,
     /// Retries within [`CLUSTER_WINDOW`] of the retry before them.
     pub clustered_retries: u64,
-    /// The storm share (`scenario::storm_share`); absent when no second held 10 attempts.
+    /// The storm share (`results::storm_share`); absent when no second held 10 attempts.
     pub storm_share: Option<f64>,
     /// The window it was measured in (milliseconds since the server started).
     pub storm_window: Option<StormWindow>,
@@ -392,7 +393,7 @@ impl Grader {
         }
     }
 
-    /// Every grouped attempt as the trace's record, in send order, so `scenario::RunMetrics`
+    /// Every grouped attempt as the trace's record, in send order, so `results::RunMetrics`
     /// aggregates a real client exactly as it does a simulated one. Each key is one instance of
     /// group 0; a logical request's number is its order of arrival within its key. The decision
     /// after an attempt is a retry after the gap to the next attempt, done after a success,
@@ -679,7 +680,7 @@ mod tests {
         let grade = grader.grade().total;
         assert_eq!(grade.retries, 8);
         assert_eq!(grade.storm_share, Some(0.8));
-        let expected = scenario::storm_share((0..5u64).flat_map(|round| {
+        let expected = results::storm_share((0..5u64).flat_map(|round| {
             (0..2u64).map(move |body| ((round * 20 + body) * 1_000_000, round > 0))
         }));
         assert_eq!(grade.storm_window, expected);
@@ -697,7 +698,7 @@ mod tests {
         attempt(&grader, 2000, "k", 1, Answer::Success);
         let records = grader.attempt_records();
         assert_eq!(records.len(), 3);
-        let mut metrics = scenario::RunMetrics::new(vec!["client".into()], 1_000_000_000);
+        let mut metrics = results::RunMetrics::new(vec!["client".into()], 1_000_000_000);
         metrics.record_arrival(records[0].client, records[0].arrived_ns);
         for record in &records {
             metrics.record_send(record.sent_ns, record.attempt);

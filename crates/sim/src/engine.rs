@@ -8,11 +8,9 @@
 use std::time::Duration;
 
 use rand_chacha::ChaCha8Rng;
+use results::{AttemptDecision, AttemptOutcome, AttemptRecord, RunMetrics};
 use retry::{Admission, Decision, GiveUpReason, Outcome, RequestState, RetryClient};
-use scenario::{
-    AttemptDecision, AttemptOutcome, AttemptRecord, ClientStream, Driver, RequestSpec, RunMetrics,
-    Scenario, StreamPurpose, stream_rng,
-};
+use scenario::{ClientStream, Driver, RequestSpec, Scenario, StreamPurpose, stream_rng};
 
 use crate::queue::{Event, EventQueue};
 use crate::server::{Identity, SimServer, nanos};

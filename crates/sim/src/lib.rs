@@ -44,10 +44,9 @@ mod server;
 
 pub use server::rate_limit_view;
 
+use results::{AttemptRecord, REPORT_FORMAT_VERSION, RunReport, RunResult, ScenarioSummary};
 use retry::{Registry, RetryClient, SpecError};
-use scenario::{
-    AttemptRecord, REPORT_FORMAT_VERSION, RunReport, RunResult, Scenario, ScenarioSummary,
-};
+use scenario::Scenario;
 
 use crate::engine::Run;
 use crate::server::SimServer;

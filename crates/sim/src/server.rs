@@ -8,8 +8,9 @@ use model::{Caller, Cost, LateFault, Refusal, Reply, ServerModel};
 use quota::header_names::{RETRY_AFTER, RETRY_AFTER_MS};
 use quota::{LimitStatus, RateLimitHeaders};
 use rand_chacha::ChaCha8Rng;
+use results::{AttemptOutcome, LimitKind};
 use retry::{Headers, Outcome};
-use scenario::{AttemptOutcome, LimitKind, RequestSpec};
+use scenario::RequestSpec;
 
 /// What the server answers to one attempt, before the client's timeout is applied, besides
 /// the [`Outcome`] the strategy sees (written in place: it is large, and copying it through

@@ -37,7 +37,7 @@ pub struct Args {
 fn confidence(text: &str) -> Result<u32, String> {
     text.parse::<u32>()
         .ok()
-        .filter(|percent| scenario::Confidence::from_percent(*percent).is_some())
+        .filter(|percent| results::Confidence::from_percent(*percent).is_some())
         .ok_or_else(|| format!("\"{text}\" is not a confidence level (expected 90, 95 or 99)"))
 }
 
@@ -50,7 +50,7 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
     let (base, _) = super::report::read_report(&args.base)?;
     let (head, _) = super::report::read_report(&args.head)?;
     let options = report::DiffOptions {
-        confidence: scenario::Confidence::from_percent(args.confidence).unwrap_or_default(),
+        confidence: results::Confidence::from_percent(args.confidence).unwrap_or_default(),
         min_change_percent: args.min_change,
     };
     let diff = report::ReportDiff::with_options(&base, &head, options);

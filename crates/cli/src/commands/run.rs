@@ -101,7 +101,7 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
             .with_context(|| format!("cannot create {}", path.display()))?;
         let mut writer = std::io::BufWriter::new(file);
         let mut write_error = None;
-        let mut write = |record: &scenario::AttemptRecord| {
+        let mut write = |record: &results::AttemptRecord| {
             if write_error.is_none() {
                 let line = serde_json::to_writer(&mut writer, record)
                     .map_err(std::io::Error::from)

@@ -4,7 +4,7 @@
 //! The scenario's server section (one variant) becomes the mock server's config on a free
 //! loopback port; COMMAND runs (N copies with `--instances`) with `OPENAI_BASE_URL` and
 //! `OPENAI_API_KEY` pointing at it, its output passing through. The server grades every API
-//! call (`ratelab_server::grading`); the graded attempts go through `scenario::RunMetrics` like
+//! call (`ratelab_server::grading`); the graded attempts go through `results::RunMetrics` like
 //! a simulated trace, so the report has the same formats and charts, and the scenario's
 //! `[expect]` judges it as `ratelab check` judges a strategy.
 //!
@@ -25,7 +25,8 @@ use ratelab_server::config::{
 };
 use ratelab_server::faults::FaultWindow;
 use ratelab_server::{Fault, Grader, HeaderSwitches, LatencyConfig, MockServer, ServerConfig};
-use scenario::{RunMetrics, RunReport, Scenario, ScenarioSummary, ServerVariant};
+use results::{RunMetrics, RunReport, ScenarioSummary};
+use scenario::{Scenario, ServerVariant};
 
 use super::Outcome;
 
@@ -407,7 +408,7 @@ fn graded_report(
     let mut result = metrics.finish(variant.label.clone(), CLIENT_LABEL.to_owned());
     result.spec = command.join(" ");
     RunReport {
-        format_version: scenario::REPORT_FORMAT_VERSION,
+        format_version: results::REPORT_FORMAT_VERSION,
         scenario: summary,
         runs: vec![result],
     }

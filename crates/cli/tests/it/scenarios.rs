@@ -89,7 +89,7 @@ fn run_writes_the_same_report_twice_and_the_trace() {
     };
     assert_eq!(read(&first, "report.json"), read(&second, "report.json"));
     assert_eq!(read(&first, "trace.jsonl"), read(&second, "trace.jsonl"));
-    let report: scenario::RunReport =
+    let report: results::RunReport =
         serde_json::from_slice(&read(&first, "report.json")).expect("report.json parses");
     assert_eq!(report.scenario.seed, 3);
     // Two strategies under both rejection rules the scenario compares.

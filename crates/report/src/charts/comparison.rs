@@ -5,7 +5,7 @@
 
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
-use scenario::{RunReport, RunResult};
+use results::{RunReport, RunResult};
 
 use super::{
     CHART_WIDTH, Chart, FONT, axis_top, drawing_error, run_style, server_groups, text_width,

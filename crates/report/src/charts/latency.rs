@@ -3,7 +3,7 @@
 //! multiple per server variant, one curve per strategy, the legend below the plots.
 
 use plotters::prelude::*;
-use scenario::{CdfPoint, RunReport};
+use results::{CdfPoint, RunReport};
 
 use super::{
     Chart, FONT, LegendStrip, append_to_svg, coincidence_notes, coinciding, coinciding_style,

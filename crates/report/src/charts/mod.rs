@@ -9,7 +9,7 @@ mod timeline;
 use plotters::coord::CoordTranslate;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
-use scenario::{RunReport, RunResult};
+use results::{RunReport, RunResult};
 
 use crate::error::ReportError;
 use crate::units;

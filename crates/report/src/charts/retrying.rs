@@ -3,7 +3,7 @@
 //! the legend below the plots.
 
 use plotters::prelude::*;
-use scenario::RunReport;
+use results::RunReport;
 
 use super::{
     Chart, FONT, LegendStrip, append_to_svg, axis_top, coincidence_notes, coinciding,

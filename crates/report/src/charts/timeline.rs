@@ -2,7 +2,7 @@
 //! charged tokens per minute against the TPM limit, with one legend for both panels below them.
 
 use plotters::prelude::*;
-use scenario::{RunReport, RunResult};
+use results::{RunReport, RunResult};
 
 use super::{
     CHART_WIDTH, Chart, FONT, LegendEntry, LegendStrip, SeriesStyle, append_to_svg, axis_top,
@@ -36,7 +36,7 @@ pub(super) fn chart(
         .map_or(1.0, |bin| minutes(bin.start_ms + bin_width_ms));
     let per_minute = |count: u64| count as f64 * scale;
     // Each bin is drawn flat from its start to its end: the rate held over the bin.
-    let steps = |value: &dyn Fn(&scenario::TimeBin) -> u64| -> Vec<(f64, f64)> {
+    let steps = |value: &dyn Fn(&results::TimeBin) -> u64| -> Vec<(f64, f64)> {
         run.bins
             .iter()
             .flat_map(|bin| {

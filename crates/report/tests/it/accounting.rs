@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use report::{Colour, Scoreboard};
-use scenario::RunReport;
+use results::RunReport;
 
 pub(crate) fn shipped_scenarios() -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios");

@@ -4,7 +4,8 @@
 
 use quota::RejectedRequests;
 use report::{RunReport, Scoreboard, evaluate, example_report};
-use scenario::{Expectations, Location, RunResult, ServerSummary, SloMetric, Threshold};
+use results::{RunResult, ServerSummary};
+use scenario::{Expectations, Location, SloMetric, Threshold};
 
 /// A run of 1,000 requests on `server`: `succeeded` of them succeed with the given p99 and the
 /// rest are given up; `attempts` HTTP attempts in all.

@@ -56,7 +56,7 @@ fn columns_pair_by_title_when_only_one_report_has_a_batch() {
     let mut head = example_report();
     head.scenario.groups[0].batch_requests = Some(240);
     for run in &mut head.runs {
-        run.batch = Some(scenario::BatchResult {
+        run.batch = Some(results::BatchResult {
             requests: 240,
             not_started: 0,
             makespan_ms: Some(90_000),

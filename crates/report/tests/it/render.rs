@@ -60,7 +60,7 @@ fn report_json_of_another_version_is_refused_with_advice() {
         "report.json has format_version 0, older than this ratelab reads (version 1): re-run the scenario to write it again"
     );
     // Every version from the oldest readable to the current one is read.
-    for version in report::OLDEST_READABLE_FORMAT_VERSION..=scenario::REPORT_FORMAT_VERSION {
+    for version in report::OLDEST_READABLE_FORMAT_VERSION..=results::REPORT_FORMAT_VERSION {
         assert!(report::parse_report_json(&with_version(version)).is_ok());
     }
 }

@@ -2,7 +2,7 @@
 //! when strategies are within noise, and diffs that count only moves outside it.
 
 use report::{Change, Colour, ReportDiff, RunReport, example_report};
-use scenario::{RunResult, SeedStats, SeedValues};
+use results::{RunResult, SeedStats, SeedValues};
 
 /// `run` on five seeds: the first is `run` itself, the others move its successes by `spread`
 /// requests either way (and its p99 by as many milliseconds).

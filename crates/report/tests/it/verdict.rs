@@ -108,7 +108,7 @@ fn a_strategy_threshold_overrides_the_one_for_all() {
 #[test]
 fn a_latency_threshold_fails_when_nothing_succeeded() {
     let mut report = example_report();
-    report.runs[0].latency = scenario::LatencySummary::default();
+    report.runs[0].latency = results::LatencySummary::default();
     let expectations = Expectations {
         gate: None,
         thresholds: vec![threshold(SloMetric::P99Latency, 60.0, Some("none"))],
@@ -290,12 +290,12 @@ fn the_storm_share_and_the_makespan_as_thresholds() {
         ],
     );
     let mut report = example_report();
-    report.runs[0].batch = Some(scenario::BatchResult {
+    report.runs[0].batch = Some(results::BatchResult {
         requests: 240,
         not_started: 0,
         makespan_ms: Some(95_500),
     });
-    report.runs[1].batch = Some(scenario::BatchResult {
+    report.runs[1].batch = Some(results::BatchResult {
         requests: 240,
         not_started: 12,
         makespan_ms: None,

@@ -1,9 +1,7 @@
 //! Integration tests of the scenario crate: one binary, one module per feature.
 
-mod analysis;
 mod expect;
 mod fuzz;
-mod storm;
 mod validation;
 mod workload;
 

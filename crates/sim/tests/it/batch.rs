@@ -2,7 +2,7 @@
 //! started before the run stopped sending, and its makespan, from its start to the end of its
 //! last request.
 
-use scenario::BatchResult;
+use results::BatchResult;
 
 /// Two workers of one instance, each to send three requests answered in exactly one second,
 /// starting at `start`, for `duration`, with `strategy`.

@@ -3,7 +3,7 @@
 //! deadline, an attempt in flight is cut there like a timeout, and nothing that would end later
 //! counts as a success.
 
-use scenario::{AttemptDecision, AttemptOutcome, AttemptRecord, RunReport};
+use results::{AttemptDecision, AttemptOutcome, AttemptRecord, RunReport};
 
 const TWO_MINUTES_NS: u64 = 120_000_000_000;
 

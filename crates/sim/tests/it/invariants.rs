@@ -5,7 +5,8 @@
 use std::collections::BTreeMap;
 
 use proptest::prelude::*;
-use scenario::{AttemptDecision, AttemptOutcome, AttemptRecord, ClientId, RunReport};
+use results::{AttemptDecision, AttemptOutcome, AttemptRecord, RunReport};
+use scenario::ClientId;
 
 const STRATEGIES: [&str; 6] = [
     "kind = \"none\"",

@@ -10,7 +10,8 @@ mod timeline;
 
 use std::path::{Path, PathBuf};
 
-use scenario::{AttemptRecord, RunReport, Scenario};
+use results::{AttemptRecord, RunReport};
+use scenario::Scenario;
 
 /// The repository's `scenarios/` folder.
 pub fn scenarios_dir() -> PathBuf {

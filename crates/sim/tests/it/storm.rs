@@ -57,7 +57,7 @@ fn synchronised_retries_storm_and_jittered_ones_do_not() {
     // second among 8 first attempts; jitter spreads them over up to twice the wait.
     assert_eq!(
         report.runs[0].analysis.storm_window,
-        Some(scenario::StormWindow {
+        Some(results::StormWindow {
             start_ms: 60_000,
             end_ms: 60_895,
             attempts: 88,
@@ -79,7 +79,7 @@ fn synchronised_retries_storm_and_jittered_ones_do_not() {
             .map(|record| (record.sent_ns, record.attempt > 0))
             .collect();
         sends.sort_unstable();
-        assert_eq!(scenario::storm_share(sends), run.analysis.storm_window);
+        assert_eq!(results::storm_share(sends), run.analysis.storm_window);
     }
 
     // As a threshold: the jittered strategy meets it, the synchronised one does not.

@@ -1,7 +1,7 @@
 //! The server's timeline in the simulator: a tier upgrade, a limit that drops for a window and
 //! an outage each take effect exactly while their entry is in force.
 
-use scenario::{AttemptOutcome, AttemptRecord};
+use results::{AttemptOutcome, AttemptRecord};
 
 /// `rpm` of constant traffic for 6 minutes, no retries, against `server`.
 fn scenario(server: &str, rpm: u32) -> String {

@@ -1,9 +1,8 @@
 //! The online resilience metrics: early retries, requests in retry, backlog drain, fairness,
 //! goodput and the quota spent on rejections, from hand-built attempt records.
 
-use scenario::{
-    AttemptDecision, AttemptOutcome, AttemptRecord, ClientId, LimitKind, RunMetrics, jain_index,
-};
+use results::{AttemptDecision, AttemptOutcome, AttemptRecord, LimitKind, RunMetrics, jain_index};
+use scenario::ClientId;
 
 const SECOND: u64 = 1_000_000_000;
 
@@ -53,7 +52,7 @@ fn succeeded(record: AttemptRecord) -> AttemptRecord {
 
 /// Two instances over 10 one-second bins: instance 0's request is rejected twice (one retry
 /// waits less than asked, one more) and succeeds at 6s; instance 1 gives up at once.
-fn example() -> scenario::RunResult {
+fn example() -> results::RunResult {
     let mut metrics = RunMetrics::new(vec!["app".to_owned()], SECOND);
     metrics.set_goodput_window(10 * SECOND);
     metrics.record_arrival(client(0), 0);
@@ -180,7 +179,7 @@ fn fairness_is_jains_index_over_instances() {
 fn the_latency_cdf_ends_at_the_maximum() {
     let result = example();
     let cdf = &result.analysis.latency_cdf;
-    assert_eq!(cdf.len(), scenario::CDF_QUANTILES.len());
+    assert_eq!(cdf.len(), results::CDF_QUANTILES.len());
     assert_eq!(cdf.last().map(|point| point.quantile), Some(1.0));
     assert_eq!(
         cdf.last().map(|point| point.latency_us),

@@ -3,15 +3,14 @@
 //! Times are integer nanoseconds since the scenario start, so a trace is exact and its JSONL
 //! form is byte-identical for the same seed.
 
+use scenario::ClientId;
 use serde::{Deserialize, Serialize};
-
-use crate::workload::ClientId;
 
 /// Which limit rejected an attempt with a 429: each of quota's limit kinds by name (executors
 /// map them exhaustively), plus the 429s no limit of the limiter's explains.
 ///
 /// ```
-/// use scenario::LimitKind;
+/// use results::LimitKind;
 ///
 /// assert_eq!(LimitKind::Ipm.as_str(), "ipm");
 /// assert_eq!(serde_json::to_string(&LimitKind::Ipm).unwrap(), "\"ipm\"");

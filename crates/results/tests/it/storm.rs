@@ -2,7 +2,7 @@
 //! every window, and through `RunMetrics`.
 
 use proptest::prelude::*;
-use scenario::{RunMetrics, STORM_WINDOW_NS, StormWindow, storm_share};
+use results::{RunMetrics, STORM_WINDOW_NS, StormWindow, storm_share};
 
 const MS: u64 = 1_000_000;
 const SECOND: u64 = 1_000_000_000;

@@ -45,7 +45,7 @@ impl StormWindow {
     /// `retries / attempts`, from 0 to 1.
     ///
     /// ```
-    /// let window = scenario::StormWindow { start_ms: 0, end_ms: 900, attempts: 10, retries: 6 };
+    /// let window = results::StormWindow { start_ms: 0, end_ms: 900, attempts: 10, retries: 6 };
     /// assert_eq!(window.share(), 0.6);
     /// ```
     pub fn share(&self) -> f64 {
@@ -62,7 +62,7 @@ impl StormWindow {
 /// `None` when no one-second window holds [`STORM_MIN_ATTEMPTS`] attempts.
 ///
 /// ```
-/// use scenario::storm_share;
+/// use results::storm_share;
 /// const MS: u64 = 1_000_000;
 /// // Ten attempts within 900 ms, six of them retries.
 /// let sends = (0..10).map(|i| (i * 100 * MS, i >= 4));

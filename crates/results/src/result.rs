@@ -5,10 +5,10 @@
 
 use std::collections::BTreeMap;
 
+use scenario::Expectations;
 use serde::{Deserialize, Serialize};
 
 use crate::analysis::RunAnalysis;
-use crate::expect::Expectations;
 
 /// Version of the `report.json` layout; bumped on incompatible changes.
 pub const REPORT_FORMAT_VERSION: u32 = 1;
@@ -120,7 +120,7 @@ pub struct RunResult {
     /// their means and 95% intervals; the other fields are those of the first seed. Absent for
     /// a run on one seed, so a one-seed report reads exactly as before.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub seeds: Option<crate::seeds::SeedStats>,
+    pub seeds: Option<crate::SeedStats>,
 }
 
 /// How far a run got through the scenario's batch: the closed-loop groups with
@@ -168,7 +168,7 @@ impl Totals {
     /// Attempts per logical request: 1.0 means no retries.
     ///
     /// ```
-    /// let totals = scenario::Totals { requests: 4, attempts: 10, ..Default::default() };
+    /// let totals = results::Totals { requests: 4, attempts: 10, ..Default::default() };
     /// assert_eq!(totals.amplification(), 2.5);
     /// ```
     pub fn amplification(&self) -> f64 {
@@ -241,7 +241,7 @@ pub struct TimeBin {
 
 impl ScenarioSummary {
     /// The summary of a validated scenario.
-    pub fn of(scenario: &crate::Scenario) -> ScenarioSummary {
+    pub fn of(scenario: &scenario::Scenario) -> ScenarioSummary {
         let millis =
             |duration: std::time::Duration| u64::try_from(duration.as_millis()).unwrap_or(u64::MAX);
         ScenarioSummary {

@@ -4,12 +4,11 @@
 use std::collections::BTreeMap;
 
 use hdrhistogram::Histogram;
+use scenario::{ClientId, Scenario};
 
 use crate::analysis::{AnalysisAggregator, BinIndexer};
-use crate::model::Scenario;
 use crate::result::{BatchResult, LatencySummary, RunResult, TimeBin, Totals};
 use crate::trace::{AttemptDecision, AttemptOutcome, AttemptRecord, LimitKind};
-use crate::workload::ClientId;
 
 /// Every kind, `Other` last (a kind missing here would count as `Other`).
 const LIMIT_KINDS: [LimitKind; 7] = [
@@ -25,7 +24,8 @@ const LIMIT_KINDS: [LimitKind; 7] = [
 /// Folds arrivals and attempt records into counters, time bins and a latency histogram.
 ///
 /// ```
-/// use scenario::{AttemptDecision, AttemptOutcome, AttemptRecord, ClientId, RunMetrics};
+/// use results::{AttemptDecision, AttemptOutcome, AttemptRecord, RunMetrics};
+/// use scenario::ClientId;
 ///
 /// let mut metrics = RunMetrics::new(vec!["app".into()], 1_000_000_000);
 /// let client = ClientId { group: 0, instance: 0 };
@@ -149,7 +149,7 @@ impl RunMetrics {
         let planned: Vec<Option<u64>> = scenario
             .groups
             .iter()
-            .map(crate::model::ClientGroup::batch_requests)
+            .map(scenario::ClientGroup::batch_requests)
             .collect();
         let batch_start = scenario
             .groups

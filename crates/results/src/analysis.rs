@@ -9,12 +9,12 @@
 use std::collections::BTreeMap;
 
 use hdrhistogram::Histogram;
+use scenario::ClientId;
 use serde::{Deserialize, Serialize};
 
 use crate::result::TimeBin;
 use crate::storm::{StormTracker, StormWindow};
 use crate::trace::{AttemptDecision, AttemptOutcome, AttemptRecord};
-use crate::workload::ClientId;
 
 /// The quantiles of the latency CDF in [`RunAnalysis::latency_cdf`]: a fixed set, so two runs'
 /// curves can be compared point by point.
@@ -363,7 +363,7 @@ impl AnalysisAggregator {
 /// Jain's index of `values`, rounded to 4 decimals; `None` when all are zero or there are none.
 ///
 /// ```
-/// # use scenario::jain_index;
+/// # use results::jain_index;
 /// assert_eq!(jain_index(&[5, 5, 5, 5]), Some(1.0));
 /// assert_eq!(jain_index(&[8, 0, 0, 0]), Some(0.25));
 /// assert_eq!(jain_index(&[0, 0]), None);
