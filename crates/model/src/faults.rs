@@ -151,6 +151,8 @@ pub fn validate_script(script: &FaultScript) -> Result<(), String> {
 #[derive(Debug, Clone, Default)]
 pub struct Faults {
     rates: FaultRates,
+    /// Whether any rate is above zero: checked per request, so kept rather than recomputed.
+    rates_set: bool,
     scripts: Vec<RunningScript>,
 }
 
@@ -179,6 +181,7 @@ impl Faults {
     /// Replaces rates and scripts (scripts restart from their first step).
     pub fn replace(&mut self, config: &FaultConfig) {
         self.rates = config.rates;
+        self.rates_set = config.rates.table().iter().any(|(rate, _)| *rate > 0.0);
         self.scripts.clear();
         config
             .scripts
@@ -211,7 +214,7 @@ impl Faults {
 
     /// Whether [`Faults::decide`] can only answer `None` outside windows: no scripts, no rates.
     pub fn is_idle(&self) -> bool {
-        self.scripts.is_empty() && self.rates.table().iter().all(|(rate, _)| *rate == 0.0)
+        self.scripts.is_empty() && !self.rates_set
     }
 
     /// Decides the fault, if any, for one request with `key`, given the timeline's window in
@@ -223,7 +226,9 @@ impl Faults {
         window: Option<ActiveWindow<'_>>,
         rng: &mut impl Rng,
     ) -> Option<Fault> {
-        if let Some(scripted) = self.next_script_step(key) {
+        if !self.scripts.is_empty()
+            && let Some(scripted) = self.next_script_step(key)
+        {
             return Some(scripted);
         }
         if let Some(window) = window
@@ -231,10 +236,10 @@ impl Faults {
         {
             return Some(window.fault.clone());
         }
-        let table = self.rates.table();
-        if table.iter().all(|(rate, _)| *rate == 0.0) {
+        if !self.rates_set {
             return None;
         }
+        let table = self.rates.table();
         let mut draw: f64 = rng.random();
         for (rate, fault) in table {
             if draw < rate {

@@ -35,7 +35,7 @@ pub use faults::{
 pub use latency::{LatencyConfig, LatencyPlan};
 pub use pricing::{Price, PriceTable};
 pub use server::{
-    Admission, Caller, Cost, LateFault, RateLimited, Refusal, Reply, RequestLimits, ServerModel,
-    build_catalog,
+    Admission, Caller, Cost, LateFault, RateLimited, Refusal, Reply, RequestLimits, RouteId,
+    ServerModel, build_catalog,
 };
 pub use timeline::{Timeline, TimelineEntry};

@@ -79,11 +79,24 @@ impl PriceTable {
 
     /// The cost in dollars of one request's tokens.
     pub fn cost_usd(&self, model: &str, input_tokens: u64, output_tokens: u64) -> f64 {
-        self.prices.get(model).map_or(0.0, |price| {
-            (input_tokens as f64 * price.input_per_million_usd
-                + output_tokens as f64 * price.output_per_million_usd)
-                / 1e6
+        self.price(model).cost_usd(input_tokens, output_tokens)
+    }
+
+    /// The price of `model`; nothing for a model the table does not list.
+    pub fn price(&self, model: &str) -> Price {
+        self.prices.get(model).copied().unwrap_or(Price {
+            input_per_million_usd: 0.0,
+            output_per_million_usd: 0.0,
         })
+    }
+}
+
+impl Price {
+    /// The cost in dollars of this many tokens.
+    pub fn cost_usd(&self, input_tokens: u64, output_tokens: u64) -> f64 {
+        (input_tokens as f64 * self.input_per_million_usd
+            + output_tokens as f64 * self.output_per_million_usd)
+            / 1e6
     }
 }
 

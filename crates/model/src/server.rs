@@ -20,7 +20,7 @@ use rand::Rng;
 use crate::config::{ConfiguredLimits, DEFAULT_ORGANIZATION, HeaderPolicy, ServerConfig};
 use crate::faults::{DEFAULT_HANG, Fault, Faults};
 use crate::latency::LatencyConfig;
-use crate::pricing::PriceTable;
+use crate::pricing::{Price, PriceTable};
 use crate::timeline::Timeline;
 
 /// gpt-4.1 inputs above this many tokens draw from the separate long-context pool.
@@ -217,9 +217,8 @@ struct Organization {
     bucket_id: u32,
     tier: Option<String>,
     budget_usd: Option<f64>,
-    spent_usd: f64,
-    /// Which 30-day spend period `spent_usd` belongs to.
-    spend_period: u64,
+    /// Index of this organization's spend in `ServerModel::spends`, which routes keep.
+    spend: usize,
     /// Limits by model that overlay the tier's for this organization.
     limits: HashMap<String, ConfiguredLimits>,
     projects: HashMap<String, Project>,
@@ -229,6 +228,41 @@ struct Organization {
 struct Project {
     bucket_id: u32,
     limits: HashMap<String, Written>,
+}
+
+/// What an organization has spent in the current 30-day period.
+#[derive(Debug, Clone, Copy, Default)]
+struct Spend {
+    spent_usd: f64,
+    /// When the period of `spent_usd` ends (0 before the first request): compared per request
+    /// rather than dividing the time.
+    period_end: Duration,
+}
+
+/// A resolved (organization, project, model), so that [`ServerModel::decide_routed`] finds
+/// what a request needs without looking names up: issued by [`ServerModel::route`], valid for
+/// the model's lifetime.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct RouteId(u32);
+
+#[derive(Debug)]
+struct Route {
+    organization: String,
+    project: String,
+    model: String,
+    spend: usize,
+    /// What the route enforces, for one (admin generation, timeline epoch).
+    cache: Option<RouteCache>,
+}
+
+#[derive(Debug)]
+struct RouteCache {
+    stamp: (u64, usize),
+    organization_key: BucketKey,
+    project_key: BucketKey,
+    organization_limits: quota::Limits,
+    project_limits: Option<quota::Limits>,
+    spend_cap_usd: f64,
 }
 
 /// Which enforced set a compiled-limits cache entry is: the organization's own (by bucket id)
@@ -256,6 +290,12 @@ pub struct ServerModel {
     timeline: Timeline,
     faults: Faults,
     organizations: HashMap<String, Organization>,
+    spends: Vec<Spend>,
+    routes: Vec<Route>,
+    /// Route ids by organization, project and model.
+    route_ids: HashMap<String, HashMap<String, HashMap<String, RouteId>>>,
+    /// Bumped by every admin change, so routes recompute what they enforce.
+    generation: u64,
     /// Compiled enforced sets (see [`SetKey`]).
     compiled: HashMap<SetKey, quota::Limits>,
     /// Each model's pool id: models that share a pool share the id.
@@ -320,6 +360,10 @@ impl ServerModel {
             timeline: Timeline::new(&config.timeline),
             faults: Faults::new(&config.faults),
             organizations: HashMap::new(),
+            spends: Vec::new(),
+            routes: Vec::new(),
+            route_ids: HashMap::new(),
+            generation: 0,
             compiled: HashMap::new(),
             pools: HashMap::new(),
             pool_ids: HashMap::new(),
@@ -341,8 +385,10 @@ impl ServerModel {
                 bucket_id: model.issue_bucket_id(),
                 tier: configured.tier.clone(),
                 budget_usd: configured.budget_usd,
+                spend: model.spends.len(),
                 ..Organization::default()
             };
+            model.spends.push(Spend::default());
             for (name, set) in &configured.limits {
                 model.check_model(name, &format!("{place}.limits"))?;
                 set.resolve(&model.options)
@@ -486,8 +532,10 @@ impl ServerModel {
         if !self.organizations.contains_key(id) {
             let organization = Organization {
                 bucket_id: self.issue_bucket_id(),
+                spend: self.spends.len(),
                 ..Organization::default()
             };
+            self.spends.push(Spend::default());
             self.organizations.insert(id.to_owned(), organization);
         }
         self.organizations
@@ -618,6 +666,43 @@ impl ServerModel {
         })
     }
 
+    /// The route of `caller`'s requests to `model`, or `None` when no request may name the
+    /// model. Resolve it once per caller and model, then decide with
+    /// [`ServerModel::decide_routed`]: the simulator's fast path.
+    pub fn route(&mut self, caller: &Caller<'_>, model: &str) -> Option<RouteId> {
+        if !self.knows_model(model) {
+            return None;
+        }
+        Some(self.route_unchecked(caller.organization, caller.project, model))
+    }
+
+    fn route_unchecked(&mut self, organization: &str, project: &str, model: &str) -> RouteId {
+        if let Some(found) = self
+            .route_ids
+            .get(organization)
+            .and_then(|projects| projects.get(project))
+            .and_then(|models| models.get(model))
+        {
+            return *found;
+        }
+        let spend = self.organization(organization).spend;
+        let id = RouteId(u32::try_from(self.routes.len()).unwrap_or(u32::MAX));
+        self.routes.push(Route {
+            organization: organization.to_owned(),
+            project: project.to_owned(),
+            model: model.to_owned(),
+            spend,
+            cache: None,
+        });
+        self.route_ids
+            .entry(organization.to_owned())
+            .or_default()
+            .entry(project.to_owned())
+            .or_default()
+            .insert(model.to_owned(), id);
+        id
+    }
+
     /// Decides a request's fate at server time `now`. `rng` is the stream fault draws come
     /// from. `report` asks for the limits' statuses (the `x-ratelimit-*` headers), which cost
     /// an allocation; the simulator skips them when no strategy reads them.
@@ -629,9 +714,23 @@ impl ServerModel {
         rng: &mut impl Rng,
         report: bool,
     ) -> Reply {
-        if !self.knows_model(cost.model) {
-            return Reply::Refused(Refusal::ModelNotFound);
+        match self.route(caller, cost.model) {
+            Some(route) => self.decide_routed(now, route, caller, cost, rng, report),
+            None => Reply::Refused(Refusal::ModelNotFound),
         }
+    }
+
+    /// [`ServerModel::decide`] for a request on `route` (from [`ServerModel::route`] with the
+    /// same caller and `cost.model`): the same decision, without the name lookups.
+    pub fn decide_routed(
+        &mut self,
+        now: Duration,
+        route: RouteId,
+        caller: &Caller<'_>,
+        cost: &Cost<'_>,
+        rng: &mut impl Rng,
+        report: bool,
+    ) -> Reply {
         let window = self.timeline.fault(now);
         let late_fault = match self.faults.decide(caller.key, window, rng) {
             None => None,
@@ -649,7 +748,7 @@ impl ServerModel {
             Some(Fault::ConnectionReset) => Some(LateFault::ConnectionReset),
             Some(Fault::StreamError) => Some(LateFault::StreamError),
         };
-        match self.admit(now, caller, cost, report) {
+        match self.admit(now, route, cost, report) {
             Ok(statuses) => Reply::Admitted(Admission {
                 statuses,
                 late_fault,
@@ -658,65 +757,120 @@ impl ServerModel {
         }
     }
 
-    /// The spend check and the limiter.
-    fn admit(
+    /// Brings the route's cache to what it enforces at `now`.
+    #[inline]
+    fn refresh(&mut self, route: RouteId, now: Duration) -> Result<(), Refusal> {
+        let stamp = (self.generation, self.timeline.epoch(now));
+        let entry = &self.routes[route.0 as usize];
+        if entry
+            .cache
+            .as_ref()
+            .is_some_and(|cache| cache.stamp == stamp)
+        {
+            return Ok(());
+        }
+        self.recompute(route, now, stamp)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn recompute(
         &mut self,
+        route: RouteId,
         now: Duration,
-        caller: &Caller<'_>,
-        cost: &Cost<'_>,
-        report: bool,
-    ) -> Result<Vec<LimitStatus>, Refusal> {
-        let period = now.as_secs() / SPEND_PERIOD.as_secs();
-        let organization = self.organization(caller.organization);
-        if organization.spend_period != period {
-            organization.spend_period = period;
-            organization.spent_usd = 0.0;
-        }
-        let spent = organization.spent_usd;
-        if spent >= self.spend_cap_usd(&self.organizations[caller.organization]) {
-            return Err(Refusal::InsufficientQuota);
-        }
-        let model = LONG_CONTEXT_MODELS
-            .iter()
-            .find(|(base, long)| {
-                *base == cost.model
-                    && cost.prompt_tokens > LONG_CONTEXT_THRESHOLD
-                    && self.catalog.models.contains_key(*long)
-            })
-            .map_or(cost.model, |(_, long)| *long);
-        let pool = self.pool(model).ok_or(Refusal::ModelNotFound)?;
+        stamp: (u64, usize),
+    ) -> Result<(), Refusal> {
+        let entry = &self.routes[route.0 as usize];
+        let (organization, project, model) = (
+            entry.organization.clone(),
+            entry.project.clone(),
+            entry.model.clone(),
+        );
+        let pool = self.pool(&model).ok_or(Refusal::ModelNotFound)?;
         let organization_limits = self
-            .enforced_for(now, caller.organization, model)
+            .enforced_for(now, &organization, &model)
             .map_err(|_| Refusal::ModelNotFound)?;
-        let organization = &self.organizations[caller.organization];
-        let project = organization.projects.get(caller.project);
-        let project_limits = project
-            .and_then(|project| project.limits.get(model))
-            .map(|found| found.compiled.clone());
+        let holder = &self.organizations[organization.as_str()];
+        let found = holder.projects.get(&project);
+        let project_limits = found
+            .and_then(|project| project.limits.get(&model))
+            .map(|written| written.compiled.clone());
         let organization_key = BucketKey {
-            organization: organization.bucket_id,
+            organization: holder.bucket_id,
             project: None,
             pool,
         };
         let project_key = BucketKey {
-            project: project.map(|project| project.bucket_id),
+            project: found.map(|project| project.bucket_id),
             ..organization_key
         };
+        let spend_cap_usd = self.spend_cap_usd(holder);
+        self.routes[route.0 as usize].cache = Some(RouteCache {
+            stamp,
+            organization_key,
+            project_key,
+            organization_limits,
+            project_limits,
+            spend_cap_usd,
+        });
+        Ok(())
+    }
+
+    /// The spend check and the limiter.
+    fn admit(
+        &mut self,
+        now: Duration,
+        route: RouteId,
+        cost: &Cost<'_>,
+        report: bool,
+    ) -> Result<Vec<LimitStatus>, Refusal> {
+        let mut route = route;
+        if cost.prompt_tokens > LONG_CONTEXT_THRESHOLD {
+            let entry = &self.routes[route.0 as usize];
+            if let Some((_, long)) = LONG_CONTEXT_MODELS.iter().find(|(base, long)| {
+                *base == entry.model && self.catalog.models.contains_key(*long)
+            }) {
+                let (organization, project) = (entry.organization.clone(), entry.project.clone());
+                route = self.route_unchecked(&organization, &project, long);
+            }
+        }
+        self.refresh(route, now)?;
+        let ServerModel {
+            routes,
+            spends,
+            limiter,
+            ..
+        } = self;
+        let entry = &routes[route.0 as usize];
+        let cache = entry
+            .cache
+            .as_ref()
+            .unwrap_or_else(|| unreachable!("refresh filled the cache"));
+        let spend = &mut spends[entry.spend];
+        if now >= spend.period_end {
+            let period = now.as_secs() / SPEND_PERIOD.as_secs();
+            spend.period_end =
+                SPEND_PERIOD.saturating_mul(u32::try_from(period + 1).unwrap_or(u32::MAX));
+            spend.spent_usd = 0.0;
+        }
+        if spend.spent_usd >= cache.spend_cap_usd {
+            return Err(Refusal::InsufficientQuota);
+        }
         let organization_scope = ScopedKey {
             scope: Scope::Organization,
-            key: &organization_key,
-            limits: &organization_limits,
+            key: &cache.organization_key,
+            limits: &cache.organization_limits,
         };
         // Both scopes live on the stack: no allocation for the usual one or two.
         let both_scopes;
-        let scopes: &[ScopedKey<'_, BucketKey>] = match &project_limits {
+        let scopes: &[ScopedKey<'_, BucketKey>] = match &cache.project_limits {
             None => std::slice::from_ref(&organization_scope),
             Some(limits) => {
                 both_scopes = [
                     organization_scope,
                     ScopedKey {
                         scope: Scope::Project,
-                        key: &project_key,
+                        key: &cache.project_key,
                         limits,
                     },
                 ];
@@ -725,16 +879,18 @@ impl ServerModel {
         };
         let instant = to_instant(now);
         // The organization's rule: `[limiter]`'s unless its limit set writes its own.
-        let tokens = organization_limits.token_charge().tokens(&cost.size());
+        let tokens = cache
+            .organization_limits
+            .token_charge()
+            .tokens(&cost.size());
         let charge = quota::Charge::request(tokens);
         if !report {
-            return self
-                .limiter
-                .try_acquire(instant, charge, scopes)
-                .map(|()| Vec::new())
-                .map_err(|rejection| self.limited(rejection, None));
+            return match limiter.try_acquire(instant, charge, scopes) {
+                Ok(()) => Ok(Vec::new()),
+                Err(rejection) => Err(self.limited(rejection, None)),
+            };
         }
-        match self.limiter.decide(instant, charge, scopes) {
+        match limiter.decide(instant, charge, scopes) {
             Ok(admitted) if self.headers.rate_limit.on_success() => Ok(admitted.statuses),
             Ok(_) => Ok(Vec::new()),
             Err(quota::Rejected {
@@ -794,7 +950,20 @@ impl ServerModel {
     /// Records what a served request cost, for budgets and `insufficient_quota`.
     pub fn record_spend(&mut self, caller: &Caller<'_>, model: &str, input: u64, output: u64) {
         let cost = self.prices.cost_usd(model, input, output);
-        self.organization(caller.organization).spent_usd += cost;
+        let spend = self.organization(caller.organization).spend;
+        self.spends[spend].spent_usd += cost;
+    }
+
+    /// [`ServerModel::record_spend`] for a request on `route`, with the price of a million
+    /// input and output tokens (from [`ServerModel::price`]) looked up once by the caller.
+    pub fn record_spend_routed(&mut self, route: RouteId, price: Price, input: u64, output: u64) {
+        let spend = self.routes[route.0 as usize].spend;
+        self.spends[spend].spent_usd += price.cost_usd(input, output);
+    }
+
+    /// The list price of `model`.
+    pub fn price(&self, model: &str) -> Price {
+        self.prices.price(model)
     }
 
     /// Changes the tier of one organization, or the default tier when `organization` is absent.
@@ -805,6 +974,7 @@ impl ServerModel {
             Some(id) => self.organization(id).tier = Some(tier.to_owned()),
         }
         self.compiled.clear();
+        self.generation += 1;
         Ok(())
     }
 
@@ -861,14 +1031,15 @@ impl ServerModel {
             }
         }
         self.compiled.clear();
+        self.generation += 1;
         Ok(())
     }
 
     /// Forgets all usage: every bucket full, every budget unspent.
     pub fn reset(&mut self) {
         self.limiter.clear();
-        for organization in self.organizations.values_mut() {
-            organization.spent_usd = 0.0;
+        for spend in &mut self.spends {
+            spend.spent_usd = 0.0;
         }
     }
 
@@ -894,7 +1065,7 @@ impl ServerModel {
                     .collect();
                 let value = serde_json::json!({
                     "tier": organization.tier.as_deref().or(self.default_tier.as_deref()),
-                    "spent_usd": organization.spent_usd,
+                    "spent_usd": self.spends[organization.spend].spent_usd,
                     "spend_cap_usd": self.spend_cap_usd(organization),
                     "limits": limits,
                     "projects": projects,

@@ -119,13 +119,28 @@ pub(crate) fn validate(entries: &[TimelineEntry]) -> Result<(), String> {
 #[derive(Debug, Clone, Default)]
 pub struct Timeline {
     entries: Vec<TimelineEntry>,
+    /// [`Timeline::changes`], kept for [`Timeline::epoch`].
+    changes: Vec<Duration>,
 }
 
 impl Timeline {
     pub fn new(entries: &[TimelineEntry]) -> Timeline {
-        Timeline {
+        let mut timeline = Timeline {
             entries: entries.to_vec(),
+            changes: Vec::new(),
+        };
+        timeline.changes = timeline.changes();
+        timeline
+    }
+
+    /// How many changes have happened by `now`: the limits in force are the same for every
+    /// time of one epoch, so what a route enforces is cached per epoch.
+    #[inline]
+    pub fn epoch(&self, now: Duration) -> usize {
+        if self.changes.is_empty() {
+            return 0;
         }
+        self.changes.partition_point(|change| *change <= now)
     }
 
     /// Whether nothing ever changes.
@@ -165,7 +180,11 @@ impl Timeline {
     }
 
     /// The fault window in force at `now`, if any.
+    #[inline]
     pub fn fault(&self, now: Duration) -> Option<ActiveWindow<'_>> {
+        if self.entries.is_empty() {
+            return None;
+        }
         self.in_force(now, |entry| {
             entry.fault.as_ref().map(|fault| ActiveWindow {
                 fault,
@@ -176,7 +195,11 @@ impl Timeline {
     }
 
     /// The latency regime in force at `now`, if the timeline changes it then.
+    #[inline]
     pub fn latency(&self, now: Duration) -> Option<&LatencyConfig> {
+        if self.entries.is_empty() {
+            return None;
+        }
         self.in_force(now, |entry| entry.latency.as_ref())
             .map(|(_, latency)| latency)
     }

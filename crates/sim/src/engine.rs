@@ -34,6 +34,8 @@ struct Client {
     deadline: u64,
     /// The organization, project and key the server sees.
     identity: Identity,
+    /// The server's route for them.
+    route: model::RouteId,
 }
 
 /// A logical request in flight, or a free slot (`live == false`) kept for reuse: slots are
@@ -128,6 +130,7 @@ impl<'a> Run<'a> {
                 think_time,
                 worker_budget,
                 deadline: group.shape.deadline.map_or(u64::MAX, nanos),
+                route: model::RouteId::default(),
                 identity: match &group.key {
                     Some(key) => Identity {
                         organization: key.organization.clone(),
@@ -141,6 +144,8 @@ impl<'a> Run<'a> {
                     },
                 },
             };
+            let mut client = client;
+            client.route = run.server.route(&client.identity.caller());
             run.clients.push(client);
         }
         for index in 0..run.clients.len() {
@@ -321,6 +326,7 @@ impl<'a> Run<'a> {
         let client = &mut self.clients[in_flight.client as usize];
         let response = self.server.handle(
             Duration::from_nanos(now),
+            client.route,
             &client.identity.caller(),
             &in_flight.spec,
             &mut client.fault_rng,
@@ -374,8 +380,7 @@ impl<'a> Run<'a> {
         let sent_at = in_flight.sent_at;
         if record == AttemptOutcome::Success {
             // The server books a reply's spend when it is written, as the mock server does.
-            self.server
-                .record_spend(&client.identity.caller(), &in_flight.spec);
+            self.server.record_spend(client.route, &in_flight.spec);
         }
         match decision {
             Decision::Done if record == AttemptOutcome::Success => {

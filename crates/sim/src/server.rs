@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use model::{Caller, Cost, LateFault, Refusal, Reply, ServerModel};
+use model::{Caller, Cost, LateFault, Price, Refusal, Reply, RouteId, ServerModel};
 use quota::header_names::{RETRY_AFTER, RETRY_AFTER_MS};
 use quota::{LimitStatus, RateLimitHeaders};
 use rand_chacha::ChaCha8Rng;
@@ -55,6 +55,8 @@ pub(crate) struct SimServer {
     headers_as_text: bool,
     /// How many tokens a request is charged.
     token_charge: quota::TokenChargeRule,
+    /// The model's list price, for spend.
+    price: Price,
 }
 
 impl SimServer {
@@ -68,6 +70,7 @@ impl SimServer {
         let reports = model.header_policy().rate_limit.on_success()
             || model.header_policy().rate_limit.on_429();
         SimServer {
+            price: model.price(&model_name),
             model,
             model_name,
             rate_limit_headers: reports && strategy_reads_rate_limit_headers,
@@ -82,11 +85,18 @@ impl SimServer {
         self.token_charge.tokens(&request_size(request))
     }
 
+    /// The route of a client's requests: resolved once per client instance.
+    pub(crate) fn route(&mut self, caller: &Caller<'_>) -> RouteId {
+        self.model
+            .route(caller, &self.model_name)
+            .unwrap_or_else(|| unreachable!("validation checked the scenario's model"))
+    }
+
     /// Books a served request's tokens towards its organization's spend.
-    pub(crate) fn record_spend(&mut self, caller: &Caller<'_>, request: &RequestSpec) {
-        self.model.record_spend(
-            caller,
-            &self.model_name,
+    pub(crate) fn record_spend(&mut self, route: RouteId, request: &RequestSpec) {
+        self.model.record_spend_routed(
+            route,
+            self.price,
             u64::from(request.prompt_tokens),
             u64::from(request.completion_tokens),
         );
@@ -97,6 +107,7 @@ impl SimServer {
     pub(crate) fn handle(
         &mut self,
         now: Duration,
+        route: RouteId,
         caller: &Caller<'_>,
         request: &RequestSpec,
         fault_rng: &mut ChaCha8Rng,
@@ -109,9 +120,9 @@ impl SimServer {
             max_output_tokens: Some(u64::from(request.max_tokens)),
             choices: 1,
         };
-        let reply = self
-            .model
-            .decide(now, caller, &cost, fault_rng, self.rate_limit_headers);
+        let reply =
+            self.model
+                .decide_routed(now, route, caller, &cost, fault_rng, self.rate_limit_headers);
         let latency = self.model.latency_at(now);
         match reply {
             Reply::Admitted(admission) => {
