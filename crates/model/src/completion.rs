@@ -69,4 +69,3 @@ impl LengthDistribution {
         draw.round().clamp(1.0, f64::from(u32::MAX)) as u32
     }
 }
-

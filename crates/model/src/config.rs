@@ -754,7 +754,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(config.seed, Some(9));
-        assert_eq!(config.timeline[0].until, Some(HumanDuration(Duration::from_secs(40))));
+        assert_eq!(
+            config.timeline[0].until,
+            Some(HumanDuration(Duration::from_secs(40)))
+        );
         assert_eq!(config.clock, ClockKind::Manual);
         assert_eq!(config.completion, LengthDistribution::Fixed { tokens: 12 });
         assert_eq!(config.organizations[0].projects[0].keys.len(), 2);

@@ -233,7 +233,10 @@ mod tests {
         assert_eq!(timeline.tier(at(180)), Some("tier-2"));
         assert!(timeline.fault(at(29)).is_none());
         let window = timeline.fault(at(30)).unwrap();
-        assert_eq!((window.fault, window.probability), (&Fault::Overloaded, 0.5));
+        assert_eq!(
+            (window.fault, window.probability),
+            (&Fault::Overloaded, 0.5)
+        );
         assert!(timeline.fault(at(90)).is_none());
         assert_eq!(
             timeline.changes(),

@@ -28,8 +28,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
-use model::HumanDuration;
 use crate::error::{Location, ScenarioError, SourceText};
+use model::HumanDuration;
 
 /// The `[expect]` table as written.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
