@@ -848,22 +848,29 @@ impl ServerModel {
         }
     }
 
-    /// Tiers, limits and spend as JSON for `GET /_admin/state`.
+    /// Tiers, limits and spend as JSON for `GET /_admin/state`. Each limit set written for an
+    /// organization or project shows its figures with the limiter options it is enforced
+    /// with: its own where it writes them, `[limiter]`'s elsewhere.
     pub fn snapshot(&self) -> serde_json::Value {
         let organizations: BTreeMap<&str, serde_json::Value> = self
             .organizations
             .iter()
             .map(|(id, organization)| {
-                let limits: BTreeMap<&String, &ConfiguredLimits> =
-                    organization.limits.iter().collect();
-                let projects: BTreeMap<&str, BTreeMap<&String, &ConfiguredLimits>> = organization
+                let limits: BTreeMap<&String, LimitSet> = organization
+                    .limits
+                    .iter()
+                    .map(|(model, set)| (model, set.resolve(&self.options)))
+                    .collect();
+                let projects: BTreeMap<&str, BTreeMap<&String, LimitSet>> = organization
                     .projects
                     .iter()
                     .map(|(project, entry)| {
                         let sets = entry
                             .limits
                             .iter()
-                            .map(|(model, written)| (model, &written.configured))
+                            .map(|(model, written)| {
+                                (model, written.configured.resolve(&self.options))
+                            })
                             .collect();
                         (project.as_str(), sets)
                     })

@@ -20,11 +20,12 @@ use std::process::{Child, Command, ExitStatus};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use ratelab_server::config::{
-    ConfiguredLimits, DEFAULT_ORGANIZATION, DEFAULT_PROJECT, OrganizationConfig, ProjectConfig,
+use model::{
+    ConfiguredLimits, DEFAULT_ORGANIZATION, DEFAULT_PROJECT, Fault, HeaderPolicy, HumanDuration,
+    LatencyConfig, OrganizationConfig, ProjectConfig, RateLimitHeaderPolicy, ServerConfig,
+    TimelineEntry,
 };
-use ratelab_server::faults::FaultWindow;
-use ratelab_server::{Fault, Grader, HeaderSwitches, LatencyConfig, MockServer, ServerConfig};
+use ratelab_server::{Grader, MockServer};
 use scenario::{RunMetrics, RunReport, Scenario, ScenarioSummary, ServerVariant};
 
 use super::Outcome;
@@ -204,18 +205,14 @@ fn server_config(
 ) -> (ServerConfig, Vec<String>) {
     let server = &scenario.server;
     let mut notes = Vec::new();
-    let mut limits = BTreeMap::new();
-    // The variant's resolved limits replace the tier's for the scenario's model, with the
-    // limiter options (algorithm, quantum, rejection rule, token charge) they carry.
-    limits.insert(
-        server.model.clone(),
-        ConfiguredLimits::from(variant.limits.clone()),
-    );
+    // The declared keys act for the default organization and project, which follow `tier`
+    // and `limits`: the variant's resolved limit set (the tier's figures with the scenario's
+    // own over them, and the limiter options) for the scenario's model, over the tier's.
     let organization = OrganizationConfig {
         id: DEFAULT_ORGANIZATION.to_owned(),
-        tier: variant.tier.clone(),
+        tier: None,
         budget_usd: None,
-        limits,
+        limits: BTreeMap::new(),
         projects: vec![ProjectConfig {
             id: DEFAULT_PROJECT.to_owned(),
             keys: keys.to_vec(),
@@ -223,39 +220,22 @@ fn server_config(
         }],
     };
     let latency = &server.latency;
-    let per_token = latency.per_output_token.as_secs_f64();
-    let latency_config = LatencyConfig {
-        ttft_ms: latency.base.as_secs_f64() * 1000.0,
-        tokens_per_second: if per_token > 0.0 {
-            1.0 / per_token
-        } else {
-            0.0
-        },
-        jitter: 0.0,
+    let latency = LatencyConfig {
+        ttft: HumanDuration(latency.base),
+        per_prompt_token: HumanDuration(latency.per_prompt_token),
+        per_output_token: HumanDuration(latency.per_output_token),
+        jitter: latency.jitter,
+        reject: HumanDuration(latency.reject),
     };
-    if !latency.per_prompt_token.is_zero() {
-        notes
-            .push("latency.per_prompt_token is not served (the server has no prefill time)".into());
-    }
-    if latency.jitter != 0.0 {
-        notes.push("latency jitter is not served (the server's jitter is uniform, the scenario's log-normal): latency is fixed".into());
-    }
-    if !latency.reject.is_zero() {
-        notes.push("latency.reject is not served: 429s and faults answer at once".into());
-    }
-    if !server.headers.rate_limit {
-        notes.push("headers.rate_limit = false only removes x-ratelimit-* from 429s: the server always sends them on successes".into());
-    }
-    let mut windows = Vec::new();
-    for fault in &server.faults {
+    let mut timeline = Vec::new();
+    // A window that fails no request changes nothing (and a timeline's share must be above 0).
+    for fault in server.faults.iter().filter(|fault| fault.probability > 0.0) {
         let kind = match (fault.status, fault.code) {
             (500, _) => Fault::ServerError,
             (503, _) => Fault::Overloaded,
             (429, "insufficient_quota") => Fault::InsufficientQuota,
             (429, "slow_down") => Fault::SlowDown,
-            (429, _) => Fault::RateLimited {
-                retry_after_ms: None,
-            },
+            (429, _) => Fault::RateLimited { retry_after: None },
             (status, _) => {
                 notes.push(format!(
                     "a fault window with status {status} is not served (the server injects 500, 503 and 429)"
@@ -263,39 +243,35 @@ fn server_config(
                 continue;
             }
         };
-        if fault.probability < 1.0 {
-            notes.push(format!(
-                "the fault window at {}s fails every request, not {:.0}% (the server's windows have no probability)",
-                fault.start.as_secs(),
-                fault.probability * 100.0
-            ));
-        }
-        let end_s = if fault.end == Duration::MAX {
-            f64::from(u32::MAX)
-        } else {
-            fault.end.as_secs_f64()
-        };
-        windows.push(FaultWindow {
-            start_s: fault.start.as_secs_f64(),
-            end_s,
-            fault: kind,
+        timeline.push(TimelineEntry {
+            at: HumanDuration(fault.start),
+            until: (fault.end != Duration::MAX).then_some(HumanDuration(fault.end)),
+            tier: None,
+            limits: None,
+            fault: Some(kind),
+            probability: (fault.probability < 1.0).then_some(fault.probability),
+            latency: None,
         });
     }
-    let mut config = ServerConfig {
-        seed: scenario.seed,
-        headers: HeaderSwitches {
+    let config = ServerConfig {
+        model: Some(server.model.clone()),
+        tier: variant.tier.clone(),
+        limits: Some(ConfiguredLimits::from(variant.limits.clone())),
+        seed: Some(scenario.seed),
+        headers: HeaderPolicy {
             retry_after: server.headers.retry_after,
             retry_after_ms: server.headers.retry_after_ms,
-            rate_limit_headers_on_429: server.headers.rate_limit,
+            rate_limit: if server.headers.rate_limit {
+                RateLimitHeaderPolicy::All
+            } else {
+                RateLimitHeaderPolicy::None
+            },
         },
-        latency: latency_config,
+        latency,
+        timeline,
         organizations: vec![organization],
         ..ServerConfig::default()
     };
-    if let Some(tier) = &variant.tier {
-        config.tier = tier.clone();
-    }
-    config.faults.windows = windows;
     (config, notes)
 }
 

@@ -1,7 +1,7 @@
 //! The admin API: token checks, clock control, fault changes, reset, and `/metrics`.
 
 use axum::http::Method;
-use ratelab_server::{ClockKind, ServerConfig};
+use model::{ClockKind, Fault, FaultScript, ScriptStep, ServerConfig};
 use serde_json::{Value, json};
 
 use crate::support::{chat_body, manual_config, post, request, router, send};
@@ -197,10 +197,10 @@ async fn faults_are_replaced_scripted_and_reset_through_the_api() {
 async fn metrics_count_requests_tokens_and_rate_limits() {
     let (state, app) = router(manual_config());
     post(&app, "/v1/chat/completions", chat_body("gpt-4o", 3)).await;
-    state.faults().add_script(ratelab_server::FaultScript {
+    state.model().faults_mut().add_script(FaultScript {
         key: None,
-        steps: vec![ratelab_server::ScriptStep {
-            fault: Some(ratelab_server::Fault::SlowDown),
+        steps: vec![ScriptStep {
+            fault: Some(Fault::SlowDown),
             count: 1,
         }],
     });
