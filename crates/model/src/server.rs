@@ -241,6 +241,37 @@ struct SetKey {
     timeline_limits: Option<usize>,
 }
 
+/// A [`SetKey`] borrowing its names, for looking the cache up without allocating: every
+/// request does, and only a miss needs an owned key. Its derived `Hash` hashes the same fields
+/// in the same order (`&str` hashes as `String` does), so it finds the owned key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct SetKeyRef<'a> {
+    organization: Option<u32>,
+    tier: Option<&'a str>,
+    model: &'a str,
+    timeline_limits: Option<usize>,
+}
+
+impl hashbrown::Equivalent<SetKey> for SetKeyRef<'_> {
+    fn equivalent(&self, key: &SetKey) -> bool {
+        self.organization == key.organization
+            && self.tier == key.tier.as_deref()
+            && self.model == key.model
+            && self.timeline_limits == key.timeline_limits
+    }
+}
+
+impl SetKeyRef<'_> {
+    fn to_owned_key(self) -> SetKey {
+        SetKey {
+            organization: self.organization,
+            tier: self.tier.map(str::to_owned),
+            model: self.model.to_owned(),
+            timeline_limits: self.timeline_limits,
+        }
+    }
+}
+
 /// The server model: limits, spend, faults, timeline and the policies for answers.
 #[derive(Debug)]
 pub struct ServerModel {
@@ -507,15 +538,6 @@ impl ServerModel {
         Some(pool)
     }
 
-    /// The tier of an organization at `now`: its own, else the timeline's, else the default.
-    fn tier_at(&self, organization: &Organization, now: Duration) -> Option<String> {
-        organization
-            .tier
-            .clone()
-            .or_else(|| self.timeline.tier(now).map(str::to_owned))
-            .or_else(|| self.default_tier.clone())
-    }
-
     /// The limits `organization` enforces for `model` at `now`, compiled (cached), or an error
     /// saying why none apply.
     fn enforced_for(
@@ -526,24 +548,31 @@ impl ServerModel {
     ) -> Result<quota::Limits, String> {
         self.organization(organization);
         let entry = &self.organizations[organization];
-        let own = entry.limits.get(model).cloned();
-        let tier = self.tier_at(entry, now);
+        let own = entry.limits.get(model);
+        // The organization's own tier, else the timeline's, else the default; borrowed, as
+        // the whole lookup is: a hit (nearly every request) allocates nothing.
+        let tier = entry
+            .tier
+            .as_deref()
+            .or_else(|| self.timeline.tier(now))
+            .or(self.default_tier.as_deref());
         let scenario_model = self.model.as_deref() == Some(model);
         let timeline_limits = if own.is_none() && scenario_model {
             self.timeline.limits(now)
         } else {
             None
         };
-        let key = SetKey {
-            organization: own.as_ref().map(|_| entry.bucket_id),
-            tier: tier.clone(),
-            model: model.to_owned(),
+        let key = SetKeyRef {
+            organization: own.map(|_| entry.bucket_id),
+            tier,
+            model,
             timeline_limits: timeline_limits.map(|(index, _)| index),
         };
         if let Some(found) = self.compiled.get(&key) {
             return Ok(found.clone());
         }
-        let base: Option<LimitSet> = match &tier {
+        let own = own.cloned();
+        let base: Option<LimitSet> = match tier {
             Some(tier) => match self.catalog.limits(tier, model) {
                 Ok(limits) => Some(limits.limit_set()),
                 Err(error) => {
@@ -579,7 +608,7 @@ impl ServerModel {
             }
         };
         let compiled = set.compile().map_err(|error| error.to_string())?;
-        self.compiled.insert(key, compiled.clone());
+        self.compiled.insert(key.to_owned_key(), compiled.clone());
         Ok(compiled)
     }
 
