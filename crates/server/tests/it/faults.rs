@@ -134,6 +134,21 @@ async fn a_hang_lasts_until_the_manual_clock_passes_it() {
         .expect_error(503, Some("server_is_overloaded"));
 }
 
+/// The statuses of 40 chat requests to a fresh server with `config`.
+async fn forty_statuses(config: ServerConfig) -> Vec<u16> {
+    let (_, app) = router(config);
+    let mut statuses = Vec::new();
+    for _ in 0..40 {
+        statuses.push(
+            post(&app, "/v1/chat/completions", chat_body("gpt-4o", 2))
+                .await
+                .status
+                .as_u16(),
+        );
+    }
+    statuses
+}
+
 #[tokio::test]
 async fn seeded_rates_give_the_same_outcomes_on_every_run() {
     let config = ServerConfig {
@@ -147,21 +162,8 @@ async fn seeded_rates_give_the_same_outcomes_on_every_run() {
         },
         ..manual_config()
     };
-    let run = |config: ServerConfig| async move {
-        let (_, app) = router(config);
-        let mut statuses = Vec::new();
-        for _ in 0..40 {
-            statuses.push(
-                post(&app, "/v1/chat/completions", chat_body("gpt-4o", 2))
-                    .await
-                    .status
-                    .as_u16(),
-            );
-        }
-        statuses
-    };
-    let first = run(config.clone()).await;
-    assert_eq!(first, run(config).await);
+    let first = forty_statuses(config.clone()).await;
+    assert_eq!(first, forty_statuses(config).await);
     assert!(
         first.contains(&500) && first.contains(&503) && first.contains(&200),
         "{first:?}"
@@ -174,23 +176,10 @@ async fn a_window_with_a_probability_fails_its_share_alike_on_every_run() {
         timeline: vec![window(0, 60, Fault::ServerError, Some(0.5))],
         ..manual_config()
     };
-    let run = |config: ServerConfig| async move {
-        let (_, app) = router(config);
-        let mut statuses = Vec::new();
-        for _ in 0..40 {
-            statuses.push(
-                post(&app, "/v1/chat/completions", chat_body("gpt-4o", 2))
-                    .await
-                    .status
-                    .as_u16(),
-            );
-        }
-        statuses
-    };
-    let first = run(config.clone()).await;
+    let first = forty_statuses(config.clone()).await;
     assert_eq!(
         first,
-        run(config).await,
+        forty_statuses(config).await,
         "the same seed draws the same requests"
     );
     let failed = first.iter().filter(|status| **status == 500).count();
