@@ -417,3 +417,117 @@ fn grading_summary(grading: &ratelab_server::Grading) -> String {
     }
     text
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SCENARIO: &str = r#"
+name = "served"
+seed = 3
+duration = "10m"
+
+[server]
+model = "gpt-4o-mini"
+tier = "tier-2"
+limits = { rpm = 100 }
+
+[server.headers]
+rate_limit = false
+
+[server.latency]
+base = "300ms"
+per_prompt_token = "1ms"
+per_output_token = "5ms"
+jitter = 0.3
+reject = "40ms"
+
+[[server.faults]]
+start = "1m"
+end = "2m"
+status = 503
+probability = 0.25
+
+[[server.faults]]
+start = "3m"
+status = 429
+code = "slow_down"
+
+[[server.faults]]
+start = "4m"
+end = "5m"
+status = 502
+
+[[server.faults]]
+start = "6m"
+end = "7m"
+status = 500
+probability = 0.0
+
+[[clients]]
+name = "app"
+arrival = { kind = "constant", rpm = 10 }
+prompt_tokens = { kind = "fixed", value = 100 }
+completion_tokens = { kind = "fixed", value = 10 }
+
+[[strategies]]
+kind = "openai-python@2.52"
+"#;
+
+    #[test]
+    fn a_variant_is_served_with_its_limits_latency_headers_and_fault_windows() {
+        let scenario = scenario::parse_scenario(SCENARIO, "served.toml", &mut |_| {
+            unreachable!("the scenario refers to no file")
+        })
+        .unwrap();
+        let keys = ["sk-ratelab-test-0000-0000000000".to_owned()];
+        let (config, notes) = server_config(&scenario, &scenario.server.variants[0], &keys);
+        assert_eq!(config.model.as_deref(), Some("gpt-4o-mini"));
+        assert_eq!(config.tier.as_deref(), Some("tier-2"));
+        let limits = config.limits.as_ref().unwrap();
+        assert_eq!(limits.set.rpm, Some(100));
+        assert!(limits.set.tpm.is_some(), "the tier's figures come along");
+        assert_eq!(config.seed, Some(3));
+        assert_eq!(config.headers.rate_limit, RateLimitHeaderPolicy::None);
+        let millis = |milliseconds| HumanDuration(Duration::from_millis(milliseconds));
+        assert_eq!(
+            config.latency,
+            LatencyConfig {
+                ttft: millis(300),
+                per_prompt_token: millis(1),
+                per_output_token: millis(5),
+                jitter: 0.3,
+                reject: millis(40),
+            }
+        );
+        /// A fault entry: from, until (seconds), what, to which share.
+        type Window = (u64, Option<u64>, Option<Fault>, Option<f64>);
+        let windows: Vec<Window> = config
+            .timeline
+            .iter()
+            .map(|entry| {
+                (
+                    entry.at.0.as_secs(),
+                    entry.until.map(|until| until.0.as_secs()),
+                    entry.fault.clone(),
+                    entry.probability,
+                )
+            })
+            .collect();
+        // The server injects 500, 503 and 429 only; a window that fails nothing is left out.
+        assert_eq!(
+            windows,
+            [
+                (60, Some(120), Some(Fault::Overloaded), Some(0.25)),
+                (180, None, Some(Fault::SlowDown), None),
+            ]
+        );
+        assert_eq!(
+            notes,
+            ["a fault window with status 502 is not served (the server injects 500, 503 and 429)"]
+        );
+        assert_eq!(config.organizations[0].projects[0].keys, keys);
+        // The mock server accepts it.
+        config.validate("test").unwrap();
+    }
+}
