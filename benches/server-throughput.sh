@@ -71,8 +71,15 @@ wait_for_url() {
   return 1
 }
 
-# Limits far above what loopback can reach, so every request runs the limiter and is admitted.
-LIMITS='[catalog.models.gpt-4o-mini.tiers]
+# Limits far above what loopback can reach, so every request runs the limiter and is admitted;
+# no latency (the default is a realistic 200 ms to the first token), so the server's own cost
+# is what is measured.
+LIMITS='[latency]
+ttft = "0s"
+per_output_token = "0s"
+jitter = 0.0
+reject = "0s"
+[catalog.models.gpt-4o-mini.tiers]
 tier-1 = { rpm = 1000000000000, tpm = 1000000000000, rpd = 1000000000000 }'
 echo "$LIMITS" >"$WORK/serve.toml"
 REQUEST='{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Say hello to ratelab."}],"max_tokens":16}'

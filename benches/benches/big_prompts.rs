@@ -15,7 +15,8 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use ratelab_server::{MockServer, ServerConfig};
+use model::{LatencyConfig, ServerConfig};
+use ratelab_server::MockServer;
 
 type HttpClient = Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
 
@@ -103,7 +104,9 @@ fn main() {
     let server = server_runtime
         .block_on(MockServer::start(ServerConfig {
             // Tier 5's token limits admit the huge prompts' estimate (about 2M tokens).
-            tier: "tier-5".to_owned(),
+            tier: Some("tier-5".to_owned()),
+            // No modelled latency: the figure is the server's own.
+            latency: LatencyConfig::instant(),
             ..ServerConfig::default()
         }))
         .expect("the server starts");

@@ -555,15 +555,6 @@ impl ServerModel {
         Some(pool)
     }
 
-    /// The tier of an organization at `now`: its own, else the timeline's, else the default.
-    fn tier_at(&self, organization: &Organization, now: Duration) -> Option<String> {
-        organization
-            .tier
-            .clone()
-            .or_else(|| self.timeline.tier(now).map(str::to_owned))
-            .or_else(|| self.default_tier.clone())
-    }
-
     /// The limits `organization` enforces for `model` at `now`, compiled (cached), or an error
     /// saying why none apply.
     fn enforced_for(
@@ -589,7 +580,11 @@ impl ServerModel {
         let scenario_model = self.model.as_deref() == Some(model);
         SetKey {
             organization: own.then_some(entry.bucket_id),
-            tier: self.tier_at(entry, now),
+            tier: entry
+                .tier
+                .clone()
+                .or_else(|| self.timeline.tier(now).map(str::to_owned))
+                .or_else(|| self.default_tier.clone()),
             model: model.to_owned(),
             timeline_limits: (!own && scenario_model)
                 .then(|| self.timeline.limits(now).map(|(index, _)| index))
@@ -612,15 +607,20 @@ impl ServerModel {
     ) -> Result<LimitSet, String> {
         self.organization(organization);
         let entry = &self.organizations[organization];
-        let own = entry.limits.get(model).cloned();
-        let tier = self.tier_at(entry, now);
+        let own = entry.limits.get(model);
+        // The organization's own tier, else the timeline's, else the default.
+        let tier = entry
+            .tier
+            .as_deref()
+            .or_else(|| self.timeline.tier(now))
+            .or(self.default_tier.as_deref());
         let scenario_model = self.model.as_deref() == Some(model);
         let timeline_limits = if own.is_none() && scenario_model {
             self.timeline.limits(now)
         } else {
             None
         };
-        let base: Option<LimitSet> = match &tier {
+        let base: Option<LimitSet> = match tier {
             Some(tier) => match self.catalog.limits(tier, model) {
                 Ok(limits) => Some(limits.limit_set()),
                 Err(error) => {
@@ -633,7 +633,7 @@ impl ServerModel {
             None => None,
         };
         let written: Option<ConfiguredLimits> = match (own, scenario_model) {
-            (Some(own), _) => Some(own),
+            (Some(own), _) => Some(own.clone()),
             (None, true) => match (&self.limits, timeline_limits) {
                 (Some(limits), Some((_, change))) => Some(merge(limits, change)),
                 (Some(limits), None) => Some(limits.clone()),
@@ -1043,22 +1043,29 @@ impl ServerModel {
         }
     }
 
-    /// Tiers, limits and spend as JSON for `GET /_admin/state`.
+    /// Tiers, limits and spend as JSON for `GET /_admin/state`. Each limit set written for an
+    /// organization or project shows its figures with the limiter options it is enforced
+    /// with: its own where it writes them, `[limiter]`'s elsewhere.
     pub fn snapshot(&self) -> serde_json::Value {
         let organizations: BTreeMap<&str, serde_json::Value> = self
             .organizations
             .iter()
             .map(|(id, organization)| {
-                let limits: BTreeMap<&String, &ConfiguredLimits> =
-                    organization.limits.iter().collect();
-                let projects: BTreeMap<&str, BTreeMap<&String, &ConfiguredLimits>> = organization
+                let limits: BTreeMap<&String, LimitSet> = organization
+                    .limits
+                    .iter()
+                    .map(|(model, set)| (model, set.resolve(&self.options)))
+                    .collect();
+                let projects: BTreeMap<&str, BTreeMap<&String, LimitSet>> = organization
                     .projects
                     .iter()
                     .map(|(project, entry)| {
                         let sets = entry
                             .limits
                             .iter()
-                            .map(|(model, written)| (model, &written.configured))
+                            .map(|(model, written)| {
+                                (model, written.configured.resolve(&self.options))
+                            })
                             .collect();
                         (project.as_str(), sets)
                     })

@@ -70,8 +70,14 @@ fn main() {
         .expect("a tokio runtime");
     runtime.block_on(async {
         // Limits far above what the loop reaches, so every request runs the limiter and is
-        // admitted, as in the socket benchmark.
+        // admitted, and no latency (the default is a realistic 200 ms to the first token), as in
+        // the socket benchmark.
         let limits = r#"
+            [latency]
+            ttft = "0s"
+            per_output_token = "0s"
+            jitter = 0.0
+            reject = "0s"
             [catalog.models.gpt-4o-mini.tiers]
             tier-1 = { rpm = 1000000000000, tpm = 1000000000000, rpd = 1000000000000 }
         "#;

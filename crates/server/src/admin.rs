@@ -1,5 +1,6 @@
-//! `/_admin`: read and change tier and faults at runtime, reset state, and advance the manual
-//! clock. Off unless an admin token is configured; every call needs it as a bearer token.
+//! `/_admin`: read the server model's state and change its tiers, limits and faults at runtime,
+//! reset it, and advance the manual clock. Off unless an admin token is configured; every call
+//! needs it as a bearer token.
 
 use std::time::Duration;
 
@@ -9,12 +10,12 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
+use model::{ClockKind, ConfiguredLimits, FaultConfig, FaultScript, validate_script};
 use serde::Deserialize;
 
 use crate::clock::AdvanceError;
 use crate::error::ApiError;
 use crate::extract::JsonBody;
-use crate::faults::{FaultConfig, FaultScript, validate_script};
 use crate::state::AppState;
 
 /// The admin routes, to be nested under `/_admin`.
@@ -62,10 +63,13 @@ fn token_matches(presented: &[u8], expected: &[u8]) -> bool {
 }
 
 async fn read_state(State(state): State<AppState>) -> Response {
+    let clock = clock_json(&state);
+    let mut model = state.model();
     Json(serde_json::json!({
-        "clock": clock_json(&state),
-        "limits": state.limits().snapshot(),
-        "faults": state.faults().snapshot(),
+        "clock": clock,
+        "limits": model.snapshot(),
+        "faults": model.faults_mut().snapshot(),
+        "timeline": model.timeline().entries(),
     }))
     .into_response()
 }
@@ -85,7 +89,7 @@ async fn set_tier(
     JsonBody(change): JsonBody<TierChange>,
 ) -> Result<Response, ApiError> {
     state
-        .limits()
+        .model()
         .set_tier(change.organization.as_deref(), &change.tier)
         .map_err(|message| ApiError::AdminBadRequest { message })?;
     Ok(
@@ -104,15 +108,15 @@ struct LimitsChange {
     project: Option<String>,
     model: String,
     #[serde(default)]
-    limits: Option<crate::config::ConfiguredLimits>,
+    limits: Option<ConfiguredLimits>,
 }
 
 async fn set_limits(
     State(state): State<AppState>,
     JsonBody(change): JsonBody<LimitsChange>,
 ) -> Result<Response, ApiError> {
-    let mut limits = state.limits();
-    limits
+    let mut model = state.model();
+    model
         .set_limits(
             change.organization.as_deref(),
             change.project.as_deref(),
@@ -120,18 +124,21 @@ async fn set_limits(
             change.limits,
         )
         .map_err(|message| ApiError::AdminBadRequest { message })?;
-    Ok(Json(limits.snapshot()).into_response())
+    Ok(Json(model.snapshot()).into_response())
 }
 
 async fn reset(State(state): State<AppState>) -> Response {
-    state.limits().reset();
-    state.faults().replace(&state.config().faults);
+    {
+        let mut model = state.model();
+        model.reset();
+        model.faults_mut().replace(&state.config().faults);
+    }
     state.metrics().reset();
     Json(serde_json::json!({ "reset": true })).into_response()
 }
 
 async fn read_faults(State(state): State<AppState>) -> Response {
-    Json(state.faults().snapshot()).into_response()
+    Json(state.model().faults_mut().snapshot()).into_response()
 }
 
 async fn replace_faults(
@@ -141,8 +148,9 @@ async fn replace_faults(
     faults
         .validate()
         .map_err(|message| ApiError::AdminBadRequest { message })?;
-    state.faults().replace(&faults);
-    Ok(Json(state.faults().snapshot()).into_response())
+    let mut model = state.model();
+    model.faults_mut().replace(&faults);
+    Ok(Json(model.faults_mut().snapshot()).into_response())
 }
 
 async fn add_script(
@@ -150,15 +158,16 @@ async fn add_script(
     JsonBody(script): JsonBody<FaultScript>,
 ) -> Result<Response, ApiError> {
     validate_script(&script).map_err(|message| ApiError::AdminBadRequest { message })?;
-    state.faults().add_script(script);
-    Ok(Json(state.faults().snapshot()).into_response())
+    let mut model = state.model();
+    model.faults_mut().add_script(script);
+    Ok(Json(model.faults_mut().snapshot()).into_response())
 }
 
 fn clock_json(state: &AppState) -> serde_json::Value {
     serde_json::json!({
         "kind": match state.clock().kind() {
-            crate::clock::ClockKind::Real => "real",
-            crate::clock::ClockKind::Manual => "manual",
+            ClockKind::Real => "real",
+            ClockKind::Manual => "manual",
         },
         "now_ms": state.clock().now().as_millis() as u64,
         "unix_seconds": state.clock().unix_seconds(),

@@ -1,4 +1,5 @@
-//! API keys: which organization and project a bearer key acts for, and how keys are redacted.
+//! API keys: which organization and project a bearer key acts for (the model's `Caller`), with
+//! keys shown only redacted (`model::redact`, the one redaction of the workspace).
 
 use std::ops::Range;
 use std::sync::Arc;
@@ -10,7 +11,9 @@ use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use hashbrown::HashMap;
 
-use crate::config::{DEFAULT_ORGANIZATION, DEFAULT_PROJECT, ServerConfig};
+use model::redact;
+use model::{Caller, DEFAULT_ORGANIZATION, DEFAULT_PROJECT, ServerConfig};
+
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -36,6 +39,15 @@ impl Principal {
             .ok()
             .and_then(|text| text.get(self.key.clone()))
             .unwrap_or_default()
+    }
+
+    /// Who the request is, as the server model sees it.
+    pub fn caller(&self) -> Caller<'_> {
+        Caller {
+            organization: &self.organization,
+            project: &self.project,
+            key: self.key(),
+        }
     }
 
     pub fn redacted_key(&self) -> String {
@@ -145,18 +157,6 @@ impl FromRequestParts<AppState> for Principal {
             .directory()
             .authenticate(parts.headers.get(AUTHORIZATION))
     }
-}
-
-/// Shows a key's first three and last four characters, as OpenAI's 401 message does; short
-/// keys are hidden entirely.
-pub fn redact(key: &str) -> String {
-    let characters: Vec<char> = key.chars().collect();
-    if characters.len() < 12 {
-        return "*".repeat(characters.len());
-    }
-    let head: String = characters[..3].iter().collect();
-    let tail: String = characters[characters.len() - 4..].iter().collect();
-    format!("{head}{}{tail}", "*".repeat(characters.len() - 7))
 }
 
 #[cfg(test)]

@@ -1,25 +1,14 @@
 //! The server's notion of time: the real clock, or a manual clock that only moves when told.
 //!
-//! Everything time-dependent in the server (limiter refill, fault windows, latency waits, hangs,
-//! `created` timestamps) reads this clock, so a test on the manual clock decides outcomes by
-//! advancing time instead of sleeping.
+//! Everything time-dependent in the server (the `now` the server model decides at, so limiter
+//! refill and the timeline's changes; latency waits, hangs, `created` timestamps) reads this
+//! clock, so a test on the manual clock decides outcomes by advancing time instead of sleeping.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use serde::{Deserialize, Serialize};
+use model::ClockKind;
 use tokio::sync::watch;
-
-/// Which clock a server runs on.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ClockKind {
-    /// Wall-clock time; waits really wait.
-    #[default]
-    Real,
-    /// Time stands still until `POST /_admin/clock/advance` (or [`Clock::advance`]) moves it.
-    Manual,
-}
 
 /// Unix time at which a manual clock starts, so manual runs are reproducible: 2023-11-14.
 pub const MANUAL_CLOCK_UNIX_START: u64 = 1_700_000_000;

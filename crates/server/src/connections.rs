@@ -20,13 +20,13 @@ use axum::body::{Body, Bytes};
 use axum::http::Request;
 use hyper::body::{Frame, Incoming, SizeHint};
 use hyper_util::rt::TokioIo;
+use model::ConnectionLimits;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, Semaphore, watch};
 use tokio::time::Instant;
 use tower::ServiceExt;
 
-use crate::config::ConnectionLimits;
 use crate::error::ApiError;
 use crate::graded_api::GradedApi;
 use crate::state::AppState;
@@ -252,14 +252,11 @@ impl Activity {
         if self.in_flight.load(Ordering::Acquire) > 0 {
             return None;
         }
-        let (since, timeout_ms) = match self.head_started.load(Ordering::Acquire) {
-            0 => (
-                self.idle_since.load(Ordering::Acquire),
-                limits.idle_timeout_ms,
-            ),
-            started => (started - 1, limits.header_read_timeout_ms),
+        let (since, timeout) = match self.head_started.load(Ordering::Acquire) {
+            0 => (self.idle_since.load(Ordering::Acquire), limits.idle_timeout),
+            started => (started - 1, limits.header_read_timeout),
         };
-        Some(self.opened + Duration::from_nanos(since) + Duration::from_millis(timeout_ms))
+        Some(self.opened + Duration::from_nanos(since) + timeout.0)
     }
 
     /// Bytes arrived: if no request is in progress, they start the next request head.

@@ -4,10 +4,9 @@
 //! Every draw comes from a ChaCha RNG seeded by the server seed mixed with a fingerprint of the
 //! request's content, so the same request gets the same reply whatever the arrival order.
 
+use model::LengthDistribution;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use rand_distr::Distribution;
-pub use model::LengthDistribution;
 
 /// Why a reply ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -3,6 +3,7 @@
 use axum::Json;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use model::{Caller, HumanDuration, RateLimited};
 
 use crate::wire::error::{ErrorEnvelope, ErrorObject};
 
@@ -46,11 +47,12 @@ pub enum ApiError {
     EmbeddingRequestTooLarge { requested: u64, limit: u64 },
     /// The body exceeds the configured size limit.
     PayloadTooLarge { limit_bytes: usize },
-    /// The body did not arrive within `connections.body_read_timeout_ms`.
-    BodyReadTimeout { timeout_ms: u64 },
+    /// The body did not arrive within `connections.body_read_timeout`.
+    BodyReadTimeout { timeout: HumanDuration },
     /// No such route.
     UnknownRoute { method: String, path: String },
-    /// A 429 from the limiter or a scripted fault, with its exact body and headers.
+    /// A 429 of the server model (a limit, a scripted fault, the spend cap), with its exact
+    /// body and headers.
     Limited(Box<LimitedResponse>),
     /// A `slow_down` 429 fault.
     SlowDown,
@@ -69,7 +71,7 @@ pub enum ApiError {
 }
 
 /// A prebuilt 429: the error object, the headers to send with it, and what was exhausted
-/// (`requests_per_min`, `tokens_per_min`, `insufficient_quota`, ...) for metrics.
+/// (`rpm`, `project_tpm`, `insufficient_quota`, ...) for metrics.
 #[derive(Debug, Clone)]
 pub struct LimitedResponse {
     pub error: ErrorObject,
@@ -98,6 +100,34 @@ pub enum ContextOverflow {
 pub struct Exhausted(pub String);
 
 impl ApiError {
+    /// The 429 of a limit (or a scripted `rate_limited` fault): OpenAI's body naming the limit,
+    /// the model and the holder, and the headers the model's header policy lets it carry.
+    pub fn rate_limited(limited: &RateLimited, model: &str, caller: &Caller<'_>) -> ApiError {
+        let mut headers = HeaderMap::new();
+        crate::headers::insert_retry_headers(
+            &mut headers,
+            limited.retry_after_seconds,
+            limited.retry_after_ms,
+        );
+        if let Some(statuses) = &limited.statuses {
+            crate::headers::insert_rate_limit_headers(&mut headers, statuses);
+        }
+        ApiError::Limited(Box::new(LimitedResponse {
+            error: limited.body(model, caller).error,
+            headers,
+            exhausted: limited.exhausted(),
+        }))
+    }
+
+    /// The `insufficient_quota` 429; it carries no retry headers because waiting never helps.
+    pub fn insufficient_quota() -> ApiError {
+        ApiError::Limited(Box::new(LimitedResponse {
+            error: quota::ErrorBody::insufficient_quota().error,
+            headers: HeaderMap::new(),
+            exhausted: "insufficient_quota".to_owned(),
+        }))
+    }
+
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::MissingApiKey | ApiError::InvalidApiKey { .. } => StatusCode::UNAUTHORIZED,
@@ -251,10 +281,10 @@ impl ApiError {
                 None,
                 Some("request_too_large"),
             ),
-            ApiError::BodyReadTimeout { timeout_ms } => invalid_request(
+            ApiError::BodyReadTimeout { timeout } => invalid_request(
                 format!(
-                    "The request body did not arrive within {timeout_ms} ms. Send it faster or \
-                     raise `connections.body_read_timeout_ms` in the server configuration."
+                    "The request body did not arrive within {timeout}. Send it faster or raise \
+                     `connections.body_read_timeout` in the server configuration."
                 ),
                 None,
                 Some("request_timeout"),

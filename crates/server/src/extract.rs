@@ -2,8 +2,6 @@
 //! async workers), turning every failure into the OpenAI-shaped 400 or 413 that names the
 //! offending field.
 
-use std::time::Duration;
-
 use axum::body::{Bytes, HttpBody};
 use axum::extract::{FromRequest, Request};
 use axum::http::header::CONTENT_LENGTH;
@@ -63,10 +61,10 @@ impl<T: DeserializeOwned + Send + 'static> FromRequest<AppState> for JsonBody<T>
         };
         // A client trickling its body would otherwise hold its connection and this task for as
         // long as it likes. Real time, whatever the server clock: this is the network's pace.
-        let timeout_ms = state.config().connections.body_read_timeout_ms;
-        let bytes = tokio::time::timeout(Duration::from_millis(timeout_ms), read)
+        let timeout = state.config().connections.body_read_timeout;
+        let bytes = tokio::time::timeout(timeout.0, read)
             .await
-            .map_err(|_| ApiError::BodyReadTimeout { timeout_ms })??;
+            .map_err(|_| ApiError::BodyReadTimeout { timeout })??;
         if bytes.len() <= PARSE_INLINE_BYTES {
             return parse_json(&bytes).map(JsonBody);
         }

@@ -473,7 +473,7 @@ impl State {
         } else if key.is_none() {
             NO_KEY.to_owned()
         } else {
-            crate::auth::redact(raw)
+            model::redact(raw)
         };
         // Two keys with the same redacted form (or every key past the cap) share one entry.
         let index = match self.key_names.iter().position(|known| *known == name) {

@@ -1,15 +1,21 @@
-//! The `x-ratelimit-*` and retry headers `quota` computes, copied into axum header maps: the
-//! names (`quota::header_names`) a served response carries every time are constants, and the
-//! values share one buffer.
+//! The `x-ratelimit-*` and retry headers of the server model's decisions, copied into axum
+//! header maps: values formatted by `quota` (the statuses' trios, the retry waits rounded up),
+//! names from `quota::header_names`, those a served response carries every time as constants,
+//! the `x-ratelimit-*` values sharing one buffer.
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use bytes::BytesMut;
 use quota::LimitStatus;
 
-pub fn insert_header(headers: &mut HeaderMap, name: &'static str, value: String) {
-    // An owned string becomes the header value without a copy.
-    if let Ok(value) = HeaderValue::try_from(value) {
-        headers.insert(header_name(name), value);
+/// Adds `retry-after` (whole seconds) and `retry-after-ms`, each when the decision carries it
+/// (`model::RateLimited`: already rounded up by `quota` and filtered by the header policy).
+pub fn insert_retry_headers(headers: &mut HeaderMap, seconds: Option<u64>, millis: Option<u64>) {
+    use quota::header_names::{RETRY_AFTER, RETRY_AFTER_MS};
+    if let Some(seconds) = seconds {
+        headers.insert(header_name(RETRY_AFTER), HeaderValue::from(seconds));
+    }
+    if let Some(millis) = millis {
+        headers.insert(header_name(RETRY_AFTER_MS), HeaderValue::from(millis));
     }
 }
 

@@ -1,6 +1,8 @@
-//! ratelab's mock OpenAI server: OpenAI-compatible endpoints whose limits, headers and 429
-//! bodies come from the `quota` crate, with synthetic deterministic content, a latency model,
-//! injected faults, an admin API and a manual clock.
+//! ratelab's mock OpenAI server: OpenAI-compatible endpoints around the server model of the
+//! `model` crate, the one the simulator runs: every request's fate (limits, faults, latency)
+//! is decided by `model::ServerModel` from a `model::ServerConfig`, and this crate parses HTTP
+//! around it, writes OpenAI's bytes, and adds synthetic deterministic content, an admin API
+//! and a manual clock.
 //!
 //! Use it in-process with [`MockServer::start`]:
 //!
@@ -26,21 +28,16 @@
 mod admin;
 mod auth;
 pub mod clock;
-pub mod config;
 mod connections;
 mod content;
 mod error;
 mod extract;
-pub mod faults;
 mod graded_api;
 pub mod grading;
 mod headers;
-pub mod latency;
-pub mod limits;
 mod metrics;
 mod mock_server;
 mod pipeline;
-mod pricing;
 mod routes;
 mod sse;
 mod state;
@@ -48,17 +45,14 @@ mod token_count;
 pub mod tokenizer;
 pub mod wire;
 
-pub use auth::redact;
-pub use clock::{Clock, ClockKind};
-pub use config::{ConfigError, ConnectionLimits, HeaderSwitches, ServerConfig};
-pub use content::LengthDistribution;
+pub use clock::Clock;
 pub use error::ApiError;
-pub use faults::{Fault, FaultConfig, FaultScript, ScriptStep};
 pub use graded_api::GradedApi;
 pub use grading::{Grader, Grading, KeyGrade};
-pub use latency::LatencyConfig;
-pub use limits::LimiterOptions;
 pub use mock_server::{MockServer, ServerError};
-pub use pricing::Price;
+/// The config a server starts from, and its error: the `model` crate's, the same schema as a
+/// scenario's `[server]` table. Its parts (latency, faults, headers, limits ...) are `model`'s
+/// types too.
+pub use model::{ConfigError, ServerConfig};
 pub use routes::{MockApi, app};
 pub use state::AppState;

@@ -4,13 +4,12 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use model::{ConfigError, FaultScript, ServerConfig};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::clock::AdvanceError;
-use crate::config::{ConfigError, ServerConfig};
-use crate::faults::FaultScript;
 use crate::graded_api::GradedApi;
 use crate::grading::Grader;
 use crate::state::AppState;
@@ -65,10 +64,11 @@ impl MockServer {
         grader: Option<Grader>,
     ) -> Result<MockServer, ServerError> {
         let state = AppState::new(config)?;
-        let models = state.limits().model_names();
+        let models = state.model().model_names();
         // Building the tokenizers is blocking CPU work; it runs before the server accepts
         // requests so the first request does not pay for it.
-        let _ = tokio::task::spawn_blocking(move || crate::limits::load_tokenizers(&models)).await;
+        let _ =
+            tokio::task::spawn_blocking(move || crate::token_count::load_tokenizers(&models)).await;
         let listener = TcpListener::bind(address)
             .await
             .map_err(|cause| ServerError::Bind { address, cause })?;
@@ -112,7 +112,8 @@ impl MockServer {
         format!("{}/v1", self.url())
     }
 
-    /// The shared state, for inspecting limits, faults and metrics in-process.
+    /// The shared state, for inspecting the server model (limits, faults) and metrics
+    /// in-process.
     pub fn state(&self) -> &AppState {
         &self.state
     }
@@ -125,7 +126,7 @@ impl MockServer {
 
     /// Adds a scripted fault sequence, as `POST /_admin/faults/scripts` does.
     pub fn add_fault_script(&self, script: FaultScript) {
-        self.state.faults().add_script(script);
+        self.state.model().faults_mut().add_script(script);
     }
 
     /// Stops accepting connections, ends waits and streams, and waits for open connections to

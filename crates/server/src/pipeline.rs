@@ -1,27 +1,27 @@
-//! The steps every model request shares: model check, fault decision, admission by the
-//! limiter, hangs, and the headers a served response carries.
+//! The steps every model request shares: the per-request checks, the server model's decision
+//! (fault, limits, latency draw) under one lock, the refusals' errors and waits, and the
+//! headers and latency of a served response.
 
 use std::time::Duration;
 
 use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderName, HeaderValue};
 use axum::response::{IntoResponse, Response};
+use model::{Caller, Cost, LateFault, LatencyPlan, Refusal, Reply};
 use quota::{LimitStatus, ModelKind};
 
 use crate::auth::Principal;
 use crate::error::{ApiError, ContextOverflow};
 use crate::extract::JsonBody;
-use crate::faults::{DEFAULT_HANG, Fault};
-use crate::latency::LatencyPlan;
-use crate::limits::Charge;
 use crate::sse::{self, StreamBreak, StreamEvent};
-use crate::state::AppState;
+use crate::state::{AppState, ModelState};
 use crate::wire::WriteJson;
 
-/// A request the limiter admitted, with what the rest of its life looks like.
+/// A request the server model admitted, with what the rest of its life looks like.
 #[derive(Debug)]
 pub struct Admitted {
-    /// Every charged limit's status at admission, which the `x-ratelimit-*` headers report.
+    /// Every charged limit's status at admission, which the `x-ratelimit-*` headers report
+    /// (empty when the header policy sends none on successes).
     pub statuses: Vec<LimitStatus>,
     /// Server time at admission: latency deadlines count from here, so a slow reader of a
     /// stream does not stretch the schedule.
@@ -29,13 +29,6 @@ pub struct Admitted {
     pub latency: LatencyPlan,
     /// A fault that strikes after admission: a connection reset or a mid-stream error.
     pub late_fault: Option<LateFault>,
-}
-
-/// Faults that happen once a request is being served.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LateFault {
-    ConnectionReset,
-    StreamError,
 }
 
 /// The endpoint a request came in on: OpenAI words its per-request 400s differently on each.
@@ -63,7 +56,7 @@ pub struct ModelRequest<'a> {
 /// limit: OpenAI does not say whether these count, and a request that can never be served is
 /// not traffic the limiter should see (docs/model-limits.md).
 pub fn check_model_request(state: &AppState, request: ModelRequest<'_>) -> Result<(), ApiError> {
-    let Some(limits) = state.limits().request_limits(request.model) else {
+    let Some(limits) = state.model().request_limits(request.model) else {
         return Err(ApiError::ModelNotFound {
             model: request.model.to_owned(),
         });
@@ -104,53 +97,72 @@ pub fn check_model_request(state: &AppState, request: ModelRequest<'_>) -> Resul
     })
 }
 
-/// Checks the model exists, then asks the fault plan and the limiter; waits out a `hang`.
+/// Decides the request with the server model (`model::ServerModel::decide`, the simulator's
+/// decision) at the current server time, taking the model's lock once: the fault, the limits
+/// and, when admitted, the draw of its latency. A refusal is answered after the latency's
+/// `reject` of server time, as the simulator answers it; a `hang` waits out its duration, then
+/// gets a 503.
 pub async fn admit(
     state: &AppState,
     principal: &Principal,
-    charge: Charge<'_>,
+    cost: Cost<'_>,
 ) -> Result<Admitted, ApiError> {
-    if !state.limits().knows_model(charge.model) {
-        return Err(ApiError::ModelNotFound {
-            model: charge.model.to_owned(),
-        });
-    }
     let now = state.clock().now();
-    let fault = state.decide_fault(now, principal.key());
-    let late_fault = match fault {
-        None => None,
-        Some(Fault::ServerError) => return Err(ApiError::ServerError),
-        Some(Fault::Overloaded) => return Err(ApiError::Overloaded),
-        Some(Fault::SlowDown) => return Err(ApiError::SlowDown),
-        Some(Fault::RateLimited { retry_after_ms }) => {
-            let retry_after = Duration::from_millis(retry_after_ms.unwrap_or(1000));
-            return Err(state
-                .limits()
-                .scripted_rate_limit(principal, charge.model, retry_after));
+    let caller = principal.caller();
+    let (refusal, reject) = {
+        let mut guard = state.model();
+        let ModelState {
+            model,
+            fault_rng,
+            latency_rng,
+        } = &mut *guard;
+        let reply = model.decide(now, &caller, &cost, fault_rng, true);
+        let latency = model.latency_at(now);
+        match reply {
+            Reply::Admitted(admission) => {
+                let factor = latency.draw_factor(latency_rng);
+                return Ok(Admitted {
+                    statuses: admission.statuses,
+                    admitted_at: now,
+                    latency: latency.plan(cost.prompt_tokens, factor),
+                    late_fault: admission.late_fault,
+                });
+            }
+            Reply::Refused(refusal) => (refusal, latency.reject.0),
         }
-        Some(Fault::InsufficientQuota) => return Err(state.limits().insufficient_quota()),
-        Some(Fault::Hang { ms }) => {
-            let hang = ms.map_or(DEFAULT_HANG, Duration::from_millis);
-            tracing::info!(
-                ?principal,
-                hang_ms = hang.as_millis() as u64,
-                "injected hang"
-            );
-            // The client is expected to give up first; if it does not (or the server stops), it
-            // gets a 503.
-            let _ = state.wait(hang).await;
-            return Err(ApiError::Overloaded);
-        }
-        Some(Fault::ConnectionReset) => Some(LateFault::ConnectionReset),
-        Some(Fault::StreamError) => Some(LateFault::StreamError),
     };
-    let statuses = state.limits().admit(now, principal, &charge)?;
-    Ok(Admitted {
-        statuses,
-        admitted_at: now,
-        latency: state.latency_plan(),
-        late_fault,
-    })
+    if let Refusal::Hang(hang) = refusal {
+        tracing::info!(
+            ?principal,
+            hang_ms = u64::try_from(hang.as_millis()).unwrap_or(u64::MAX),
+            "injected hang"
+        );
+        // The client is expected to give up first; if it does not (or the server stops), it
+        // gets a 503.
+        let _ = state.wait_until(now.saturating_add(hang)).await;
+        return Err(ApiError::Overloaded);
+    }
+    let error = refusal_error(refusal, cost.model, &caller);
+    // A 404 is a request error, answered at once like the 400s; the server's own refusals
+    // (429s, injected errors) take the reject latency. An early end on shutdown answers now.
+    if !reject.is_zero() && !matches!(error, ApiError::ModelNotFound { .. }) {
+        let _ = state.wait_until(now.saturating_add(reject)).await;
+    }
+    Err(error)
+}
+
+/// The error a refusal is answered with; a 429's body and headers are built only here.
+fn refusal_error(refusal: Refusal, model: &str, caller: &Caller<'_>) -> ApiError {
+    match refusal {
+        Refusal::ModelNotFound => ApiError::ModelNotFound {
+            model: model.to_owned(),
+        },
+        Refusal::RateLimited(limited) => ApiError::rate_limited(&limited, model, caller),
+        Refusal::InsufficientQuota => ApiError::insufficient_quota(),
+        Refusal::ServerError => ApiError::ServerError,
+        Refusal::SlowDown => ApiError::SlowDown,
+        Refusal::Overloaded | Refusal::Hang(_) => ApiError::Overloaded,
+    }
 }
 
 /// Runs an endpoint's `serve` on a parsed body (or passes the parse error on) and turns the
@@ -170,7 +182,9 @@ pub async fn handle<Request>(
 
 /// Books a served request's tokens: spend towards budgets, and the token metrics.
 pub fn account(state: &AppState, principal: &Principal, model: &str, input: u64, output: u64) {
-    state.limits().record_spend(principal, model, input, output);
+    state
+        .model()
+        .record_spend(&principal.caller(), model, input, output);
     state.metrics().record_tokens(input, output);
 }
 

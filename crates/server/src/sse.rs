@@ -1,4 +1,5 @@
-//! Server-sent event streams paced by the latency model, with in-band errors and resets.
+//! Server-sent event streams paced by a request's latency plan (`model::LatencyPlan`), with
+//! in-band errors and resets.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -7,8 +8,8 @@ use axum::body::Body;
 use axum::response::sse::{Event, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::stream;
+use model::LatencyPlan;
 
-use crate::latency::LatencyPlan;
 use crate::state::AppState;
 
 /// One event to send.

@@ -1,20 +1,18 @@
-//! `AppState`: the shared, cheaply cloned state every handler sees.
+//! `AppState`: the shared, cheaply cloned state every handler sees, with the server model and
+//! its random streams behind one lock.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use model::{ConfigError, ServerConfig, ServerModel};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use tokio::sync::{Semaphore, watch};
 
 use crate::auth::Directory;
 use crate::clock::Clock;
-use crate::config::{ConfigError, ServerConfig};
 use crate::content::mix;
-use crate::faults::{Fault, Faults};
-use crate::latency::LatencyPlan;
-use crate::limits::Limits;
 use crate::metrics::Metrics;
 use crate::token_count::TokenCounts;
 
@@ -27,13 +25,11 @@ pub struct AppState {
 #[derive(Debug)]
 struct Inner {
     config: ServerConfig,
+    /// `config.seed`, else 0: content, ids and the random streams derive from it.
+    seed: u64,
     clock: Clock,
     directory: Directory,
-    limits: Mutex<Limits>,
-    faults: Mutex<Faults>,
-    /// Whether the fault plan can inject nothing; kept by [`FaultsGuard`].
-    faults_idle: AtomicBool,
-    latency_rng: Mutex<ChaCha8Rng>,
+    model: Mutex<ModelState>,
     metrics: Metrics,
     token_counts: TokenCounts,
     /// Permits (one per KiB of prompt) for counting long prompts off the async workers.
@@ -41,6 +37,32 @@ struct Inner {
     counting_budget_permits: u32,
     requests_seen: AtomicU64,
     shutdown: watch::Sender<bool>,
+}
+
+/// The server model and the random streams its decisions draw from, behind one lock: a
+/// request takes it once to be decided (fault, limits, latency draw). It dereferences to the
+/// model for reads and admin changes.
+#[derive(Debug)]
+pub struct ModelState {
+    pub model: ServerModel,
+    /// Fault draws (`ServerModel::decide`), seeded from the server's seed.
+    pub fault_rng: ChaCha8Rng,
+    /// Latency jitter (`LatencyConfig::draw_factor`), seeded from the server's seed.
+    pub latency_rng: ChaCha8Rng,
+}
+
+impl std::ops::Deref for ModelState {
+    type Target = ServerModel;
+
+    fn deref(&self) -> &ServerModel {
+        &self.model
+    }
+}
+
+impl std::ops::DerefMut for ModelState {
+    fn deref_mut(&mut self) -> &mut ServerModel {
+        &mut self.model
+    }
 }
 
 /// Why a server-time wait ended early.
@@ -56,24 +78,25 @@ impl AppState {
     /// Validates the config and builds the state; must run inside a tokio runtime.
     pub fn new(config: ServerConfig) -> Result<AppState, ConfigError> {
         config.validate("server config")?;
-        let limits = Limits::from_config(&config).map_err(|message| ConfigError::Invalid {
+        let model = ServerModel::new(&config).map_err(|message| ConfigError::Invalid {
             origin: "server config".to_owned(),
             message,
         })?;
-        let seed = config.seed;
-        let faults = Faults::new(&config.faults, mix(seed, 1));
+        let seed = config.seed_or_default();
         // One maximal body's worth of counting at a time (see `count_off_workers`).
         let counting_budget_permits = u32::try_from(config.max_body_bytes.div_ceil(1024))
             .unwrap_or(u32::MAX)
             .min(u32::try_from(Semaphore::MAX_PERMITS).unwrap_or(u32::MAX));
         Ok(AppState {
             inner: Arc::new(Inner {
+                seed,
                 clock: Clock::new(config.clock),
                 directory: Directory::from_config(&config),
-                limits: Mutex::new(limits),
-                faults_idle: AtomicBool::new(faults.is_idle()),
-                faults: Mutex::new(faults),
-                latency_rng: Mutex::new(ChaCha8Rng::seed_from_u64(mix(seed, 2))),
+                model: Mutex::new(ModelState {
+                    model,
+                    fault_rng: ChaCha8Rng::seed_from_u64(mix(seed, 1)),
+                    latency_rng: ChaCha8Rng::seed_from_u64(mix(seed, 2)),
+                }),
                 metrics: Metrics::new(&crate::routes::ENDPOINTS),
                 token_counts: TokenCounts::default(),
                 counting_budget: Arc::new(Semaphore::new(counting_budget_permits as usize)),
@@ -87,6 +110,11 @@ impl AppState {
 
     pub fn config(&self) -> &ServerConfig {
         &self.inner.config
+    }
+
+    /// The seed of content, ids and the random streams: the config's, else 0.
+    pub fn seed(&self) -> u64 {
+        self.inner.seed
     }
 
     pub fn clock(&self) -> &Clock {
@@ -117,36 +145,9 @@ impl AppState {
         self.inner.counting_budget_permits
     }
 
-    pub fn limits(&self) -> MutexGuard<'_, Limits> {
-        lock(&self.inner.limits)
-    }
-
-    /// The fault plan, to read or change; the idle flag follows every change when the guard
-    /// is dropped.
-    pub fn faults(&self) -> FaultsGuard<'_> {
-        FaultsGuard {
-            faults: lock(&self.inner.faults),
-            idle: &self.inner.faults_idle,
-        }
-    }
-
-    /// The fault, if any, for a request with `key` arriving at server time `now`. With no
-    /// rates, windows or scripts (the usual case) this answers without taking the lock.
-    pub fn decide_fault(&self, now: Duration, key: &str) -> Option<Fault> {
-        if self.inner.faults_idle.load(Ordering::Acquire) {
-            return None;
-        }
-        self.faults().decide(now, key)
-    }
-
-    /// One request's latency draw.
-    pub fn latency_plan(&self) -> LatencyPlan {
-        let latency = &self.inner.config.latency;
-        // Without jitter there is nothing to draw, and no reason to take the RNG's lock.
-        if !latency.is_jittered() {
-            return latency.scaled_plan(1.0, 1.0);
-        }
-        latency.plan(&mut *lock(&self.inner.latency_rng))
+    /// The server model with its random streams. Never held across an `.await`.
+    pub fn model(&self) -> MutexGuard<'_, ModelState> {
+        lock(&self.inner.model)
     }
 
     /// A fresh `req_...` id: 32 hex digits derived from the seed and a counter.
@@ -158,7 +159,7 @@ impl AppState {
     /// every kind of id, in one allocation of exactly its length.
     pub fn next_id(&self, prefix: &str) -> String {
         let sequence = self.inner.requests_seen.fetch_add(1, Ordering::Relaxed);
-        let high = mix(self.inner.config.seed, sequence);
+        let high = mix(self.inner.seed, sequence);
         let low = mix(high, sequence);
         let mut id = String::with_capacity(prefix.len() + 32);
         id.push_str(prefix);
@@ -190,34 +191,6 @@ impl AppState {
     /// Tells every waiting request that the server is going away.
     pub fn begin_shutdown(&self) {
         self.inner.shutdown.send_replace(true);
-    }
-}
-
-/// The fault plan behind its lock. Dropping it records whether the plan is idle, so requests
-/// can skip the lock while nothing is configured.
-pub struct FaultsGuard<'a> {
-    faults: MutexGuard<'a, Faults>,
-    idle: &'a AtomicBool,
-}
-
-impl std::ops::Deref for FaultsGuard<'_> {
-    type Target = Faults;
-
-    fn deref(&self) -> &Faults {
-        &self.faults
-    }
-}
-
-impl std::ops::DerefMut for FaultsGuard<'_> {
-    fn deref_mut(&mut self) -> &mut Faults {
-        &mut self.faults
-    }
-}
-
-impl Drop for FaultsGuard<'_> {
-    fn drop(&mut self) {
-        // Stored while the lock is still held, so flags from two guards land in lock order.
-        self.idle.store(self.faults.is_idle(), Ordering::Release);
     }
 }
 

@@ -1,7 +1,7 @@
-//! `TokenCounts`: prompt token counting with a bounded cache of exact results, so a client
-//! repeating the same prompt (benchmarks, retries, fixed test fixtures) does not pay a BPE
-//! pass per request; and [`count_off_workers`], which keeps long prompts' counting off the
-//! async workers.
+//! Prompt token counts of requests: [`count_text`] and [`count_chat`] over the tokenizer
+//! (`tokenizer.rs`), `TokenCounts`, a bounded cache of exact results, so a client repeating the
+//! same prompt (benchmarks, retries, fixed test fixtures) does not pay a BPE pass per request;
+//! and [`count_off_workers`], which keeps long prompts' counting off the async workers.
 
 use std::cell::RefCell;
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -11,6 +11,44 @@ use hashbrown::HashMap;
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::wire::chat::{ChatMessage, MessageContent};
+
+/// Tokens of a piece of text in `model`'s encoding.
+pub fn count_text(model: &str, text: &str) -> u64 {
+    crate::tokenizer::count_text_tokens(model, text)
+}
+
+/// Loads the tokenizer of every model in `models` now. A tokenizer is built on first use,
+/// which takes on the order of 100 ms per encoding: doing it at start keeps that pause off the
+/// first request.
+pub fn load_tokenizers(models: &[String]) {
+    for model in models {
+        count_text(model, "");
+    }
+}
+
+/// Prompt tokens of a chat request, by OpenAI's counting rule.
+pub fn count_chat(model: &str, messages: &[ChatMessage]) -> u64 {
+    let texts: Vec<String> = messages
+        .iter()
+        .map(|message| {
+            message
+                .content
+                .as_ref()
+                .map(|content| content.text())
+                .unwrap_or_default()
+        })
+        .collect();
+    let counted: Vec<crate::tokenizer::CountedMessage<'_>> = messages
+        .iter()
+        .zip(&texts)
+        .map(|(message, text)| crate::tokenizer::CountedMessage {
+            role: &message.role,
+            content: text,
+            name: message.name.as_deref(),
+        })
+        .collect();
+    crate::tokenizer::count_chat_prompt_tokens(model, &counted)
+}
 
 /// Prompts of at most this many bytes are counted on the async worker that received them: that
 /// takes well under a millisecond, less than handing the work to another thread and back.
@@ -64,7 +102,7 @@ const MAX_ENTRIES: usize = 4096;
 /// repeated, and caching them would make the memory bound large.
 const MAX_KEY_BYTES: usize = 4096;
 
-/// Counts prompt tokens with `quota`'s tokenizer rules, remembering exact counts by the full
+/// Counts prompt tokens with the tokenizer's rules, remembering exact counts by the full
 /// text of what was counted (model included), never by a hash alone.
 #[derive(Debug, Default)]
 pub struct TokenCounts {
@@ -79,7 +117,7 @@ impl TokenCounts {
             key.push('t');
             push_field(key, model);
             push_field(key, text);
-            self.cached(key, || crate::limits::count_text(model, text))
+            self.cached(key, || count_text(model, text))
         })
     }
 
@@ -100,10 +138,10 @@ impl TokenCounts {
                     None => key.push('-'),
                 }
                 if key.len() > MAX_KEY_BYTES {
-                    return crate::limits::count_chat(model, messages);
+                    return count_chat(model, messages);
                 }
             }
-            self.cached(key, || crate::limits::count_chat(model, messages))
+            self.cached(key, || count_chat(model, messages))
         })
     }
 
@@ -185,7 +223,7 @@ mod tests {
         for body in bodies {
             let messages = messages(body);
             for model in ["gpt-4o", "gpt-4", "my-own-model"] {
-                let fresh = crate::limits::count_chat(model, &messages);
+                let fresh = count_chat(model, &messages);
                 assert_eq!(counts.chat(model, &messages), fresh, "{model} {body}");
                 assert_eq!(
                     counts.chat(model, &messages),
@@ -196,7 +234,7 @@ mod tests {
         }
         for text in ["hello world", "<|endoftext|> hi", ""] {
             for model in ["gpt-4o", "gpt-4"] {
-                let fresh = crate::limits::count_text(model, text);
+                let fresh = count_text(model, text);
                 assert_eq!(counts.text(model, text), fresh);
                 assert_eq!(counts.text(model, text), fresh);
             }

@@ -16,7 +16,8 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
-use ratelab_server::{ConnectionLimits, MockServer, ServerConfig};
+use model::{ConnectionLimits, HumanDuration, LatencyConfig, ServerConfig};
+use ratelab_server::MockServer;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -254,14 +255,16 @@ fn the_server_holds_under_mixed_and_hostile_load() {
         .unwrap();
     let server = server_runtime
         .block_on(MockServer::start(ServerConfig {
-            tier: "tier-5".to_owned(),
+            tier: Some("tier-5".to_owned()),
             max_body_bytes: MAX_BODY_BYTES,
             connections: ConnectionLimits {
-                header_read_timeout_ms: 500,
-                idle_timeout_ms: 2_000,
-                body_read_timeout_ms: 1_000,
+                header_read_timeout: HumanDuration(Duration::from_millis(500)),
+                idle_timeout: HumanDuration(Duration::from_secs(2)),
+                body_read_timeout: HumanDuration(Duration::from_secs(1)),
                 max_connections: 256,
             },
+            // Answers at once, so the normal clients keep the server busy.
+            latency: LatencyConfig::instant(),
             ..ServerConfig::default()
         }))
         .unwrap();

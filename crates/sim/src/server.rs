@@ -120,9 +120,14 @@ impl SimServer {
             max_output_tokens: Some(u64::from(request.max_tokens)),
             choices: 1,
         };
-        let reply =
-            self.model
-                .decide_routed(now, route, caller, &cost, fault_rng, self.rate_limit_headers);
+        let reply = self.model.decide_routed(
+            now,
+            route,
+            caller,
+            &cost,
+            fault_rng,
+            self.rate_limit_headers,
+        );
         let latency = self.model.latency_at(now);
         match reply {
             Reply::Admitted(admission) => {

@@ -4,7 +4,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::Context;
-use ratelab_server::{ClockKind, MockServer, ServerConfig};
+use model::{ClockKind, ServerConfig};
+use ratelab_server::MockServer;
 
 use super::Outcome;
 
@@ -17,7 +18,8 @@ pub struct Args {
     /// Tier of organizations that do not set their own (free, tier-1 ... tier-5).
     #[arg(long)]
     pub tier: Option<String>,
-    /// TOML config: organizations, projects, keys, limits, latency, faults, header switches.
+    /// TOML config, the schema of a scenario's `[server]` table: organizations, projects,
+    /// keys, limits, latency, faults, timeline, headers (crates/server/serve.example.toml).
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// `manual` freezes server time until `POST /_admin/clock/advance`.
@@ -49,7 +51,7 @@ fn load_config(args: &Args) -> anyhow::Result<ServerConfig> {
         None => ServerConfig::default(),
     };
     if let Some(tier) = &args.tier {
-        config.tier = tier.clone();
+        config.tier = Some(tier.clone());
     }
     if let Some(clock) = args.clock {
         config.clock = match clock {
@@ -61,7 +63,7 @@ fn load_config(args: &Args) -> anyhow::Result<ServerConfig> {
         config.admin_token = Some(token.clone());
     }
     if let Some(seed) = args.seed {
-        config.seed = seed;
+        config.seed = Some(seed);
     }
     config.validate("command line")?;
     Ok(config)
@@ -100,14 +102,16 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
 }
 
 /// What the server will enforce, printed after its address: the default tier with each model's
-/// limits, the limiter's modelling choices, the clock and whether the admin API is on.
-fn banner(config: &ratelab_server::ServerConfig) -> anyhow::Result<Vec<String>> {
-    let catalog = ratelab_server::limits::build_catalog(config)
+/// limits, the limiter's modelling choices, the latency, the timeline, the clock and whether the
+/// admin API is on.
+fn banner(config: &ServerConfig) -> anyhow::Result<Vec<String>> {
+    let catalog = model::build_catalog(config)
         .map_err(|message| anyhow::anyhow!("the server config's [catalog]: {message}"))?;
     let limiter = &config.limiter;
+    let tier = config.default_tier();
     let mut lines = vec![format!(
-        "tier {} (catalog {}, {}); rejected requests: {}; token charge: {}; algorithm: {}{}",
-        config.tier,
+        "{} (catalog {}, {}); rejected requests: {}; token charge: {}; algorithm: {}{}",
+        tier.map_or_else(|| "custom limits".to_owned(), |tier| format!("tier {tier}")),
         catalog.version,
         catalog.date,
         kebab(&limiter.rejected_requests),
@@ -120,11 +124,21 @@ fn banner(config: &ratelab_server::ServerConfig) -> anyhow::Result<Vec<String>> 
             )),
     )];
     let mut models = Vec::new();
-    for (model, entry) in &catalog.models {
+    for (name, entry) in &catalog.models {
         if !entry.is_model() {
             continue;
         }
-        let Ok(limits) = catalog.limits(&config.tier, model) else {
+        let base = tier
+            .and_then(|tier| catalog.limits(tier, name).ok())
+            .map(quota::ModelLimits::limit_set);
+        // `limits` lays the config's own figures for `model` over the tier's.
+        let enforced = match (&config.model, &config.limits) {
+            (Some(configured), Some(limits)) if configured == name => {
+                Some(limits.overlay(base.as_ref(), limiter))
+            }
+            _ => base,
+        };
+        let Some(limits) = enforced else {
             continue;
         };
         let figures: Vec<String> = [
@@ -136,9 +150,12 @@ fn banner(config: &ratelab_server::ServerConfig) -> anyhow::Result<Vec<String>> 
         .into_iter()
         .filter_map(|(name, value)| value.map(|value| format!("{value} {name}")))
         .collect();
-        models.push(format!("  {model}: {}", figures.join(", ")));
+        models.push(format!("  {name}: {}", figures.join(", ")));
     }
-    lines.push(format!("limits per model on {}:", config.tier));
+    lines.push(match tier {
+        Some(tier) => format!("limits per model on {tier}:"),
+        None => "limits per model:".to_owned(),
+    });
     lines.extend(models);
     if !config.organizations.is_empty() {
         lines.push(format!(
@@ -146,12 +163,34 @@ fn banner(config: &ratelab_server::ServerConfig) -> anyhow::Result<Vec<String>> 
             config.organizations.len()
         ));
     }
+    let latency = &config.latency;
+    lines.push(format!(
+        "latency: first token after {} + {} per prompt token, then {} per token, jitter {}; refusals after {}",
+        latency.ttft, latency.per_prompt_token, latency.per_output_token, latency.jitter, latency.reject
+    ));
+    if !config.timeline.is_empty() {
+        let changes: Vec<String> = config
+            .timeline
+            .iter()
+            .map(|entry| entry.at.to_string())
+            .collect();
+        lines.push(format!(
+            "timeline: {} change{} (at {} of server time)",
+            changes.len(),
+            if changes.len() == 1 { "" } else { "s" },
+            changes.join(", ")
+        ));
+    }
+    if !config.compare_tiers.is_empty() || !config.compare_rejections.is_empty() {
+        lines.push(
+            "compare_tiers and compare_rejections are not served: the server plays the first variant (`tier`, `[limiter]`)".to_owned(),
+        );
+    }
     lines.push(format!(
         "clock: {}; admin API: {}",
         match config.clock {
-            ratelab_server::clock::ClockKind::Real => "real",
-            ratelab_server::clock::ClockKind::Manual =>
-                "manual (time moves only on POST /_admin/clock/advance)",
+            ClockKind::Real => "real",
+            ClockKind::Manual => "manual (time moves only on POST /_admin/clock/advance)",
         },
         if config.admin_token.is_some() {
             "on (docs/admin.md)"
@@ -213,7 +252,7 @@ mod tests {
 
     #[test]
     fn the_banner_states_the_tier_its_limits_the_rules_the_clock_and_the_admin_api() {
-        let config = ratelab_server::ServerConfig::from_toml_str(
+        let config = model::ServerConfig::from_toml_str(
             "tier = \"free\"\nclock = \"manual\"\n[limiter]\nrejected_requests = \"count-per-minute\"\nquantum_ms = 1000\n",
             "serve.toml",
         )
@@ -232,9 +271,32 @@ mod tests {
         );
         // The long-context pool is not a model.
         assert!(!lines.iter().any(|line| line.contains("long-context")));
+        assert!(
+            lines.contains(
+                &"latency: first token after 200ms + 0s per prompt token, then 10ms per token, jitter 0.2; refusals after 20ms"
+                    .to_owned()
+            ),
+            "{lines:?}"
+        );
         assert_eq!(
             lines.last().unwrap(),
             "clock: manual (time moves only on POST /_admin/clock/advance); admin API: off (pass --admin-token to enable)"
         );
+    }
+
+    #[test]
+    fn the_banner_states_custom_limits_and_the_timeline() {
+        let config = model::ServerConfig::from_toml_str(
+            "model = \"gpt-4o-mini\"\nlimits = { rpm = 3, tpm = 1000 }\n[[timeline]]\nat = \"1m\"\ntier = \"tier-2\"\n",
+            "serve.toml",
+        )
+        .unwrap();
+        let lines = banner(&config).unwrap();
+        assert!(lines[0].starts_with("custom limits (catalog "), "{lines:?}");
+        assert_eq!(lines[1], "limits per model:");
+        // Without a tier, only the model the config gives limits for is served.
+        assert_eq!(lines[2], "  gpt-4o-mini: 3 RPM, 1000 TPM");
+        assert!(lines[3].starts_with("latency: "), "{lines:?}");
+        assert_eq!(lines[4], "timeline: 1 change (at 1m of server time)");
     }
 }

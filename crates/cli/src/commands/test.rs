@@ -20,11 +20,10 @@ use std::process::{Child, Command, ExitStatus};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use ratelab_server::config::{
-    ConfiguredLimits, DEFAULT_ORGANIZATION, DEFAULT_PROJECT, OrganizationConfig, ProjectConfig,
+use model::{
+    DEFAULT_ORGANIZATION, DEFAULT_PROJECT, OrganizationConfig, ProjectConfig, ServerConfig,
 };
-use ratelab_server::faults::FaultWindow;
-use ratelab_server::{Fault, Grader, HeaderSwitches, LatencyConfig, MockServer, ServerConfig};
+use ratelab_server::{Grader, MockServer};
 use results::{RunMetrics, RunReport, ScenarioSummary};
 use scenario::{Scenario, ServerVariant};
 
@@ -73,10 +72,7 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
     let keys: Vec<String> = (0..args.instances)
         .map(|instance| format!("sk-ratelab-test-{instance:04}-0000000000"))
         .collect();
-    let (config, notes) = server_config(&scenario, &variant, &keys);
-    for note in &notes {
-        eprintln!("note: {note}");
-    }
+    let config = server_config(&scenario, &variant, &keys);
     let out = args
         .out
         .clone()
@@ -196,108 +192,28 @@ fn pick_variant<'a>(
     }
 }
 
-/// The serve config that plays `variant`, and what of the scenario's server section it cannot
-/// express (printed as notes, so nobody mistakes the test for the simulation).
-fn server_config(
-    scenario: &Scenario,
-    variant: &ServerVariant,
-    keys: &[String],
-) -> (ServerConfig, Vec<String>) {
-    let server = &scenario.server;
-    let mut notes = Vec::new();
-    let mut limits = BTreeMap::new();
-    // The variant's resolved limits replace the tier's for the scenario's model, with the
-    // limiter options (algorithm, quantum, rejection rule, token charge) they carry.
-    limits.insert(
-        server.model.clone(),
-        ConfiguredLimits::from(variant.limits.clone()),
-    );
-    let organization = OrganizationConfig {
-        id: DEFAULT_ORGANIZATION.to_owned(),
-        tier: variant.tier.clone(),
-        budget_usd: None,
-        limits,
-        projects: vec![ProjectConfig {
-            id: DEFAULT_PROJECT.to_owned(),
-            keys: keys.to_vec(),
+/// The serve config that plays `variant`: the variant's own server config (the scenario's
+/// `[server]` table with its tier and rejection rule), seeded by the scenario's seed. A
+/// scenario that declares no organizations gets one for the client's keys, acting for the
+/// default organization and project, so its limits, latency, faults and timeline apply as in
+/// the simulation.
+fn server_config(scenario: &Scenario, variant: &ServerVariant, keys: &[String]) -> ServerConfig {
+    let mut config = variant.config.clone();
+    config.seed = Some(scenario.seed);
+    if config.organizations.is_empty() {
+        config.organizations = vec![OrganizationConfig {
+            id: DEFAULT_ORGANIZATION.to_owned(),
+            tier: None,
+            budget_usd: None,
             limits: BTreeMap::new(),
-        }],
-    };
-    let latency = &server.latency;
-    let per_token = latency.per_output_token.as_secs_f64();
-    let latency_config = LatencyConfig {
-        ttft_ms: latency.base.as_secs_f64() * 1000.0,
-        tokens_per_second: if per_token > 0.0 {
-            1.0 / per_token
-        } else {
-            0.0
-        },
-        jitter: 0.0,
-    };
-    if !latency.per_prompt_token.is_zero() {
-        notes
-            .push("latency.per_prompt_token is not served (the server has no prefill time)".into());
+            projects: vec![ProjectConfig {
+                id: DEFAULT_PROJECT.to_owned(),
+                keys: keys.to_vec(),
+                limits: BTreeMap::new(),
+            }],
+        }];
     }
-    if latency.jitter != 0.0 {
-        notes.push("latency jitter is not served (the server's jitter is uniform, the scenario's log-normal): latency is fixed".into());
-    }
-    if !latency.reject.is_zero() {
-        notes.push("latency.reject is not served: 429s and faults answer at once".into());
-    }
-    if !server.headers.rate_limit {
-        notes.push("headers.rate_limit = false only removes x-ratelimit-* from 429s: the server always sends them on successes".into());
-    }
-    let mut windows = Vec::new();
-    for fault in &server.faults {
-        let kind = match (fault.status, fault.code) {
-            (500, _) => Fault::ServerError,
-            (503, _) => Fault::Overloaded,
-            (429, "insufficient_quota") => Fault::InsufficientQuota,
-            (429, "slow_down") => Fault::SlowDown,
-            (429, _) => Fault::RateLimited {
-                retry_after_ms: None,
-            },
-            (status, _) => {
-                notes.push(format!(
-                    "a fault window with status {status} is not served (the server injects 500, 503 and 429)"
-                ));
-                continue;
-            }
-        };
-        if fault.probability < 1.0 {
-            notes.push(format!(
-                "the fault window at {}s fails every request, not {:.0}% (the server's windows have no probability)",
-                fault.start.as_secs(),
-                fault.probability * 100.0
-            ));
-        }
-        let end_s = if fault.end == Duration::MAX {
-            f64::from(u32::MAX)
-        } else {
-            fault.end.as_secs_f64()
-        };
-        windows.push(FaultWindow {
-            start_s: fault.start.as_secs_f64(),
-            end_s,
-            fault: kind,
-        });
-    }
-    let mut config = ServerConfig {
-        seed: scenario.seed,
-        headers: HeaderSwitches {
-            retry_after: server.headers.retry_after,
-            retry_after_ms: server.headers.retry_after_ms,
-            rate_limit_headers_on_429: server.headers.rate_limit,
-        },
-        latency: latency_config,
-        organizations: vec![organization],
-        ..ServerConfig::default()
-    };
-    if let Some(tier) = &variant.tier {
-        config.tier = tier.clone();
-    }
-    config.faults.windows = windows;
-    (config, notes)
+    config
 }
 
 fn spawn_all(
@@ -441,4 +357,77 @@ fn grading_summary(grading: &ratelab_server::Grading) -> String {
         }
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SCENARIO: &str = r#"
+name = "served"
+seed = 3
+duration = "10m"
+
+[server]
+model = "gpt-4o-mini"
+tier = "tier-2"
+limits = { rpm = 100 }
+
+[server.headers]
+rate_limit = "none"
+
+[server.latency]
+ttft = "300ms"
+per_prompt_token = "1ms"
+per_output_token = "5ms"
+jitter = 0.3
+reject = "40ms"
+
+[[server.timeline]]
+at = "1m"
+until = "2m"
+fault = { kind = "overloaded" }
+probability = 0.25
+
+[[server.timeline]]
+at = "3m"
+fault = { kind = "slow_down" }
+
+[[clients]]
+name = "app"
+arrival = { kind = "constant", rpm = 10 }
+prompt_tokens = { kind = "fixed", value = 100 }
+completion_tokens = { kind = "fixed", value = 10 }
+
+[[strategies]]
+kind = "openai-python@2.52"
+"#;
+
+    #[test]
+    fn a_variant_is_served_with_its_limits_latency_headers_and_fault_windows() {
+        let scenario = scenario::parse_scenario(SCENARIO, "served.toml", &mut |_| {
+            unreachable!("the scenario refers to no file")
+        })
+        .unwrap();
+        let keys = ["sk-ratelab-test-0000-0000000000".to_owned()];
+        let config = server_config(&scenario, &scenario.server.variants[0], &keys);
+        // The variant's config is the scenario's server table itself, as the simulator reads it.
+        let variant = &scenario.server.variants[0].config;
+        assert_eq!(config.model.as_deref(), Some("gpt-4o-mini"));
+        assert_eq!(config.tier.as_deref(), Some("tier-2"));
+        assert_eq!(config.limits, variant.limits);
+        assert_eq!(config.limits.as_ref().unwrap().set.rpm, Some(100));
+        assert_eq!(config.seed, Some(3));
+        assert_eq!(config.headers.rate_limit, model::RateLimitHeaderPolicy::None);
+        assert_eq!(config.latency, variant.latency);
+        assert_eq!(
+            config.latency.reject,
+            model::HumanDuration(Duration::from_millis(40))
+        );
+        assert_eq!(config.timeline, variant.timeline);
+        assert_eq!(config.timeline[0].probability, Some(0.25));
+        assert_eq!(config.organizations[0].projects[0].keys, keys);
+        // The mock server accepts it.
+        config.validate("test").unwrap();
+    }
 }

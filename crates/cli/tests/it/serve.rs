@@ -291,6 +291,13 @@ fn serve_applies_flags_over_the_config_file_and_exits_cleanly_on_sigint() {
 tier = "tier-4"
 seed = 1
 
+# The manual clock holds every latency wait until it is advanced: answer at once.
+[latency]
+ttft = "0s"
+per_output_token = "0s"
+jitter = 0.0
+reject = "0s"
+
 [[organizations]]
 id = "org-acme"
 
@@ -440,7 +447,7 @@ fn serve_refuses_a_bad_config_file_naming_file_and_line() {
     check_refused(
         &["--addr", "127.0.0.1:0", "--config", typo.to_str().unwrap()],
         &scratch,
-        &[&typo_place, "expected one of `seed`"],
+        &[&typo_place, "expected one of `model`"],
     );
 
     let bad_tier = scratch.join("bad-tier.toml");

@@ -4,12 +4,12 @@ use std::borrow::Cow;
 
 use axum::extract::State;
 use axum::response::Response;
+use model::Cost;
 
 use crate::auth::Principal;
 use crate::content::{SyntheticReply, fingerprint, reply};
 use crate::error::ApiError;
 use crate::extract::JsonBody;
-use crate::limits::Charge;
 use crate::pipeline::{self, Admitted, Endpoint, ModelRequest};
 use crate::sse::StreamEvent;
 use crate::state::AppState;
@@ -82,7 +82,7 @@ async fn serve(
     let admitted = pipeline::admit(
         state,
         principal,
-        Charge {
+        Cost {
             model: &request.model,
             prompt_tokens,
             prompt_characters: Some(prompt_characters),
@@ -108,7 +108,7 @@ async fn serve(
     let replies: Vec<SyntheticReply> = (0..choices)
         .map(|index| {
             reply(
-                state.config().seed,
+                state.seed(),
                 prompt_fingerprint,
                 index,
                 &state.config().completion,

@@ -2,12 +2,12 @@
 
 use axum::extract::State;
 use axum::response::Response;
+use model::Cost;
 
 use crate::auth::Principal;
 use crate::content::{SyntheticReply, fingerprint, reply};
 use crate::error::ApiError;
 use crate::extract::JsonBody;
-use crate::limits::Charge;
 use crate::pipeline::{self, Endpoint, ModelRequest};
 use crate::sse::StreamEvent;
 use crate::state::AppState;
@@ -71,7 +71,7 @@ async fn serve(
     let admitted = pipeline::admit(
         state,
         principal,
-        Charge {
+        Cost {
             model: &request.model,
             prompt_tokens,
             prompt_characters: match &request.prompt {
@@ -97,7 +97,7 @@ async fn serve(
         })
         .map(|(prompt_fingerprint, index)| {
             reply(
-                state.config().seed,
+                state.seed(),
                 prompt_fingerprint,
                 index,
                 &state.config().completion,

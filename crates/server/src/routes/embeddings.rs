@@ -7,12 +7,12 @@ use axum::http::HeaderValue;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::Response;
 use base64::Engine;
+use model::Cost;
 
 use crate::auth::Principal;
 use crate::content::embedding;
 use crate::error::ApiError;
 use crate::extract::JsonBody;
-use crate::limits::Charge;
 use crate::pipeline;
 use crate::state::AppState;
 use crate::token_count::count_off_workers;
@@ -64,7 +64,7 @@ async fn serve(
         }
     };
     // Refused before any input is counted or copied: an unknown model, too many inputs.
-    let Some(model_limits) = state.limits().request_limits(&request.model) else {
+    let Some(model_limits) = state.model().request_limits(&request.model) else {
         return Err(ApiError::ModelNotFound {
             model: request.model,
         });
@@ -110,7 +110,7 @@ async fn serve(
     let admitted = pipeline::admit(
         state,
         principal,
-        Charge {
+        Cost {
             model: &request.model,
             prompt_tokens,
             // Embeddings are charged their input tokens, counted exactly.
@@ -123,7 +123,7 @@ async fn serve(
     pipeline::account(state, principal, &request.model, prompt_tokens, 0);
 
     let list = ListWriter {
-        seed: state.config().seed,
+        seed: state.seed(),
         model: request.model,
         dimensions,
         base64: request.encoding_format == Some(EncodingFormat::Base64),

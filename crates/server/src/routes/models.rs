@@ -15,7 +15,7 @@ const CATALOG_CREATED: u64 = 1_715_558_400;
 
 pub async fn list_models(State(state): State<AppState>, principal: Principal) -> Response {
     let data = state
-        .limits()
+        .model()
         .model_ids()
         .into_iter()
         .map(|id| Model::new(id, CATALOG_CREATED))
@@ -32,7 +32,7 @@ pub async fn retrieve_model(
     principal: Principal,
     Path(id): Path<String>,
 ) -> Response {
-    let result = if state.limits().knows_model(&id) {
+    let result = if state.model().knows_model(&id) {
         Ok(Json(Model::new(id, CATALOG_CREATED)).into_response())
     } else {
         Err(ApiError::ModelNotFound { model: id })

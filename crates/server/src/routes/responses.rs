@@ -2,12 +2,12 @@
 
 use axum::extract::State;
 use axum::response::Response;
+use model::Cost;
 
 use crate::auth::Principal;
 use crate::content::{FinishReason, fingerprint, reply};
 use crate::error::ApiError;
 use crate::extract::JsonBody;
-use crate::limits::Charge;
 use crate::pipeline::{self, Endpoint, ModelRequest};
 use crate::sse::StreamEvent;
 use crate::state::AppState;
@@ -69,7 +69,7 @@ async fn serve(
     let admitted = pipeline::admit(
         state,
         principal,
-        Charge {
+        Cost {
             model: &request.model,
             prompt_tokens,
             prompt_characters: Some(prompt_characters),
@@ -82,7 +82,7 @@ async fn serve(
         std::iter::once(request.model.as_str()).chain(texts.iter().map(String::as_str)),
     );
     let generated = reply(
-        state.config().seed,
+        state.seed(),
         prompt_fingerprint,
         0,
         &state.config().completion,

@@ -1,7 +1,11 @@
 //! The admin API: token checks, clock control, fault changes, reset, and `/metrics`.
 
+use std::time::Duration;
+
 use axum::http::Method;
-use ratelab_server::{ClockKind, ServerConfig};
+use model::{
+    ClockKind, Fault, FaultScript, HumanDuration, ScriptStep, ServerConfig, TimelineEntry,
+};
 use serde_json::{Value, json};
 
 use crate::support::{chat_body, manual_config, post, request, router, send};
@@ -197,10 +201,10 @@ async fn faults_are_replaced_scripted_and_reset_through_the_api() {
 async fn metrics_count_requests_tokens_and_rate_limits() {
     let (state, app) = router(manual_config());
     post(&app, "/v1/chat/completions", chat_body("gpt-4o", 3)).await;
-    state.faults().add_script(ratelab_server::FaultScript {
+    state.model().faults_mut().add_script(FaultScript {
         key: None,
-        steps: vec![ratelab_server::ScriptStep {
-            fault: Some(ratelab_server::Fault::SlowDown),
+        steps: vec![ScriptStep {
+            fault: Some(Fault::SlowDown),
             count: 1,
         }],
     });
@@ -228,4 +232,44 @@ async fn metrics_count_requests_tokens_and_rate_limits() {
     ] {
         assert!(text.contains(expected), "missing {expected} in\n{text}");
     }
+}
+
+#[tokio::test]
+async fn the_state_shows_the_timeline_and_a_fault_plan_takes_no_windows() {
+    let config = ServerConfig {
+        timeline: vec![TimelineEntry {
+            at: HumanDuration(Duration::from_secs(30)),
+            until: Some(HumanDuration(Duration::from_secs(40))),
+            tier: None,
+            limits: None,
+            fault: Some(Fault::Overloaded),
+            probability: None,
+            latency: None,
+        }],
+        ..manual_config()
+    };
+    let (_, app) = router(config);
+    let token = Some("admin-secret");
+    let state = admin(&app, Method::GET, "/_admin/state", token, None)
+        .await
+        .json();
+    assert_eq!(
+        state["timeline"],
+        json!([{
+            "at": "30s", "until": "40s", "fault": {"kind": "overloaded"},
+            "tier": null, "limits": null, "probability": null, "latency": null,
+        }]),
+        "{state}"
+    );
+    // Windows of faults are timeline entries now, not part of the plan.
+    let error = admin(
+        &app,
+        Method::PUT,
+        "/_admin/faults",
+        token,
+        Some(json!({"windows": [{"start_s": 10, "end_s": 20, "fault": {"kind": "overloaded"}}]})),
+    )
+    .await
+    .expect_error(400, Some("invalid_type"));
+    assert_eq!(error["param"], "windows");
 }

@@ -3,8 +3,10 @@
 
 use std::path::Path;
 use std::process::Command;
+use std::time::Duration;
 
-use ratelab_server::{Fault, FaultScript, MockServer, ScriptStep, ServerConfig};
+use model::{Fault, FaultScript, HumanDuration, ScriptStep, ServerConfig};
+use ratelab_server::MockServer;
 
 const RETRY_KEY: &str = "sk-compat-retry-0001";
 
@@ -31,13 +33,14 @@ async fn the_official_python_sdk_works_unchanged() {
              package; run `bash .ci/test`, which installs it"
         );
     }
-    // The real clock: the SDK really sleeps for Retry-After, and the script measures it.
+    // The real clock: the SDK really sleeps for Retry-After, and the script measures it. The
+    // default, realistic latency: streams are paced in real time.
     let server = MockServer::start(ServerConfig::default()).await.unwrap();
     server.add_fault_script(FaultScript {
         key: Some(RETRY_KEY.to_owned()),
         steps: vec![ScriptStep {
             fault: Some(Fault::RateLimited {
-                retry_after_ms: Some(1000),
+                retry_after: Some(HumanDuration(Duration::from_secs(1))),
             }),
             count: 1,
         }],

@@ -5,11 +5,12 @@
 
 use std::time::{Duration, Instant};
 
-use ratelab_server::{ConnectionLimits, LatencyConfig, MockServer, ServerConfig};
+use model::{ConnectionLimits, HumanDuration, LatencyConfig, ServerConfig};
+use ratelab_server::MockServer;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::support::{KEY, chat_body};
+use crate::support::{KEY, chat_body, instant_config};
 
 const HEADER_READ_TIMEOUT_MS: u64 = 300;
 const IDLE_TIMEOUT_MS: u64 = 600;
@@ -20,13 +21,17 @@ const GENEROUS: Duration = Duration::from_secs(8);
 fn config(max_connections: usize) -> ServerConfig {
     ServerConfig {
         connections: ConnectionLimits {
-            header_read_timeout_ms: HEADER_READ_TIMEOUT_MS,
-            idle_timeout_ms: IDLE_TIMEOUT_MS,
-            body_read_timeout_ms: BODY_READ_TIMEOUT_MS,
+            header_read_timeout: millis(HEADER_READ_TIMEOUT_MS),
+            idle_timeout: millis(IDLE_TIMEOUT_MS),
+            body_read_timeout: millis(BODY_READ_TIMEOUT_MS),
             max_connections,
         },
-        ..ServerConfig::default()
+        ..instant_config()
     }
+}
+
+fn millis(milliseconds: u64) -> HumanDuration {
+    HumanDuration(Duration::from_millis(milliseconds))
 }
 
 fn raw_chat() -> Vec<u8> {
@@ -192,8 +197,8 @@ async fn a_request_in_progress_outlasts_both_timeouts() {
     let server = MockServer::start(ServerConfig {
         // The reply takes 1.5 s, longer than either timeout.
         latency: LatencyConfig {
-            ttft_ms: 1500.0,
-            ..LatencyConfig::default()
+            ttft: millis(1500),
+            ..LatencyConfig::instant()
         },
         ..config(16)
     })
@@ -213,12 +218,12 @@ async fn past_the_connection_cap_a_client_gets_a_quick_503() {
     let server = MockServer::start(ServerConfig {
         connections: ConnectionLimits {
             // Long enough that the held connections stay open through the test.
-            idle_timeout_ms: 60_000,
-            header_read_timeout_ms: 60_000,
+            idle_timeout: millis(60_000),
+            header_read_timeout: millis(60_000),
             max_connections: 3,
             ..ConnectionLimits::default()
         },
-        ..ServerConfig::default()
+        ..instant_config()
     })
     .await
     .unwrap();

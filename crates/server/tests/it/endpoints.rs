@@ -1,7 +1,7 @@
 //! Each endpoint's success shape, deterministic content and common headers.
 
 use base64::Engine;
-use ratelab_server::{LengthDistribution, ServerConfig};
+use model::{LengthDistribution, ServerConfig};
 use serde_json::json;
 
 use crate::support::{chat_body, get, manual_config, post, router};
@@ -56,7 +56,10 @@ async fn content_is_deterministic_for_a_seed_and_follows_the_distribution() {
     };
     let first = content(config.clone()).await;
     assert_eq!(first, content(config.clone()).await);
-    let reseeded = ServerConfig { seed: 1, ..config };
+    let reseeded = ServerConfig {
+        seed: Some(1),
+        ..config
+    };
     assert_ne!(first, content(reseeded).await);
 }
 

@@ -2,8 +2,7 @@
 
 use axum::body::Body;
 use axum::http::{Method, Request};
-use ratelab_server::ServerConfig;
-use ratelab_server::config::{OrganizationConfig, ProjectConfig};
+use model::{OrganizationConfig, ProjectConfig, ServerConfig};
 use serde_json::json;
 
 use crate::support::{KEY, chat_body, manual_config, post, request, router, send};

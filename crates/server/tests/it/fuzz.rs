@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{Method, Request};
+use model::ServerConfig;
 use proptest::prelude::*;
-use ratelab_server::ServerConfig;
 
 use crate::support::{KEY, manual_config, router, send};
 

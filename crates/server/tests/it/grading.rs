@@ -6,7 +6,8 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::http::{Method, Request};
 use http_body_util::BodyExt;
-use ratelab_server::{AppState, ClockKind, GradedApi, Grader, ServerConfig};
+use model::{ClockKind, LatencyConfig, ServerConfig};
+use ratelab_server::{AppState, GradedApi, Grader};
 use serde_json::json;
 use tower::ServiceExt;
 
@@ -17,6 +18,7 @@ fn two_rpm_config() -> ServerConfig {
     ServerConfig {
         clock: ClockKind::Manual,
         catalog: Some(catalog),
+        latency: LatencyConfig::instant(),
         ..ServerConfig::default()
     }
 }

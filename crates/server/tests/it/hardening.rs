@@ -15,7 +15,7 @@ async fn a_million_spaces_are_counted_on_every_prompt_endpoint() {
     let mut config = manual_config();
     // Tier 5's token limits admit a prompt estimated at 250,000 tokens; the unknown name is
     // declared in the catalog so it gets that far.
-    config.tier = "tier-5".to_owned();
+    config.tier = Some("tier-5".to_owned());
     config.catalog = Some(
         toml::from_str("[models.my-own-model.tiers]\ntier-5 = { rpm = 500, tpm = 30000000 }")
             .unwrap(),

@@ -1,11 +1,11 @@
-//! Limits enforced through `quota`: headers on every response, exact 429 bodies, the header
-//! switches, project limits, budgets, and runtime changes through the admin API.
+//! Limits enforced by the server model (`quota`'s limiter): headers on every response, exact 429
+//! bodies, the header policy, project limits, budgets, and runtime changes through the admin
+//! API.
 
 use std::time::Duration;
 
 use axum::http::Method;
-use ratelab_server::config::{OrganizationConfig, ProjectConfig};
-use ratelab_server::{HeaderSwitches, ServerConfig};
+use model::{HeaderPolicy, OrganizationConfig, ProjectConfig, RateLimitHeaderPolicy, ServerConfig};
 use serde_json::json;
 
 use crate::support::{KEY, chat_body, manual_config, post, request, router, send};
@@ -112,16 +112,17 @@ async fn a_request_larger_than_the_limit_is_too_large_with_no_retry_time() {
 }
 
 #[tokio::test]
-async fn header_switches_change_what_a_429_carries() {
+async fn the_header_policy_changes_what_a_429_carries() {
     let (_, app) = router(ServerConfig {
-        headers: HeaderSwitches {
+        headers: HeaderPolicy {
             retry_after: false,
             retry_after_ms: true,
-            rate_limit_headers_on_429: false,
+            rate_limit: RateLimitHeaderPolicy::Success,
         },
         ..small_tpm_config()
     });
-    post(&app, "/v1/chat/completions", chat_body("gpt-4o", 600)).await;
+    let admitted = post(&app, "/v1/chat/completions", chat_body("gpt-4o", 600)).await;
+    assert_eq!(admitted.header("x-ratelimit-limit-tokens"), Some("1000"));
     let rejected = post(&app, "/v1/chat/completions", chat_body("gpt-4o", 600)).await;
     rejected.expect_error(429, Some("rate_limit_exceeded"));
     assert!(rejected.header("retry-after").is_none());
@@ -134,6 +135,32 @@ async fn header_switches_change_what_a_429_carries() {
             > 0
     );
     assert!(rejected.header("x-ratelimit-limit-tokens").is_none());
+}
+
+#[tokio::test]
+async fn with_no_rate_limit_headers_neither_successes_nor_429s_carry_them() {
+    let (_, app) = router(ServerConfig {
+        headers: HeaderPolicy {
+            rate_limit: RateLimitHeaderPolicy::None,
+            ..HeaderPolicy::default()
+        },
+        ..small_tpm_config()
+    });
+    let admitted = post(&app, "/v1/chat/completions", chat_body("gpt-4o", 600)).await;
+    assert_eq!(admitted.status, 200, "{}", admitted.text());
+    let rejected = post(&app, "/v1/chat/completions", chat_body("gpt-4o", 600)).await;
+    rejected.expect_error(429, Some("rate_limit_exceeded"));
+    assert!(rejected.header("retry-after").is_some());
+    for reply in [&admitted, &rejected] {
+        assert!(
+            !reply
+                .headers
+                .keys()
+                .any(|name| name.as_str().starts_with("x-ratelimit-")),
+            "{:?}",
+            reply.headers
+        );
+    }
 }
 
 fn organization(budget_usd: Option<f64>, project_limits: &str) -> OrganizationConfig {
@@ -350,11 +377,15 @@ async fn reset_refills_every_bucket() {
     );
 }
 
-/// A manual-clock config from TOML: `[limiter]` as given, and one key acting for
+/// `[latency]` with no waits, as `LatencyConfig::instant()`: a manual clock would hold them.
+const INSTANT_LATENCY: &str =
+    "[latency]\nttft = \"0s\"\nper_output_token = \"0s\"\njitter = 0.0\nreject = \"0s\"\n";
+
+/// A manual-clock config from TOML, with no latency: `[limiter]` as given, and one key acting for
 /// org-acme/proj_web with the given gpt-4o limit sets (an empty one is left out).
 fn limiter_config(limiter: &str, organization_set: &str, project_set: &str) -> ServerConfig {
     let mut text = format!(
-        "clock = \"manual\"\nadmin_token = \"admin-secret\"\n[limiter]\n{limiter}\n\
+        "clock = \"manual\"\nadmin_token = \"admin-secret\"\n{INSTANT_LATENCY}[limiter]\n{limiter}\n\
          [[organizations]]\nid = \"org-acme\"\n"
     );
     if !organization_set.is_empty() {
@@ -519,7 +550,9 @@ async fn the_token_charge_follows_the_guide_by_default_and_the_cookbook_when_ask
     assert_eq!(tokens_charged(&reply), 1_500);
     // The cookbook's rule, chosen in [limiter]: counted prompt tokens plus max_tokens.
     let config = ServerConfig::from_toml_str(
-        "clock = \"manual\"\n[limiter]\ntoken_charge = \"prompt-plus-max\"\n",
+        &format!(
+            "clock = \"manual\"\n{INSTANT_LATENCY}[limiter]\ntoken_charge = \"prompt-plus-max\"\n"
+        ),
         "serve.toml",
     )
     .unwrap();

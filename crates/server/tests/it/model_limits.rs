@@ -2,7 +2,7 @@
 //! for a chat request to an embedding model, and the long-context pool that is no model. The
 //! wording and its sources are in docs/model-limits.md.
 
-use ratelab_server::ServerConfig;
+use model::ServerConfig;
 use serde_json::{Value, json};
 
 use crate::support::{chat_body, get, manual_config, post, router};

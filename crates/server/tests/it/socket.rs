@@ -6,7 +6,8 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use ratelab_server::{Fault, FaultScript, MockServer, ScriptStep, ServerConfig};
+use model::{Fault, FaultScript, ScriptStep, ServerConfig};
+use ratelab_server::MockServer;
 
 use crate::support::{KEY, chat_body};
 

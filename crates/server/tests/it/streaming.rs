@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use ratelab_server::{LatencyConfig, LengthDistribution, ServerConfig};
+use model::{HumanDuration, LatencyConfig, LengthDistribution, ServerConfig};
 use serde_json::{Value, json};
 
 use crate::support::{chat_body, manual_config, post, router, sse_events};
@@ -189,9 +189,9 @@ fn paced_config() -> ServerConfig {
     ServerConfig {
         completion: LengthDistribution::Fixed { tokens: 3 },
         latency: LatencyConfig {
-            ttft_ms: 500.0,
-            tokens_per_second: 10.0,
-            jitter: 0.0,
+            ttft: HumanDuration(Duration::from_millis(500)),
+            per_output_token: HumanDuration(Duration::from_millis(100)),
+            ..LatencyConfig::instant()
         },
         ..manual_config()
     }
@@ -238,4 +238,36 @@ async fn a_stream_is_paced_token_by_token_on_the_manual_clock() {
     let reply = pending.await.unwrap();
     let events = data_events(&reply.text());
     assert_eq!(events.len(), 1 + 3 + 1 + 1);
+}
+
+#[tokio::test]
+async fn the_first_token_waits_longer_for_a_longer_prompt() {
+    // The prompt's tokens, from a server with no latency.
+    let (_, app) = router(manual_config());
+    let served = post(&app, "/v1/chat/completions", chat_body("gpt-4o", 100)).await;
+    let prompt_tokens = served.json()["usage"]["prompt_tokens"].as_u64().unwrap();
+    let mut config = paced_config();
+    config.latency.per_prompt_token = HumanDuration(Duration::from_millis(2));
+    let (state, app) = router(config);
+    let pending =
+        tokio::spawn(
+            async move { post(&app, "/v1/chat/completions", chat_body("gpt-4o", 100)).await },
+        );
+    // 500 ms, 2 ms per prompt token, then two more tokens 100 ms apart.
+    let total = 500 + 2 * prompt_tokens + 200;
+    let_tasks_run().await;
+    state
+        .clock()
+        .advance(Duration::from_millis(total - 1))
+        .unwrap();
+    let_tasks_run().await;
+    assert!(!pending.is_finished(), "the prefill time has not passed");
+    state.clock().advance(Duration::from_millis(1)).unwrap();
+    let reply = pending.await.unwrap();
+    assert_eq!(reply.status, 200);
+    let expected = total.to_string();
+    assert_eq!(
+        reply.header("openai-processing-ms"),
+        Some(expected.as_str())
+    );
 }

@@ -3,18 +3,30 @@
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode};
 use http_body_util::BodyExt;
-use ratelab_server::MockApi;
-use ratelab_server::{AppState, ClockKind, ServerConfig, app};
+use model::{ClockKind, LatencyConfig, ServerConfig};
+use ratelab_server::{AppState, MockApi, app};
 use serde_json::Value;
 use tower::ServiceExt;
 
 pub const KEY: &str = "sk-test-key-0001";
 
-/// A manual-clock config, so nothing in a test waits on real time.
+/// A manual-clock config with no latency, so nothing in a test waits on real time, and no
+/// request waits for the clock to move (the default latency is realistic, 200 ms to the first
+/// token, and a manual clock holds every wait until it is advanced).
 pub fn manual_config() -> ServerConfig {
     ServerConfig {
         clock: ClockKind::Manual,
         admin_token: Some("admin-secret".to_owned()),
+        latency: LatencyConfig::instant(),
+        ..ServerConfig::default()
+    }
+}
+
+/// The default config with no latency, for tests on the real clock that are not about
+/// latency: every answer at once.
+pub fn instant_config() -> ServerConfig {
+    ServerConfig {
+        latency: LatencyConfig::instant(),
         ..ServerConfig::default()
     }
 }
