@@ -19,9 +19,18 @@ pub struct Args {
     #[arg(long)]
     pub tier: Option<String>,
     /// TOML config, the schema of a scenario's `[server]` table: organizations, projects,
-    /// keys, limits, latency, faults, timeline, headers (crates/server/serve.example.toml).
-    #[arg(long)]
+    /// keys, limits, latency, faults, timeline, headers (crates/server/serve.example.toml,
+    /// docs/server-config.md).
+    #[arg(long, conflicts_with = "scenario")]
     pub config: Option<PathBuf>,
+    /// Serve a scenario's server: its `[server]` table, seeded by its `seed`, so a real client
+    /// meets the server the simulation ran against. Point the client at the printed address.
+    #[arg(long, value_name = "FILE")]
+    pub scenario: Option<PathBuf>,
+    /// With --scenario: the server variant to serve, by label (`tier-2`,
+    /// `tier-1, rejections count`; `ratelab run` prints them). Default: the first.
+    #[arg(long, requires = "scenario")]
+    pub variant: Option<String>,
     /// `manual` freezes server time until `POST /_admin/clock/advance`.
     #[arg(long, value_enum)]
     pub clock: Option<ClockArg>,
@@ -40,15 +49,30 @@ pub enum ClockArg {
     Manual,
 }
 
-/// Reads the config file (if any) and applies the command-line overrides on top.
-fn load_config(args: &Args) -> anyhow::Result<ServerConfig> {
-    let mut config = match &args.config {
-        Some(path) => {
+/// Reads the config file or the scenario (if any) and applies the command-line overrides on
+/// top; with a scenario, also says which one and which of its variants is served.
+fn load_config(args: &Args) -> anyhow::Result<(ServerConfig, Option<String>)> {
+    let mut served = None;
+    let mut config = match (&args.config, &args.scenario) {
+        (Some(path), _) => {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("cannot read the server config {}", path.display()))?;
             ServerConfig::from_toml_str(&text, &path.display().to_string())?
         }
-        None => ServerConfig::default(),
+        (None, Some(path)) => {
+            let scenario = super::validate::load(path)?;
+            let variant = super::validate::pick_variant(&scenario, args.variant.as_deref())?;
+            let mut config = variant.config.clone();
+            config.seed = Some(scenario.seed);
+            served = Some(format!(
+                "the server of scenario {} ({}), variant {}",
+                scenario.name,
+                path.display(),
+                variant.label
+            ));
+            config
+        }
+        (None, None) => ServerConfig::default(),
     };
     if let Some(tier) = &args.tier {
         config.tier = Some(tier.clone());
@@ -66,11 +90,11 @@ fn load_config(args: &Args) -> anyhow::Result<ServerConfig> {
         config.seed = Some(seed);
     }
     config.validate("command line")?;
-    Ok(config)
+    Ok((config, served))
 }
 
 pub fn run(args: Args) -> anyhow::Result<Outcome> {
-    let config = load_config(&args)?;
+    let (config, served) = load_config(&args)?;
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -91,6 +115,9 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         let server = MockServer::bind(config, args.addr).await?;
         crate::outln!("ratelab mock OpenAI server listening on {}", server.url())?;
         crate::outln!("OPENAI_BASE_URL={}", server.base_url())?;
+        if let Some(served) = &served {
+            crate::outln!("serving {served}")?;
+        }
         for line in banner {
             crate::outln!("{line}")?;
         }

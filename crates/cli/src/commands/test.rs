@@ -68,7 +68,7 @@ enum Ended {
 
 pub fn run(args: Args) -> anyhow::Result<Outcome> {
     let scenario = super::validate::load(&args.scenario)?;
-    let variant = pick_variant(&scenario, args.variant.as_deref())?.clone();
+    let variant = super::validate::pick_variant(&scenario, args.variant.as_deref())?.clone();
     let keys: Vec<String> = (0..args.instances)
         .map(|instance| format!("sk-ratelab-test-{instance:04}-0000000000"))
         .collect();
@@ -167,28 +167,6 @@ fn describe(status: ExitStatus) -> String {
     match status.code() {
         Some(code) => format!("exited with code {code}"),
         None => format!("ended by a signal ({status})"),
-    }
-}
-
-fn pick_variant<'a>(
-    scenario: &'a Scenario,
-    label: Option<&str>,
-) -> anyhow::Result<&'a ServerVariant> {
-    let variants = &scenario.server.variants;
-    match label {
-        None => variants
-            .first()
-            .context("the scenario has no server variant (add [server] tier or limits)"),
-        Some(label) => variants
-            .iter()
-            .find(|variant| variant.label == label)
-            .with_context(|| {
-                let known: Vec<&str> = variants.iter().map(|v| v.label.as_str()).collect();
-                format!(
-                    "--variant {label:?}: the scenario has no such server variant (expected one of: {})",
-                    known.join(", ")
-                )
-            }),
     }
 }
 
@@ -418,7 +396,10 @@ kind = "openai-python@2.52"
         assert_eq!(config.limits, variant.limits);
         assert_eq!(config.limits.as_ref().unwrap().set.rpm, Some(100));
         assert_eq!(config.seed, Some(3));
-        assert_eq!(config.headers.rate_limit, model::RateLimitHeaderPolicy::None);
+        assert_eq!(
+            config.headers.rate_limit,
+            model::RateLimitHeaderPolicy::None
+        );
         assert_eq!(config.latency, variant.latency);
         assert_eq!(
             config.latency.reject,

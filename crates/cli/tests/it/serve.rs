@@ -495,3 +495,89 @@ fn a_taken_port_is_reported_with_its_cause_once() {
         "the cause is stated once:\n{stderr}"
     );
 }
+
+/// A scenario with two server variants (Tier 2, and Tier 1 under its `limits`), `retry-after-ms`
+/// on 429s and a near-instant server: what `serve --scenario` must reproduce.
+const SERVED_SCENARIO: &str = r#"name = "served"
+duration = "10m"
+[server]
+model = "gpt-4o"
+tier = "tier-2"
+compare_tiers = ["tier-1"]
+limits = { rpm = 3 }
+[server.headers]
+retry_after_ms = true
+[server.latency]
+ttft = "1ms"
+per_output_token = "0s"
+jitter = 0.0
+reject = "0s"
+[[clients]]
+name = "app"
+arrival = { kind = "poisson", rpm = 10 }
+prompt_tokens = { kind = "fixed", value = 10 }
+completion_tokens = { kind = "fixed", value = 10 }
+"#;
+
+/// `serve --scenario` serves the scenario's own server: the variant picked by `--variant`, with
+/// the scenario's limits and header policy.
+#[cfg(unix)]
+#[test]
+fn serve_plays_a_scenarios_server_variant() {
+    let scratch = scratch_dir("serve-scenario");
+    let path = scratch.join("served.toml");
+    std::fs::write(&path, SERVED_SCENARIO).unwrap();
+    let path = path.display().to_string();
+    let server = ServeProcess::start(
+        &[
+            "--addr",
+            "127.0.0.1:0",
+            "--scenario",
+            &path,
+            "--variant",
+            "tier-1",
+        ],
+        &scratch,
+    );
+    for _ in 0..3 {
+        let chat = server.chat(Some("sk-anything"));
+        assert_eq!(chat.status, 200, "{chat:?}");
+        assert_eq!(chat.header("x-ratelimit-limit-requests"), Some("3"));
+    }
+    let refused = server.chat(Some("sk-anything"));
+    assert_eq!(refused.status, 429, "{refused:?}");
+    // Three per minute refill one every 20 s: the wait is at most that, and the scenario's
+    // header policy adds retry-after-ms to retry-after.
+    let millis: u64 = refused.header("retry-after-ms").unwrap().parse().unwrap();
+    assert!((1..=20_000).contains(&millis), "{refused:?}");
+    assert!(refused.header("retry-after").is_some());
+    let (status, stderr) = server.stop_with("TERM");
+    assert!(status.success(), "exit {status:?}; stderr:\n{stderr}");
+}
+
+#[test]
+fn serve_refuses_an_unknown_variant_naming_the_ones_there_are() {
+    let scratch = scratch_dir("serve-scenario-bad-variant");
+    let path = scratch.join("served.toml");
+    std::fs::write(&path, SERVED_SCENARIO).unwrap();
+    let path = path.display().to_string();
+    check_refused(
+        &[
+            "--addr",
+            "127.0.0.1:0",
+            "--scenario",
+            &path,
+            "--variant",
+            "tier-9",
+        ],
+        &scratch,
+        &[
+            "--variant \"tier-9\": the scenario has no such server variant (expected one of: tier-2, tier-1)",
+        ],
+    );
+    check_refused(
+        &["--addr", "127.0.0.1:0", "--variant", "tier-1"],
+        &scratch,
+        &["--scenario"],
+    );
+}
