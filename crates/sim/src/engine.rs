@@ -13,13 +13,13 @@ use retry::{Admission, Decision, GiveUpReason, Outcome, RequestState, RetryClien
 use scenario::{ClientStream, Driver, RequestSpec, Scenario, StreamPurpose, stream_rng};
 
 use crate::queue::{Event, EventQueue};
-use crate::server::{Identity, SimServer, nanos};
+use crate::server::{AttemptServer, Identity, nanos};
 
 /// How long a closed-loop worker waits after its strategy refused to send a request at all.
 const LOCAL_REFUSAL_PAUSE_NS: u64 = 1_000_000;
 
 /// A client instance: its workload stream, its strategy and its random streams.
-struct Client {
+struct Client<C> {
     stream: ClientStream,
     retry: RetryClient,
     retry_rng: ChaCha8Rng,
@@ -34,8 +34,8 @@ struct Client {
     deadline: u64,
     /// The organization, project and key the server sees.
     identity: Identity,
-    /// The server's route for them.
-    route: model::RouteId,
+    /// What the server keeps for this client (the model's route).
+    route: C,
 }
 
 /// A logical request in flight, or a free slot (`live == false`) kept for reuse: slots are
@@ -63,24 +63,24 @@ struct InFlight {
 }
 
 /// One run: server, clients, the event queue and the online metrics.
-pub(crate) struct Run<'a> {
+pub(crate) struct Run<'a, S: AttemptServer> {
     run_index: u32,
     duration: u64,
     horizon: u64,
     queue: EventQueue,
-    server: SimServer,
-    clients: Vec<Client>,
+    server: S,
+    clients: Vec<Client<S::Client>>,
     slots: Vec<InFlight>,
     free_slots: Vec<u32>,
     metrics: RunMetrics,
     trace: &'a mut dyn FnMut(&AttemptRecord),
 }
 
-impl<'a> Run<'a> {
+impl<'a, S: AttemptServer> Run<'a, S> {
     pub(crate) fn new(
         scenario: &Scenario,
         run_index: u32,
-        server: SimServer,
+        server: S,
         strategies: Vec<RetryClient>,
         trace: &'a mut dyn FnMut(&AttemptRecord),
     ) -> Self {
@@ -110,6 +110,7 @@ impl<'a> Run<'a> {
                 ),
                 Driver::OpenLoop(_) => (0, Vec::new()),
             };
+            let identity = Identity::of(group);
             let client = Client {
                 retry_rng: stream_rng(
                     scenario.seed,
@@ -130,22 +131,9 @@ impl<'a> Run<'a> {
                 think_time,
                 worker_budget,
                 deadline: group.shape.deadline.map_or(u64::MAX, nanos),
-                route: model::RouteId::default(),
-                identity: match &group.key {
-                    Some(key) => Identity {
-                        organization: key.organization.clone(),
-                        project: key.project.clone(),
-                        key: key.key.clone(),
-                    },
-                    None => Identity {
-                        organization: model::DEFAULT_ORGANIZATION.to_owned(),
-                        project: model::DEFAULT_PROJECT.to_owned(),
-                        key: String::new(),
-                    },
-                },
+                route: run.server.client(&identity),
+                identity,
             };
-            let mut client = client;
-            client.route = run.server.route(&client.identity.caller());
             run.clients.push(client);
         }
         for index in 0..run.clients.len() {
@@ -324,10 +312,10 @@ impl<'a> Run<'a> {
             return;
         }
         let client = &mut self.clients[in_flight.client as usize];
-        let response = self.server.handle(
+        let response = self.server.answer(
             Duration::from_nanos(now),
             client.route,
-            &client.identity.caller(),
+            &client.identity,
             &in_flight.spec,
             &mut client.fault_rng,
             &mut in_flight.outcome,
@@ -380,7 +368,7 @@ impl<'a> Run<'a> {
         let sent_at = in_flight.sent_at;
         if record == AttemptOutcome::Success {
             // The server books a reply's spend when it is written, as the mock server does.
-            self.server.record_spend(client.route, &in_flight.spec);
+            self.server.served(client.route, &in_flight.spec);
         }
         match decision {
             Decision::Done if record == AttemptOutcome::Success => {

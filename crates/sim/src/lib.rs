@@ -42,14 +42,13 @@ mod engine;
 mod queue;
 mod server;
 
-pub use server::rate_limit_view;
+pub use server::{AttemptServer, Identity, ModelServer, Response, rate_limit_view};
 
 use results::{AttemptRecord, REPORT_FORMAT_VERSION, RunReport, RunResult, ScenarioSummary};
 use retry::{Registry, RetryClient, SpecError};
 use scenario::Scenario;
 
 use crate::engine::Run;
-use crate::server::SimServer;
 
 /// Why a simulation could not start.
 #[derive(Debug, thiserror::Error)]
@@ -138,37 +137,91 @@ pub fn simulate_run_with(
     options: SimOptions,
     trace: &mut dyn FnMut(&AttemptRecord),
 ) -> Result<RunResult, SimError> {
+    let clients = strategies_of(scenario, index)?;
+    let reads_headers = clients
+        .iter()
+        .any(|client| client.reads_rate_limit_headers());
+    let server = model_server(
+        scenario,
+        index,
+        options.headers_as_text || reads_headers,
+        options,
+    )?;
+    finish_run(scenario, index, server, clients, trace)
+}
+
+/// Run `index` with `server` answering its attempts instead of the simulator's own
+/// [`ModelServer`]: the same event loop, workload and strategies. The conformance test puts
+/// the real mock server here.
+pub fn simulate_run_on<S: AttemptServer>(
+    scenario: &Scenario,
+    index: usize,
+    server: S,
+    trace: &mut dyn FnMut(&AttemptRecord),
+) -> Result<RunResult, SimError> {
+    let clients = strategies_of(scenario, index)?;
+    finish_run(scenario, index, server, clients, trace)
+}
+
+/// The simulator's server for run `index`: the server model of its variant. `report` asks for
+/// the `x-ratelimit-*` statuses (they cost time; the simulator asks only when a strategy reads
+/// them).
+pub fn model_server(
+    scenario: &Scenario,
+    index: usize,
+    report: bool,
+    options: SimOptions,
+) -> Result<ModelServer, SimError> {
     let count = run_count(scenario);
     if index >= count {
         return Err(SimError::NoSuchRun { index, count });
     }
-    let strategy_count = scenario.strategies.len();
-    let variant = &scenario.server.variants[index / strategy_count];
-    let strategy = &scenario.strategies[index % strategy_count];
-    let spec = &strategy.spec;
+    let variant = &scenario.server.variants[index / scenario.strategies.len()];
     let model = model::ServerModel::new(&variant.config).map_err(|message| SimError::Server {
         variant: variant.label.clone(),
         message,
     })?;
-    let registry = Registry::with_builtins();
-    let mut clients = Vec::new();
-    for _ in 0..scenario.instance_count() {
-        let strategy = registry.build(spec).map_err(|source| SimError::Strategy {
-            spec: spec.to_string(),
-            source,
-        })?;
-        clients.push(RetryClient::new(strategy));
-    }
-    let server = SimServer::new(
+    Ok(ModelServer::new(
         model,
         scenario.server.model.clone(),
-        options.headers_as_text
-            || clients
-                .iter()
-                .any(|client| client.reads_rate_limit_headers()),
+        report,
         options.headers_as_text,
         variant.limits.token_charge,
-    );
+    ))
+}
+
+/// One strategy object per client instance for run `index`.
+fn strategies_of(scenario: &Scenario, index: usize) -> Result<Vec<RetryClient>, SimError> {
+    let count = run_count(scenario);
+    if index >= count {
+        return Err(SimError::NoSuchRun { index, count });
+    }
+    let spec = &scenario.strategies[index % scenario.strategies.len()].spec;
+    let registry = Registry::with_builtins();
+    (0..scenario.instance_count())
+        .map(|_| {
+            registry
+                .build(spec)
+                .map(RetryClient::new)
+                .map_err(|source| SimError::Strategy {
+                    spec: spec.to_string(),
+                    source,
+                })
+        })
+        .collect()
+}
+
+fn finish_run<S: AttemptServer>(
+    scenario: &Scenario,
+    index: usize,
+    server: S,
+    clients: Vec<RetryClient>,
+    trace: &mut dyn FnMut(&AttemptRecord),
+) -> Result<RunResult, SimError> {
+    let strategy_count = scenario.strategies.len();
+    let variant = &scenario.server.variants[index / strategy_count];
+    let strategy = &scenario.strategies[index % strategy_count];
+    let spec = &strategy.spec;
     let metrics = Run::new(scenario, index as u32, server, clients, trace).run();
     let mut result = metrics.finish(variant.label.clone(), strategy.label.clone());
     result.spec = spec.to_string();

@@ -15,24 +15,99 @@ use scenario::RequestSpec;
 /// What the server answers to one attempt, before the client's timeout is applied, besides
 /// the [`Outcome`] the strategy sees (written in place: it is large, and copying it through
 /// the event loop showed in profiles).
-#[derive(Debug)]
-pub(crate) struct Response {
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Response {
     /// What the trace records.
     pub record: AttemptOutcome,
     /// How long after sending the answer arrives.
     pub latency: Duration,
 }
 
+/// What answers the simulator's attempts. [`ModelServer`], the server model in virtual time,
+/// is the simulator's own; the conformance test puts the real mock server (on a manual clock)
+/// behind the same event loop, to show both decide alike.
+pub trait AttemptServer {
+    /// What the server keeps per client instance (the model's route).
+    type Client: Copy;
+
+    /// Meets a client instance, before its first request.
+    fn client(&mut self, identity: &Identity) -> Self::Client;
+
+    /// Tokens the limiter charges for `request`, which strategies budget with.
+    fn charged_tokens(&self, request: &RequestSpec) -> u64;
+
+    /// Answers an attempt sent at `now` (since the scenario start), writing what the strategy
+    /// will see into `outcome`.
+    fn answer(
+        &mut self,
+        now: Duration,
+        client: Self::Client,
+        identity: &Identity,
+        request: &RequestSpec,
+        fault_rng: &mut ChaCha8Rng,
+        outcome: &mut Outcome,
+    ) -> Response;
+
+    /// A success was delivered to the client: the server books its spend.
+    fn served(&mut self, client: Self::Client, request: &RequestSpec);
+}
+
+/// A server lent to a run, so its owner reads it afterwards.
+impl<S: AttemptServer> AttemptServer for &mut S {
+    type Client = S::Client;
+
+    fn client(&mut self, identity: &Identity) -> Self::Client {
+        (**self).client(identity)
+    }
+
+    fn charged_tokens(&self, request: &RequestSpec) -> u64 {
+        (**self).charged_tokens(request)
+    }
+
+    fn answer(
+        &mut self,
+        now: Duration,
+        client: Self::Client,
+        identity: &Identity,
+        request: &RequestSpec,
+        fault_rng: &mut ChaCha8Rng,
+        outcome: &mut Outcome,
+    ) -> Response {
+        (**self).answer(now, client, identity, request, fault_rng, outcome)
+    }
+
+    fn served(&mut self, client: Self::Client, request: &RequestSpec) {
+        (**self).served(client, request);
+    }
+}
+
 /// Who a client instance is to the server: its key's organization and project.
-#[derive(Debug, Clone)]
-pub(crate) struct Identity {
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
     pub organization: String,
     pub project: String,
     pub key: String,
 }
 
 impl Identity {
-    pub(crate) fn caller(&self) -> Caller<'_> {
+    /// The identity of a client group: its key's, else the default organization's.
+    pub fn of(group: &scenario::ClientGroup) -> Identity {
+        match &group.key {
+            Some(key) => Identity {
+                organization: key.organization.clone(),
+                project: key.project.clone(),
+                key: key.key.clone(),
+            },
+            None => Identity {
+                organization: model::DEFAULT_ORGANIZATION.to_owned(),
+                project: model::DEFAULT_PROJECT.to_owned(),
+                key: String::new(),
+            },
+        }
+    }
+
+    /// The model's view of the caller.
+    pub fn caller(&self) -> Caller<'_> {
         Caller {
             organization: &self.organization,
             project: &self.project,
@@ -41,9 +116,10 @@ impl Identity {
     }
 }
 
-/// One server variant of a scenario, shared by every client instance.
+/// The server model of one server variant, shared by every client instance: the simulator's
+/// server.
 #[derive(Debug)]
-pub(crate) struct SimServer {
+pub struct ModelServer {
     model: ServerModel,
     /// The scenario's model, which every request names.
     model_name: String,
@@ -59,8 +135,11 @@ pub(crate) struct SimServer {
     price: Price,
 }
 
-impl SimServer {
-    pub(crate) fn new(
+impl ModelServer {
+    /// The server of `variant` for the scenario's model. `strategy_reads_rate_limit_headers`
+    /// asks for the `x-ratelimit-*` statuses; `headers_as_text` formats every header as text
+    /// and parses it back, as a live client reads them.
+    pub fn new(
         model: ServerModel,
         model_name: String,
         strategy_reads_rate_limit_headers: bool,
@@ -69,7 +148,7 @@ impl SimServer {
     ) -> Self {
         let reports = model.header_policy().rate_limit.on_success()
             || model.header_policy().rate_limit.on_429();
-        SimServer {
+        ModelServer {
             price: model.price(&model_name),
             model,
             model_name,
@@ -79,21 +158,30 @@ impl SimServer {
         }
     }
 
-    /// Tokens the limiter charges for `request`, by the scenario's charge rule.
-    #[inline]
-    pub(crate) fn charged_tokens(&self, request: &RequestSpec) -> u64 {
-        self.token_charge.tokens(&request_size(request))
+    /// The server model, for a test that reads it.
+    pub fn model(&self) -> &ServerModel {
+        &self.model
     }
+}
+
+impl AttemptServer for ModelServer {
+    type Client = RouteId;
 
     /// The route of a client's requests: resolved once per client instance.
-    pub(crate) fn route(&mut self, caller: &Caller<'_>) -> RouteId {
+    fn client(&mut self, identity: &Identity) -> RouteId {
         self.model
-            .route(caller, &self.model_name)
+            .route(&identity.caller(), &self.model_name)
             .unwrap_or_else(|| unreachable!("validation checked the scenario's model"))
     }
 
+    /// Tokens the limiter charges for `request`, by the scenario's charge rule.
+    #[inline]
+    fn charged_tokens(&self, request: &RequestSpec) -> u64 {
+        self.token_charge.tokens(&request_size(request))
+    }
+
     /// Books a served request's tokens towards its organization's spend.
-    pub(crate) fn record_spend(&mut self, route: RouteId, request: &RequestSpec) {
+    fn served(&mut self, route: RouteId, request: &RequestSpec) {
         self.model.record_spend_routed(
             route,
             self.price,
@@ -102,17 +190,17 @@ impl SimServer {
         );
     }
 
-    /// Answers an attempt sent at `now` (since the scenario start), writing what the strategy
-    /// will see into `outcome`.
-    pub(crate) fn handle(
+    fn answer(
         &mut self,
         now: Duration,
         route: RouteId,
-        caller: &Caller<'_>,
+        identity: &Identity,
         request: &RequestSpec,
         fault_rng: &mut ChaCha8Rng,
         outcome: &mut Outcome,
     ) -> Response {
+        let caller = identity.caller();
+        let caller = &caller;
         let cost = Cost {
             model: &self.model_name,
             prompt_tokens: u64::from(request.prompt_tokens),
@@ -230,7 +318,9 @@ impl SimServer {
             }
         }
     }
+}
 
+impl ModelServer {
     /// The headers an answer carries: the `x-ratelimit-*` trios of `statuses` (none when
     /// empty) and the retry headers given.
     fn headers(

@@ -2,6 +2,7 @@
 
 mod check;
 mod client_test;
+mod conformance;
 mod report;
 mod scenarios;
 mod seeds;
