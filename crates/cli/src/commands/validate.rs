@@ -112,6 +112,31 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
     Ok(Outcome::Success)
 }
 
+/// The server variant labelled `label` (default: the first), for `ratelab test` and
+/// `ratelab serve --scenario`.
+pub fn pick_variant<'a>(
+    scenario: &'a scenario::Scenario,
+    label: Option<&str>,
+) -> anyhow::Result<&'a scenario::ServerVariant> {
+    use anyhow::Context;
+    let variants = &scenario.server.variants;
+    match label {
+        None => variants
+            .first()
+            .context("the scenario has no server variant (add [server] tier or limits)"),
+        Some(label) => variants
+            .iter()
+            .find(|variant| variant.label == label)
+            .with_context(|| {
+                let known: Vec<&str> = variants.iter().map(|v| v.label.as_str()).collect();
+                format!(
+                    "--variant {label:?}: the scenario has no such server variant (expected one of: {})",
+                    known.join(", ")
+                )
+            }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::{NotUtf8, utf8_text};
@@ -138,30 +163,5 @@ mod tests {
                 byte: 0xfe
             })
         );
-    }
-}
-
-/// The server variant labelled `label` (default: the first), for `ratelab test` and
-/// `ratelab serve --scenario`.
-pub fn pick_variant<'a>(
-    scenario: &'a scenario::Scenario,
-    label: Option<&str>,
-) -> anyhow::Result<&'a scenario::ServerVariant> {
-    use anyhow::Context;
-    let variants = &scenario.server.variants;
-    match label {
-        None => variants
-            .first()
-            .context("the scenario has no server variant (add [server] tier or limits)"),
-        Some(label) => variants
-            .iter()
-            .find(|variant| variant.label == label)
-            .with_context(|| {
-                let known: Vec<&str> = variants.iter().map(|v| v.label.as_str()).collect();
-                format!(
-                    "--variant {label:?}: the scenario has no such server variant (expected one of: {})",
-                    known.join(", ")
-                )
-            }),
     }
 }
