@@ -55,7 +55,7 @@ enum Command {
     Run(commands::run::Args),
     /// Check scenario files without running them.
     Validate(commands::validate::Args),
-    /// Print the JSON Schema of scenario files, for editors.
+    /// Print the JSON Schema of scenario files (`--server`: of a serve config), for editors.
     Schema(commands::schema::Args),
     /// List the retry strategies: parameters, defaults and the source of each formula.
     Strategies(commands::strategies::Args),

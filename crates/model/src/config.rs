@@ -597,6 +597,18 @@ impl ServerConfig {
     }
 }
 
+/// The JSON Schema of a server config (a serve file, and a scenario's `[server]` table), for
+/// editors (`ratelab schema --server`).
+///
+/// ```
+/// let schema = model::json_schema();
+/// assert!(schema.contains("\"timeline\""));
+/// ```
+pub fn json_schema() -> String {
+    let schema = schemars::schema_for!(ServerConfig);
+    serde_json::to_string_pretty(&schema).unwrap_or_default()
+}
+
 /// An API key with all but its first three and last four characters starred out (all of it
 /// when shorter than 12), for logs and error messages.
 pub fn redact(key: &str) -> String {

@@ -25,7 +25,8 @@ pub use completion::LengthDistribution;
 pub use config::{
     ClockKind, ConfigError, ConfiguredLimits, ConnectionLimits, DEFAULT_MAX_BODY_BYTES,
     DEFAULT_ORGANIZATION, DEFAULT_PROJECT, DEFAULT_TIER, HeaderPolicy, LimiterOptions,
-    OrganizationConfig, ProjectConfig, RateLimitHeaderPolicy, ServerConfig, WrittenOptions, redact,
+    OrganizationConfig, ProjectConfig, RateLimitHeaderPolicy, ServerConfig, WrittenOptions,
+    json_schema, redact,
 };
 pub use duration::{HumanDuration, parse_duration};
 pub use faults::{

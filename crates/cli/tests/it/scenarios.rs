@@ -122,6 +122,28 @@ fn schema_is_json_naming_the_top_level_keys() {
     ] {
         assert!(properties.contains_key(key), "schema lacks {key}");
     }
+    // The server property is the server config's schema, which `--server` prints alone.
+    let output = ratelab(&["schema", "--server"]);
+    assert!(output.status.success());
+    let server: serde_json::Value =
+        serde_json::from_slice(&output.stdout).expect("the server schema is JSON");
+    let keys = server["properties"].as_object().expect("server properties");
+    for key in [
+        "model",
+        "tier",
+        "limiter",
+        "latency",
+        "faults",
+        "timeline",
+        "connections",
+    ] {
+        assert!(keys.contains_key(key), "server schema lacks {key}");
+    }
+    let scenario_server = &schema["$defs"]["ServerConfig"]["properties"];
+    assert_eq!(
+        scenario_server, &server["properties"],
+        "one schema for both"
+    );
 }
 
 #[test]
