@@ -537,10 +537,11 @@ impl ServerConfig {
             return Err("max_body_bytes: must be at least 1".to_owned());
         }
         if self.limits.is_some() && self.model.is_none() {
-            return Err(
-                "limits: name the model they apply to with `model` (e.g. model = \"gpt-4o-mini\")"
-                    .to_owned(),
-            );
+            return Err(crate::error::ModelError {
+                place: "limits".to_owned(),
+                kind: crate::error::ModelErrorKind::LimitsNeedModel,
+            }
+            .to_string());
         }
         self.connections.validate()?;
         if self.admin_token.as_deref() == Some("") {
@@ -593,7 +594,9 @@ impl ServerConfig {
         }
         // Tiers, models, limit sets, the timeline's changes and catalog overrides are checked
         // by building the model.
-        crate::server::ServerModel::new(self).map(drop)
+        crate::server::ServerModel::new(self)
+            .map(drop)
+            .map_err(|error| error.to_string())
     }
 }
 

@@ -15,6 +15,7 @@
 mod completion;
 mod config;
 mod duration;
+mod error;
 mod faults;
 mod latency;
 mod pricing;
@@ -29,6 +30,7 @@ pub use config::{
     json_schema, redact,
 };
 pub use duration::{HumanDuration, parse_duration};
+pub use error::{ModelError, ModelErrorKind};
 pub use faults::{
     ActiveWindow, DEFAULT_HANG, Fault, FaultConfig, FaultRates, FaultScript, Faults, ScriptStep,
     validate_script,

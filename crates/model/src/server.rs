@@ -18,6 +18,7 @@ use quota::{
 use rand::Rng;
 
 use crate::config::{ConfiguredLimits, DEFAULT_ORGANIZATION, HeaderPolicy, ServerConfig};
+use crate::error::{ModelError, ModelErrorKind};
 use crate::faults::{DEFAULT_HANG, Fault, Faults};
 use crate::latency::LatencyConfig;
 use crate::pricing::{Price, PriceTable};
@@ -307,26 +308,27 @@ pub struct ServerModel {
 }
 
 /// The built-in catalog with the config's `[catalog]` overrides applied.
-pub fn build_catalog(config: &ServerConfig) -> Result<Catalog, String> {
+pub fn build_catalog(config: &ServerConfig) -> Result<Catalog, ModelError> {
     let mut catalog = Catalog::builtin();
     if let Some(overrides) = &config.catalog {
-        let text = toml::to_string(overrides).map_err(|error| format!("catalog: {error}"))?;
+        // A table read from TOML always writes back as TOML.
+        let text = toml::to_string(overrides).unwrap_or_default();
         catalog
             .apply_overrides_toml(&text)
-            .map_err(|error| format!("catalog: {error}"))?;
+            .map_err(|error| ModelError::at("catalog", error))?;
     }
     Ok(catalog)
 }
 
 impl ServerModel {
     /// Builds the model from a config, with errors naming the config field.
-    pub fn new(config: &ServerConfig) -> Result<ServerModel, String> {
+    pub fn new(config: &ServerConfig) -> Result<ServerModel, ModelError> {
         let catalog = build_catalog(config)?;
         let tier_known = |tier: &str, place: &str| {
             catalog
                 .tier(tier)
                 .map(drop)
-                .map_err(|error| format!("{place}: {error}"))
+                .map_err(|error| ModelError::at(place, error))
         };
         for (index, configured) in config.organizations.iter().enumerate() {
             if let Some(tier) = &configured.tier {
@@ -344,8 +346,9 @@ impl ServerModel {
                 tier_known(tier, &format!("timeline[{index}].tier"))?;
             }
             if entry.limits.is_some() && config.model.is_none() {
-                return Err(format!(
-                    "timeline[{index}].limits: name the model they apply to with `model`"
+                return Err(ModelError::at(
+                    format!("timeline[{index}].limits"),
+                    ModelErrorKind::LimitsNeedModel,
                 ));
             }
         }
@@ -374,8 +377,11 @@ impl ServerModel {
         if let Some(name) = &config.model {
             model.check_model(name, "model")?;
             if !model.knows_model(name) {
-                return Err(format!(
-                    "model: \"{name}\" is a pool of the catalog, not a model a request can name"
+                return Err(ModelError::at(
+                    "model",
+                    ModelErrorKind::PoolNotModel {
+                        model: name.clone(),
+                    },
                 ));
             }
         }
@@ -393,7 +399,7 @@ impl ServerModel {
                 model.check_model(name, &format!("{place}.limits"))?;
                 set.resolve(&model.options)
                     .compile()
-                    .map_err(|error| format!("{place}.limits.{name}: {error}"))?;
+                    .map_err(|error| ModelError::at(format!("{place}.limits.{name}"), error))?;
                 organization.limits.insert(name.clone(), set.clone());
             }
             for (project_index, project) in configured.projects.iter().enumerate() {
@@ -423,17 +429,17 @@ impl ServerModel {
                 let caller = Caller::DEFAULT;
                 model
                     .enforced_for(now, caller.organization, &name)
-                    .map_err(|error| format!("limits: {error}"))?;
+                    .map_err(|error| ModelError::at("limits", error))?;
             }
         }
         Ok(model)
     }
 
-    fn written(&self, set: &ConfiguredLimits, place: &str) -> Result<Written, String> {
+    fn written(&self, set: &ConfiguredLimits, place: &str) -> Result<Written, ModelError> {
         let compiled = set
             .resolve(&self.options)
             .compile()
-            .map_err(|error| format!("{place}: {error}"))?;
+            .map_err(|error| ModelError::at(place, error))?;
         Ok(Written {
             configured: set.clone(),
             compiled,
@@ -442,14 +448,16 @@ impl ServerModel {
 
     /// Config and admin changes may name any catalog entry, pools included: limits can be set
     /// for gpt-4.1's long-context pool.
-    fn check_model(&self, model: &str, place: &str) -> Result<(), String> {
+    fn check_model(&self, model: &str, place: &str) -> Result<(), ModelError> {
         if self.catalog.models.contains_key(model) {
             return Ok(());
         }
-        let known: Vec<&str> = self.catalog.models.keys().map(String::as_str).collect();
-        Err(format!(
-            "{place}: unknown model \"{model}\" (expected one of: {}, or add it under [catalog.models])",
-            known.join(", ")
+        Err(ModelError::at(
+            place,
+            ModelErrorKind::UnknownModel {
+                model: model.to_owned(),
+                known: self.catalog.models.keys().cloned().collect(),
+            },
         ))
     }
 
@@ -562,13 +570,13 @@ impl ServerModel {
         now: Duration,
         organization: &str,
         model: &str,
-    ) -> Result<quota::Limits, String> {
+    ) -> Result<quota::Limits, ModelErrorKind> {
         let key = self.set_key(now, organization, model);
         if let Some(found) = self.compiled.get(&key) {
             return Ok(found.clone());
         }
         let set = self.enforced_set(now, organization, model)?;
-        let compiled = set.compile().map_err(|error| error.to_string())?;
+        let compiled = set.compile()?;
         self.compiled.insert(key, compiled.clone());
         Ok(compiled)
     }
@@ -595,7 +603,7 @@ impl ServerModel {
     /// The limit set of `model` that organizations naming no tier or limits of their own
     /// enforce at `now`: the tier's figures under `limits` and the timeline, with the
     /// limiter's options. What a report prints as a server variant's limits.
-    pub fn limits_at(&mut self, now: Duration, model: &str) -> Result<LimitSet, String> {
+    pub fn limits_at(&mut self, now: Duration, model: &str) -> Result<LimitSet, ModelErrorKind> {
         self.enforced_set(now, DEFAULT_ORGANIZATION, model)
     }
 
@@ -604,7 +612,7 @@ impl ServerModel {
         now: Duration,
         organization: &str,
         model: &str,
-    ) -> Result<LimitSet, String> {
+    ) -> Result<LimitSet, ModelErrorKind> {
         self.organization(organization);
         let entry = &self.organizations[organization];
         let own = entry.limits.get(model);
@@ -625,7 +633,7 @@ impl ServerModel {
                 Ok(limits) => Some(limits.limit_set()),
                 Err(error) => {
                     if own.is_none() && !(scenario_model && self.limits.is_some()) {
-                        return Err(error.to_string());
+                        return Err(error.into());
                     }
                     None
                 }
@@ -651,7 +659,9 @@ impl ServerModel {
                 token_charge: self.options.token_charge,
                 ..base
             }),
-            (None, None) => Err(format!("no limits apply to {model} without a tier")),
+            (None, None) => Err(ModelErrorKind::NoLimits {
+                model: model.to_owned(),
+            }),
         }
     }
 
@@ -967,8 +977,10 @@ impl ServerModel {
     }
 
     /// Changes the tier of one organization, or the default tier when `organization` is absent.
-    pub fn set_tier(&mut self, organization: Option<&str>, tier: &str) -> Result<(), String> {
-        self.catalog.tier(tier).map_err(|error| error.to_string())?;
+    pub fn set_tier(&mut self, organization: Option<&str>, tier: &str) -> Result<(), ModelError> {
+        self.catalog
+            .tier(tier)
+            .map_err(|error| ModelError::at("tier", error))?;
         match organization {
             None => self.default_tier = Some(tier.to_owned()),
             Some(id) => self.organization(id).tier = Some(tier.to_owned()),
@@ -986,7 +998,7 @@ impl ServerModel {
         project: Option<&str>,
         model: &str,
         set: Option<ConfiguredLimits>,
-    ) -> Result<(), String> {
+    ) -> Result<(), ModelError> {
         self.check_model(model, "model")?;
         let organization_id = organization.unwrap_or(DEFAULT_ORGANIZATION);
         match project {
@@ -994,7 +1006,7 @@ impl ServerModel {
                 if let Some(set) = &set {
                     set.resolve(&self.options)
                         .compile()
-                        .map_err(|error| format!("limits: {error}"))?;
+                        .map_err(|error| ModelError::at("limits", error))?;
                 }
                 let organization = self.organization(organization_id);
                 match set {

@@ -91,7 +91,9 @@ async fn set_tier(
     state
         .model()
         .set_tier(change.organization.as_deref(), &change.tier)
-        .map_err(|message| ApiError::AdminBadRequest { message })?;
+        .map_err(|error| ApiError::AdminBadRequest {
+            message: error.to_string(),
+        })?;
     Ok(
         Json(serde_json::json!({ "tier": change.tier, "organization": change.organization }))
             .into_response(),
@@ -123,7 +125,9 @@ async fn set_limits(
             &change.model,
             change.limits,
         )
-        .map_err(|message| ApiError::AdminBadRequest { message })?;
+        .map_err(|error| ApiError::AdminBadRequest {
+            message: error.to_string(),
+        })?;
     Ok(Json(model.snapshot()).into_response())
 }
 
@@ -147,7 +151,9 @@ async fn replace_faults(
 ) -> Result<Response, ApiError> {
     faults
         .validate()
-        .map_err(|message| ApiError::AdminBadRequest { message })?;
+        .map_err(|error| ApiError::AdminBadRequest {
+            message: error.to_string(),
+        })?;
     let mut model = state.model();
     model.faults_mut().replace(&faults);
     Ok(Json(model.faults_mut().snapshot()).into_response())

@@ -78,9 +78,9 @@ impl AppState {
     /// Validates the config and builds the state; must run inside a tokio runtime.
     pub fn new(config: ServerConfig) -> Result<AppState, ConfigError> {
         config.validate("server config")?;
-        let model = ServerModel::new(&config).map_err(|message| ConfigError::Invalid {
+        let model = ServerModel::new(&config).map_err(|error| ConfigError::Invalid {
             origin: "server config".to_owned(),
-            message,
+            message: error.to_string(),
         })?;
         let seed = config.seed_or_default();
         // One maximal body's worth of counting at a time (see `count_off_workers`).

@@ -63,20 +63,14 @@ pub enum SimError {
         /// What the registry said.
         source: SpecError,
     },
-    /// A server variant's limits do not compile.
-    #[error("server variant {variant}: {message}")]
+    /// A server variant's config cannot be built into a model (only possible for a scenario
+    /// that bypassed validation, e.g. one built in code).
+    #[error("server variant {variant}: {source}")]
     Server {
         /// The variant's label.
         variant: String,
-        /// What the server model's config got wrong.
-        message: String,
-    },
-    #[error("server variant {variant}: {source}")]
-    Limits {
-        /// The variant's label.
-        variant: String,
-        /// What the limiter said.
-        source: quota::LimitConfigError,
+        /// What the server model's config got wrong (boxed: it is large, and errors are rare).
+        source: Box<model::ModelError>,
     },
     /// The run index names no (variant, strategy) pair.
     #[error("run {index} does not exist (the scenario has {count} runs: variants x strategies)")]
@@ -177,9 +171,9 @@ pub fn model_server(
         return Err(SimError::NoSuchRun { index, count });
     }
     let variant = &scenario.server.variants[index / scenario.strategies.len()];
-    let model = model::ServerModel::new(&variant.config).map_err(|message| SimError::Server {
+    let model = model::ServerModel::new(&variant.config).map_err(|source| SimError::Server {
         variant: variant.label.clone(),
-        message,
+        source: Box::new(source),
     })?;
     Ok(ModelServer::new(
         model,

@@ -344,8 +344,8 @@ impl Validator<'_, '_> {
                     Some(rule) => format!("{tier_label}, {}", rejection_rule_label(*rule)),
                     None => tier_label,
                 };
-                let mut server_model =
-                    model::ServerModel::new(&variant_config).map_err(&invalid)?;
+                let mut server_model = model::ServerModel::new(&variant_config)
+                    .map_err(|error| invalid(error.to_string()))?;
                 let limits = server_model
                     .limits_at(Duration::ZERO, &model_name)
                     .map_err(|message| invalid(format!("limits: {message}")))?;
