@@ -63,7 +63,8 @@ pub fn success_floor(report: &RunReport) -> f64 {
 /// custom limits, stand alone under their label). When a tier runs under several rejection rules,
 /// its best strategy is named under `free` (the rule that charges nothing for a rejection), or
 /// under its first variant when none is `free`; one more line per other rule says whether that
-/// strategy still does best there, and names the one that does better when it does not.
+/// strategy still does best there, and names the one that does better when it does not (or says
+/// the two are within the noise of the seeds, when their intervals overlap).
 ///
 /// **Tier needed.** When several tiers are compared: the cheapest whose best strategy survives,
 /// cheapest in the tier catalog's order (`free`, `tier-1` ... `tier-5`, whatever order the file
@@ -542,6 +543,32 @@ fn group_lines(judge: &Judge<'_>, group: &TierGroup, lines: &mut Vec<String>) {
                 .iter()
                 .find(|run| run.server == other.label && run.strategy == best.strategy())
                 .map(|run| judge.judge(run));
+            // Within the noise of the seeds, the other rule's best does not do better: say so
+            // rather than crown it on a difference the seeds cannot tell from chance.
+            let noise = same_strategy.as_ref().and_then(|judged| {
+                (judged.survives() == other_best.survives())
+                    .then(|| within_noise(other_best.run, judged.run))
+                    .flatten()
+                    .map(|metric| (judged, metric))
+            });
+            if let Some((judged, metric)) = noise {
+                let seeds = other_best
+                    .run
+                    .seeds
+                    .as_ref()
+                    .map_or(1, results::SeedStats::count);
+                lines.push(format!(
+                    "Under {phrase}: {} and {} are within noise over {seeds} seeds ({}: {} {}, {} {}); {fate}.",
+                    other_best.strategy(),
+                    judged.strategy(),
+                    crate::confidence::title(metric),
+                    other_best.strategy(),
+                    describe(other_best.run, metric),
+                    judged.strategy(),
+                    describe(judged.run, metric),
+                ));
+                continue;
+            }
             let against = match same_strategy {
                 Some(judged) => format!(" than {} {}", judged.strategy(), judged.numbers()),
                 None => String::new(),

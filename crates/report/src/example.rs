@@ -47,6 +47,7 @@ pub fn example_report() -> RunReport {
                     rpd: Some(10_000),
                     ..quota::LimitSet::default()
                 },
+                limit_changes: Vec::new(),
             }],
             strategies: vec!["none".to_owned(), "retry-after".to_owned()],
             expect: scenario::Expectations::default(),

@@ -126,6 +126,9 @@ pub fn html_page(report: &RunReport, charts: &[Chart]) -> String {
             }
             out.push_str("</dl>\n");
         }
+        for change in crate::legend::server_changes(report) {
+            let _ = writeln!(out, "<p class=\"meta\">{}</p>", escape(&change));
+        }
     }
 
     let (timelines, overview): (Vec<&Chart>, Vec<&Chart>) = charts

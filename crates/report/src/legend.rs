@@ -1,5 +1,5 @@
-//! The strategy legend: tables and answers name strategies by their short labels, and the
-//! legend gives each label's full spec.
+//! The legends under the tables: each strategy label's full spec, and each server variant
+//! whose limits the timeline changes over the run.
 
 use results::RunReport;
 
@@ -24,4 +24,32 @@ pub fn strategy_legend(report: &RunReport) -> Vec<(String, String)> {
         }
     }
     legend
+}
+
+/// One line per server variant whose limits change over the run (its timeline's tier or
+/// limits entries): `tier-1 changes over the run: 25m: tier tier-2`.
+///
+/// ```
+/// let mut report = report::example_report();
+/// assert!(report::server_changes(&report).is_empty());
+/// report.scenario.servers[0].limit_changes = vec!["25m: tier tier-2".to_owned()];
+/// assert_eq!(
+///     report::server_changes(&report),
+///     ["tier-1 changes over the run: 25m: tier tier-2"]
+/// );
+/// ```
+pub fn server_changes(report: &RunReport) -> Vec<String> {
+    report
+        .scenario
+        .servers
+        .iter()
+        .filter(|server| !server.limit_changes.is_empty())
+        .map(|server| {
+            format!(
+                "{} changes over the run: {}",
+                server.label,
+                server.limit_changes.join("; ")
+            )
+        })
+        .collect()
 }

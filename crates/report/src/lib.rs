@@ -50,7 +50,7 @@ pub use example::example_report;
 pub use html::html_page;
 pub use json::{OLDEST_READABLE_FORMAT_VERSION, parse_report_json, report_json};
 pub use junit::junit_xml;
-pub use legend::strategy_legend;
+pub use legend::{server_changes, strategy_legend};
 pub use markdown::summary_markdown;
 pub use scoreboard::{
     Better, BindingLimit, Cell, Column, REAL_BACKLOG_MIN_EXCESS, Row, Scoreboard, binding_limit,

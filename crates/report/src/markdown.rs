@@ -59,6 +59,9 @@ pub fn summary_markdown(report: &RunReport) -> String {
         }
         out.push('\n');
     }
+    for change in crate::legend::server_changes(report) {
+        let _ = writeln!(out, "{}\n", escape(&change));
+    }
     details_table(&mut out, report);
     out
 }

@@ -291,6 +291,16 @@ impl BindingLimit {
 /// neither limit.
 pub fn binding_limit(report: &RunReport, run: &RunResult) -> Option<(BindingLimit, u64)> {
     let limits = server_limits(report, &run.server)?;
+    // Limits that change over the run (a timeline's tier or limits entries) have no one
+    // figure a share could be of: the goodput is then a rate alone.
+    let changes = report
+        .scenario
+        .servers
+        .iter()
+        .any(|server| server.label == run.server && !server.limit_changes.is_empty());
+    if changes {
+        return None;
+    }
     // Decided once per server variant, over all its runs, so one column compares like with
     // like: a pacer that never met the limit still reads against the limit its variant binds.
     let variant: Vec<&RunResult> = report
@@ -422,7 +432,7 @@ pub fn column_note(title: &str) -> Option<&'static str> {
     Some(match title {
         "amplif." => "attempts per request",
         "goodput" => {
-            "successes per minute over duration + drain, as a share of the limit that binds"
+            "successes per minute over duration + drain, as a share of the limit that binds (a rate alone when the timeline changes the limits)"
         }
         "early retries" => "retries sent before the server's retry-after had passed",
         "drain" => "time from the backlog's peak until it cleared (\"-\": no real backlog formed)",

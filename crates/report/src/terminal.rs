@@ -147,6 +147,9 @@ pub fn terminal_table_with(report: &RunReport, options: TableOptions) -> String 
     for (label, spec) in crate::legend::strategy_legend(report) {
         let _ = writeln!(out, "{label}: {spec}");
     }
+    for change in crate::legend::server_changes(report) {
+        let _ = writeln!(out, "{change}");
+    }
     if let Some(warning) = crate::work::different_work_warning(report) {
         out.push_str("Warning: ");
         out.push_str(&warning);

@@ -65,8 +65,13 @@ pub struct ServerSummary {
     /// The catalog tier the limits come from; absent for explicit limits without a tier.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tier: Option<String>,
-    /// The limits and limiter options that applied.
+    /// The limits and limiter options that applied at the start of the run.
     pub limits: quota::LimitSet,
+    /// The timeline's changes of limits (`at[-until]: change`, e.g. `25m: tier tier-2`), when
+    /// the server's limits change over the run: then no single limit is the one the goodput is
+    /// a share of.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub limit_changes: Vec<String>,
 }
 
 /// A client group as the report names it.
@@ -270,6 +275,7 @@ impl ScenarioSummary {
                     label: variant.label.clone(),
                     tier: variant.tier.clone(),
                     limits: variant.limits.clone(),
+                    limit_changes: limit_changes(&variant.config.timeline),
                 })
                 .collect(),
             strategies: scenario
@@ -280,4 +286,33 @@ impl ScenarioSummary {
             expect: scenario.expect.clone(),
         }
     }
+}
+
+/// The timeline's entries that change limits, described as `at[-until]: change`.
+fn limit_changes(timeline: &[model::TimelineEntry]) -> Vec<String> {
+    timeline
+        .iter()
+        .filter_map(|entry| {
+            let change = match (&entry.tier, &entry.limits) {
+                (Some(tier), _) => format!("tier {tier}"),
+                (None, Some(limits)) => {
+                    let figures: Vec<String> = quota::LimitKind::ALL
+                        .iter()
+                        .filter_map(|kind| {
+                            limits.set.get(*kind).map(|value| {
+                                format!("{} {value}", kind.abbreviation().to_lowercase())
+                            })
+                        })
+                        .collect();
+                    format!("limits {}", figures.join(", "))
+                }
+                (None, None) => return None,
+            };
+            let window = match entry.until {
+                Some(until) => format!("{}-{until}", entry.at),
+                None => entry.at.to_string(),
+            };
+            Some(format!("{window}: {change}"))
+        })
+        .collect()
 }

@@ -424,3 +424,52 @@ fn a_baseline_is_judged_by_expect_in_the_answers_though_it_does_not_gate() {
         .collect();
     assert_eq!(baseline, [(false, true), (false, false)]);
 }
+
+/// `run` on five seeds whose successes differ by `spread` requests either way.
+fn on_five_seeds(run: &RunResult, spread: i64) -> RunResult {
+    let values: Vec<results::SeedValues> = [0, spread, -spread, spread / 2, -spread / 2]
+        .iter()
+        .map(|delta| {
+            let mut seed = run.clone();
+            seed.totals.succeeded = seed.totals.succeeded.saturating_add_signed(*delta);
+            seed.totals.gave_up = seed.totals.gave_up.saturating_add_signed(-delta);
+            results::SeedValues::of(&seed)
+        })
+        .collect();
+    RunResult {
+        seeds: Some(results::SeedStats::of(vec![1, 2, 3, 4, 5], &values)),
+        ..run.clone()
+    }
+}
+
+#[test]
+fn under_counted_rejections_a_difference_within_the_noise_is_not_called_better() {
+    let counted = |spread| {
+        let mut report = both_rules(
+            [
+                ("none", 400, 1.0, 1_000),
+                ("honour-retry-after", 995, 20.0, 1_800),
+            ],
+            [
+                ("none", 381, 1.0, 1_000),
+                ("honour-retry-after", 380, 40.0, 2_600),
+            ],
+        );
+        for run in &mut report.runs {
+            *run = on_five_seeds(run, spread);
+        }
+        report::answers(&report)[2].clone()
+    };
+    // A tenth of a point apart while the seeds spread two points (a 95% half-width of
+    // 2.776 x 1.58% / sqrt(5) = 2.0%): within the noise.
+    assert_eq!(
+        counted(20),
+        "Under counted rejections: none and honour-retry-after are within noise over 5 seeds (success: none 38.1% ± 2.0%, honour-retry-after 38.0% ± 2.0%); no strategy survives (success rate 38.1% < 99.0%)."
+    );
+    // The same means with no spread between seeds: none does better.
+    assert!(
+        counted(0).starts_with("Under counted rejections: none does better"),
+        "{}",
+        counted(0)
+    );
+}
