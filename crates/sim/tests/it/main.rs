@@ -4,6 +4,7 @@ mod batch;
 mod deadline;
 mod headers;
 mod invariants;
+mod organizations;
 mod shipped;
 mod storm;
 mod timeline;
