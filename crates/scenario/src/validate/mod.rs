@@ -345,7 +345,7 @@ impl Validator<'_, '_> {
                     None => tier_label,
                 };
                 let mut server_model =
-                    model::ServerModel::new(&variant_config).map_err(|message| invalid(message))?;
+                    model::ServerModel::new(&variant_config).map_err(&invalid)?;
                 let limits = server_model
                     .limits_at(Duration::ZERO, &model_name)
                     .map_err(|message| invalid(format!("limits: {message}")))?;

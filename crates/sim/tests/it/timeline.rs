@@ -94,7 +94,7 @@ fn an_outage_fails_every_attempt_while_it_lasts() {
         .filter(|record| (60_000_000_000..120_000_000_000).contains(&record.sent_ns))
         .collect();
     assert_eq!(inside.len(), 600);
-    assert!(inside.iter().all(|record| failed(record)));
+    assert!(inside.iter().all(failed));
     assert!(
         attempts
             .iter()
