@@ -35,30 +35,24 @@ pub(crate) fn try_acquire<K, S: HolderStates<K>>(
     scopes: &[ScopedKey<'_, K>],
     statuses: Option<&mut Vec<LimitStatus>>,
 ) -> Result<(), Rejection> {
-    if try_admit_hot(states, now, charge, scopes) {
-        return Ok(());
-    }
-    try_acquire_general(states, now, charge, scopes, statuses)
-}
-
-/// The hot path, in line: one lookup, the rules read from the caller's limits, no pointer
-/// followed from the state. Anything else (a holder without compact state for these limits,
-/// several scopes, no room) returns `false` for the general path, which decides exactly as if
-/// the hot path had not run: this changes nothing unless it admits.
-#[inline(always)]
-fn try_admit_hot<K, S: HolderStates<K>>(
-    states: &mut S,
-    now: Instant,
-    charge: Charge,
-    scopes: &[ScopedKey<'_, K>],
-) -> bool {
+    // The hot path, in line: one lookup, the rules read from the caller's limits, no pointer
+    // followed from the state. A compact state that has no room is rejected from where it
+    // is; anything else (a holder without compact state for these limits, several scopes)
+    // takes the general path.
     if let [only] = scopes
         && only.limits.compact
         && let Some(state) = states.compact_mut(only.key, only.limits)
     {
-        return state.try_admit(&only.limits.rules, now, charge);
+        let rules = &only.limits.rules;
+        if state.try_admit(rules, now, charge) {
+            return Ok(());
+        }
+        // `try_admit` left the state as it was; the rejection reads it as the general path's
+        // failed check would have left it (bringing a state forward to `now` is the same
+        // however many times it is done).
+        return Err(state.reject(rules, now, charge, only.scope, statuses));
     }
-    false
+    try_acquire_general(states, now, charge, scopes, statuses)
 }
 
 /// [`try_acquire`] for every case, out of line.
@@ -77,9 +71,7 @@ fn try_acquire_general<K, S: HolderStates<K>>(
         if state.try_acquire(rules, now, charge) {
             return Ok(());
         }
-        if statuses.is_none() {
-            return Err(state.reject(rules, now, charge, only.scope));
-        }
+        return Err(state.reject(rules, now, charge, only.scope, statuses));
     } else {
         let mut all_fit = true;
         for scoped in scopes {
@@ -161,13 +153,8 @@ pub(crate) fn decide<K, S: HolderStates<K>>(
     charge: Charge,
     scopes: &[ScopedKey<'_, K>],
 ) -> Decision {
-    if try_admit_hot(states, now, charge, scopes) {
-        return Ok(Admitted {
-            statuses: status(states, now, scopes),
-        });
-    }
     let mut found = Vec::new();
-    match try_acquire_general(states, now, charge, scopes, Some(&mut found)) {
+    match try_acquire(states, now, charge, scopes, Some(&mut found)) {
         Ok(()) => Ok(Admitted {
             statuses: status(states, now, scopes),
         }),

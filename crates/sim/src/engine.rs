@@ -325,7 +325,7 @@ impl<'a> Run<'a> {
         }
         let client = &mut self.clients[in_flight.client as usize];
         let response = self.server.handle(
-            Duration::from_nanos(now),
+            now,
             client.route,
             &client.identity.caller(),
             &in_flight.spec,
@@ -338,7 +338,7 @@ impl<'a> Run<'a> {
         };
         // `now < deadline` here, so the time left is at least 1 ns.
         let timeout = nanos(timeout).min(in_flight.deadline - now);
-        let latency = nanos(response.latency);
+        let latency = response.latency_ns;
         let latency = if latency > timeout {
             in_flight.outcome = Outcome::Timeout;
             in_flight.record = AttemptOutcome::Timeout;

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use model::{Caller, Cost, LateFault, Price, Refusal, Reply, RouteId, ServerModel};
 use quota::header_names::{RETRY_AFTER, RETRY_AFTER_MS};
-use quota::{LimitStatus, RateLimitHeaders};
+use quota::{Instant, LimitStatus, RateLimitHeaders};
 use rand_chacha::ChaCha8Rng;
 use results::{AttemptOutcome, LimitKind};
 use retry::{Headers, Outcome};
@@ -19,8 +19,8 @@ use scenario::RequestSpec;
 pub(crate) struct Response {
     /// What the trace records.
     pub record: AttemptOutcome,
-    /// How long after sending the answer arrives.
-    pub latency: Duration,
+    /// How long after sending the answer arrives, in nanoseconds.
+    pub latency_ns: u64,
 }
 
 /// Who a client instance is to the server: its key's organization and project.
@@ -102,11 +102,11 @@ impl SimServer {
         );
     }
 
-    /// Answers an attempt sent at `now` (since the scenario start), writing what the strategy
-    /// will see into `outcome`.
+    /// Answers an attempt sent at `now` (nanoseconds since the scenario start), writing what
+    /// the strategy will see into `outcome`.
     pub(crate) fn handle(
         &mut self,
-        now: Duration,
+        now: u64,
         route: RouteId,
         caller: &Caller<'_>,
         request: &RequestSpec,
@@ -120,15 +120,20 @@ impl SimServer {
             max_output_tokens: Some(u64::from(request.max_tokens)),
             choices: 1,
         };
-        let reply =
-            self.model
-                .decide_routed(now, route, caller, &cost, fault_rng, self.rate_limit_headers);
-        let latency = self.model.latency_at(now);
+        let reply = self.model.decide_routed(
+            Instant::from_nanos(now),
+            route,
+            caller,
+            &cost,
+            fault_rng,
+            self.rate_limit_headers,
+        );
+        let latency = self.model.latency_at(Duration::from_nanos(now));
         match reply {
             Reply::Admitted(admission) => {
                 let served = latency
                     .plan(cost.prompt_tokens, latency.factor(request.latency_normal))
-                    .total(u64::from(request.completion_tokens));
+                    .total_nanos(u64::from(request.completion_tokens));
                 match admission.late_fault {
                     None => {
                         // Most successes carry no headers a strategy reads: the empty set is
@@ -142,7 +147,7 @@ impl SimServer {
                         *outcome = Outcome::response(200, headers);
                         Response {
                             record: AttemptOutcome::Success,
-                            latency: served,
+                            latency_ns: served,
                         }
                     }
                     // The whole reply's time passes, then the connection drops: the client
@@ -151,7 +156,7 @@ impl SimServer {
                         *outcome = Outcome::TransportError;
                         Response {
                             record: AttemptOutcome::Timeout,
-                            latency: served,
+                            latency_ns: served,
                         }
                     }
                     // A non-streamed reply with a mid-stream error is a 500.
@@ -159,13 +164,13 @@ impl SimServer {
                         *outcome = Outcome::error(500, Headers::new(), "server_error");
                         Response {
                             record: AttemptOutcome::ServerError { status: 500 },
-                            latency: served,
+                            latency_ns: served,
                         }
                     }
                 }
             }
             Reply::Refused(refusal) => {
-                let reject = latency.reject.0;
+                let reject = nanos(latency.reject.0);
                 match refusal {
                     Refusal::RateLimited(limited) => {
                         let headers = self.headers(
@@ -194,14 +199,14 @@ impl SimServer {
                                 limit,
                                 retry_after_ns: limited.rejection.retry_after.map(nanos),
                             },
-                            latency: reject,
+                            latency_ns: reject,
                         }
                     }
                     Refusal::Hang(wait) => {
                         *outcome = Outcome::error(503, Headers::new(), "server_is_overloaded");
                         Response {
                             record: AttemptOutcome::ServerError { status: 503 },
-                            latency: wait,
+                            latency_ns: nanos(wait),
                         }
                     }
                     other => {
@@ -218,7 +223,7 @@ impl SimServer {
                         };
                         Response {
                             record,
-                            latency: reject,
+                            latency_ns: reject,
                         }
                     }
                 }
