@@ -96,6 +96,7 @@ impl ArrivalClock {
     }
 
     /// The next arrival before `until` seconds, with the recorded request for replays.
+    #[inline]
     pub(crate) fn next<R: Rng + ?Sized>(
         &mut self,
         rng: &mut R,

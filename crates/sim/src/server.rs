@@ -104,6 +104,7 @@ impl SimServer {
 
     /// Answers an attempt sent at `now` (nanoseconds since the scenario start), writing what
     /// the strategy will see into `outcome`.
+    #[inline(always)]
     pub(crate) fn handle(
         &mut self,
         now: u64,
