@@ -100,11 +100,7 @@ impl LatencyConfig {
     /// the same request, whatever regime the timeline has in force.
     #[inline]
     pub fn factor(&self, normal: f64) -> f64 {
-        if self.is_jittered() {
-            (self.jitter * normal).exp()
-        } else {
-            1.0
-        }
+        self.nanos().factor(normal)
     }
 
     /// The timing of a request with `prompt_tokens`, scaled by `factor` (from
@@ -112,13 +108,74 @@ impl LatencyConfig {
     /// `u64::MAX` (584 years).
     #[inline]
     pub fn plan(&self, prompt_tokens: u64, factor: f64) -> LatencyPlan {
-        let prompt = prompt_tokens.min(u64::from(u32::MAX));
-        let first = nanos(self.ttft.0)
-            .saturating_add(nanos(self.per_prompt_token.0).saturating_mul(prompt));
-        LatencyPlan {
-            time_to_first_token: scale(first, factor),
-            per_token: scale(nanos(self.per_output_token.0), factor),
+        self.nanos().plan(prompt_tokens, factor)
+    }
+
+    /// The regime in whole nanoseconds, for a caller that plans many requests with it.
+    pub fn nanos(&self) -> LatencyNanos {
+        LatencyNanos {
+            ttft: nanos(self.ttft.0),
+            per_prompt_token: nanos(self.per_prompt_token.0),
+            per_output_token: nanos(self.per_output_token.0),
+            per_output_token_float: nanos(self.per_output_token.0) as f64,
+            jitter: self.jitter,
+            reject: nanos(self.reject.0),
         }
+    }
+}
+
+/// A [`LatencyConfig`] in whole nanoseconds (saturating at 584 years), computed once: what
+/// [`LatencyConfig::plan`] reads, and what the simulator keeps per regime
+/// ([`ServerModel::latency_nanos_at`](crate::ServerModel::latency_nanos_at)), so an attempt
+/// converts no durations.
+///
+/// ```
+/// use model::LatencyConfig;
+///
+/// let latency: LatencyConfig = toml::from_str("ttft = \"300ms\"\njitter = 0.0").unwrap();
+/// let nanos = latency.nanos();
+/// assert_eq!(nanos.plan(0, nanos.factor(0.7)), latency.plan(0, 1.0));
+/// assert_eq!(nanos.reject_nanos(), 20_000_000);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LatencyNanos {
+    ttft: u64,
+    per_prompt_token: u64,
+    per_output_token: u64,
+    /// `per_output_token` as a float, what its scaling multiplies.
+    per_output_token_float: f64,
+    jitter: f64,
+    reject: u64,
+}
+
+impl LatencyNanos {
+    /// [`LatencyConfig::factor`]: `exp(jitter x normal)`, exactly 1 without jitter.
+    #[inline]
+    pub fn factor(&self, normal: f64) -> f64 {
+        if self.jitter != 0.0 {
+            (self.jitter * normal).exp()
+        } else {
+            1.0
+        }
+    }
+
+    /// [`LatencyConfig::plan`].
+    #[inline]
+    pub fn plan(&self, prompt_tokens: u64, factor: f64) -> LatencyPlan {
+        let prompt = prompt_tokens.min(u64::from(u32::MAX));
+        let first = self
+            .ttft
+            .saturating_add(self.per_prompt_token.saturating_mul(prompt));
+        LatencyPlan {
+            time_to_first_token: scale(first, first as f64, factor),
+            per_token: scale(self.per_output_token, self.per_output_token_float, factor),
+        }
+    }
+
+    /// How long a refused request takes to answer, in nanoseconds.
+    #[inline]
+    pub fn reject_nanos(&self) -> u64 {
+        self.reject
     }
 }
 
@@ -131,16 +188,16 @@ fn nanos(duration: Duration) -> u64 {
         .saturating_add(u64::from(duration.subsec_nanos()))
 }
 
-/// `nanos x factor`, truncated to whole nanoseconds, saturating. Plain `u64` arithmetic: the
-/// simulator computes it for every admitted attempt, and `Duration`'s conversions showed in
-/// its profile.
+/// `nanos x factor`, truncated to whole nanoseconds, saturating; `float` is `nanos as f64`,
+/// which a regime's constant times keep. Plain `u64` arithmetic: the simulator computes it for
+/// every admitted attempt, and `Duration`'s conversions showed in its profile.
 #[inline]
-fn scale(nanos: u64, factor: f64) -> u64 {
+fn scale(nanos: u64, float: f64, factor: f64) -> u64 {
     if factor == 1.0 {
         return nanos;
     }
     // `as` saturates: a factor too large for a u64 of nanoseconds gives the longest wait.
-    (nanos as f64 * factor) as u64
+    (float * factor) as u64
 }
 
 /// One request's timing: the first token after [`LatencyPlan::time_to_first_token`], then one

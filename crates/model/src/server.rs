@@ -19,7 +19,7 @@ use rand::Rng;
 
 use crate::config::{ConfiguredLimits, DEFAULT_ORGANIZATION, HeaderPolicy, ServerConfig};
 use crate::faults::{DEFAULT_HANG, Fault, Faults};
-use crate::latency::LatencyConfig;
+use crate::latency::{LatencyConfig, LatencyNanos};
 use crate::pricing::{Price, PriceTable};
 use crate::timeline::Timeline;
 
@@ -321,6 +321,8 @@ pub struct ServerModel {
     model: Option<String>,
     limits: Option<ConfiguredLimits>,
     latency: LatencyConfig,
+    /// `latency` in nanoseconds, for [`ServerModel::latency_nanos_at`].
+    latency_nanos: LatencyNanos,
     timeline: Timeline,
     faults: Faults,
     organizations: HashMap<String, Organization>,
@@ -395,6 +397,7 @@ impl ServerModel {
             model: config.model.clone(),
             limits: config.limits.clone(),
             latency: config.latency,
+            latency_nanos: config.latency.nanos(),
             timeline: Timeline::new(&config.timeline),
             faults: Faults::new(&config.faults),
             organizations: HashMap::new(),
@@ -544,6 +547,17 @@ impl ServerModel {
     #[inline]
     pub fn latency_at(&self, now: Duration) -> &LatencyConfig {
         self.timeline.latency(now).unwrap_or(&self.latency)
+    }
+
+    /// [`ServerModel::latency_at`] in nanoseconds, at the limiter's instant: the simulator's
+    /// per-attempt call, which converts nothing unless the timeline has entries.
+    #[inline]
+    pub fn latency_nanos_at(&self, now: Instant) -> LatencyNanos {
+        if self.timeline.is_empty() {
+            self.latency_nanos
+        } else {
+            self.latency_at(since_start(now)).nanos()
+        }
     }
 
     /// The timeline.

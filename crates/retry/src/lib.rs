@@ -288,6 +288,7 @@ impl RetryClient {
     }
 
     /// The per-attempt timeout, if the strategy sets one.
+    #[inline]
     pub fn attempt_timeout(&self) -> Option<Duration> {
         self.strategy.attempt_timeout()
     }

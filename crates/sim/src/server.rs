@@ -121,15 +121,16 @@ impl SimServer {
             max_output_tokens: Some(u64::from(request.max_tokens)),
             choices: 1,
         };
+        let now = Instant::from_nanos(now);
         let reply = self.model.decide_routed(
-            Instant::from_nanos(now),
+            now,
             route,
             caller,
             &cost,
             fault_rng,
             self.rate_limit_headers,
         );
-        let latency = self.model.latency_at(Duration::from_nanos(now));
+        let latency = self.model.latency_nanos_at(now);
         match reply {
             Reply::Admitted(admission) => {
                 let served = latency
@@ -171,7 +172,7 @@ impl SimServer {
                 }
             }
             Reply::Refused(refusal) => {
-                let reject = nanos(latency.reject.0);
+                let reject = latency.reject_nanos();
                 match refusal {
                     Refusal::RateLimited(limited) => {
                         let headers = self.headers(
