@@ -235,7 +235,6 @@ impl<'a> Run<'a> {
         let request = client.next_request;
         client.next_request += 1;
         let tokens = self.server.charged_tokens(&spec);
-        let state = client.retry.begin(Duration::from_nanos(now), tokens);
         let deadline = now.saturating_add(client.deadline);
         self.metrics.record_arrival(client.stream.id(), now);
         let slot = match self.free_slots.pop() {
@@ -267,7 +266,12 @@ impl<'a> Run<'a> {
         in_flight.spec = spec;
         in_flight.arrived = now;
         in_flight.deadline = deadline;
-        in_flight.state = state;
+        // The slot's last state is restarted in place: replacing it dropped a state per request.
+        self.clients[client_index as usize].retry.begin_in(
+            &mut in_flight.state,
+            Duration::from_nanos(now),
+            tokens,
+        );
         in_flight.attempts = 0;
         in_flight.sent_at = now;
         in_flight.awaiting_answer = false;
