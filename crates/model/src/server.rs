@@ -1151,19 +1151,18 @@ fn admit_reporting(
     scopes: &[ScopedKey<'_, HolderSlot>],
     late_fault: Option<LateFault>,
 ) -> Reply {
-    match limiter.decide(now, charge, scopes) {
-        Ok(admitted) => Reply::Admitted(Admission {
+    let mut found = Vec::new();
+    match limiter.try_acquire_reporting(now, charge, scopes, Some(&mut found)) {
+        Ok(()) => Reply::Admitted(Admission {
+            // Read after the charge, and only when the policy sends them on successes.
             statuses: if headers.rate_limit.on_success() {
-                admitted.statuses
+                limiter.status(now, scopes)
             } else {
                 Vec::new()
             },
             late_fault,
         }),
-        Err(quota::Rejected {
-            rejection,
-            statuses,
-        }) => Reply::Refused(limited(headers, rejection, Some(statuses))),
+        Err(rejection) => Reply::Refused(limited(headers, rejection, Some(found))),
     }
 }
 

@@ -183,11 +183,20 @@ fn append_statuses<K, S: HolderStates<K>>(
     statuses: &mut Vec<LimitStatus>,
 ) {
     for scoped in scopes {
-        states.state_mut(scoped.key, scoped.limits, now).statuses(
-            &scoped.limits.rules,
-            now,
-            scoped.scope,
-            statuses,
-        );
+        let rules = &scoped.limits.rules;
+        // A compact state is read where the hot path finds it: what `state_mut` would return,
+        // without its checks and the dynamic call.
+        if scoped.limits.compact
+            && let Some(state) = states.compact_mut(scoped.key, scoped.limits)
+        {
+            state.statuses(rules, now, scoped.scope, statuses);
+        } else {
+            states.state_mut(scoped.key, scoped.limits, now).statuses(
+                rules,
+                now,
+                scoped.scope,
+                statuses,
+            );
+        }
     }
 }

@@ -82,6 +82,21 @@ impl SlotLimiter {
         admission::try_acquire(self, now, charge, scopes, None)
     }
 
+    /// [`SlotLimiter::try_acquire`] that, on a rejection, also appends every limit's status as
+    /// the request found it (before any charge for the rejection) to `statuses`: the
+    /// `x-ratelimit-*` headers of a 429, for a caller that reads the statuses of an admission
+    /// ([`SlotLimiter::status`]) only when it sends them.
+    #[inline]
+    pub fn try_acquire_reporting(
+        &mut self,
+        now: Instant,
+        charge: Charge,
+        scopes: &[ScopedKey<'_, HolderSlot>],
+        statuses: Option<&mut Vec<LimitStatus>>,
+    ) -> Result<(), Rejection> {
+        admission::try_acquire(self, now, charge, scopes, statuses)
+    }
+
     /// Like [`SlotLimiter::try_acquire`], and also reports every limit's status (the
     /// `x-ratelimit-*` headers): after the charge on admission, and as the request found them
     /// on rejection.
