@@ -213,6 +213,7 @@ impl Faults {
     }
 
     /// Whether [`Faults::decide`] can only answer `None` outside windows: no scripts, no rates.
+    #[inline]
     pub fn is_idle(&self) -> bool {
         self.scripts.is_empty() && !self.rates_set
     }

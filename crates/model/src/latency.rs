@@ -24,7 +24,7 @@ use crate::duration::HumanDuration;
 ///
 /// let latency: LatencyConfig = toml::from_str("ttft = \"300ms\"\nper_output_token = \"20ms\"\njitter = 0.0").unwrap();
 /// let plan = latency.plan(0, 1.0);
-/// assert_eq!(plan.time_to_first_token, Duration::from_millis(300));
+/// assert_eq!(plan.time_to_first_token(), Duration::from_millis(300));
 /// // The first token at 300 ms, nine more 20 ms apart.
 /// assert_eq!(plan.total(10), Duration::from_millis(480));
 /// ```
@@ -100,65 +100,139 @@ impl LatencyConfig {
     /// the same request, whatever regime the timeline has in force.
     #[inline]
     pub fn factor(&self, normal: f64) -> f64 {
-        if self.is_jittered() {
+        self.nanos().factor(normal)
+    }
+
+    /// The timing of a request with `prompt_tokens`, scaled by `factor` (from
+    /// [`LatencyConfig::draw_factor`]). Times are whole nanoseconds, saturating at
+    /// `u64::MAX` (584 years).
+    #[inline]
+    pub fn plan(&self, prompt_tokens: u64, factor: f64) -> LatencyPlan {
+        self.nanos().plan(prompt_tokens, factor)
+    }
+
+    /// The regime in whole nanoseconds, for a caller that plans many requests with it.
+    pub fn nanos(&self) -> LatencyNanos {
+        LatencyNanos {
+            ttft: nanos(self.ttft.0),
+            per_prompt_token: nanos(self.per_prompt_token.0),
+            per_output_token: nanos(self.per_output_token.0),
+            per_output_token_float: nanos(self.per_output_token.0) as f64,
+            jitter: self.jitter,
+            reject: nanos(self.reject.0),
+        }
+    }
+}
+
+/// A [`LatencyConfig`] in whole nanoseconds (saturating at 584 years), computed once: what
+/// [`LatencyConfig::plan`] reads, and what the simulator keeps per regime
+/// ([`ServerModel::latency_nanos_at`](crate::ServerModel::latency_nanos_at)), so an attempt
+/// converts no durations.
+///
+/// ```
+/// use model::LatencyConfig;
+///
+/// let latency: LatencyConfig = toml::from_str("ttft = \"300ms\"\njitter = 0.0").unwrap();
+/// let nanos = latency.nanos();
+/// assert_eq!(nanos.plan(0, nanos.factor(0.7)), latency.plan(0, 1.0));
+/// assert_eq!(nanos.reject_nanos(), 20_000_000);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LatencyNanos {
+    ttft: u64,
+    per_prompt_token: u64,
+    per_output_token: u64,
+    /// `per_output_token` as a float, what its scaling multiplies.
+    per_output_token_float: f64,
+    jitter: f64,
+    reject: u64,
+}
+
+impl LatencyNanos {
+    /// [`LatencyConfig::factor`]: `exp(jitter x normal)`, exactly 1 without jitter.
+    #[inline]
+    pub fn factor(&self, normal: f64) -> f64 {
+        if self.jitter != 0.0 {
             (self.jitter * normal).exp()
         } else {
             1.0
         }
     }
 
-    /// The timing of a request with `prompt_tokens`, scaled by `factor` (from
-    /// [`LatencyConfig::draw_factor`]).
+    /// [`LatencyConfig::plan`].
     #[inline]
     pub fn plan(&self, prompt_tokens: u64, factor: f64) -> LatencyPlan {
-        let prompt = u32::try_from(prompt_tokens).unwrap_or(u32::MAX);
-        let first = self.ttft.0.saturating_add(
-            self.per_prompt_token
-                .0
-                .checked_mul(prompt)
-                .unwrap_or(Duration::MAX),
-        );
+        let prompt = prompt_tokens.min(u64::from(u32::MAX));
+        let first = self
+            .ttft
+            .saturating_add(self.per_prompt_token.saturating_mul(prompt));
         LatencyPlan {
-            time_to_first_token: scale(first, factor),
-            per_token: scale(self.per_output_token.0, factor),
+            time_to_first_token: scale(first, first as f64, factor),
+            per_token: scale(self.per_output_token, self.per_output_token_float, factor),
         }
     }
+
+    /// How long a refused request takes to answer, in nanoseconds.
+    #[inline]
+    pub fn reject_nanos(&self) -> u64 {
+        self.reject
+    }
 }
 
-/// `duration x factor`, truncated to whole nanoseconds, saturating. Plain `u64` arithmetic:
-/// the simulator computes it for every admitted attempt, and `Duration`'s float conversions
-/// showed in its profile.
+/// A duration in whole nanoseconds, saturating.
 #[inline]
-fn scale(duration: Duration, factor: f64) -> Duration {
-    if factor == 1.0 {
-        return duration;
-    }
-    let nanos = duration
+fn nanos(duration: Duration) -> u64 {
+    duration
         .as_secs()
         .saturating_mul(1_000_000_000)
-        .saturating_add(u64::from(duration.subsec_nanos()));
-    // `as` saturates: a factor too large for a u64 of nanoseconds gives the longest wait.
-    Duration::from_nanos((nanos as f64 * factor) as u64)
+        .saturating_add(u64::from(duration.subsec_nanos()))
 }
 
-/// One request's timing: the first token after `time_to_first_token`, then one every `per_token`.
+/// `nanos x factor`, truncated to whole nanoseconds, saturating; `float` is `nanos as f64`,
+/// which a regime's constant times keep. Plain `u64` arithmetic: the simulator computes it for
+/// every admitted attempt, and `Duration`'s conversions showed in its profile.
+#[inline]
+fn scale(nanos: u64, float: f64, factor: f64) -> u64 {
+    if factor == 1.0 {
+        return nanos;
+    }
+    // `as` saturates: a factor too large for a u64 of nanoseconds gives the longest wait.
+    (float * factor) as u64
+}
+
+/// One request's timing: the first token after [`LatencyPlan::time_to_first_token`], then one
+/// every [`LatencyPlan::per_token`]. Kept in whole nanoseconds: the simulator reads
+/// [`LatencyPlan::total_nanos`] for every admitted attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct LatencyPlan {
-    pub time_to_first_token: Duration,
-    pub per_token: Duration,
+    time_to_first_token: u64,
+    per_token: u64,
 }
 
 impl LatencyPlan {
+    /// When the first token is ready.
+    pub fn time_to_first_token(&self) -> Duration {
+        Duration::from_nanos(self.time_to_first_token)
+    }
+
+    /// The interval between later tokens.
+    pub fn per_token(&self) -> Duration {
+        Duration::from_nanos(self.per_token)
+    }
+
     /// How long a whole response of `output_tokens` takes: its last token's time (the first
     /// token's when there are none).
     #[inline]
     pub fn total(&self, output_tokens: u64) -> Duration {
-        let later_tokens = u32::try_from(output_tokens.saturating_sub(1)).unwrap_or(u32::MAX);
-        self.time_to_first_token.saturating_add(
-            self.per_token
-                .checked_mul(later_tokens)
-                .unwrap_or(Duration::MAX),
-        )
+        Duration::from_nanos(self.total_nanos(output_tokens))
+    }
+
+    /// [`LatencyPlan::total`] in whole nanoseconds, saturating at `u64::MAX`.
+    #[inline]
+    pub fn total_nanos(&self, output_tokens: u64) -> u64 {
+        let later_tokens = output_tokens.saturating_sub(1).min(u64::from(u32::MAX));
+        self.time_to_first_token
+            .saturating_add(self.per_token.saturating_mul(later_tokens))
     }
 }
 
@@ -177,10 +251,31 @@ mod tests {
             reject: HumanDuration(Duration::ZERO),
         };
         let plan = config.plan(1_000, 1.0);
-        assert_eq!(plan.time_to_first_token, Duration::from_millis(300));
+        assert_eq!(plan.time_to_first_token(), Duration::from_millis(300));
         assert_eq!(plan.total(11), Duration::from_millis(500));
         assert_eq!(plan.total(0), Duration::from_millis(300));
         assert_eq!(config.plan(0, 2.0).total(2), Duration::from_millis(440));
+    }
+
+    #[test]
+    fn times_saturate_at_the_longest_u64_of_nanoseconds() {
+        let config = LatencyConfig {
+            ttft: HumanDuration(Duration::from_secs(u64::MAX)),
+            per_prompt_token: HumanDuration(Duration::from_secs(1)),
+            per_output_token: HumanDuration(Duration::from_secs(1 << 40)),
+            jitter: 0.0,
+            reject: HumanDuration(Duration::ZERO),
+        };
+        let plan = config.plan(u64::MAX, 1.0);
+        assert_eq!(plan.total_nanos(u64::MAX), u64::MAX);
+        assert_eq!(plan.time_to_first_token(), Duration::from_nanos(u64::MAX));
+        let short = LatencyConfig {
+            ttft: HumanDuration(Duration::from_millis(1)),
+            ..config
+        };
+        // 2^40 s per token times a million tokens is past 584 years; half a factor is too.
+        assert_eq!(short.plan(0, 0.5).total_nanos(1_000_000), u64::MAX);
+        assert_eq!(short.plan(0, 0.5).total(1), Duration::from_micros(500));
     }
 
     #[test]

@@ -35,7 +35,7 @@ pub use faults::{
     ActiveWindow, DEFAULT_HANG, Fault, FaultConfig, FaultRates, FaultScript, Faults, ScriptStep,
     validate_script,
 };
-pub use latency::{LatencyConfig, LatencyPlan};
+pub use latency::{LatencyConfig, LatencyNanos, LatencyPlan};
 pub use pricing::{Price, PriceTable};
 pub use server::{
     Admission, Caller, Cost, LateFault, RateLimited, Refusal, Reply, RequestLimits, RouteId,

@@ -12,15 +12,15 @@ use std::time::Duration;
 
 use hashbrown::HashMap;
 use quota::{
-    Catalog, ErrorBody, Instant, LimitKind, LimitSet, LimitStatus, Limiter, ModelKind, Rejection,
-    Scope, ScopedKey,
+    Catalog, ErrorBody, HolderSlot, Instant, LimitKind, LimitSet, LimitStatus, ModelKind,
+    Rejection, Scope, ScopedKey, SlotLimiter,
 };
 use rand::Rng;
 
 use crate::config::{ConfiguredLimits, DEFAULT_ORGANIZATION, HeaderPolicy, ServerConfig};
 use crate::error::{ModelError, ModelErrorKind};
 use crate::faults::{DEFAULT_HANG, Fault, Faults};
-use crate::latency::LatencyConfig;
+use crate::latency::{LatencyConfig, LatencyNanos};
 use crate::pricing::{Price, PriceTable};
 use crate::timeline::Timeline;
 
@@ -64,6 +64,7 @@ pub struct Cost<'a> {
 }
 
 impl Cost<'_> {
+    #[inline]
     fn size(&self) -> quota::RequestSize {
         quota::RequestSize {
             prompt_characters: self.prompt_characters,
@@ -108,7 +109,7 @@ pub enum Refusal {
     /// 404: the model is not offered (unknown, a pool, or absent from the tier).
     ModelNotFound,
     /// 429 `rate_limit_exceeded`: a limit, or a scripted `rate_limited` fault.
-    RateLimited(Box<RateLimited>),
+    RateLimited(RateLimited),
     /// 429 `insufficient_quota`: the spend cap is reached, or an injected fault.
     InsufficientQuota,
     /// 500 `server_error`.
@@ -197,8 +198,7 @@ pub struct RequestLimits {
 }
 
 /// One bucket holder: an organization's pool, or a project's pool inside it, by the ids the
-/// model issues. Plain numbers rather than shared names: building a key per request then
-/// touches no reference counts.
+/// model issues. Resolved once per route to the holder's slot in the limiter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 struct BucketKey {
     organization: u32,
@@ -232,12 +232,46 @@ struct Project {
 }
 
 /// What an organization has spent in the current 30-day period.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 struct Spend {
     spent_usd: f64,
-    /// When the period of `spent_usd` ends (0 before the first request): compared per request
-    /// rather than dividing the time.
-    period_end: Duration,
+    /// The last instant of the period of `spent_usd`, compared per request rather than
+    /// dividing the time. The first period, from 0, holds nothing spent: a first request in
+    /// it finds what starting a period would give. The period a `u64` of nanoseconds ends in
+    /// never ends.
+    period_last: Instant,
+}
+
+/// [`SPEND_PERIOD`] in nanoseconds.
+const SPEND_PERIOD_NANOS: u64 = SPEND_PERIOD.as_secs() * 1_000_000_000;
+
+impl Default for Spend {
+    fn default() -> Spend {
+        Spend {
+            spent_usd: 0.0,
+            period_last: Instant::from_nanos(SPEND_PERIOD_NANOS - 1),
+        }
+    }
+}
+
+impl Spend {
+    /// Whether the spend of the period holding `now` has reached `cap_usd`; a new period
+    /// starts from zero.
+    #[inline]
+    fn cap_reached(&mut self, now: Instant, cap_usd: f64) -> bool {
+        if now > self.period_last {
+            self.start_period(now);
+        }
+        self.spent_usd >= cap_usd
+    }
+
+    #[cold]
+    fn start_period(&mut self, now: Instant) {
+        let period = now.as_nanos() / SPEND_PERIOD_NANOS;
+        let end = (period + 1).checked_mul(SPEND_PERIOD_NANOS);
+        self.period_last = Instant::from_nanos(end.map_or(u64::MAX, |end| end - 1));
+        self.spent_usd = 0.0;
+    }
 }
 
 /// A resolved (organization, project, model), so that [`ServerModel::decide_routed`] finds
@@ -259,8 +293,8 @@ struct Route {
 #[derive(Debug)]
 struct RouteCache {
     stamp: (u64, usize),
-    organization_key: BucketKey,
-    project_key: BucketKey,
+    organization_slot: HolderSlot,
+    project_slot: HolderSlot,
     organization_limits: quota::Limits,
     project_limits: Option<quota::Limits>,
     spend_cap_usd: f64,
@@ -288,6 +322,8 @@ pub struct ServerModel {
     model: Option<String>,
     limits: Option<ConfiguredLimits>,
     latency: LatencyConfig,
+    /// `latency` in nanoseconds, for [`ServerModel::latency_nanos_at`].
+    latency_nanos: LatencyNanos,
     timeline: Timeline,
     faults: Faults,
     organizations: HashMap<String, Organization>,
@@ -304,7 +340,11 @@ pub struct ServerModel {
     pool_ids: HashMap<String, u32>,
     bucket_ids_issued: u32,
     prices: PriceTable,
-    limiter: Limiter<BucketKey>,
+    /// Every bucket holder's state, by the slot `holder_slots` gives it.
+    limiter: SlotLimiter,
+    /// The slot of each bucket holder a route has named: issued in order, never reused, so
+    /// the limiter's memory follows the holders that exist, not the requests.
+    holder_slots: HashMap<BucketKey, HolderSlot>,
 }
 
 /// The built-in catalog with the config's `[catalog]` overrides applied.
@@ -360,6 +400,7 @@ impl ServerModel {
             model: config.model.clone(),
             limits: config.limits.clone(),
             latency: config.latency,
+            latency_nanos: config.latency.nanos(),
             timeline: Timeline::new(&config.timeline),
             faults: Faults::new(&config.faults),
             organizations: HashMap::new(),
@@ -372,7 +413,8 @@ impl ServerModel {
             pool_ids: HashMap::new(),
             bucket_ids_issued: 0,
             prices: PriceTable::new(&config.prices),
-            limiter: Limiter::new(),
+            limiter: SlotLimiter::new(),
+            holder_slots: HashMap::new(),
         };
         if let Some(name) = &config.model {
             model.check_model(name, "model")?;
@@ -510,8 +552,20 @@ impl ServerModel {
     }
 
     /// The latency in force at `now`: the timeline's regime, else `[latency]`.
+    #[inline]
     pub fn latency_at(&self, now: Duration) -> &LatencyConfig {
         self.timeline.latency(now).unwrap_or(&self.latency)
+    }
+
+    /// [`ServerModel::latency_at`] in nanoseconds, at the limiter's instant: the simulator's
+    /// per-attempt call, which converts nothing unless the timeline has entries.
+    #[inline]
+    pub fn latency_nanos_at(&self, now: Instant) -> LatencyNanos {
+        if self.timeline.is_empty() {
+            self.latency_nanos
+        } else {
+            self.latency_at(since_start(now)).nanos()
+        }
     }
 
     /// The timeline.
@@ -725,24 +779,33 @@ impl ServerModel {
         report: bool,
     ) -> Reply {
         match self.route(caller, cost.model) {
-            Some(route) => self.decide_routed(now, route, caller, cost, rng, report),
+            Some(route) => self.decide_routed(to_instant(now), route, caller, cost, rng, report),
             None => Reply::Refused(Refusal::ModelNotFound),
         }
     }
 
     /// [`ServerModel::decide`] for a request on `route` (from [`ServerModel::route`] with the
-    /// same caller and `cost.model`): the same decision, without the name lookups.
+    /// same caller and `cost.model`): the same decision, without the name lookups. `now` is
+    /// the server time as the limiter's instant, nanoseconds since the start, which is what
+    /// the simulator keeps.
+    #[inline]
     pub fn decide_routed(
         &mut self,
-        now: Duration,
+        now: Instant,
         route: RouteId,
         caller: &Caller<'_>,
         cost: &Cost<'_>,
         rng: &mut impl Rng,
         report: bool,
     ) -> Reply {
-        let window = self.timeline.fault(now);
-        let late_fault = match self.faults.decide(caller.key, window, rng) {
+        let window = self.timeline.fault(since_start(now));
+        // Checked in line: most requests of most runs meet no source of faults at all.
+        let fault = if window.is_none() && self.faults.is_idle() {
+            None
+        } else {
+            self.faults.decide(caller.key, window, rng)
+        };
+        let late_fault = match fault {
             None => None,
             Some(Fault::ServerError) => return Reply::Refused(Refusal::ServerError),
             Some(Fault::Overloaded) => return Reply::Refused(Refusal::Overloaded),
@@ -753,33 +816,13 @@ impl ServerModel {
             }
             Some(Fault::RateLimited { retry_after }) => {
                 let wait = retry_after.map_or(Duration::from_secs(1), |wait| wait.0);
-                return Reply::Refused(self.scripted_rate_limit(now, caller, cost.model, wait));
+                let refusal = self.scripted_rate_limit(since_start(now), caller, cost.model, wait);
+                return Reply::Refused(refusal);
             }
             Some(Fault::ConnectionReset) => Some(LateFault::ConnectionReset),
             Some(Fault::StreamError) => Some(LateFault::StreamError),
         };
-        match self.admit(now, route, cost, report) {
-            Ok(statuses) => Reply::Admitted(Admission {
-                statuses,
-                late_fault,
-            }),
-            Err(refusal) => Reply::Refused(refusal),
-        }
-    }
-
-    /// Brings the route's cache to what it enforces at `now`.
-    #[inline]
-    fn refresh(&mut self, route: RouteId, now: Duration) -> Result<(), Refusal> {
-        let stamp = (self.generation, self.timeline.epoch(now));
-        let entry = &self.routes[route.0 as usize];
-        if entry
-            .cache
-            .as_ref()
-            .is_some_and(|cache| cache.stamp == stamp)
-        {
-            return Ok(());
-        }
-        self.recompute(route, now, stamp)
+        self.admit(now, route, cost, report, late_fault)
     }
 
     #[cold]
@@ -815,10 +858,12 @@ impl ServerModel {
             ..organization_key
         };
         let spend_cap_usd = self.spend_cap_usd(holder);
+        let organization_slot = self.holder_slot(organization_key);
+        let project_slot = self.holder_slot(project_key);
         self.routes[route.0 as usize].cache = Some(RouteCache {
             stamp,
-            organization_key,
-            project_key,
+            organization_slot,
+            project_slot,
             organization_limits,
             project_limits,
             spend_cap_usd,
@@ -826,25 +871,34 @@ impl ServerModel {
         Ok(())
     }
 
-    /// The spend check and the limiter.
+    /// The limiter's slot of a bucket holder, issued on first sight.
+    fn holder_slot(&mut self, key: BucketKey) -> HolderSlot {
+        let issued = self.holder_slots.len();
+        *self
+            .holder_slots
+            .entry(key)
+            .or_insert_with(|| HolderSlot(u32::try_from(issued).unwrap_or(u32::MAX)))
+    }
+
+    /// The spend check and the limiter. In line, with everything uncommon out of line: this is
+    /// the simulator's per-attempt path.
+    #[inline]
     fn admit(
         &mut self,
-        now: Duration,
+        now: Instant,
         route: RouteId,
         cost: &Cost<'_>,
         report: bool,
-    ) -> Result<Vec<LimitStatus>, Refusal> {
-        let mut route = route;
-        if cost.prompt_tokens > LONG_CONTEXT_THRESHOLD {
-            let entry = &self.routes[route.0 as usize];
-            if let Some((_, long)) = LONG_CONTEXT_MODELS.iter().find(|(base, long)| {
-                *base == entry.model && self.catalog.models.contains_key(*long)
-            }) {
-                let (organization, project) = (entry.organization.clone(), entry.project.clone());
-                route = self.route_unchecked(&organization, &project, long);
-            }
+        late_fault: Option<LateFault>,
+    ) -> Reply {
+        let route = if cost.prompt_tokens > LONG_CONTEXT_THRESHOLD {
+            self.long_context_route(route)
+        } else {
+            route
+        };
+        if let Err(refusal) = self.refresh(route, now) {
+            return Reply::Refused(refusal);
         }
-        self.refresh(route, now)?;
         let ServerModel {
             routes,
             spends,
@@ -852,78 +906,83 @@ impl ServerModel {
             ..
         } = self;
         let entry = &routes[route.0 as usize];
-        let cache = entry
-            .cache
-            .as_ref()
-            .unwrap_or_else(|| unreachable!("refresh filled the cache"));
-        let spend = &mut spends[entry.spend];
-        if now >= spend.period_end {
-            let period = now.as_secs() / SPEND_PERIOD.as_secs();
-            spend.period_end =
-                SPEND_PERIOD.saturating_mul(u32::try_from(period + 1).unwrap_or(u32::MAX));
-            spend.spent_usd = 0.0;
-        }
-        if spend.spent_usd >= cache.spend_cap_usd {
-            return Err(Refusal::InsufficientQuota);
+        let Some(cache) = &entry.cache else {
+            unreachable!("refresh filled the cache")
+        };
+        if spends[entry.spend].cap_reached(now, cache.spend_cap_usd) {
+            return Reply::Refused(Refusal::InsufficientQuota);
         }
         let organization_scope = ScopedKey {
             scope: Scope::Organization,
-            key: &cache.organization_key,
+            key: &cache.organization_slot,
             limits: &cache.organization_limits,
         };
         // Both scopes live on the stack: no allocation for the usual one or two.
         let both_scopes;
-        let scopes: &[ScopedKey<'_, BucketKey>] = match &cache.project_limits {
+        let scopes: &[ScopedKey<'_, HolderSlot>] = match &cache.project_limits {
             None => std::slice::from_ref(&organization_scope),
             Some(limits) => {
                 both_scopes = [
                     organization_scope,
                     ScopedKey {
                         scope: Scope::Project,
-                        key: &cache.project_key,
+                        key: &cache.project_slot,
                         limits,
                     },
                 ];
                 &both_scopes
             }
         };
-        let instant = to_instant(now);
         // The organization's rule: `[limiter]`'s unless its limit set writes its own.
         let tokens = cache
             .organization_limits
             .token_charge()
             .tokens(&cost.size());
         let charge = quota::Charge::request(tokens);
-        if !report {
-            return match limiter.try_acquire(instant, charge, scopes) {
-                Ok(()) => Ok(Vec::new()),
-                Err(rejection) => Err(self.limited(rejection, None)),
-            };
+        if report {
+            return admit_reporting(limiter, self.headers, now, charge, scopes, late_fault);
         }
-        match limiter.decide(instant, charge, scopes) {
-            Ok(admitted) if self.headers.rate_limit.on_success() => Ok(admitted.statuses),
-            Ok(_) => Ok(Vec::new()),
-            Err(quota::Rejected {
-                rejection,
-                statuses,
-            }) => Err(self.limited(rejection, Some(statuses))),
+        match limiter.try_acquire(now, charge, scopes) {
+            Ok(()) => Reply::Admitted(Admission {
+                statuses: Vec::new(),
+                late_fault,
+            }),
+            Err(rejection) => Reply::Refused(limited(self.headers, rejection, None)),
         }
     }
 
-    /// The 429 of a rejection, with what the header policy lets it carry.
-    fn limited(&self, rejection: Rejection, found: Option<Vec<LimitStatus>>) -> Refusal {
-        let wait = rejection.retry_after;
-        Refusal::RateLimited(Box::new(RateLimited {
-            retry_after_seconds: wait
-                .filter(|_| self.headers.retry_after)
-                .map(quota::retry_after_seconds),
-            retry_after_ms: wait
-                .filter(|_| self.headers.retry_after_ms)
-                .map(quota::retry_after_millis),
-            statuses: found.filter(|_| self.headers.rate_limit.on_429()),
-            rejection,
-            scripted: false,
-        }))
+    /// Brings the route's cache to what it enforces at `now`: what a route enforces is cached
+    /// per (admin generation, timeline epoch).
+    #[inline]
+    fn refresh(&mut self, route: RouteId, now: Instant) -> Result<(), Refusal> {
+        let stamp = (self.generation, self.timeline.epoch(since_start(now)));
+        let entry = &self.routes[route.0 as usize];
+        if entry
+            .cache
+            .as_ref()
+            .is_some_and(|cache| cache.stamp == stamp)
+        {
+            return Ok(());
+        }
+        self.recompute(route, since_start(now), stamp)
+    }
+
+    /// The route of the long-context pool's model for a prompt over the threshold on `route`,
+    /// when its model has one; else `route`.
+    #[cold]
+    #[inline(never)]
+    fn long_context_route(&mut self, route: RouteId) -> RouteId {
+        let entry = &self.routes[route.0 as usize];
+        match LONG_CONTEXT_MODELS
+            .iter()
+            .find(|(base, long)| *base == entry.model && self.catalog.models.contains_key(*long))
+        {
+            Some((_, long)) => {
+                let (organization, project) = (entry.organization.clone(), entry.project.clone());
+                self.route_unchecked(&organization, &project, long)
+            }
+            None => route,
+        }
     }
 
     /// The 429 a scripted `rate_limited` fault sends: an RPM rejection at the organization's
@@ -948,7 +1007,7 @@ impl ServerModel {
             requested: 1,
             retry_after: Some(retry_after),
         };
-        match self.limited(rejection, None) {
+        match limited(self.headers, rejection, None) {
             Refusal::RateLimited(mut limited) => {
                 limited.scripted = true;
                 Refusal::RateLimited(limited)
@@ -1101,6 +1160,51 @@ impl ServerModel {
     }
 }
 
+/// [`ServerModel::admit`]'s limiter check when the caller asked for the limits' statuses.
+#[inline(never)]
+fn admit_reporting(
+    limiter: &mut SlotLimiter,
+    headers: HeaderPolicy,
+    now: Instant,
+    charge: quota::Charge,
+    scopes: &[ScopedKey<'_, HolderSlot>],
+    late_fault: Option<LateFault>,
+) -> Reply {
+    let mut found = Vec::new();
+    match limiter.try_acquire_reporting(now, charge, scopes, Some(&mut found)) {
+        Ok(()) => Reply::Admitted(Admission {
+            // Read after the charge, and only when the policy sends them on successes.
+            statuses: if headers.rate_limit.on_success() {
+                limiter.status(now, scopes)
+            } else {
+                Vec::new()
+            },
+            late_fault,
+        }),
+        Err(rejection) => Reply::Refused(limited(headers, rejection, Some(found))),
+    }
+}
+
+/// The 429 of a rejection, with what the header policy lets it carry.
+fn limited(
+    headers: HeaderPolicy,
+    rejection: Rejection,
+    found: Option<Vec<LimitStatus>>,
+) -> Refusal {
+    let wait = rejection.retry_after;
+    Refusal::RateLimited(RateLimited {
+        retry_after_seconds: wait
+            .filter(|_| headers.retry_after)
+            .map(quota::retry_after_seconds),
+        retry_after_ms: wait
+            .filter(|_| headers.retry_after_ms)
+            .map(quota::retry_after_millis),
+        statuses: found.filter(|_| headers.rate_limit.on_429()),
+        rejection,
+        scripted: false,
+    })
+}
+
 /// `change` written over `base`: its figures and written options win.
 fn merge(base: &ConfiguredLimits, change: &ConfiguredLimits) -> ConfiguredLimits {
     let mut merged = base.clone();
@@ -1128,6 +1232,44 @@ fn merge(base: &ConfiguredLimits, change: &ConfiguredLimits) -> ConfiguredLimits
     merged
 }
 
+/// Server time as the limiter's instant, saturating at 584 years.
 fn to_instant(now: Duration) -> Instant {
     Instant::from_nanos(u64::try_from(now.as_nanos()).unwrap_or(u64::MAX))
+}
+
+/// The limiter's instant as server time: for the timeline, whose checks come first in line
+/// and return at once when it is empty, so the conversion is only paid where it is read.
+#[inline]
+fn since_start(now: Instant) -> Duration {
+    Duration::from_nanos(now.as_nanos())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spend_starts_from_zero_every_thirty_days_and_the_last_period_never_ends() {
+        let day = 86_400_000_000_000u64;
+        let at = Instant::from_nanos;
+        let mut spend = Spend::default();
+        assert!(!spend.cap_reached(at(0), 10.0));
+        spend.spent_usd = 10.0;
+        assert!(spend.cap_reached(at(30 * day - 1), 10.0));
+        assert!(!spend.cap_reached(at(30 * day), 10.0), "a new period");
+        spend.spent_usd = 10.0;
+        assert!(spend.cap_reached(at(59 * day), 10.0));
+        // A first request late in time starts its own period, as one at zero does.
+        let mut late = Spend::default();
+        assert!(!late.cap_reached(at(100 * day), 10.0));
+        assert_eq!(late.period_last, at(120 * day - 1));
+        // The period holding u64::MAX nanoseconds ends past them: spend there is never reset.
+        assert!(
+            !late.cap_reached(at(u64::MAX - day), 10.0),
+            "the last period"
+        );
+        assert_eq!(late.period_last, at(u64::MAX));
+        late.spent_usd = 10.0;
+        assert!(late.cap_reached(at(u64::MAX), 10.0));
+    }
 }

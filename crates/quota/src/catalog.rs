@@ -280,10 +280,16 @@ pub enum CatalogError {
 }
 
 impl Catalog {
-    /// The catalog embedded in ratelab.
+    /// The catalog embedded in ratelab. Parsed once per process and cloned: every simulated
+    /// run builds a server model from it, and parsing the TOML cost more than many runs' setup.
     pub fn builtin() -> Catalog {
-        Catalog::from_toml(BUILTIN_CATALOG_TOML)
-            .expect("the embedded tier catalog parses: a test checks it")
+        static BUILTIN: std::sync::OnceLock<Catalog> = std::sync::OnceLock::new();
+        BUILTIN
+            .get_or_init(|| {
+                Catalog::from_toml(BUILTIN_CATALOG_TOML)
+                    .expect("the embedded tier catalog parses: a test checks it")
+            })
+            .clone()
     }
 
     /// Parses a complete catalog file.

@@ -39,6 +39,7 @@ impl RequestSize {
     /// The prompt estimate: characters / 4 rounded up (OpenAI's rule of thumb that a token is
     /// about four characters of English), or the token count when no text is known, as in the
     /// simulator, whose workload draws token counts rather than text.
+    #[inline]
     pub fn prompt_estimate(&self) -> u64 {
         match (self.prompt_characters, self.prompt_tokens) {
             (Some(characters), _) => characters.div_ceil(4),
@@ -47,6 +48,7 @@ impl RequestSize {
         }
     }
 
+    #[inline]
     fn reserved_output(&self) -> Option<u64> {
         self.max_output_tokens
             .map(|max| self.choices.max(1).saturating_mul(max))

@@ -222,11 +222,24 @@ pub(crate) trait KeyState {
         scope: Scope,
         worst: (Option<u64>, usize),
     ) -> Rejection;
-    /// The rejection of `charge`: reports the limit forcing the longest wait as the request
-    /// found it, then charges the rejection (see [`RejectedRequests`](crate::RejectedRequests)).
-    fn reject(&mut self, rules: &[Rule], now: Instant, charge: Charge, scope: Scope) -> Rejection {
+    /// The rejection of `charge` by this holder alone: reports the limit forcing the longest
+    /// wait as the request found it (and, when asked, every limit's status), then charges the
+    /// rejection (see [`RejectedRequests`](crate::RejectedRequests)). Out of line: the hot
+    /// path calls it when a request finds no room.
+    #[inline(never)]
+    fn reject(
+        &mut self,
+        rules: &[Rule],
+        now: Instant,
+        charge: Charge,
+        scope: Scope,
+        statuses: Option<&mut Vec<LimitStatus>>,
+    ) -> Rejection {
         let worst = self.worst_wait(rules, now, charge);
         let rejection = self.rejection(rules, now, charge, scope, worst);
+        if let Some(statuses) = statuses {
+            self.statuses(rules, now, scope, statuses);
+        }
         self.charge_rejection(rules, now, charge);
         rejection
     }

@@ -11,6 +11,8 @@
 //!   compiled into [`Limits`];
 //! - [`TokenChargeRule`] / [`RequestSize`] / [`Charge::request`]: what a request costs;
 //! - [`Limiter`]: keyed state, atomic checks over organization and project [`ScopedKey`]s;
+//!   [`SlotLimiter`] the same checks over numbered holders ([`HolderSlot`]), for an owner that
+//!   resolves its holders once;
 //! - [`RateLimitHeaders`], [`rate_limit_headers`], [`retry_headers`], [`ErrorBody`]: what
 //!   OpenAI sends back, under the names of [`header_names`];
 //! - [`parse_duration`]: the one duration grammar (Go's plus days), for files, specs and
@@ -31,6 +33,7 @@
 //! assert!(headers.contains(&("x-ratelimit-reset-tokens", "8ms".to_owned())));
 //! ```
 
+mod admission;
 mod algorithm;
 mod catalog;
 mod charge;
@@ -41,6 +44,7 @@ mod headers;
 mod key_state;
 mod limiter;
 mod limits;
+mod slots;
 mod store;
 mod time;
 mod token_bucket;
@@ -57,11 +61,10 @@ pub use headers::{
     Header, RateLimitHeaders, RateLimitWindow, header_names, rate_limit_headers,
     retry_after_millis, retry_after_seconds, retry_headers, write_rate_limit_headers,
 };
-pub use limiter::{
-    Admitted, Decision, DirectLimiter, LimitStatus, Limiter, Rejected, Rejection, ScopedKey,
-};
+pub use limiter::{Admitted, Decision, LimitStatus, Limiter, Rejected, Rejection, ScopedKey};
 pub use limits::{
     Algorithm, Charge, LimitConfigError, LimitKind, LimitRule, LimitSet, Limits, RejectedRequests,
     Scope, Unit,
 };
+pub use slots::{DirectLimiter, HolderSlot, SlotLimiter};
 pub use time::Instant;

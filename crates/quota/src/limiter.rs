@@ -1,5 +1,6 @@
-//! The keyed limiter: per-key state for organizations and projects, atomic multi-scope checks,
-//! rejections as values, and bounded memory.
+//! The keyed limiter: per-key state for organizations and projects in a hash store with bounded
+//! memory; and what every limiter takes and returns: scoped keys, rejections as values, limit
+//! statuses. The checks themselves are `crate::admission`'s.
 
 use std::hash::Hash;
 use std::time::Duration;
@@ -7,12 +8,14 @@ use std::time::Duration;
 use rustc_hash::{FxHashMap, FxHashSet};
 use serde::{Deserialize, Serialize};
 
-use crate::key_state::{CompactStates, GeneralStates, KeyState, LimitStorage};
+use crate::admission::{self, HolderStates};
+use crate::key_state::{CompactStates, GeneralStates, KeyState};
 use crate::limits::{Charge, LimitKind, Limits, Scope};
 use crate::store::{Store, key_hash};
 use crate::time::Instant;
 
-/// One holder of limits that a request must fit: a key in the limiter's store, the scope it
+/// One holder of limits that a request must fit: a key in the limiter's store (a
+/// [`HolderSlot`](crate::HolderSlot) for a [`SlotLimiter`](crate::SlotLimiter)), the scope it
 /// stands for and the limits it enforces.
 ///
 /// Keys are the caller's: e.g. `(organization, pool)` for the organization scope and
@@ -158,40 +161,6 @@ impl<K: Hash + Eq + Clone> Limiter<K> {
         }
     }
 
-    /// The state of `key`, created fresh when missing or when its limits changed.
-    fn state_mut(&mut self, key: &K, limits: &Limits, now: Instant) -> &mut dyn KeyState {
-        if self.limit_sets.len() >= self.prune_at_length {
-            // Keys whose limits keep changing would otherwise grow the record without bound.
-            self.prune_limit_sets();
-        }
-        let hash = key_hash(key);
-        if limits.compact {
-            if let Some(index) = self.compact.find_index(hash, key) {
-                return self.compact.state_at(index, limits, &mut self.limit_sets);
-            }
-        } else if let Some(index) = self.general.find_index(hash, key) {
-            return self.general.state_at(index, limits, &mut self.limit_sets);
-        }
-        // A key whose limits moved to the other layout starts afresh, as any key whose limits
-        // changed; only a key new to the limiter can grow it.
-        let moved = if limits.compact {
-            self.general.remove(hash, key)
-        } else {
-            self.compact.remove(hash, key)
-        };
-        if !moved && self.len() >= self.sweep_at_length {
-            self.evict_idle(now);
-            self.sweep_at_length = (self.len() * 2).max(MINIMUM_SWEEP_LENGTH);
-        }
-        if limits.compact {
-            self.compact
-                .insert_fresh(hash, key, limits, &mut self.limit_sets)
-        } else {
-            self.general
-                .insert_fresh(hash, key, limits, &mut self.limit_sets)
-        }
-    }
-
     /// Admits `charge` at `now` if every limit of every scope has room, charging all of them;
     /// otherwise returns the rejection of the limit that forces the longest wait, as the request
     /// found it, and then charges the rejection where rejections count. This is the
@@ -203,119 +172,7 @@ impl<K: Hash + Eq + Clone> Limiter<K> {
         charge: Charge,
         scopes: &[ScopedKey<'_, K>],
     ) -> Result<(), Rejection> {
-        if self.try_admit_hot(now, charge, scopes) {
-            return Ok(());
-        }
-        self.try_acquire_general(now, charge, scopes, None)
-    }
-
-    /// The hot path, in line: one lookup in the compact store, the rules read from the
-    /// caller's limits, no pointer followed from the entry. Anything else (a new key, other
-    /// limits, several scopes, no room) returns `false` for the general path, which decides
-    /// exactly as if the hot path had not run: this changes nothing unless it admits.
-    #[inline(always)]
-    fn try_admit_hot(&mut self, now: Instant, charge: Charge, scopes: &[ScopedKey<'_, K>]) -> bool {
-        if let [only] = scopes
-            && only.limits.compact
-            && let Some(state) = self
-                .compact
-                .get_mut(key_hash(only.key), only.key, only.limits)
-        {
-            return state.try_admit(&only.limits.rules, now, charge);
-        }
-        false
-    }
-
-    /// [`Limiter::try_acquire`] for every case, out of line. On a rejection, `statuses` (when
-    /// given) receives every limit's status as the request found it, before its own charge.
-    #[inline(never)]
-    fn try_acquire_general(
-        &mut self,
-        now: Instant,
-        charge: Charge,
-        scopes: &[ScopedKey<'_, K>],
-        statuses: Option<&mut Vec<LimitStatus>>,
-    ) -> Result<(), Rejection> {
-        if let [only] = scopes {
-            // One lookup for the check and, when it fails, for the rejection.
-            let rules = &only.limits.rules;
-            let state = self.state_mut(only.key, only.limits, now);
-            if state.try_acquire(rules, now, charge) {
-                return Ok(());
-            }
-            if statuses.is_none() {
-                return Err(state.reject(rules, now, charge, only.scope));
-            }
-        } else {
-            let mut all_fit = true;
-            for scoped in scopes {
-                if !self.state_mut(scoped.key, scoped.limits, now).fits(
-                    &scoped.limits.rules,
-                    now,
-                    charge,
-                ) {
-                    all_fit = false;
-                    break;
-                }
-            }
-            if all_fit {
-                for scoped in scopes {
-                    self.state_mut(scoped.key, scoped.limits, now).consume(
-                        &scoped.limits.rules,
-                        now,
-                        charge,
-                    );
-                }
-                return Ok(());
-            }
-        }
-        Err(self.reject(now, charge, scopes, statuses))
-    }
-
-    /// Finds the limit forcing the longest wait and reports it (and, when asked, every
-    /// status) as the request found it; then charges the rejection where rejections count.
-    #[cold]
-    fn reject(
-        &mut self,
-        now: Instant,
-        charge: Charge,
-        scopes: &[ScopedKey<'_, K>],
-        statuses: Option<&mut Vec<LimitStatus>>,
-    ) -> Rejection {
-        let mut worst: Option<(Option<u64>, usize, &ScopedKey<'_, K>)> = None;
-        for scoped in scopes {
-            let (wait, index) = self.state_mut(scoped.key, scoped.limits, now).worst_wait(
-                &scoped.limits.rules,
-                now,
-                charge,
-            );
-            let worse = match (&worst, wait) {
-                (None, _) => true,
-                (Some((None, ..)), _) => false,
-                (Some((Some(_), ..)), None) => true,
-                (Some((Some(worst_wait), ..)), Some(wait)) => wait > *worst_wait,
-            };
-            if worse {
-                worst = Some((wait, index, scoped));
-            }
-        }
-        let (wait, index, scoped) =
-            worst.expect("a rejection comes from a check with at least one scope");
-        let rejection = self.state_mut(scoped.key, scoped.limits, now).rejection(
-            &scoped.limits.rules,
-            now,
-            charge,
-            scoped.scope,
-            (wait, index),
-        );
-        if let Some(statuses) = statuses {
-            statuses.extend(self.status(now, scopes));
-        }
-        for scoped in scopes {
-            self.state_mut(scoped.key, scoped.limits, now)
-                .charge_rejection(&scoped.limits.rules, now, charge);
-        }
-        rejection
+        admission::try_acquire(self, now, charge, scopes, None)
     }
 
     /// Like [`Limiter::try_acquire`], and also reports every limit's status, what the server
@@ -327,36 +184,13 @@ impl<K: Hash + Eq + Clone> Limiter<K> {
         charge: Charge,
         scopes: &[ScopedKey<'_, K>],
     ) -> Decision {
-        if self.try_admit_hot(now, charge, scopes) {
-            return Ok(Admitted {
-                statuses: self.status(now, scopes),
-            });
-        }
-        let mut found = Vec::new();
-        match self.try_acquire_general(now, charge, scopes, Some(&mut found)) {
-            Ok(()) => Ok(Admitted {
-                statuses: self.status(now, scopes),
-            }),
-            Err(rejection) => Err(Rejected {
-                rejection,
-                statuses: found,
-            }),
-        }
+        admission::decide(self, now, charge, scopes)
     }
 
     /// Every limit's status at `now` without charging anything: the headers of a rejected
     /// request, or a dashboard.
     pub fn status(&mut self, now: Instant, scopes: &[ScopedKey<'_, K>]) -> Vec<LimitStatus> {
-        let mut statuses = Vec::new();
-        for scoped in scopes {
-            self.state_mut(scoped.key, scoped.limits, now).statuses(
-                &scoped.limits.rules,
-                now,
-                scoped.scope,
-                &mut statuses,
-            );
-        }
-        statuses
+        admission::status(self, now, scopes)
     }
 
     /// Drops every key whose buckets are full at `now`; returns how many were dropped. Runs by
@@ -424,121 +258,44 @@ impl<K: Hash + Eq + Clone> Limiter<K> {
     }
 }
 
-/// The limits of one holder without a key store: the fastest path, for a simulator that keeps
-/// its holders in its own arrays. Rejections report [`Scope::Organization`]; for atomic
-/// organization-plus-project checks use [`Limiter`].
-///
-/// ```
-/// use quota::{Charge, DirectLimiter, Instant, LimitSet};
-///
-/// let limits = LimitSet { rpm: Some(2), ..LimitSet::default() }.compile().unwrap();
-/// let mut limiter = DirectLimiter::new(&limits);
-/// assert!(limiter.try_acquire(Instant::ZERO, Charge::request(10)).is_ok());
-/// assert!(limiter.try_acquire(Instant::ZERO, Charge::request(10)).is_ok());
-/// let rejection = limiter.try_acquire(Instant::ZERO, Charge::request(10)).unwrap_err();
-/// // Two per minute refill one every 30 s; the 429 reports the state it found.
-/// assert_eq!((rejection.used, rejection.limit), (2, 2));
-/// assert_eq!(rejection.retry_after, Some(std::time::Duration::from_secs(30)));
-/// ```
-#[derive(Debug, Clone)]
-pub struct DirectLimiter {
-    limits: Limits,
-    state: DirectState,
-}
-
-/// A direct limiter's state in the layout its limits call for.
-#[derive(Debug, Clone)]
-enum DirectState {
-    Compact(CompactStates),
-    General(GeneralStates),
-}
-
-impl DirectState {
-    fn as_key_state(&mut self) -> &mut dyn KeyState {
-        match self {
-            DirectState::Compact(states) => states,
-            DirectState::General(states) => states,
-        }
-    }
-}
-
-impl DirectLimiter {
-    /// A limiter with nothing used.
-    pub fn new(limits: &Limits) -> DirectLimiter {
-        DirectLimiter {
-            limits: limits.clone(),
-            state: if limits.compact {
-                DirectState::Compact(CompactStates::fresh(&limits.rules))
-            } else {
-                DirectState::General(GeneralStates::fresh(&limits.rules))
-            },
-        }
-    }
-
-    /// Admits `charge` at `now` if every limit has room, charging all of them; otherwise
-    /// returns the limit forcing the longest wait, as the request found it, and charges the
-    /// rejection where rejections count.
+/// The keyed store: one hash lookup per holder, state created on first use, idle keys swept
+/// as the store grows.
+impl<K: Hash + Eq + Clone> HolderStates<K> for Limiter<K> {
     #[inline(always)]
-    pub fn try_acquire(&mut self, now: Instant, charge: Charge) -> Result<(), Rejection> {
-        self.try_acquire_reporting(now, charge, None)
+    fn compact_mut(&mut self, key: &K, limits: &Limits) -> Option<&mut CompactStates> {
+        self.compact.get_mut(key_hash(key), key, limits)
     }
 
-    /// [`DirectLimiter::try_acquire`] that, on a rejection, also appends every limit's status
-    /// as the request found it (before any charge for the rejection) to `statuses`: the
-    /// `x-ratelimit-*` headers of the 429.
-    #[inline(always)]
-    pub fn try_acquire_reporting(
-        &mut self,
-        now: Instant,
-        charge: Charge,
-        statuses: Option<&mut Vec<LimitStatus>>,
-    ) -> Result<(), Rejection> {
-        let rules = &self.limits.rules;
-        let admitted = match &mut self.state {
-            DirectState::Compact(states) => states.try_admit(rules, now, charge),
-            DirectState::General(states) => states.try_acquire(rules, now, charge),
-        };
-        if admitted {
-            Ok(())
+    fn state_mut(&mut self, key: &K, limits: &Limits, now: Instant) -> &mut dyn KeyState {
+        if self.limit_sets.len() >= self.prune_at_length {
+            // Keys whose limits keep changing would otherwise grow the record without bound.
+            self.prune_limit_sets();
+        }
+        let hash = key_hash(key);
+        if limits.compact {
+            if let Some(index) = self.compact.find_index(hash, key) {
+                return self.compact.state_at(index, limits, &mut self.limit_sets);
+            }
+        } else if let Some(index) = self.general.find_index(hash, key) {
+            return self.general.state_at(index, limits, &mut self.limit_sets);
+        }
+        // A key whose limits moved to the other layout starts afresh, as any key whose limits
+        // changed; only a key new to the limiter can grow it.
+        let moved = if limits.compact {
+            self.general.remove(hash, key)
         } else {
-            Err(self.reject(now, charge, statuses))
+            self.compact.remove(hash, key)
+        };
+        if !moved && self.len() >= self.sweep_at_length {
+            self.evict_idle(now);
+            self.sweep_at_length = (self.len() * 2).max(MINIMUM_SWEEP_LENGTH);
         }
-    }
-
-    #[cold]
-    #[inline(never)]
-    fn reject(
-        &mut self,
-        now: Instant,
-        charge: Charge,
-        statuses: Option<&mut Vec<LimitStatus>>,
-    ) -> Rejection {
-        let rules = &self.limits.rules;
-        if let DirectState::Compact(states) = &mut self.state {
-            // `try_admit` left the buckets untouched: bring them forward exactly as the
-            // general check does when it fails, as `Limiter` does by running it.
-            let fits = KeyState::fits(states, rules, now, charge);
-            debug_assert!(!fits, "both checks decide alike");
+        if limits.compact {
+            self.compact
+                .insert_fresh(hash, key, limits, &mut self.limit_sets)
+        } else {
+            self.general
+                .insert_fresh(hash, key, limits, &mut self.limit_sets)
         }
-        let state = self.state.as_key_state();
-        let worst = state.worst_wait(rules, now, charge);
-        let rejection = state.rejection(rules, now, charge, Scope::Organization, worst);
-        if let Some(statuses) = statuses {
-            state.statuses(rules, now, Scope::Organization, statuses);
-        }
-        state.charge_rejection(rules, now, charge);
-        rejection
-    }
-
-    /// Every limit's status at `now`, for the `x-ratelimit-*` headers.
-    pub fn status(&mut self, now: Instant) -> Vec<LimitStatus> {
-        let mut statuses = Vec::new();
-        self.state.as_key_state().statuses(
-            &self.limits.rules,
-            now,
-            Scope::Organization,
-            &mut statuses,
-        );
-        statuses
     }
 }

@@ -233,6 +233,7 @@ impl RunMetrics {
 
     /// Counts one attempt (a [`AttemptOutcome::NotSent`] record counts no attempt) and, when it
     /// ended its request, the request's fate and latency.
+    #[inline]
     pub fn record_attempt(&mut self, record: &AttemptRecord) {
         self.analysis.record_attempt(record);
         let sent = u64::from(record.was_sent());

@@ -149,6 +149,7 @@ impl StormTracker {
         })
     }
 
+    #[inline]
     fn leave(&mut self) {
         if let Some((_, was_retry)) = self.window.pop_front() {
             self.retries -= u64::from(was_retry);

@@ -126,11 +126,13 @@ pub struct AttemptRecord {
 
 impl AttemptRecord {
     /// Whether an HTTP call was made (every outcome except [`AttemptOutcome::NotSent`]).
+    #[inline]
     pub fn was_sent(&self) -> bool {
         self.outcome != AttemptOutcome::NotSent
     }
 
     /// Whether this attempt ended its request (success or give-up).
+    #[inline]
     pub fn is_final(&self) -> bool {
         !matches!(self.decision, AttemptDecision::Retry { .. })
     }

@@ -178,6 +178,39 @@ impl RequestState {
         }
     }
 
+    /// Makes this state what [`RequestState::new`] gives, in place: an executor that keeps
+    /// request slots restarts a finished request's state without dropping it and building
+    /// another (the simulator did that for every request). Nested states are cleared, their
+    /// memory kept.
+    #[inline]
+    pub fn restart(&mut self, now: Duration, tokens: u64) {
+        // Every field by name, so a new one is a compile error here rather than a value carried
+        // over from the last request.
+        let RequestState {
+            started_at,
+            first_send,
+            last_send,
+            attempts,
+            previous_delay,
+            formula_memory,
+            tokens: charged,
+            quota_tokens_held,
+            layers,
+        } = self;
+        *started_at = now;
+        *first_send = None;
+        *last_send = None;
+        *attempts = 0;
+        *previous_delay = None;
+        *formula_memory = 0.0;
+        *charged = tokens;
+        *quota_tokens_held = 0;
+        // Dropping nested states is a call even when there are none: only clear what is there.
+        if !layers.is_empty() {
+            layers.clear();
+        }
+    }
+
     /// Retries so far: attempts sent minus the first one.
     pub fn retries(&self) -> u32 {
         self.attempts.saturating_sub(1)
@@ -259,6 +292,12 @@ impl RetryClient {
         RequestState::new(now, tokens)
     }
 
+    /// [`RetryClient::begin`] into an existing state (see [`RequestState::restart`]).
+    #[inline]
+    pub fn begin_in(&self, request: &mut RequestState, now: Duration, tokens: u64) {
+        request.restart(now, tokens);
+    }
+
     /// Asks before sending an attempt; on `Send { after }` the attempt counts as sent at
     /// `now + after`.
     pub fn before_attempt(
@@ -288,6 +327,7 @@ impl RetryClient {
     }
 
     /// The per-attempt timeout, if the strategy sets one.
+    #[inline]
     pub fn attempt_timeout(&self) -> Option<Duration> {
         self.strategy.attempt_timeout()
     }

@@ -223,7 +223,6 @@ impl<'a, S: AttemptServer> Run<'a, S> {
         let request = client.next_request;
         client.next_request += 1;
         let tokens = self.server.charged_tokens(&spec);
-        let state = client.retry.begin(Duration::from_nanos(now), tokens);
         let deadline = now.saturating_add(client.deadline);
         self.metrics.record_arrival(client.stream.id(), now);
         let slot = match self.free_slots.pop() {
@@ -255,7 +254,12 @@ impl<'a, S: AttemptServer> Run<'a, S> {
         in_flight.spec = spec;
         in_flight.arrived = now;
         in_flight.deadline = deadline;
-        in_flight.state = state;
+        // The slot's last state is restarted in place: replacing it dropped a state per request.
+        self.clients[client_index as usize].retry.begin_in(
+            &mut in_flight.state,
+            Duration::from_nanos(now),
+            tokens,
+        );
         in_flight.attempts = 0;
         in_flight.sent_at = now;
         in_flight.awaiting_answer = false;
@@ -313,7 +317,7 @@ impl<'a, S: AttemptServer> Run<'a, S> {
         }
         let client = &mut self.clients[in_flight.client as usize];
         let response = self.server.answer(
-            Duration::from_nanos(now),
+            now,
             client.route,
             &client.identity,
             &in_flight.spec,
@@ -326,7 +330,7 @@ impl<'a, S: AttemptServer> Run<'a, S> {
         };
         // `now < deadline` here, so the time left is at least 1 ns.
         let timeout = nanos(timeout).min(in_flight.deadline - now);
-        let latency = nanos(response.latency);
+        let latency = response.latency_ns;
         let latency = if latency > timeout {
             in_flight.outcome = Outcome::Timeout;
             in_flight.record = AttemptOutcome::Timeout;

@@ -1,8 +1,8 @@
 //! ratelab's discrete-event simulator: replays a scenario in virtual time, every strategy
 //! against every server variant on the identical workload.
 //!
-//! The server is the `quota` limiter plus the scenario's latency model, fault windows and
-//! header policy; the clients are `retry` strategies. One run is a single-threaded loop over a
+//! The server is the `model` crate's `ServerModel`, the mock server's own decision code (limits,
+//! faults, spend, timeline, latency, header policy); the clients are `retry` strategies. One run is a single-threaded loop over a
 //! closed set of events in a heap ordered by (virtual time, sequence); randomness comes only
 //! from ChaCha streams derived from the seed per client and purpose, and state is kept in
 //! vectors and ordered maps, so the same scenario and seed give the same result bit for bit.

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use model::{Caller, Cost, LateFault, Price, Refusal, Reply, RouteId, ServerModel};
 use quota::header_names::{RETRY_AFTER, RETRY_AFTER_MS};
-use quota::{LimitStatus, RateLimitHeaders};
+use quota::{Instant, LimitStatus, RateLimitHeaders};
 use rand_chacha::ChaCha8Rng;
 use results::{AttemptOutcome, LimitKind};
 use retry::{Headers, Outcome};
@@ -19,8 +19,8 @@ use scenario::RequestSpec;
 pub struct Response {
     /// What the trace records.
     pub record: AttemptOutcome,
-    /// How long after sending the answer arrives.
-    pub latency: Duration,
+    /// How long after sending the answer arrives, in nanoseconds.
+    pub latency_ns: u64,
 }
 
 /// What answers the simulator's attempts. [`ModelServer`], the server model in virtual time,
@@ -36,11 +36,11 @@ pub trait AttemptServer {
     /// Tokens the limiter charges for `request`, which strategies budget with.
     fn charged_tokens(&self, request: &RequestSpec) -> u64;
 
-    /// Answers an attempt sent at `now` (since the scenario start), writing what the strategy
-    /// will see into `outcome`.
+    /// Answers an attempt sent at `now` (nanoseconds since the scenario start), writing what
+    /// the strategy will see into `outcome`.
     fn answer(
         &mut self,
-        now: Duration,
+        now: u64,
         client: Self::Client,
         identity: &Identity,
         request: &RequestSpec,
@@ -66,7 +66,7 @@ impl<S: AttemptServer> AttemptServer for &mut S {
 
     fn answer(
         &mut self,
-        now: Duration,
+        now: u64,
         client: Self::Client,
         identity: &Identity,
         request: &RequestSpec,
@@ -190,9 +190,10 @@ impl AttemptServer for ModelServer {
         );
     }
 
+    #[inline(always)]
     fn answer(
         &mut self,
-        now: Duration,
+        now: u64,
         route: RouteId,
         identity: &Identity,
         request: &RequestSpec,
@@ -208,6 +209,7 @@ impl AttemptServer for ModelServer {
             max_output_tokens: Some(u64::from(request.max_tokens)),
             choices: 1,
         };
+        let now = Instant::from_nanos(now);
         let reply = self.model.decide_routed(
             now,
             route,
@@ -216,12 +218,12 @@ impl AttemptServer for ModelServer {
             fault_rng,
             self.rate_limit_headers,
         );
-        let latency = self.model.latency_at(now);
+        let latency = self.model.latency_nanos_at(now);
         match reply {
             Reply::Admitted(admission) => {
                 let served = latency
                     .plan(cost.prompt_tokens, latency.factor(request.latency_normal))
-                    .total(u64::from(request.completion_tokens));
+                    .total_nanos(u64::from(request.completion_tokens));
                 match admission.late_fault {
                     None => {
                         // Most successes carry no headers a strategy reads: the empty set is
@@ -235,7 +237,7 @@ impl AttemptServer for ModelServer {
                         *outcome = Outcome::response(200, headers);
                         Response {
                             record: AttemptOutcome::Success,
-                            latency: served,
+                            latency_ns: served,
                         }
                     }
                     // The whole reply's time passes, then the connection drops: the client
@@ -244,7 +246,7 @@ impl AttemptServer for ModelServer {
                         *outcome = Outcome::TransportError;
                         Response {
                             record: AttemptOutcome::Timeout,
-                            latency: served,
+                            latency_ns: served,
                         }
                     }
                     // A non-streamed reply with a mid-stream error is a 500.
@@ -252,13 +254,13 @@ impl AttemptServer for ModelServer {
                         *outcome = Outcome::error(500, Headers::new(), "server_error");
                         Response {
                             record: AttemptOutcome::ServerError { status: 500 },
-                            latency: served,
+                            latency_ns: served,
                         }
                     }
                 }
             }
             Reply::Refused(refusal) => {
-                let reject = latency.reject.0;
+                let reject = latency.reject_nanos();
                 match refusal {
                     Refusal::RateLimited(limited) => {
                         let headers = self.headers(
@@ -287,14 +289,14 @@ impl AttemptServer for ModelServer {
                                 limit,
                                 retry_after_ns: limited.rejection.retry_after.map(nanos),
                             },
-                            latency: reject,
+                            latency_ns: reject,
                         }
                     }
                     Refusal::Hang(wait) => {
                         *outcome = Outcome::error(503, Headers::new(), "server_is_overloaded");
                         Response {
                             record: AttemptOutcome::ServerError { status: 503 },
-                            latency: wait,
+                            latency_ns: nanos(wait),
                         }
                     }
                     other => {
@@ -311,7 +313,7 @@ impl AttemptServer for ModelServer {
                         };
                         Response {
                             record,
-                            latency: reject,
+                            latency_ns: reject,
                         }
                     }
                 }

@@ -156,17 +156,18 @@ impl AttemptServer for HttpServer {
 
     fn answer(
         &mut self,
-        now: Duration,
+        now_ns: u64,
         client: Self::Client,
         identity: &Identity,
         request: &RequestSpec,
         fault_rng: &mut ChaCha8Rng,
         outcome: &mut Outcome,
     ) -> Response {
+        let now = Duration::from_nanos(now_ns);
         let mut expected = Outcome::Timeout;
-        let decided = self
-            .shadow
-            .answer(now, client, identity, request, fault_rng, &mut expected);
+        let decided =
+            self.shadow
+                .answer(now_ns, client, identity, request, fault_rng, &mut expected);
         let (status, headers, body) = self.send(now, request);
         let served = parse(status, &headers, &body);
         *self.statuses.entry(status).or_default() += 1;

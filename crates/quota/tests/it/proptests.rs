@@ -46,17 +46,19 @@ fn limit_set() -> impl Strategy<Value = LimitSet> {
         )
 }
 
+/// Time between two requests: often none, else up to two seconds or two minutes.
+fn advance_nanos() -> impl Strategy<Value = u64> {
+    prop_oneof![Just(0u64), 0..2 * SECOND, 0..2 * MINUTE]
+}
+
 fn steps() -> impl Strategy<Value = Vec<Step>> {
-    let step = (
-        prop_oneof![Just(0u64), 0..2 * SECOND, 0..2 * MINUTE],
-        0..3_000u64,
-        any::<bool>(),
-    )
-        .prop_map(|(advance_nanos, tokens, with_project)| Step {
+    let step = (advance_nanos(), 0..3_000u64, any::<bool>()).prop_map(
+        |(advance_nanos, tokens, with_project)| Step {
             advance_nanos,
             tokens,
             with_project,
-        });
+        },
+    );
     proptest::collection::vec(step, 1..120)
 }
 
@@ -234,13 +236,7 @@ proptest! {
 
 /// One step of the differential test: time moves on, then a request of `tokens` arrives.
 fn direct_steps() -> impl Strategy<Value = Vec<(u64, u64)>> {
-    proptest::collection::vec(
-        (
-            prop_oneof![Just(0u64), 0..2 * SECOND, 0..2 * MINUTE],
-            0..3_000u64,
-        ),
-        1..150,
-    )
+    proptest::collection::vec((advance_nanos(), 0..3_000u64), 1..150)
 }
 
 proptest! {
@@ -274,6 +270,102 @@ proptest! {
                 _ => prop_assert!(false, "{from_direct:?} vs {from_keyed:?} at {now:?}"),
             }
             prop_assert_eq!(direct.status(now), keyed.status(now, &scopes));
+        }
+    }
+}
+
+/// One step of the two-scope differential test.
+#[derive(Debug, Clone)]
+struct SlotStep {
+    advance_nanos: u64,
+    tokens: u64,
+    with_project: bool,
+    /// Which of the two limit sets of each holder is in force: switching starts that holder
+    /// afresh in both limiters, unless the two sets are the same.
+    organization_set: usize,
+    project_set: usize,
+    /// Whether to ask for statuses (`decide`) rather than the fast `try_acquire`.
+    report: bool,
+}
+
+/// Two limit sets for one holder: often distinct, sometimes the same set compiled twice (a
+/// change that changes nothing, which must not start the holder afresh).
+fn limit_set_pair() -> impl Strategy<Value = [LimitSet; 2]> {
+    (limit_set(), limit_set(), any::<bool>()).prop_map(|(first, second, same)| {
+        let second = if same { first.clone() } else { second };
+        [first, second]
+    })
+}
+
+fn slot_steps() -> impl Strategy<Value = Vec<SlotStep>> {
+    let step = (
+        advance_nanos(),
+        0..3_000u64,
+        any::<bool>(),
+        prop_oneof![4 => Just(0usize), 1 => Just(1usize)],
+        prop_oneof![4 => Just(0usize), 1 => Just(1usize)],
+        any::<bool>(),
+    )
+        .prop_map(
+            |(advance_nanos, tokens, with_project, organization_set, project_set, report)| {
+                SlotStep {
+                    advance_nanos,
+                    tokens,
+                    with_project,
+                    organization_set,
+                    project_set,
+                    report,
+                }
+            },
+        );
+    proptest::collection::vec(step, 1..150)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    /// The numbered slots of `SlotLimiter` (the server model's store) and the keyed `Limiter`
+    /// decide alike over one or two scopes, whatever the algorithms, rejection rules and limit
+    /// changes: the same admissions, the same rejections, the same statuses, step by step.
+    #[test]
+    fn the_slot_and_the_keyed_limiter_decide_alike(
+        organization_sets in limit_set_pair(),
+        project_sets in limit_set_pair(),
+        steps in slot_steps(),
+    ) {
+        let organization_limits = organization_sets.map(|set| set.compile().unwrap());
+        let project_limits = project_sets.map(|set| set.compile().unwrap());
+        let mut slots = quota::SlotLimiter::new();
+        let mut keyed = Limiter::new();
+        // A project numbered past the organization: the slots grow to it.
+        let (organization_slot, project_slot) = (quota::HolderSlot(0), quota::HolderSlot(5));
+        let (organization_key, project_key) = (0u8, 1u8);
+        let mut now = Instant::from_nanos(SECOND);
+        for step in steps {
+            now = Instant::from_nanos(now.as_nanos() + step.advance_nanos);
+            let charge = Charge::request(step.tokens);
+            let organization = &organization_limits[step.organization_set];
+            let project = &project_limits[step.project_set];
+            let slot_scopes = [
+                ScopedKey { scope: Scope::Organization, key: &organization_slot, limits: organization },
+                ScopedKey { scope: Scope::Project, key: &project_slot, limits: project },
+            ];
+            let keyed_scopes = [
+                ScopedKey { scope: Scope::Organization, key: &organization_key, limits: organization },
+                ScopedKey { scope: Scope::Project, key: &project_key, limits: project },
+            ];
+            let count = if step.with_project { 2 } else { 1 };
+            let (slot_scopes, keyed_scopes) = (&slot_scopes[..count], &keyed_scopes[..count]);
+            if step.report {
+                let from_slots = slots.decide(now, charge, slot_scopes);
+                let from_keyed = keyed.decide(now, charge, keyed_scopes);
+                prop_assert_eq!(from_slots, from_keyed, "at {:?}", now);
+            } else {
+                let from_slots = slots.try_acquire(now, charge, slot_scopes);
+                let from_keyed = keyed.try_acquire(now, charge, keyed_scopes);
+                prop_assert_eq!(from_slots, from_keyed, "at {:?}", now);
+            }
+            prop_assert_eq!(slots.status(now, slot_scopes), keyed.status(now, keyed_scopes));
         }
     }
 }

@@ -150,3 +150,22 @@ fn tenacity_retries_what_the_sdk_would_not() {
     );
     assert_eq!((result, sends.len()), (Err(GiveUpReason::NotRetryable), 1));
 }
+
+/// A state restarted in place (the simulator's request slots) is the state `begin` gives, nested
+/// layers and all, and a request run on it decides as one run on a fresh state.
+#[test]
+fn a_restarted_state_is_a_fresh_one() {
+    let spec = "stacked:outer=(tenacity@9),inner=(openai-python@2.52)";
+    let mut client = RetryClient::new(build(spec));
+    let mut rng = ChaCha8Rng::seed_from_u64(5);
+    let mut request = client.begin(Duration::ZERO, 7);
+    for attempt in 0..4 {
+        let now = secs(attempt);
+        client.before_attempt(&mut request, now, &mut rng);
+        let outcome = Outcome::response(503, Headers::new());
+        client.after_outcome(&mut request, &outcome, now, &mut rng);
+    }
+    assert!(!request.layers.is_empty() && request.attempts > 0);
+    client.begin_in(&mut request, secs(30), 11);
+    assert_eq!(request, RetryClient::new(build(spec)).begin(secs(30), 11));
+}
