@@ -60,6 +60,59 @@ pub struct TimelineEntry {
 }
 
 impl TimelineEntry {
+    /// The entry in words: when, then what changes: `10m-20m: limits rpm 2500, tpm 1000000`,
+    /// `25m: tier tier-2`, `4m-6m: fault overloaded (50% of requests)`.
+    ///
+    /// ```
+    /// let entry: model::TimelineEntry =
+    ///     toml::from_str("at = \"4m\"\nuntil = \"6m\"\nfault = { kind = \"overloaded\" }").unwrap();
+    /// assert_eq!(entry.describe(), "4m-6m: fault overloaded");
+    /// ```
+    pub fn describe(&self) -> String {
+        let when = match self.until {
+            Some(until) => format!("{}-{until}", self.at),
+            None => self.at.to_string(),
+        };
+        let what = if let Some(tier) = &self.tier {
+            format!("tier {tier}")
+        } else if let Some(limits) = &self.limits {
+            let figures: Vec<String> = quota::LimitKind::ALL
+                .iter()
+                .filter_map(|kind| {
+                    limits
+                        .set
+                        .get(*kind)
+                        .map(|value| format!("{} {value}", kind.abbreviation().to_lowercase()))
+                })
+                .collect();
+            format!("limits {}", figures.join(", "))
+        } else if let Some(fault) = &self.fault {
+            let kind = serde_json::to_value(fault)
+                .ok()
+                .and_then(|value| value["kind"].as_str().map(str::to_owned))
+                .unwrap_or_default();
+            match self.probability {
+                Some(share) if share < 1.0 => {
+                    format!("fault {kind} ({:.0}% of requests)", share * 100.0)
+                }
+                _ => format!("fault {kind}"),
+            }
+        } else if let Some(latency) = &self.latency {
+            format!(
+                "latency ttft {}, per output token {}, jitter {}",
+                latency.ttft, latency.per_output_token, latency.jitter
+            )
+        } else {
+            "no change".to_owned()
+        };
+        format!("{when}: {what}")
+    }
+
+    /// Whether the entry changes the limits (a tier or limits change).
+    pub fn changes_limits(&self) -> bool {
+        self.tier.is_some() || self.limits.is_some()
+    }
+
     fn covers(&self, now: Duration) -> bool {
         self.at.0 <= now && self.until.is_none_or(|until| now < until.0)
     }
@@ -264,6 +317,41 @@ mod tests {
         assert_eq!(
             timeline.changes(),
             [at(30), at(60), at(90), at(120), at(180)]
+        );
+    }
+
+    #[test]
+    fn every_kind_of_entry_describes_itself() {
+        let described: Vec<String> = entries(
+            r#"
+            [[timeline]]
+            at = "25m"
+            tier = "tier-2"
+            [[timeline]]
+            at = "10m"
+            until = "20m"
+            limits = { rpm = 2500, tpm = 1000000 }
+            [[timeline]]
+            at = "1m"
+            until = "90s"
+            fault = { kind = "slow_down" }
+            probability = 0.25
+            [[timeline]]
+            at = "0s"
+            latency = { ttft = "1s", per_output_token = "20ms", jitter = 0.0 }
+            "#,
+        )
+        .iter()
+        .map(TimelineEntry::describe)
+        .collect();
+        assert_eq!(
+            described,
+            [
+                "25m: tier tier-2",
+                "10m-20m: limits rpm 2500, tpm 1000000",
+                "1m-1m30s: fault slow_down (25% of requests)",
+                "0s: latency ttft 1s, per output token 20ms, jitter 0",
+            ]
         );
     }
 

@@ -292,27 +292,7 @@ impl ScenarioSummary {
 fn limit_changes(timeline: &[model::TimelineEntry]) -> Vec<String> {
     timeline
         .iter()
-        .filter_map(|entry| {
-            let change = match (&entry.tier, &entry.limits) {
-                (Some(tier), _) => format!("tier {tier}"),
-                (None, Some(limits)) => {
-                    let figures: Vec<String> = quota::LimitKind::ALL
-                        .iter()
-                        .filter_map(|kind| {
-                            limits.set.get(*kind).map(|value| {
-                                format!("{} {value}", kind.abbreviation().to_lowercase())
-                            })
-                        })
-                        .collect();
-                    format!("limits {}", figures.join(", "))
-                }
-                (None, None) => return None,
-            };
-            let window = match entry.until {
-                Some(until) => format!("{}-{until}", entry.at),
-                None => entry.at.to_string(),
-            };
-            Some(format!("{window}: {change}"))
-        })
+        .filter(|entry| entry.changes_limits())
+        .map(model::TimelineEntry::describe)
         .collect()
 }

@@ -196,21 +196,17 @@ fn banner(config: &ServerConfig) -> anyhow::Result<Vec<String>> {
         latency.ttft, latency.per_prompt_token, latency.per_output_token, latency.jitter, latency.reject
     ));
     if !config.timeline.is_empty() {
-        let changes: Vec<String> = config
-            .timeline
-            .iter()
-            .map(|entry| entry.at.to_string())
-            .collect();
-        lines.push(format!(
-            "timeline: {} change{} (at {} of server time)",
-            changes.len(),
-            if changes.len() == 1 { "" } else { "s" },
-            changes.join(", ")
-        ));
+        lines.push("timeline, in server time from the start:".to_owned());
+        lines.extend(
+            config
+                .timeline
+                .iter()
+                .map(|entry| format!("  {}", entry.describe())),
+        );
     }
     if !config.compare_tiers.is_empty() || !config.compare_rejections.is_empty() {
         lines.push(
-            "compare_tiers and compare_rejections are not served: the server plays the first variant (`tier`, `[limiter]`)".to_owned(),
+            "compare_tiers and compare_rejections are not served: the server plays the first variant (`tier`, `[limiter]`); `ratelab serve --scenario FILE --variant LABEL` serves another".to_owned(),
         );
     }
     lines.push(format!(
@@ -324,6 +320,7 @@ mod tests {
         // Without a tier, only the model the config gives limits for is served.
         assert_eq!(lines[2], "  gpt-4o-mini: 3 RPM, 1000 TPM");
         assert!(lines[3].starts_with("latency: "), "{lines:?}");
-        assert_eq!(lines[4], "timeline: 1 change (at 1m of server time)");
+        assert_eq!(lines[4], "timeline, in server time from the start:");
+        assert_eq!(lines[5], "  1m: tier tier-2");
     }
 }
