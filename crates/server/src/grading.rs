@@ -23,6 +23,9 @@
 //! `results` crate for it: `results` is pure (no I/O, no clock), so the dependency points
 //! inward like every other, and there is one definition rather than a copy.
 //!
+//! **Live counts** ([`Grader::live_counts`]): requests, 429s sent and retries in total, read
+//! under the lock without building a [`Grading`], for `ratelab test`'s progress line.
+//!
 //! Memory: one small record per attempt, up to [`MAX_ATTEMPTS`]; attempts past it are still
 //! counted in the totals but no longer grouped (`attempts_not_grouped`). API keys past
 //! [`MAX_KEYS`] are pooled under `other`, and keys are reported redacted.
@@ -176,6 +179,8 @@ struct State {
     latest: HashMap<(usize, LogicalId), usize>,
     grouped_attempts: usize,
     attempts_not_grouped: u64,
+    /// 429s answered, grouped attempts or not.
+    rate_limited_sent: u64,
 }
 
 /// Where an attempt was filed, to record its answer.
@@ -224,6 +229,19 @@ pub struct KeyGrade {
     pub retried_insufficient_quota: u64,
     /// Attempts whose `x-stainless-retry-count` was above 0: the SDK's own retries only.
     pub sdk_retry_hints: u64,
+}
+
+/// Running totals over every key, read while the client runs (`ratelab test`'s progress
+/// line) without building a [`Grading`]: counters the grader keeps anyway, copied under its
+/// lock.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LiveCounts {
+    /// HTTP requests (attempts) the API endpoints received.
+    pub requests: u64,
+    /// 429s sent so far; an attempt still being served is not counted yet.
+    pub rate_limited: u64,
+    /// Attempts after a logical request's first.
+    pub retries: u64,
 }
 
 /// The grade of everything seen so far.
@@ -339,10 +357,13 @@ impl Grader {
         answer: Answer,
         should_not_retry: bool,
     ) {
+        let mut state = lock(&self.state);
+        if matches!(answer, Answer::RateLimited { .. }) {
+            state.rate_limited_sent += 1;
+        }
         let Some((logical, attempt)) = ticket.slot else {
             return;
         };
-        let mut state = lock(&self.state);
         if let Some(attempt) = state
             .logical
             .get_mut(logical)
@@ -351,6 +372,16 @@ impl Grader {
             attempt.ended_ns = Some(nanos(now));
             attempt.answer = Some(answer);
             attempt.should_not_retry = should_not_retry;
+        }
+    }
+
+    /// The totals so far, cheap enough to read every second while the client runs.
+    pub fn live_counts(&self) -> LiveCounts {
+        let state = lock(&self.state);
+        LiveCounts {
+            requests: state.total.requests,
+            rate_limited: state.rate_limited_sent,
+            retries: state.total.retries,
         }
     }
 
@@ -688,6 +719,31 @@ mod tests {
         assert_eq!(grade.clustered_retries, 7);
         assert_eq!(grade.early_retries, 8);
         assert_eq!(grade.gave_up, 2);
+    }
+
+    #[test]
+    fn live_counts_are_the_totals_the_grade_reports() {
+        let grader = Grader::new();
+        assert_eq!(grader.live_counts(), LiveCounts::default());
+        attempt(&grader, 0, "sk-a", 1, limited(100));
+        attempt(&grader, 0, "sk-b", 2, Answer::Success);
+        attempt(&grader, 200, "sk-a", 1, limited(100));
+        // Still being served: a request, not yet a 429.
+        let pending = grader.begin_with(MS * 400, Some("sk-a"), LogicalId::Body(1), false);
+        let expect = LiveCounts {
+            requests: 4,
+            rate_limited: 2,
+            retries: 2,
+        };
+        assert_eq!(grader.live_counts(), expect);
+        grader.finish(pending, MS * 410, limited(100), false);
+        let counts = grader.live_counts();
+        assert_eq!(counts.rate_limited, 3);
+        let total = grader.grade().total;
+        assert_eq!(
+            (counts.requests, counts.rate_limited, counts.retries),
+            (total.requests, total.rate_limited, total.retries)
+        );
     }
 
     #[test]

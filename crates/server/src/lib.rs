@@ -48,7 +48,7 @@ pub mod wire;
 pub use clock::Clock;
 pub use error::ApiError;
 pub use graded_api::GradedApi;
-pub use grading::{Grader, Grading, KeyGrade};
+pub use grading::{Grader, Grading, KeyGrade, LiveCounts};
 pub use mock_server::{MockServer, ServerError};
 /// The config a server starts from, and its error: the `model` crate's, the same schema as a
 /// scenario's `[server]` table. Its parts (latency, faults, headers, limits ...) are `model`'s

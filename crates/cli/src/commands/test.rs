@@ -8,22 +8,28 @@
 //! a simulated trace, so the report has the same formats and charts, and the scenario's
 //! `[expect]` judges it as `ratelab check` judges a strategy.
 //!
+//! While COMMAND runs, a terminal's stderr shows one progress line, redrawn about once a
+//! second from the grader's live counts and cleared before the report; a stderr that is not a
+//! terminal (CI logs) gets none.
+//!
 //! Exit codes (mapped in `main.rs`): 0 the client met `[expect]` and every COMMAND exited 0;
 //! 1 the client missed `[expect]`, whatever COMMAND's exit code; 2 bad input (or COMMAND could
 //! not be started); 3 the client met `[expect]` but a COMMAND exited non-zero or was killed at
 //! the time limit.
 
 use std::collections::BTreeMap;
+use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use model::{
     DEFAULT_ORGANIZATION, DEFAULT_PROJECT, OrganizationConfig, ProjectConfig, ServerConfig,
 };
-use ratelab_server::{Grader, MockServer};
+use ratelab_server::{Grader, LiveCounts, MockServer};
 use results::{RunMetrics, RunReport, ScenarioSummary};
 use scenario::{Scenario, ServerVariant};
 
@@ -32,6 +38,9 @@ use super::Outcome;
 /// The strategy label the tested program's run carries in reports; `[expect.strategy."client"]`
 /// sets thresholds for it alone.
 pub const CLIENT_LABEL: &str = "client";
+
+/// How the progress line starts: a piped stderr must never contain it (the cli tests check).
+pub const PROGRESS_MARKER: &str = "ratelab test: running";
 
 /// Arguments of `ratelab test`.
 #[derive(Debug, clap::Args)]
@@ -100,8 +109,11 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         );
         let started = Instant::now();
         let children = spawn_all(&args, &scenario, &server.base_url(), &keys)?;
+        let progress = Progress::start(&grader, started, limit);
         let ended = wait_all(children, started + limit).await;
         let elapsed = started.elapsed();
+        // Before anything else is printed: the report starts on a clean line.
+        drop(progress);
         server.shutdown().await?;
         anyhow::Ok((ended, elapsed))
     })?;
@@ -161,6 +173,61 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         );
         Ok(Outcome::CommandFailed)
     }
+}
+
+/// The progress line while COMMAND runs: on a terminal's stderr only, redrawn in place once
+/// a second by a task on the runtime, cleared (and the task stopped) when dropped. The
+/// command's output is not captured, so a line it prints can land after the progress line;
+/// the next redraw puts the progress line back below it.
+struct Progress {
+    bar: ProgressBar,
+    ticker: tokio::task::JoinHandle<()>,
+}
+
+impl Progress {
+    /// Starts the line, or nothing when stderr is not a terminal.
+    fn start(grader: &Grader, started: Instant, limit: Duration) -> Option<Progress> {
+        if !std::io::stderr().is_terminal() {
+            return None;
+        }
+        let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+        // `{msg}` is a fixed template, valid in every indicatif version.
+        if let Ok(style) = ProgressStyle::with_template("{msg}") {
+            bar.set_style(style);
+        }
+        let (line, grader) = (bar.clone(), grader.clone());
+        let ticker = tokio::spawn(async move {
+            let mut every_second = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                every_second.tick().await;
+                line.set_message(progress_line(
+                    started.elapsed(),
+                    limit,
+                    grader.live_counts(),
+                ));
+            }
+        });
+        Some(Progress { bar, ticker })
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        self.ticker.abort();
+        self.bar.finish_and_clear();
+    }
+}
+
+/// The text of the progress line.
+fn progress_line(elapsed: Duration, limit: Duration, counts: LiveCounts) -> String {
+    format!(
+        "{PROGRESS_MARKER} {}s of at most {}s: {} requests, {} answered 429, {} retries",
+        elapsed.as_secs(),
+        limit.as_secs(),
+        counts.requests,
+        counts.rate_limited,
+        counts.retries,
+    )
 }
 
 fn describe(status: ExitStatus) -> String {
@@ -380,6 +447,23 @@ completion_tokens = { kind = "fixed", value = 10 }
 [[strategies]]
 kind = "openai-python@2.52"
 "#;
+
+    #[test]
+    fn the_progress_line_shows_time_against_the_limit_and_the_live_counts() {
+        let counts = LiveCounts {
+            requests: 120,
+            rate_limited: 7,
+            retries: 9,
+        };
+        assert_eq!(
+            progress_line(
+                Duration::from_millis(12_900),
+                Duration::from_secs(90),
+                counts
+            ),
+            "ratelab test: running 12s of at most 90s: 120 requests, 7 answered 429, 9 retries"
+        );
+    }
 
     #[test]
     fn a_variant_is_served_with_its_limits_latency_headers_and_fault_windows() {

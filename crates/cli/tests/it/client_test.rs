@@ -1,6 +1,6 @@
 //! `ratelab test`: the python-openai example's polite client passes (exit 0) and its stormy
 //! client fails the gate (exit 1), exactly as the README's command runs them; a failing or
-//! hanging COMMAND gives exit 3, bad input exit 2.
+//! hanging COMMAND gives exit 3, bad input exit 2; a piped stderr gets no progress line.
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -134,6 +134,9 @@ fn a_command_past_the_time_limit_has_its_process_group_killed() {
         stderr.contains("instance 1: still running after 2s, killed"),
         "{stderr}"
     );
+    // Two seconds of running would have drawn the progress line at least twice on a
+    // terminal; a piped stderr (CI logs) gets none (`test::PROGRESS_MARKER`).
+    assert!(!stderr.contains("ratelab test: running"), "{stderr}");
 }
 
 #[test]

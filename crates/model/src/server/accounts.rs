@@ -1,6 +1,7 @@
 //! Accounts: organizations, projects and their ids, the pools models draw from, spend per
 //! 30-day period, and the limit set each organization enforces for a model at a time (its own,
-//! else its tier's under `limits` and the timeline), compiled and cached.
+//! else its tier's under `limits` and the timeline), compiled and cached; the models an
+//! organization is offered are those that have one.
 
 use std::time::Duration;
 
@@ -188,7 +189,36 @@ impl ServerModel {
         model: &str,
     ) -> Result<LimitSet, ModelErrorKind> {
         self.organization(organization);
-        let entry = &self.organizations[organization];
+        self.enforced_set_of(now, &self.organizations[organization], model)
+    }
+
+    /// The models `organization`'s requests may name at `now`, for `/v1/models`: those its
+    /// tier offers (its own tier, else the timeline's, else the server's default), those it
+    /// or the server writes limits for (a `custom` server's configured `model`), never the
+    /// pools. Exactly the models [`ServerModel::decide`] does not answer with
+    /// `model_not_found`: both read the same enforced set. An organization the model has not
+    /// seen yet reads as it will on its first request, with no tier or limits of its own.
+    pub fn offered_models(&self, now: Duration, organization: &str) -> Vec<String> {
+        let mut models = self.model_ids();
+        models.retain(|model| self.offers_model(now, organization, model));
+        models
+    }
+
+    /// Whether `organization`'s requests may name `model` at `now`: one of
+    /// [`ServerModel::offered_models`].
+    pub fn offers_model(&self, now: Duration, organization: &str, model: &str) -> bool {
+        let unseen = Organization::default();
+        let entry = self.organizations.get(organization).unwrap_or(&unseen);
+        self.knows_model(model) && self.enforced_set_of(now, entry, model).is_ok()
+    }
+
+    /// [`ServerModel::enforced_set`] of an organization's entry, read only.
+    fn enforced_set_of(
+        &self,
+        now: Duration,
+        entry: &Organization,
+        model: &str,
+    ) -> Result<LimitSet, ModelErrorKind> {
         let own = entry.limits.get(model);
         // The organization's own tier, else the timeline's, else the default.
         let tier = entry
@@ -280,7 +310,95 @@ pub(super) fn merge(base: &ConfiguredLimits, change: &ConfiguredLimits) -> Confi
 
 #[cfg(test)]
 mod tests {
+    use rand::SeedableRng;
+
     use super::*;
+    use crate::config::ServerConfig;
+
+    fn model_of(toml: &str) -> ServerModel {
+        let config = ServerConfig::from_toml_str(toml, "serve.toml").unwrap();
+        ServerModel::new(&config).unwrap()
+    }
+
+    #[track_caller]
+    fn check_offered(model: &ServerModel, now_s: u64, organization: &str, expect: &[&str]) {
+        let offered = model.offered_models(Duration::from_secs(now_s), organization);
+        assert_eq!(offered, expect, "{organization} at {now_s}s");
+    }
+
+    const FREE: [&str; 4] = [
+        "gpt-3.5-turbo",
+        "text-embedding-3-large",
+        "text-embedding-3-small",
+        "text-embedding-ada-002",
+    ];
+
+    #[test]
+    fn the_models_offered_are_those_of_the_callers_tier_at_the_time() {
+        let model = model_of(
+            r#"
+            tier = "free"
+            [[timeline]]
+            at = "10m"
+            tier = "tier-1"
+            [[organizations]]
+            id = "org-paid"
+            tier = "tier-1"
+            projects = [{ id = "p", keys = ["sk-paid"] }]
+            [[organizations]]
+            id = "org-own"
+            tier = "free"
+            limits = { gpt-4o = { rpm = 10 } }
+            projects = [{ id = "p", keys = ["sk-own"] }]
+            "#,
+        );
+        // The server's default tier, for the default organization and one not seen yet.
+        check_offered(&model, 0, DEFAULT_ORGANIZATION, &FREE);
+        check_offered(&model, 0, "org-unseen", &FREE);
+        // An organization's own tier, and limits an organization writes for a model.
+        let paid = model.offered_models(Duration::ZERO, "org-paid");
+        assert!(paid.iter().any(|id| id == "gpt-4o"), "{paid:?}");
+        assert!(
+            !paid.iter().any(|id| id == "gpt-4.1-long-context"),
+            "{paid:?}"
+        );
+        let mut own = FREE.to_vec();
+        own.insert(1, "gpt-4o");
+        check_offered(&model, 0, "org-own", &own);
+        // The timeline's upgrade, for organizations that name no tier.
+        assert_eq!(
+            model.offered_models(Duration::from_secs(600), "org-unseen"),
+            paid
+        );
+        assert!(model.offers_model(Duration::from_secs(600), DEFAULT_ORGANIZATION, "gpt-4o"));
+        assert!(!model.offers_model(Duration::ZERO, DEFAULT_ORGANIZATION, "gpt-4o"));
+        assert!(!model.offers_model(Duration::ZERO, "org-paid", "gpt-4.1-long-context"));
+    }
+
+    #[test]
+    fn a_custom_server_offers_its_configured_model() {
+        let model = model_of("model = \"gpt-4o-mini\"\nlimits = { rpm = 60 }\n");
+        check_offered(&model, 0, DEFAULT_ORGANIZATION, &["gpt-4o-mini"]);
+    }
+
+    #[test]
+    fn a_model_not_offered_is_the_one_decide_answers_model_not_found() {
+        let mut model = model_of("tier = \"free\"\n");
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+        for name in model.model_ids() {
+            let cost = Cost {
+                model: &name,
+                prompt_tokens: 10,
+                prompt_characters: None,
+                max_output_tokens: Some(10),
+                choices: 1,
+            };
+            let reply = model.decide(Duration::ZERO, &Caller::DEFAULT, &cost, &mut rng, false);
+            let not_found = matches!(reply, Reply::Refused(Refusal::ModelNotFound));
+            let offered = model.offers_model(Duration::ZERO, DEFAULT_ORGANIZATION, &name);
+            assert_eq!(offered, !not_found, "{name}: {reply:?}");
+        }
+    }
 
     #[test]
     fn spend_starts_from_zero_every_thirty_days_and_the_last_period_never_ends() {

@@ -232,7 +232,8 @@ impl ServerModel {
         self.headers
     }
 
-    /// The models a request may name, for `/v1/models`: every catalog entry but the pools.
+    /// The models a request may name in some tier: every catalog entry but the pools. What one
+    /// organization may name at a time is [`ServerModel::offered_models`].
     pub fn model_ids(&self) -> Vec<String> {
         self.catalog
             .models

@@ -1,4 +1,5 @@
-//! `GET /v1/models` and `GET /v1/models/{id}`: the models of the tier catalog.
+//! `GET /v1/models` and `GET /v1/models/{id}`: the catalog models the caller's tier offers
+//! (`model::ServerModel::offered_models`), the same ones a request may name without a 404.
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -14,9 +15,10 @@ use crate::wire::models::{Model, ModelList};
 const CATALOG_CREATED: u64 = 1_715_558_400;
 
 pub async fn list_models(State(state): State<AppState>, principal: Principal) -> Response {
+    let now = state.clock().now();
     let data = state
         .model()
-        .model_ids()
+        .offered_models(now, &principal.organization)
         .into_iter()
         .map(|id| Model::new(id, CATALOG_CREATED))
         .collect();
@@ -32,7 +34,11 @@ pub async fn retrieve_model(
     principal: Principal,
     Path(id): Path<String>,
 ) -> Response {
-    let result = if state.model().knows_model(&id) {
+    let now = state.clock().now();
+    let result = if state
+        .model()
+        .offers_model(now, &principal.organization, &id)
+    {
         Ok(Json(Model::new(id, CATALOG_CREATED)).into_response())
     } else {
         Err(ApiError::ModelNotFound { model: id })

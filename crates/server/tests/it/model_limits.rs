@@ -5,7 +5,7 @@
 use model::ServerConfig;
 use serde_json::{Value, json};
 
-use crate::support::{chat_body, get, manual_config, post, router};
+use crate::support::{KEY, chat_body, get, manual_config, post, router};
 
 /// The manual config with catalog overrides, e.g. a small context window.
 fn with_catalog(overrides: &str) -> ServerConfig {
@@ -210,4 +210,77 @@ async fn the_long_context_pool_is_no_model() {
     .await
     .expect_error(404, Some("model_not_found"));
     assert_eq!(error, unknown("gpt-4.1-long-context"));
+}
+
+/// The ids `/v1/models` lists for the test key.
+async fn listed(app: &ratelab_server::MockApi) -> Vec<String> {
+    let list = get(app, "/v1/models").await.json();
+    list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|model| model["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn models_lists_only_what_the_tier_offers_and_the_rest_is_not_found() {
+    let (_, app) = router(ServerConfig {
+        tier: Some("free".to_owned()),
+        ..manual_config()
+    });
+    let ids = listed(&app).await;
+    assert!(
+        ids.iter().any(|id| id == "gpt-3.5-turbo")
+            && ids.iter().any(|id| id == "text-embedding-3-small"),
+        "{ids:?}"
+    );
+    for absent in ["gpt-4o", "gpt-4o-mini", "gpt-4.1", "gpt-4"] {
+        assert!(!ids.iter().any(|id| id == absent), "{absent} in {ids:?}");
+    }
+    // Listing, retrieving and requesting agree: a model the tier lacks is not found.
+    let retrieved = get(&app, "/v1/models/gpt-3.5-turbo").await;
+    assert_eq!(retrieved.status, 200, "{}", retrieved.text());
+    get(&app, "/v1/models/gpt-4o-mini")
+        .await
+        .expect_error(404, Some("model_not_found"));
+    post(&app, "/v1/chat/completions", chat_body("gpt-4o-mini", 5))
+        .await
+        .expect_error(404, Some("model_not_found"));
+    let served = post(&app, "/v1/chat/completions", chat_body("gpt-3.5-turbo", 5)).await;
+    assert_eq!(served.status, 200, "{}", served.text());
+}
+
+#[tokio::test]
+async fn a_custom_server_lists_its_configured_model() {
+    let config = ServerConfig::from_toml_str(
+        "model = \"gpt-4o-mini\"\nlimits = { rpm = 60 }\n",
+        "serve.toml",
+    )
+    .unwrap();
+    let (_, app) = router(ServerConfig {
+        model: config.model,
+        limits: config.limits,
+        ..manual_config()
+    });
+    assert_eq!(listed(&app).await, ["gpt-4o-mini"]);
+}
+
+#[tokio::test]
+async fn an_organizations_own_tier_decides_what_its_keys_see() {
+    let config = ServerConfig::from_toml_str(
+        &format!(
+            "tier = \"free\"\n[[organizations]]\nid = \"org-paid\"\ntier = \"tier-1\"\n\
+             projects = [{{ id = \"p\", keys = [\"{KEY}\"] }}]\n"
+        ),
+        "serve.toml",
+    )
+    .unwrap();
+    let (_, app) = router(ServerConfig {
+        tier: config.tier,
+        organizations: config.organizations,
+        ..manual_config()
+    });
+    let ids = listed(&app).await;
+    assert!(ids.iter().any(|id| id == "gpt-4o-mini"), "{ids:?}");
 }
