@@ -19,8 +19,9 @@
 # run, default 8), SLICE_MS (how long each target has the load in turn, default 100), KEYS
 # (default 100000), MEMORY_REQUESTS (default 1000000; 0 skips (c)), MEMORY_RATE (requests/s,
 # default 15000), RATELAB (the server binary, default the fresh release build), BEFORE (an
-# older server binary to run alongside in (a) and (b), e.g. a build of main), LATENCY_RATE
-# (requests/s for (b) instead of half the server's median from (a)).
+# older server binary to run alongside in (a) and (b), e.g. a build of main), BEFORE_CONFIG (its
+# serve config, for a binary older than the config's vocabulary; default the same file),
+# LATENCY_RATE (requests/s for (b) instead of half the server's median from (a)).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -102,7 +103,7 @@ PIDS+=("$!")
 SAME_URL=$(wait_for_url "$WORK/same.out")/v1/chat/completions
 TARGETS="bare same server"
 if [ -n "${BEFORE:-}" ]; then
-  "$BEFORE" serve --addr 127.0.0.1:0 --config "$WORK/serve.toml" >"$WORK/before.out" 2>&1 &
+  "$BEFORE" serve --addr 127.0.0.1:0 --config "${BEFORE_CONFIG:-$WORK/serve.toml}" >"$WORK/before.out" 2>&1 &
   PIDS+=("$!")
   BEFORE_URL=$(wait_for_url "$WORK/before.out")/v1/chat/completions
   TARGETS="$TARGETS before"
