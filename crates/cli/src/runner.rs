@@ -110,6 +110,7 @@ pub fn simulate_seeds(
         format_version: results::REPORT_FORMAT_VERSION,
         scenario: results::ScenarioSummary::of(scenario),
         runs,
+        tested: None,
     })
 }
 

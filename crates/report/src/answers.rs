@@ -82,6 +82,9 @@ pub fn success_floor(report: &RunReport) -> f64 {
 /// ```
 pub fn answers(report: &RunReport) -> Vec<String> {
     let judge = Judge::of(report);
+    if let Some(tested) = &report.tested {
+        return crate::side_by_side::answers(&judge, tested);
+    }
     let groups = tier_groups(report);
     let mut lines = Vec::new();
     for group in &groups {
@@ -100,26 +103,26 @@ pub fn answers(report: &RunReport) -> Vec<String> {
 }
 
 /// How the runs of a report are judged: the thresholds and what surviving means in words.
-struct Judge<'a> {
-    report: &'a RunReport,
+pub(crate) struct Judge<'a> {
+    pub(crate) report: &'a RunReport,
     expect: &'a Expectations,
 }
 
 /// One run with its verdict.
-struct Judged<'a> {
-    run: &'a RunResult,
+pub(crate) struct Judged<'a> {
+    pub(crate) run: &'a RunResult,
     /// Thresholds the run misses, as `p99 latency 45.0s > 30.0s`; empty when it survives.
-    shortfalls: Vec<String>,
+    pub(crate) shortfalls: Vec<String>,
 }
 
 impl Judged<'_> {
-    fn survives(&self) -> bool {
+    pub(crate) fn survives(&self) -> bool {
         self.shortfalls.is_empty()
     }
 
     /// `(99.5% success, p99 3.20s, 1.10x amplification)`: the numbers the ranking reads, as
     /// `mean ± half-width` over the seeds when there are several.
-    fn numbers(&self) -> String {
+    pub(crate) fn numbers(&self) -> String {
         if let Some(stats) = &self.run.seeds {
             return format!(
                 "({} success, p99 {}, {} amplification; {} seeds)",
@@ -155,7 +158,7 @@ impl<'a> Judge<'a> {
         }
     }
 
-    fn judge(&self, run: &'a RunResult) -> Judged<'a> {
+    pub(crate) fn judge(&self, run: &'a RunResult) -> Judged<'a> {
         let verdicts = run_verdicts(self.expect, run);
         let mut shortfalls: Vec<String> = verdicts
             .iter()
@@ -226,7 +229,7 @@ impl<'a> Judge<'a> {
     }
 
     /// What surviving means for this scenario, after a strategy or "no strategy".
-    fn criterion(&self) -> String {
+    pub(crate) fn criterion(&self) -> String {
         let floor = format!(
             "succeeds for at least {} of requests",
             units::percent(SURVIVAL_SUCCESS_RATE)

@@ -53,6 +53,7 @@ pub fn example_report() -> RunReport {
             expect: scenario::Expectations::default(),
         },
         runs,
+        tested: None,
     }
 }
 

@@ -35,6 +35,7 @@ mod layout;
 mod legend;
 mod markdown;
 mod scoreboard;
+mod side_by_side;
 mod terminal;
 mod units;
 mod verdict;

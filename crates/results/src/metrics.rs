@@ -169,6 +169,21 @@ impl RunMetrics {
         metrics
     }
 
+    /// Tracks a batch of `requests` sent by group 0 from `start_ns`: its makespan, and how many
+    /// of its requests never started. For runs not built from a scenario's groups, such as a
+    /// real client graded by the mock server, whose one group is the whole client.
+    pub fn track_batch(&mut self, requests: u64, start_ns: u64) {
+        let mut planned = vec![None; self.groups.len()];
+        if let Some(first) = planned.first_mut() {
+            *first = Some(requests);
+        }
+        self.batch = Some(BatchTracker {
+            planned,
+            start_ns,
+            last_end_ns: start_ns,
+        });
+    }
+
     /// Sets the window goodput is measured over, from the scenario start: the run horizon
     /// (`duration + drain`), the same for every strategy, so a run that gives up early is not
     /// flattered by a short window (see [`crate::Goodput`]). Without it, the window ends at the

@@ -22,6 +22,25 @@ pub struct RunReport {
     pub scenario: ScenarioSummary,
     /// One entry per server variant and strategy, variants outermost, both in scenario order.
     pub runs: Vec<RunResult>,
+    /// Present when a real program was tested (`ratelab test`, or `ratelab serve --scenario`):
+    /// which run is the program as the server saw it, and which runs simulate its declared
+    /// strategies beside it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tested: Option<TestedClient>,
+}
+
+/// A real client graded by the mock server, next to the simulated models of its strategy.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TestedClient {
+    /// The strategy label of the client's run (`client`).
+    pub run: String,
+    /// The command that ran, or a description of the clients served by hand.
+    pub command: String,
+    /// Copies of the command that ran at once (`--instances`); 0 when started by hand.
+    pub instances: u32,
+    /// The strategy labels of the simulated runs beside it: the scenario's `[[strategies]]`,
+    /// on the same server variant, workload and seed.
+    pub models: Vec<String>,
 }
 
 /// The scenario a report is about.

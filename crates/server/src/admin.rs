@@ -29,6 +29,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/faults/scripts", post(add_script))
         .route("/clock", get(read_clock))
         .route("/clock/advance", post(advance_clock))
+        .route("/report", get(read_report))
         .layer(middleware::from_fn_with_state(state, require_admin_token))
 }
 
@@ -182,6 +183,22 @@ fn clock_json(state: &AppState) -> serde_json::Value {
 
 async fn read_clock(State(state): State<AppState>) -> Response {
     Json(clock_json(&state)).into_response()
+}
+
+/// `GET /_admin/report`: the graded clients' report so far, when the server grades them.
+async fn read_report(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
+    // Building it aggregates every graded attempt: blocking work, off the async workers.
+    let report = tokio::task::spawn_blocking(move || state.report())
+        .await
+        .map_err(|_| ApiError::AdminConflict {
+            message: "building the report failed; see the server's log".to_owned(),
+        })?;
+    report.map(Json).ok_or_else(|| ApiError::AdminConflict {
+        message:
+            "this server grades no clients, so it has no report: start it with `ratelab serve \
+                  --scenario FILE` (or run the client under `ratelab test`)"
+                .to_owned(),
+    })
 }
 
 /// Body of `POST /_admin/clock/advance`.

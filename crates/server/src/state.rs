@@ -2,7 +2,7 @@
 //! its random streams behind one lock.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
 use model::{ConfigError, ServerConfig, ServerModel};
@@ -37,6 +37,19 @@ struct Inner {
     counting_budget_permits: u32,
     requests_seen: AtomicU64,
     shutdown: watch::Sender<bool>,
+    /// What `GET /_admin/report` answers, when whoever grades the server set it.
+    report: OnceLock<ReportSource>,
+}
+
+/// Builds the document `GET /_admin/report` answers from the server time of the call (how long
+/// the clients have run) and the grader's state then. Set by whoever grades the server
+/// (`ratelab serve --scenario` builds the scenario's report); the server knows no scenarios.
+pub struct ReportSource(Box<dyn Fn(Duration) -> serde_json::Value + Send + Sync>);
+
+impl std::fmt::Debug for ReportSource {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str("ReportSource")
+    }
 }
 
 /// The server model and the random streams its decisions draw from, behind one lock: a
@@ -103,6 +116,7 @@ impl AppState {
                 counting_budget_permits,
                 requests_seen: AtomicU64::new(0),
                 shutdown: watch::Sender::new(false),
+                report: OnceLock::new(),
                 config,
             }),
         })
@@ -110,6 +124,24 @@ impl AppState {
 
     pub fn config(&self) -> &ServerConfig {
         &self.inner.config
+    }
+
+    /// Sets what `GET /_admin/report` answers; only the first call takes effect, and it says
+    /// whether it did.
+    pub fn set_report_source(
+        &self,
+        source: impl Fn(Duration) -> serde_json::Value + Send + Sync + 'static,
+    ) -> bool {
+        self.inner
+            .report
+            .set(ReportSource(Box::new(source)))
+            .is_ok()
+    }
+
+    /// The report as of now (server time), when a source is set.
+    pub fn report(&self) -> Option<serde_json::Value> {
+        let now = self.clock().now();
+        self.inner.report.get().map(|source| (source.0)(now))
     }
 
     /// The seed of content, ids and the random streams: the config's, else 0.

@@ -100,6 +100,7 @@ pub fn simulate(
         format_version: REPORT_FORMAT_VERSION,
         scenario: ScenarioSummary::of(scenario),
         runs,
+        tested: None,
     })
 }
 

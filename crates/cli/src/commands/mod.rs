@@ -2,6 +2,7 @@
 
 pub mod check;
 pub mod diff;
+pub mod graded;
 pub mod report;
 pub mod run;
 pub mod schema;

@@ -1,13 +1,17 @@
-//! `ratelab serve`: runs the mock OpenAI server until SIGINT or SIGTERM.
+//! `ratelab serve`: runs the mock OpenAI server until SIGINT or SIGTERM. With `--scenario` it
+//! grades the clients it serves as `ratelab test` does, answers the report on
+//! `GET /_admin/report`, and at shutdown writes it and exits with the verdict of `[expect]`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::Context;
 use model::{ClockKind, ServerConfig};
-use ratelab_server::MockServer;
+use ratelab_server::{Grader, MockServer};
+use scenario::{Scenario, ServerVariant};
 
-use super::Outcome;
+use super::{Outcome, graded};
 
 /// Arguments of `ratelab serve`.
 #[derive(Debug, clap::Args)]
@@ -25,12 +29,22 @@ pub struct Args {
     pub config: Option<PathBuf>,
     /// Serve a scenario's server: its `[server]` table, seeded by its `seed`, so a real client
     /// meets the server the simulation ran against. Point the client at the printed address.
+    /// Every client is graded, as `ratelab test` grades one: `GET /_admin/report` answers the
+    /// report so far; at shutdown it is written (--out) and the exit code is 1 when the clients
+    /// missed the scenario's [expect].
     #[arg(long, value_name = "FILE")]
     pub scenario: Option<PathBuf>,
     /// With --scenario: the server variant to serve, by label (`tier-2`,
     /// `tier-1, rejections count`; `ratelab run` prints them). Default: the first.
     #[arg(long, requires = "scenario")]
     pub variant: Option<String>,
+    /// With --scenario: where the graded clients' report is written at shutdown (default
+    /// reports/<scenario-name>-serve). `GET /_admin/report` answers it while serving.
+    #[arg(long, value_name = "DIR", requires = "scenario")]
+    pub out: Option<PathBuf>,
+    /// With --scenario: also write JUnit XML at shutdown, one testcase per [expect] threshold.
+    #[arg(long, value_name = "FILE", requires = "scenario")]
+    pub junit: Option<PathBuf>,
     /// `manual` freezes server time until `POST /_admin/clock/advance`.
     #[arg(long, value_enum)]
     pub clock: Option<ClockArg>,
@@ -49,9 +63,17 @@ pub enum ClockArg {
     Manual,
 }
 
+/// A scenario's server being served: its clients are graded, and judged at shutdown.
+struct Served {
+    scenario: Scenario,
+    variant: ServerVariant,
+    /// `the server of scenario NAME (FILE), variant LABEL`.
+    description: String,
+}
+
 /// Reads the config file or the scenario (if any) and applies the command-line overrides on
-/// top; with a scenario, also says which one and which of its variants is served.
-fn load_config(args: &Args) -> anyhow::Result<(ServerConfig, Option<String>)> {
+/// top; with a scenario, also returns it and the variant served.
+fn load_config(args: &Args) -> anyhow::Result<(ServerConfig, Option<Served>)> {
     let mut served = None;
     let mut config = match (&args.config, &args.scenario) {
         (Some(path), _) => {
@@ -64,12 +86,17 @@ fn load_config(args: &Args) -> anyhow::Result<(ServerConfig, Option<String>)> {
             let variant = super::validate::pick_variant(&scenario, args.variant.as_deref())?;
             let mut config = variant.config.clone();
             config.seed = Some(scenario.seed);
-            served = Some(format!(
+            let description = format!(
                 "the server of scenario {} ({}), variant {}",
                 scenario.name,
                 path.display(),
                 variant.label
-            ));
+            );
+            served = Some(Served {
+                variant: variant.clone(),
+                scenario,
+                description,
+            });
             config
         }
         (None, None) => ServerConfig::default(),
@@ -108,24 +135,87 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         .build()
         .context("cannot start the async runtime")?;
     let banner = banner(&config)?;
-    runtime.block_on(async {
+    // A scenario's server grades its clients, beside the simulated models of its strategies
+    // (simulated first: a scenario the simulator cannot run fails before anything listens).
+    let graded = match &served {
+        Some(served) => Some((
+            Grader::new(),
+            graded::simulated_models(&served.scenario, &served.variant)?,
+        )),
+        None => None,
+    };
+    let elapsed = runtime.block_on(async {
         // Listen for the signals before the address is printed: a client that reads it and
         // stops the server at once must find the handlers installed, however busy the cores.
         let shutdown = ShutdownSignal::install()?;
-        let server = MockServer::bind(config, args.addr).await?;
+        let grader = graded.as_ref().map(|(grader, _)| grader.clone());
+        let server = MockServer::bind_graded(config, args.addr, grader).await?;
+        if let (Some(served), Some((grader, models))) = (&served, &graded) {
+            let (scenario, variant) = (served.scenario.clone(), served.variant.clone());
+            let (grader, models) = (grader.clone(), models.clone());
+            server.state().set_report_source(move |elapsed| {
+                let tested = by_hand(elapsed, &grader);
+                let report = graded::graded_report(&scenario, &variant, &tested, &models);
+                graded::report_document(&report, &grader.grade())
+            });
+        }
         crate::outln!("ratelab mock OpenAI server listening on {}", server.url())?;
         crate::outln!("OPENAI_BASE_URL={}", server.base_url())?;
         if let Some(served) = &served {
-            crate::outln!("serving {served}")?;
+            crate::outln!("serving {}", served.description)?;
         }
         for line in banner {
             crate::outln!("{line}")?;
         }
+        if served.is_some() {
+            crate::outln!(
+                "grading every client; the report is written at shutdown (Ctrl-C), and GET /_admin/report answers it meanwhile (with --admin-token)"
+            )?;
+        }
         shutdown.recv().await;
         eprintln!("shutting down");
+        let elapsed = server.state().clock().now();
         server.shutdown().await?;
-        Ok(Outcome::Success)
+        anyhow::Ok(elapsed)
+    })?;
+    let (Some(served), Some((grader, models))) = (served, graded) else {
+        return Ok(Outcome::Success);
+    };
+    let report = graded::graded_report(
+        &served.scenario,
+        &served.variant,
+        &by_hand(elapsed, &grader),
+        &models,
+    );
+    let out = args.out.clone().unwrap_or_else(|| {
+        PathBuf::from("reports").join(format!("{}-serve", served.scenario.name))
+    });
+    let scenario_path = args.scenario.clone().unwrap_or_default();
+    let passed = graded::conclude(
+        &report,
+        &grader.grade(),
+        &graded::Output {
+            dir: &out,
+            junit: args.junit.as_deref(),
+            scenario_path: &scenario_path,
+        },
+    )?;
+    Ok(if passed {
+        Outcome::Success
+    } else {
+        Outcome::Failed
     })
+}
+
+/// What a served scenario's report says was tested: clients started by hand, which ran for
+/// `elapsed` of server time.
+fn by_hand(elapsed: Duration, grader: &Grader) -> graded::Tested<'_> {
+    graded::Tested {
+        command: String::new(),
+        instances: 0,
+        elapsed,
+        grader,
+    }
 }
 
 /// What the server will enforce, printed after its address: the default tier with each model's

@@ -30,14 +30,9 @@ use model::{
     DEFAULT_ORGANIZATION, DEFAULT_PROJECT, OrganizationConfig, ProjectConfig, ServerConfig,
 };
 use ratelab_server::{Grader, LiveCounts, MockServer};
-use results::{RunMetrics, RunReport, ScenarioSummary};
 use scenario::{Scenario, ServerVariant};
 
-use super::Outcome;
-
-/// The strategy label the tested program's run carries in reports; `[expect.strategy."client"]`
-/// sets thresholds for it alone.
-pub const CLIENT_LABEL: &str = "client";
+use super::{Outcome, graded};
 
 /// How the progress line starts: a piped stderr must never contain it (the cli tests check).
 pub const PROGRESS_MARKER: &str = "ratelab test: running";
@@ -87,6 +82,8 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         .clone()
         .unwrap_or_else(|| PathBuf::from("reports").join(format!("{}-test", scenario.name)));
     let limit = scenario.duration + Duration::from_secs(args.grace);
+    // Simulated first: a scenario the simulator cannot run fails before the client starts.
+    let models = graded::simulated_models(&scenario, &variant)?;
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -118,38 +115,24 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         anyhow::Ok((ended, elapsed))
     })?;
 
-    let report = graded_report(&scenario, &variant, &grader, &args.command, elapsed);
-    crate::out!(
-        "{}",
-        report::terminal_table_with(&report, super::report::table_options(false))
+    let tested = graded::Tested {
+        command: args.command.join(" "),
+        instances: args.instances,
+        elapsed,
+        grader: &grader,
+    };
+    let report = graded::graded_report(&scenario, &variant, &tested, &models);
+    let passed = graded::conclude(
+        &report,
+        &grader.grade(),
+        &graded::Output {
+            dir: &out,
+            junit: args.junit.as_deref(),
+            scenario_path: &args.scenario,
+        },
     )?;
-    super::report::write_run_directory(&out, &report)?;
-    let grading = grader.grade();
-    let grading_json =
-        serde_json::to_string_pretty(&grading).context("cannot serialize the grading")?;
-    std::fs::write(out.join("grading.json"), grading_json + "\n")
-        .with_context(|| format!("cannot write {}", out.join("grading.json").display()))?;
-    crate::outln!("{}", grading_summary(&grading))?;
 
-    let checked = report::CheckedScenario::new(&report.scenario.expect, &report);
-    if report.scenario.expect.is_empty() {
-        eprintln!(
-            "note: {} has no [expect] table, so only COMMAND's exit code decides (add e.g. `max_early_retries = 0`)",
-            args.scenario.display()
-        );
-    } else {
-        crate::out!(
-            "{}",
-            report::verdicts_terminal(std::slice::from_ref(&checked), report::VerdictListing::All)
-        )?;
-    }
-    if let Some(path) = &args.junit {
-        std::fs::write(path, report::junit_xml(std::slice::from_ref(&checked)))
-            .with_context(|| format!("cannot write the JUnit report {}", path.display()))?;
-    }
-    crate::outln!("wrote the report to {}", out.display())?;
-
-    if !checked.passed() {
+    if !passed {
         return Ok(Outcome::Failed);
     }
     let failures: Vec<String> = ended
@@ -338,70 +321,6 @@ fn kill_group(child: &mut Child) {
     );
     let _ = child.kill();
     let _ = child.wait();
-}
-
-/// The report of the tested program: one run, the graded attempts aggregated exactly as a
-/// simulated strategy's.
-fn graded_report(
-    scenario: &Scenario,
-    variant: &ServerVariant,
-    grader: &Grader,
-    command: &[String],
-    elapsed: Duration,
-) -> RunReport {
-    let mut summary = ScenarioSummary::of(scenario);
-    summary
-        .servers
-        .retain(|server| server.label == variant.label);
-    summary.strategies = vec![CLIENT_LABEL.to_owned()];
-    // The program under test is what the gate is about, whatever baselines the file names.
-    summary.expect.gate = None;
-    let bin_width_ns = u64::try_from(scenario.bin_width.as_nanos()).unwrap_or(u64::MAX);
-    let mut metrics = RunMetrics::new(vec![CLIENT_LABEL.to_owned()], bin_width_ns);
-    metrics.set_goodput_window(u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX));
-    for record in grader.attempt_records() {
-        if record.attempt == 0 {
-            metrics.record_arrival(record.client, record.arrived_ns);
-        }
-        metrics.record_send(record.sent_ns, record.attempt);
-        metrics.record_attempt(&record);
-    }
-    let mut result = metrics.finish(variant.label.clone(), CLIENT_LABEL.to_owned());
-    result.spec = command.join(" ");
-    RunReport {
-        format_version: results::REPORT_FORMAT_VERSION,
-        scenario: summary,
-        runs: vec![result],
-    }
-}
-
-/// What the server saw beyond the scoreboard: logical requests, early and clustered retries,
-/// ignored no-retry answers, per key.
-fn grading_summary(grading: &ratelab_server::Grading) -> String {
-    let line = |name: &str, grade: &ratelab_server::KeyGrade| {
-        format!(
-            "  {name:<24} {:>6} requests  {:>5} logical  {:>5} retries  {:>4} early  {:>4} clustered  storm {}  gave up {}  retried no-retry {}",
-            grade.requests,
-            grade.logical_requests,
-            grade.retries,
-            grade.early_retries,
-            grade.clustered_retries,
-            grade
-                .storm_share
-                .map_or_else(|| "-".to_owned(), |share| format!("{:.0}%", share * 100.0)),
-            grade.gave_up,
-            grade.retried_should_not_retry + grade.retried_insufficient_quota,
-        )
-    };
-    let mut text = String::from("what the server saw (grading.json has every field):\n");
-    text.push_str(&line("total", &grading.total));
-    if grading.keys.len() > 1 {
-        for (key, grade) in &grading.keys {
-            text.push('\n');
-            text.push_str(&line(key, grade));
-        }
-    }
-    text
 }
 
 #[cfg(test)]

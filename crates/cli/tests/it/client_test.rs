@@ -63,6 +63,15 @@ fn the_polite_python_client_passes_and_the_stormy_one_fails_the_gate() {
     let report = read_json(&polite_out.join("report.json"));
     assert_eq!(report["runs"][0]["strategy"], "client");
     assert_eq!(report["runs"][0]["totals"]["requests"], 40);
+    // Beside the client, the model of the strategy the scenario declares for it.
+    assert_eq!(report["tested"]["models"][0], "tenacity + sdk (simulated)");
+    assert_eq!(report["runs"][1]["strategy"], "tenacity + sdk (simulated)");
+    assert_eq!(report["runs"][1]["totals"]["succeeded"], 40);
+    assert!(
+        stdout.contains("Beside it, tenacity + sdk (simulated) (100.0% success"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("it survives too."), "{stdout}");
     assert!(polite_out.join("index.html").is_file());
     let junit_text = std::fs::read_to_string(&junit).unwrap();
     assert!(!junit_text.contains("<failure"), "{junit_text}");
@@ -85,6 +94,11 @@ fn the_polite_python_client_passes_and_the_stormy_one_fails_the_gate() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(stdout.contains("FAIL"), "{stdout}");
     assert!(stdout.contains("early retries"), "{stdout}");
+    // The model of the declared strategy survives the same traffic: the client falls short.
+    assert!(
+        stdout.contains("it survives, so the declared strategy copes with this traffic"),
+        "{stdout}"
+    );
 }
 
 #[test]

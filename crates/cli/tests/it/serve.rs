@@ -528,6 +528,7 @@ fn serve_plays_a_scenarios_server_variant() {
     let path = scratch.join("served.toml");
     std::fs::write(&path, SERVED_SCENARIO).unwrap();
     let path = path.display().to_string();
+    let out = scratch.join("report").display().to_string();
     let server = ServeProcess::start(
         &[
             "--addr",
@@ -536,6 +537,8 @@ fn serve_plays_a_scenarios_server_variant() {
             &path,
             "--variant",
             "tier-1",
+            "--out",
+            &out,
         ],
         &scratch,
     );
@@ -552,7 +555,98 @@ fn serve_plays_a_scenarios_server_variant() {
     assert!((1..=20_000).contains(&millis), "{refused:?}");
     assert!(refused.header("retry-after").is_some());
     let (status, stderr) = server.stop_with("TERM");
+    // Without an [expect] table nothing can fail: the report is written, the exit is 0.
     assert!(status.success(), "exit {status:?}; stderr:\n{stderr}");
+    assert!(stderr.contains("has no [expect] table"), "{stderr}");
+    assert!(scratch.join("report").join("report.json").is_file());
+}
+
+/// `serve --scenario` grades the clients it serves: `GET /_admin/report` answers the report so
+/// far, and at shutdown the report is written and the exit code is the verdict of `[expect]`.
+#[cfg(unix)]
+#[test]
+fn serve_grades_a_scenarios_clients_and_exits_with_the_verdict() {
+    let scratch = scratch_dir("serve-scenario-graded");
+    let path = scratch.join("graded.toml");
+    let scenario = format!("{SERVED_SCENARIO}[expect]\nmax_gave_up = 0\n");
+    std::fs::write(&path, scenario).unwrap();
+    let path = path.display().to_string();
+    let out = scratch.join("report");
+    let junit = scratch.join("junit.xml");
+    let server = ServeProcess::start(
+        &[
+            "--addr",
+            "127.0.0.1:0",
+            "--scenario",
+            &path,
+            "--variant",
+            "tier-1",
+            "--admin-token",
+            "t",
+            "--out",
+            out.to_str().unwrap(),
+            "--junit",
+            junit.to_str().unwrap(),
+        ],
+        &scratch,
+    );
+    // Four distinct calls against 3 RPM: three succeed, the fourth gets a 429 and is never
+    // retried, so it counts as given up.
+    for call in 0..4 {
+        let id = format!("call-{call}");
+        let reply = server.request(
+            "POST",
+            "/v1/chat/completions",
+            &[
+                ("content-type", "application/json"),
+                ("authorization", "Bearer sk-anything"),
+                ("x-ratelab-logical-id", &id),
+            ],
+            CHAT_BODY,
+        );
+        assert_eq!(reply.status, if call < 3 { 200 } else { 429 }, "{reply:?}");
+    }
+    let refused = server.request("GET", "/_admin/report", &[], "");
+    refused.expect_error(401, Some("invalid_admin_token"));
+    let answer = server.request(
+        "GET",
+        "/_admin/report",
+        &[("authorization", "Bearer t")],
+        "",
+    );
+    assert_eq!(answer.status, 200, "{answer:?}");
+    let document: Value = serde_json::from_str(&answer.body).unwrap();
+    let runs = &document["report"]["runs"];
+    assert_eq!(runs[0]["strategy"], "client", "{document}");
+    assert_eq!(runs[0]["totals"]["requests"], 4, "{document}");
+    assert_eq!(runs[0]["totals"]["succeeded"], 3, "{document}");
+    assert_eq!(runs[0]["totals"]["rate_limited"], 1, "{document}");
+    // Beside it, the scenario's strategies simulated on the same variant.
+    let models = document["report"]["tested"]["models"].as_array().unwrap();
+    assert!(!models.is_empty(), "{document}");
+    assert_eq!(runs.as_array().unwrap().len(), 1 + models.len());
+    assert!(
+        runs[1]["strategy"]
+            .as_str()
+            .unwrap()
+            .ends_with(" (simulated)")
+    );
+    assert_eq!(runs[1]["server"], "tier-1");
+    assert_eq!(document["grading"]["total"]["logical_requests"], 4);
+    assert_eq!(document["grading"]["total"]["gave_up"], 1);
+
+    let (status, stderr) = server.stop_with("INT");
+    assert_eq!(
+        status.code(),
+        Some(1),
+        "the client gave one up; stderr:\n{stderr}"
+    );
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    assert_eq!(report["runs"][0]["totals"]["gave_up"], 1);
+    assert!(out.join("grading.json").is_file());
+    let junit = std::fs::read_to_string(&junit).unwrap();
+    assert!(junit.contains("<failure"), "{junit}");
 }
 
 #[test]

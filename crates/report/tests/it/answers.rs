@@ -473,3 +473,68 @@ fn under_counted_rejections_a_difference_within_the_noise_is_not_called_better()
         counted(0)
     );
 }
+
+/// A tested client's report: the client's run, then one simulated model beside it, with
+/// `[expect] min_success_rate = 0.99`.
+fn tested(client_succeeded: u64, model_succeeded: u64) -> RunReport {
+    let mut report = report(
+        vec![server("tier-1", "tier-1", RejectedRequests::Free)],
+        vec![
+            run("tier-1", "client", client_succeeded, 2.0, 1_100),
+            run("tier-1", "sdk (simulated)", model_succeeded, 1.5, 1_050),
+        ],
+    );
+    report.scenario.expect = Expectations {
+        thresholds: vec![threshold(SloMetric::SuccessRate, 0.99)],
+        gate: Some(vec!["client".to_owned()]),
+    };
+    report.tested = Some(results::TestedClient {
+        run: "client".to_owned(),
+        command: "python3 app.py".to_owned(),
+        instances: 1,
+        models: vec!["sdk (simulated)".to_owned()],
+    });
+    report
+}
+
+#[test]
+fn a_tested_client_is_answered_for_itself_then_beside_its_simulated_model() {
+    let answers = report::answers(&tested(1_000, 1_000));
+    assert_eq!(
+        answers,
+        [
+            "Survives: yes. Your client (`python3 app.py`) meets the scenario's [expect] on tier-1 (100.0% success, p99 2.00s, 1.10x amplification, 0 early retries).",
+            "Beside it, sdk (simulated) (100.0% success, p99 1.50s, 1.05x amplification, 0 early retries): it survives too.",
+        ]
+    );
+    // No "best strategy" is crowned between a program and its own model.
+    assert!(!answers.iter().any(|line| line.starts_with("Best strategy")));
+
+    let answers = report::answers(&tested(900, 1_000));
+    assert_eq!(
+        answers[0],
+        "Survives: no. Your client (`python3 app.py`) misses on tier-1: success rate 90.0% < 99.0% (90.0% success, p99 2.00s, 1.10x amplification, 0 early retries)."
+    );
+    assert!(
+        answers[1].ends_with(
+            "it survives, so the declared strategy copes with this traffic and the client falls short of it (look for retries it does not declare, such as an outer wrapper, or a different version)."
+        ),
+        "{answers:?}"
+    );
+
+    let answers = report::answers(&tested(1_000, 900));
+    assert!(answers[0].starts_with("Survives: yes."), "{answers:?}");
+    assert!(
+        answers[1].ends_with(
+            "it does not (success rate 90.0% < 99.0%), so the client does better than its declared strategy's model."
+        ),
+        "{answers:?}"
+    );
+
+    let answers = report::answers(&tested(900, 800));
+    assert!(answers[0].starts_with("Survives: no."), "{answers:?}");
+    assert!(
+        answers[1].contains("it does not either (success rate 80.0% < 99.0%)"),
+        "{answers:?}"
+    );
+}

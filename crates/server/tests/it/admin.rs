@@ -273,3 +273,43 @@ async fn the_state_shows_the_timeline_and_a_fault_plan_takes_no_windows() {
     .expect_error(400, Some("invalid_type"));
     assert_eq!(error["param"], "windows");
 }
+
+#[tokio::test]
+async fn the_report_route_answers_what_the_report_source_builds_at_the_servers_time() {
+    let (state, app) = router(manual_config());
+    // Nobody grades this server: the route says how to get a report.
+    let error = admin(
+        &app,
+        Method::GET,
+        "/_admin/report",
+        Some("admin-secret"),
+        None,
+    )
+    .await
+    .expect_error(409, None);
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("ratelab serve --scenario FILE"),
+        "{error}"
+    );
+
+    assert!(state.set_report_source(|now| json!({ "at_ms": now.as_millis() as u64 })));
+    // Only the first source takes.
+    assert!(!state.set_report_source(|_| json!({ "second": true })));
+    state.clock().advance(Duration::from_millis(2500)).unwrap();
+    let reply = admin(
+        &app,
+        Method::GET,
+        "/_admin/report",
+        Some("admin-secret"),
+        None,
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(reply.json(), json!({ "at_ms": 2500 }));
+    admin(&app, Method::GET, "/_admin/report", None, None)
+        .await
+        .expect_error(401, Some("invalid_admin_token"));
+}
