@@ -53,7 +53,8 @@ pub fn success_floor(report: &RunReport) -> f64 {
 /// **Several seeds.** When the runs carry statistics over several seeds (`ratelab run --seeds`),
 /// the ranking reads the means over the seeds instead of the first seed's values, and the
 /// numbers are given as `mean ± half-width` of their 95% intervals. Surviving is still judged on
-/// the first seed, as `ratelab check` judges it. When the best run and another are within the
+/// the first seed, as `ratelab check` judges it, and a shortfall says so (`success rate 66.5% <
+/// 99.0% on seed 3`). When the best run and another are within the
 /// noise of the seeds (on the first of success, p99 and amplification where they differ, their
 /// intervals overlap), the answer says so instead of crowning one: `Best strategy on tier-1: a
 /// and b are within noise (...)`. The tier needed says when its strategy's success interval
@@ -178,6 +179,14 @@ impl<'a> Judge<'a> {
                     units::percent(SURVIVAL_SUCCESS_RATE)
                 ),
             );
+        }
+        // Over several seeds the ranking reads means, but surviving is judged on the first seed,
+        // as `ratelab check` judges it: a shortfall says which seed its value is from.
+        if run.seeds.is_some() {
+            let seed = self.report.scenario.seed;
+            for shortfall in &mut shortfalls {
+                shortfall.push_str(&format!(" on seed {seed}"));
+            }
         }
         Judged { run, shortfalls }
     }

@@ -464,7 +464,7 @@ fn under_counted_rejections_a_difference_within_the_noise_is_not_called_better()
     // 2.776 x 1.58% / sqrt(5) = 2.0%): within the noise.
     assert_eq!(
         counted(20),
-        "Under counted rejections: none and honour-retry-after are within noise over 5 seeds (success: none 38.1% ± 2.0%, honour-retry-after 38.0% ± 2.0%); no strategy survives (success rate 38.1% < 99.0%)."
+        "Under counted rejections: none and honour-retry-after are within noise over 5 seeds (success: none 38.1% ± 2.0%, honour-retry-after 38.0% ± 2.0%); no strategy survives (success rate 38.1% < 99.0% on seed 7)."
     );
     // The same means with no spread between seeds: none does better.
     assert!(
