@@ -48,6 +48,10 @@ pub struct Args {
     /// `manual` freezes server time until `POST /_admin/clock/advance`.
     #[arg(long, value_enum)]
     pub clock: Option<ClockArg>,
+    /// Answer at once: no time to first token, per token or before a refusal, no jitter (over
+    /// the config's `[latency]`). With `--clock manual`, requests then never wait for the clock.
+    #[arg(long)]
+    pub no_latency: bool,
     /// Enables the `/_admin` API; callers must send it as a bearer token.
     #[arg(long)]
     pub admin_token: Option<String>,
@@ -109,6 +113,9 @@ fn load_config(args: &Args) -> anyhow::Result<(ServerConfig, Option<Served>)> {
             ClockArg::Real => ClockKind::Real,
             ClockArg::Manual => ClockKind::Manual,
         };
+    }
+    if args.no_latency {
+        config.latency = model::LatencyConfig::instant();
     }
     if let Some(token) = &args.admin_token {
         config.admin_token = Some(token.clone());

@@ -675,3 +675,19 @@ fn serve_refuses_an_unknown_variant_naming_the_ones_there_are() {
         &["--scenario"],
     );
 }
+
+/// `--no-latency` serves a manual clock with no waits: a request is answered while server time
+/// stands still (with the default latency it would wait for the clock to pass its first token).
+#[cfg(unix)]
+#[test]
+fn no_latency_answers_on_a_manual_clock_that_never_moves() {
+    let scratch = scratch_dir("serve-no-latency");
+    let server = ServeProcess::start(
+        &["--addr", "127.0.0.1:0", "--clock", "manual", "--no-latency"],
+        &scratch,
+    );
+    let chat = server.chat(Some("sk-anything"));
+    assert_eq!(chat.status, 200, "{chat:?}");
+    let (status, stderr) = server.stop_with("TERM");
+    assert!(status.success(), "exit {status:?}; stderr:\n{stderr}");
+}
