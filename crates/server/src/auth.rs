@@ -1,5 +1,6 @@
 //! API keys: which organization and project a bearer key acts for (the model's `Caller`), with
-//! keys shown only redacted (`model::redact`, the one redaction of the workspace).
+//! keys shown only redacted (`model::redact`, the one redaction of the workspace), and the
+//! per-key metrics slot each declared key counts in.
 
 use std::ops::Range;
 use std::sync::Arc;
@@ -15,6 +16,8 @@ use model::redact;
 use model::{Caller, DEFAULT_ORGANIZATION, DEFAULT_PROJECT, ServerConfig};
 
 use crate::error::ApiError;
+use crate::grading::GradingNote;
+use crate::metrics::KeySlot;
 use crate::state::AppState;
 
 /// Who a request acts for. The key itself is kept for fault scripts but never printed: its
@@ -29,6 +32,10 @@ pub struct Principal {
     /// rather than copying the key.
     authorization: HeaderValue,
     key: Range<usize>,
+    /// The key's per-key metrics: its own when the config declares it, else the pool's.
+    key_slot: KeySlot,
+    /// Where the pipeline notes a graded attempt's tokens; `None` when not graded.
+    grading_note: Option<Arc<GradingNote>>,
 }
 
 impl Principal {
@@ -54,6 +61,16 @@ impl Principal {
         redact(self.key())
     }
 
+    /// Which per-key metrics the request counts in.
+    pub fn key_slot(&self) -> KeySlot {
+        self.key_slot
+    }
+
+    /// The note of a graded attempt, for the pipeline to record its tokens in.
+    pub fn grading_note(&self) -> Option<&GradingNote> {
+        self.grading_note.as_deref()
+    }
+
     /// The value of the `openai-organization` header, unless the organization's id cannot be
     /// one.
     pub fn organization_header(&self) -> Option<&HeaderValue> {
@@ -72,12 +89,13 @@ impl std::fmt::Debug for Principal {
     }
 }
 
-/// The organization and project a key acts for.
+/// The organization and project a key acts for, and the key's metrics slot.
 #[derive(Debug, Clone)]
 struct Binding {
     organization: Arc<str>,
     project: Arc<str>,
     organization_header: Option<HeaderValue>,
+    key_slot: KeySlot,
 }
 
 impl Binding {
@@ -88,6 +106,7 @@ impl Binding {
             organization,
             project,
             organization_header,
+            key_slot: KeySlot::OTHER,
         }
     }
 }
@@ -98,24 +117,54 @@ pub struct Directory {
     keys: HashMap<String, Binding>,
     /// Set when the config declares no keys: every key lands here.
     open_to: Option<Binding>,
+    /// The declared keys' distinct redacted forms, in the config's order: the per-key
+    /// metrics' labels, indexed by the bindings' slots.
+    key_labels: Vec<String>,
 }
 
 impl Directory {
     pub fn from_config(config: &ServerConfig) -> Directory {
         let mut keys = HashMap::new();
+        let mut key_labels: Vec<String> = Vec::new();
         for organization in &config.organizations {
             let organization_id: Arc<str> = organization.id.as_str().into();
             for project in &organization.projects {
                 let binding = Binding::new(organization_id.clone(), project.id.as_str().into());
                 for key in &project.keys {
-                    keys.insert(key.clone(), binding.clone());
+                    // Keys with the same redacted form share a label, as they share a name in
+                    // grading: the label must not tell them apart any more than the logs do.
+                    let label = redact(key);
+                    let index = match key_labels.iter().position(|known| *known == label) {
+                        Some(index) => index,
+                        None => {
+                            key_labels.push(label);
+                            key_labels.len() - 1
+                        }
+                    };
+                    let key_slot = KeySlot::declared(index);
+                    keys.insert(
+                        key.clone(),
+                        Binding {
+                            key_slot,
+                            ..binding.clone()
+                        },
+                    );
                 }
             }
         }
         let open_to = keys
             .is_empty()
             .then(|| Binding::new(DEFAULT_ORGANIZATION.into(), DEFAULT_PROJECT.into()));
-        Directory { keys, open_to }
+        Directory {
+            keys,
+            open_to,
+            key_labels,
+        }
+    }
+
+    /// The per-key metrics' labels of the declared keys (redacted), in slot order.
+    pub fn key_labels(&self) -> &[String] {
+        &self.key_labels
     }
 
     /// Resolves an `Authorization` header's value (`Bearer <key>`).
@@ -145,6 +194,8 @@ impl Directory {
             organization_header: binding.organization_header.clone(),
             authorization: authorization.clone(),
             key: start..start + key.len(),
+            key_slot: binding.key_slot,
+            grading_note: None,
         })
     }
 }
@@ -153,9 +204,22 @@ impl FromRequestParts<AppState> for Principal {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        state
+        match state
             .directory()
             .authenticate(parts.headers.get(AUTHORIZATION))
+        {
+            Ok(mut principal) => {
+                principal.grading_note = parts.extensions.get::<Arc<GradingNote>>().cloned();
+                Ok(principal)
+            }
+            // A missing or unknown key is no declared key: it counts in the pool.
+            Err(error) => {
+                state
+                    .metrics()
+                    .record_key_request(KeySlot::OTHER, error.status().as_u16());
+                Err(error)
+            }
+        }
     }
 }
 

@@ -23,8 +23,17 @@
 //! `results` crate for it: `results` is pure (no I/O, no clock), so the dependency points
 //! inward like every other, and there is one definition rather than a copy.
 //!
-//! **Live counts** ([`Grader::live_counts`]): requests, 429s sent and retries in total, read
-//! under the lock without building a [`Grading`], for `ratelab test`'s progress line.
+//! **Tokens.** The handler that serves a graded attempt notes its tokens in the attempt's
+//! [`GradingNote`]: the prompt's and the reserved output's when the limiter is asked, what the
+//! limiter charged when it admits, the completion's when the reply is built, and whether the
+//! server will break the reply off (an injected reset or in-band stream error). **Tokens
+//! charged** add up what the limiter charged; **tokens wasted** what it charged to attempts
+//! that did not deliver a success. A 429 is charged no tokens under any rejection rule
+//! (`rejected_requests` counts rejections against request limits only), so it wastes none.
+//!
+//! **Live counts** ([`Grader::live_counts`], [`Grader::live_key_counts`]): running counters
+//! read under the lock without building a [`Grading`], for `ratelab test`'s progress line and
+//! `/metrics`.
 //!
 //! Memory: one small record per attempt, up to [`MAX_ATTEMPTS`]; attempts past it are still
 //! counted in the totals but no longer grouped (`attempts_not_grouped`). API keys past
@@ -38,6 +47,7 @@ use std::time::Duration;
 use axum::http::HeaderMap;
 use axum::response::Response;
 use hashbrown::HashMap;
+use model::LateFault;
 use results::{
     AttemptDecision, AttemptOutcome, AttemptRecord, LimitKind, StormTracker, StormWindow,
 };
@@ -82,6 +92,109 @@ pub enum Answer {
         /// The HTTP status.
         status: u16,
     },
+    /// A 2xx whose body the server broke off, so the client got no success: an injected
+    /// connection reset (`reset`), or a stream's in-band error.
+    Broken {
+        /// The connection was reset, rather than an error event sent.
+        reset: bool,
+    },
+    /// No answer: the client closed the connection (a timeout, a cancel) while the attempt
+    /// was being served.
+    Abandoned,
+}
+
+/// The tokens of one attempt, as the handler that served it noted them ([`GradingNote`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AttemptTokens {
+    /// The prompt's tokens: the usage of a served reply, else the count the limiter was asked
+    /// about; 0 for an attempt refused before (a 400, a 401).
+    pub prompt: u32,
+    /// The output the request reserves: its `max_tokens` (or `max_completion_tokens`,
+    /// `max_output_tokens`) times the choices it asks for; 0 when it sets no cap.
+    pub reserved_output: u32,
+    /// Completion tokens of the reply the server built; 0 when it built none.
+    pub completion: u32,
+    /// What the limiter charged: the request's token charge when admitted, else 0.
+    pub charged: u32,
+}
+
+/// What the handler serving a graded attempt tells grading that the answer does not show: its
+/// tokens and whether the reply will be broken off. [`GradedApi`](crate::GradedApi) attaches
+/// one to each graded request, the principal the key resolves to carries it to the
+/// pipeline, and an ungraded request has none, so the ungraded hot path does not pay for it.
+#[derive(Debug, Default)]
+pub struct GradingNote(Mutex<Noted>);
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Noted {
+    tokens: AttemptTokens,
+    late_fault: Option<LateFault>,
+}
+
+fn saturating_u32(value: u64) -> u32 {
+    u32::try_from(value).unwrap_or(u32::MAX)
+}
+
+impl GradingNote {
+    fn noted(&self) -> MutexGuard<'_, Noted> {
+        self.0.lock().unwrap_or_else(|poison| poison.into_inner())
+    }
+
+    /// The limiter is asked about `prompt` tokens with `reserved_output` more reserved.
+    pub(crate) fn asked(&self, prompt: u64, reserved_output: u64) {
+        let mut noted = self.noted();
+        noted.tokens.prompt = saturating_u32(prompt);
+        noted.tokens.reserved_output = saturating_u32(reserved_output);
+    }
+
+    /// The limiter admitted the attempt, charging `charged` tokens; `late_fault` will strike
+    /// its reply.
+    pub(crate) fn admitted(&self, charged: u64, late_fault: Option<LateFault>) {
+        let mut noted = self.noted();
+        noted.tokens.charged = saturating_u32(charged);
+        noted.late_fault = late_fault;
+    }
+
+    /// The reply is built with this usage.
+    pub(crate) fn served(&self, prompt: u64, completion: u64) {
+        let mut noted = self.noted();
+        noted.tokens.prompt = saturating_u32(prompt);
+        noted.tokens.completion = saturating_u32(completion);
+    }
+
+    fn read(&self) -> Noted {
+        *self.noted()
+    }
+}
+
+/// How an attempt ended, as grading records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ending {
+    /// What the server answered.
+    pub answer: Answer,
+    /// The answer said `x-should-retry: false`.
+    pub should_not_retry: bool,
+    /// The attempt's tokens.
+    pub tokens: AttemptTokens,
+}
+
+impl Ending {
+    /// An end with `answer`, no `x-should-retry: false` and no tokens.
+    pub fn answered(answer: Answer) -> Ending {
+        Ending {
+            answer,
+            should_not_retry: false,
+            tokens: AttemptTokens::default(),
+        }
+    }
+
+    /// The end of an attempt the client closed before its answer.
+    pub fn abandoned(note: &GradingNote) -> Ending {
+        Ending {
+            tokens: note.read().tokens,
+            ..Ending::answered(Answer::Abandoned)
+        }
+    }
 }
 
 /// One attempt as the server saw it arrive.
@@ -101,6 +214,7 @@ struct Attempt {
     answer: Option<Answer>,
     /// The answer said `x-should-retry: false`.
     should_not_retry: bool,
+    tokens: AttemptTokens,
 }
 
 #[derive(Debug, Clone)]
@@ -121,6 +235,12 @@ impl Logical {
 #[derive(Debug, Clone, Default)]
 struct Online {
     requests: u64,
+    /// Grouped attempts that started a logical request.
+    logical_requests: u64,
+    /// Logical requests whose first success has been answered.
+    succeeded: u64,
+    tokens_charged: u64,
+    tokens_wasted: u64,
     retries: u64,
     early_retries: u64,
     clustered_retries: u64,
@@ -162,6 +282,17 @@ impl Online {
             }
         }
     }
+
+    fn live(&self) -> LiveKeyCounts {
+        LiveKeyCounts {
+            logical_requests: self.logical_requests,
+            retries: self.retries,
+            early_retries: self.early_retries,
+            succeeded: self.succeeded,
+            tokens_charged: self.tokens_charged,
+            tokens_wasted: self.tokens_wasted,
+        }
+    }
 }
 
 fn nanos(duration: Duration) -> u64 {
@@ -186,6 +317,8 @@ struct State {
 /// Where an attempt was filed, to record its answer.
 #[derive(Debug, Clone, Copy)]
 pub struct AttemptTicket {
+    /// The key's index.
+    key: usize,
     /// `None` for an attempt past [`MAX_ATTEMPTS`].
     slot: Option<(usize, usize)>,
 }
@@ -229,6 +362,13 @@ pub struct KeyGrade {
     pub retried_insufficient_quota: u64,
     /// Attempts whose `x-stainless-retry-count` was above 0: the SDK's own retries only.
     pub sdk_retry_hints: u64,
+    /// Tokens the limiter charged the attempts: each admitted attempt's token charge (by the
+    /// limit set's `token_charge` rule, once even when organization and project limits are
+    /// both charged); a refused attempt is charged none.
+    pub tokens_charged: u64,
+    /// Tokens charged to attempts that did not deliver a success: admitted attempts answered
+    /// with an error, broken off (a reset, an in-band stream error) or abandoned by the client.
+    pub tokens_wasted: u64,
 }
 
 /// Running totals over every key, read while the client runs (`ratelab test`'s progress
@@ -242,6 +382,37 @@ pub struct LiveCounts {
     pub rate_limited: u64,
     /// Attempts after a logical request's first.
     pub retries: u64,
+}
+
+/// Running counters of one key (or of several pooled), read while the client runs
+/// (`/metrics`) without building a [`Grading`]. They agree with the [`KeyGrade`] a grade at
+/// the same moment would give; `logical_requests - succeeded` is its `gave_up`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LiveKeyCounts {
+    /// Logical requests the attempts belong to.
+    pub logical_requests: u64,
+    /// Attempts after a logical request's first.
+    pub retries: u64,
+    /// Retries sent before the wait the 429 before them stated.
+    pub early_retries: u64,
+    /// Logical requests that got a success.
+    pub succeeded: u64,
+    /// [`KeyGrade::tokens_charged`].
+    pub tokens_charged: u64,
+    /// [`KeyGrade::tokens_wasted`].
+    pub tokens_wasted: u64,
+}
+
+impl LiveKeyCounts {
+    /// Adds `other`'s counts, pooling two keys.
+    pub fn add(&mut self, other: &LiveKeyCounts) {
+        self.logical_requests += other.logical_requests;
+        self.retries += other.retries;
+        self.early_retries += other.early_retries;
+        self.succeeded += other.succeeded;
+        self.tokens_charged += other.tokens_charged;
+        self.tokens_wasted += other.tokens_wasted;
+    }
 }
 
 /// The grade of everything seen so far.
@@ -320,7 +491,7 @@ impl Grader {
         state.total.record(now_ns, previous.as_ref(), sdk_hint);
         if state.grouped_attempts >= MAX_ATTEMPTS {
             state.attempts_not_grouped += 1;
-            return AttemptTicket { slot: None };
+            return AttemptTicket { key, slot: None };
         }
         state.grouped_attempts += 1;
         let attempt = Attempt {
@@ -328,6 +499,7 @@ impl Grader {
             ended_ns: None,
             answer: None,
             should_not_retry: false,
+            tokens: AttemptTokens::default(),
         };
         let index = match joined {
             Some(index) => {
@@ -335,6 +507,8 @@ impl Grader {
                 index
             }
             None => {
+                state.per_key[key].logical_requests += 1;
+                state.total.logical_requests += 1;
                 state.logical.push(Logical {
                     key,
                     attempts: vec![attempt],
@@ -345,33 +519,50 @@ impl Grader {
             }
         };
         AttemptTicket {
+            key,
             slot: Some((index, state.logical[index].attempts.len() - 1)),
         }
     }
 
-    /// Records the answer to a filed attempt, sent at `now`.
-    pub fn finish(
-        &self,
-        ticket: AttemptTicket,
-        now: Duration,
-        answer: Answer,
-        should_not_retry: bool,
-    ) {
+    /// Records how a filed attempt ended, at `now`: its answer was sent, or the client left.
+    pub fn finish(&self, ticket: AttemptTicket, now: Duration, ending: Ending) {
         let mut state = lock(&self.state);
-        if matches!(answer, Answer::RateLimited { .. }) {
-            state.rate_limited_sent += 1;
+        let State {
+            per_key,
+            total,
+            logical,
+            rate_limited_sent,
+            ..
+        } = &mut *state;
+        if matches!(ending.answer, Answer::RateLimited { .. }) {
+            *rate_limited_sent += 1;
         }
-        let Some((logical, attempt)) = ticket.slot else {
+        let charged = u64::from(ending.tokens.charged);
+        let wasted = if ending.answer == Answer::Success {
+            0
+        } else {
+            charged
+        };
+        for online in [&mut per_key[ticket.key], &mut *total] {
+            online.tokens_charged += charged;
+            online.tokens_wasted += wasted;
+        }
+        let Some((index, number)) = ticket.slot else {
             return;
         };
-        if let Some(attempt) = state
-            .logical
-            .get_mut(logical)
-            .and_then(|logical| logical.attempts.get_mut(attempt))
-        {
+        let Some(logical) = logical.get_mut(index) else {
+            return;
+        };
+        let first_success = ending.answer == Answer::Success && !logical.succeeded();
+        if let Some(attempt) = logical.attempts.get_mut(number) {
             attempt.ended_ns = Some(nanos(now));
-            attempt.answer = Some(answer);
-            attempt.should_not_retry = should_not_retry;
+            attempt.answer = Some(ending.answer);
+            attempt.should_not_retry = ending.should_not_retry;
+            attempt.tokens = ending.tokens;
+        }
+        if first_success {
+            per_key[logical.key].succeeded += 1;
+            total.succeeded += 1;
         }
     }
 
@@ -383,6 +574,14 @@ impl Grader {
             rate_limited: state.rate_limited_sent,
             retries: state.total.retries,
         }
+    }
+
+    /// Every key's running counters, by the name the grade gives the key (redacted, `other`,
+    /// or `(none)`), in order of first sight.
+    pub fn live_key_counts(&self) -> Vec<(String, LiveKeyCounts)> {
+        let state = lock(&self.state);
+        let counts = state.per_key.iter().map(Online::live);
+        state.key_names.iter().cloned().zip(counts).collect()
     }
 
     /// The grade of everything seen so far.
@@ -428,7 +627,10 @@ impl Grader {
     /// aggregates a real client exactly as it does a simulated one. Each key is one instance of
     /// group 0; a logical request's number is its order of arrival within its key. The decision
     /// after an attempt is a retry after the gap to the next attempt, done after a success,
-    /// else a give-up. Tokens are not known to grading and read 0.
+    /// else a give-up. An attempt the server broke off with a reset, or the client abandoned,
+    /// is the trace's `Timeout` (the client saw no answer), as the simulator records a reset;
+    /// an in-band stream error is a 500. Tokens are the attempt's [`AttemptTokens`]: `max_tokens`
+    /// is the reserved output, and completion tokens count only on a success, as in the trace.
     pub fn attempt_records(&self) -> Vec<AttemptRecord> {
         let state = lock(&self.state);
         let mut numbers = vec![0u64; state.key_names.len()];
@@ -453,9 +655,16 @@ impl Grader {
                         retry_after_ns: retry_after.map(nanos),
                     },
                     Some(Answer::Failed { status }) => AttemptOutcome::ServerError { status },
-                    // Never answered (the server stopped first): the client saw no response.
-                    None => AttemptOutcome::Timeout,
+                    Some(Answer::Broken { reset: false }) => {
+                        AttemptOutcome::ServerError { status: 500 }
+                    }
+                    // Never answered (the client left, or the server stopped first): the
+                    // client saw no response.
+                    Some(Answer::Broken { reset: true } | Answer::Abandoned) | None => {
+                        AttemptOutcome::Timeout
+                    }
                 };
+                let succeeded = attempt.answer == Some(Answer::Success);
                 let decision = match (logical.attempts.get(number + 1), attempt.answer) {
                     (Some(next), _) => AttemptDecision::Retry {
                         after_ns: next.sent_ns.saturating_sub(ended_ns),
@@ -474,9 +683,13 @@ impl Grader {
                     arrived_ns,
                     sent_ns: attempt.sent_ns,
                     ended_ns,
-                    prompt_tokens: 0,
-                    max_tokens: 0,
-                    completion_tokens: 0,
+                    prompt_tokens: attempt.tokens.prompt,
+                    max_tokens: attempt.tokens.reserved_output,
+                    completion_tokens: if succeeded {
+                        attempt.tokens.completion
+                    } else {
+                        0
+                    },
                     outcome,
                     decision,
                 });
@@ -532,6 +745,8 @@ fn online_grade(online: &Online) -> KeyGrade {
         retried_should_not_retry: online.retried_should_not_retry,
         retried_insufficient_quota: online.retried_insufficient_quota,
         sdk_retry_hints: online.sdk_retry_hints,
+        tokens_charged: online.tokens_charged,
+        tokens_wasted: online.tokens_wasted,
         ..KeyGrade::default()
     }
 }
@@ -547,8 +762,25 @@ fn hash_bytes(bytes: &[u8]) -> u64 {
     hasher.finish()
 }
 
-/// What grading reads of an answer: the answer, and whether it said not to retry.
-pub fn classify(response: &Response) -> (Answer, bool) {
+/// How an answered attempt ended: the answer as the response head shows it, unless the note
+/// says the server will break a 2xx off; whether it said not to retry; the noted tokens.
+pub fn classify(response: &Response, note: &GradingNote) -> Ending {
+    let noted = note.read();
+    let (answer, should_not_retry) = classify_head(response);
+    let answer = match (answer, noted.late_fault) {
+        (Answer::Success, Some(LateFault::ConnectionReset)) => Answer::Broken { reset: true },
+        (Answer::Success, Some(LateFault::StreamError)) => Answer::Broken { reset: false },
+        (answer, _) => answer,
+    };
+    Ending {
+        answer,
+        should_not_retry,
+        tokens: noted.tokens,
+    }
+}
+
+/// What grading reads of a response head: the answer, and whether it said not to retry.
+fn classify_head(response: &Response) -> (Answer, bool) {
     let headers = response.headers();
     let should_not_retry = headers
         .get("x-should-retry")
@@ -600,7 +832,7 @@ mod tests {
     /// Sends one attempt at `at_ms` answered `answer` 10 ms later.
     fn attempt(grader: &Grader, at_ms: u32, key: &str, body: u64, answer: Answer) {
         let ticket = grader.begin_with(MS * at_ms, Some(key), LogicalId::Body(body), false);
-        grader.finish(ticket, MS * (at_ms + 10), answer, false);
+        grader.finish(ticket, MS * (at_ms + 10), Ending::answered(answer));
     }
 
     #[test]
@@ -666,12 +898,12 @@ mod tests {
         // The same body while the first is still being served: a second logical request.
         let twin = grader.begin_with(MS, Some("k"), LogicalId::Body(1), false);
         let other = grader.begin_with(MS, Some("k"), LogicalId::Body(1), false);
-        grader.finish(first, MS * 5, limited(0), false);
-        grader.finish(twin, MS * 5, Answer::Success, false);
-        grader.finish(other, MS * 5, Answer::Success, false);
+        grader.finish(first, MS * 5, Ending::answered(limited(0)));
+        grader.finish(twin, MS * 5, Ending::answered(Answer::Success));
+        grader.finish(other, MS * 5, Ending::answered(Answer::Success));
         attempt(&grader, 20, "k", 0, Answer::Success);
         let retry = grader.begin_with(MS * 40, Some("k"), LogicalId::Explicit(7), false);
-        grader.finish(retry, MS * 50, Answer::Success, false);
+        grader.finish(retry, MS * 50, Ending::answered(Answer::Success));
         let grade = grader.grade().total;
         assert_eq!(
             (grade.requests, grade.logical_requests, grade.retries),
@@ -689,7 +921,14 @@ mod tests {
         attempt(&grader, 0, "k", 1, quota);
         attempt(&grader, 20, "k", 1, quota);
         let ticket = grader.begin_with(MS * 100, Some("k"), LogicalId::Body(2), false);
-        grader.finish(ticket, MS * 110, Answer::Failed { status: 500 }, true);
+        grader.finish(
+            ticket,
+            MS * 110,
+            Ending {
+                should_not_retry: true,
+                ..Ending::answered(Answer::Failed { status: 500 })
+            },
+        );
         attempt(&grader, 120, "k", 2, Answer::Success);
         let grade = grader.grade().total;
         assert_eq!(grade.retried_insufficient_quota, 1);
@@ -736,7 +975,7 @@ mod tests {
             retries: 2,
         };
         assert_eq!(grader.live_counts(), expect);
-        grader.finish(pending, MS * 410, limited(100), false);
+        grader.finish(pending, MS * 410, Ending::answered(limited(100)));
         let counts = grader.live_counts();
         assert_eq!(counts.rate_limited, 3);
         let total = grader.grade().total;
@@ -744,6 +983,146 @@ mod tests {
             (counts.requests, counts.rate_limited, counts.retries),
             (total.requests, total.rate_limited, total.retries)
         );
+    }
+
+    /// An attempt's tokens: a 3-token prompt reserving 5, with 4 completion tokens.
+    fn tokens(charged: u32) -> AttemptTokens {
+        AttemptTokens {
+            prompt: 3,
+            reserved_output: 5,
+            completion: 4,
+            charged,
+        }
+    }
+
+    /// Sends one attempt at `at_ms`, ended `answer` 10 ms later, the limiter having charged
+    /// `charged` tokens.
+    fn charged_attempt(
+        grader: &Grader,
+        at_ms: u32,
+        key: &str,
+        body: u64,
+        answer: Answer,
+        charged: u32,
+    ) {
+        let ticket = grader.begin_with(MS * at_ms, Some(key), LogicalId::Body(body), false);
+        let ending = Ending {
+            tokens: tokens(charged),
+            ..Ending::answered(answer)
+        };
+        grader.finish(ticket, MS * (at_ms + 10), ending);
+    }
+
+    #[test]
+    fn tokens_charged_count_admitted_attempts_and_wasted_those_without_a_success() {
+        let grader = Grader::new();
+        let (a, b) = ("sk-aaaaaaaa1111", "sk-bbbbbbbb2222");
+        // Key a, one logical request: admitted and reset (wasted), a 429 (charged nothing),
+        // admitted and served.
+        charged_attempt(&grader, 0, a, 1, Answer::Broken { reset: true }, 7);
+        charged_attempt(&grader, 100, a, 1, limited(50), 0);
+        charged_attempt(&grader, 200, a, 1, Answer::Success, 7);
+        // Key b: an injected 500 before the limiter (charged nothing), an admitted stream
+        // broken by an in-band error (wasted), then one the client left while it was served
+        // (wasted, with what the note held).
+        charged_attempt(&grader, 0, b, 2, Answer::Failed { status: 500 }, 0);
+        charged_attempt(&grader, 100, b, 2, Answer::Broken { reset: false }, 9);
+        let left = grader.begin_with(MS * 300, Some(b), LogicalId::Body(2), false);
+        let note = GradingNote::default();
+        note.asked(3, 5);
+        note.admitted(9, None);
+        grader.finish(left, MS * 400, Ending::abandoned(&note));
+        let grading = grader.grade();
+        let key_a = &grading.keys["sk-********1111"];
+        let key_b = &grading.keys["sk-********2222"];
+        assert_eq!((key_a.tokens_charged, key_a.tokens_wasted), (14, 7));
+        assert_eq!((key_b.tokens_charged, key_b.tokens_wasted), (18, 18));
+        assert_eq!(
+            (grading.total.tokens_charged, grading.total.tokens_wasted),
+            (32, 25)
+        );
+        // A reset, an in-band error and a left attempt are no success: their retries belong
+        // to the same logical request.
+        assert_eq!((key_a.logical_requests, key_a.retries), (1, 2));
+        assert_eq!((key_b.logical_requests, key_b.retries), (1, 2));
+        assert_eq!((grading.total.succeeded, grading.total.gave_up), (1, 1));
+        // The live counts say what the grade says.
+        let live: BTreeMap<String, LiveKeyCounts> = grader.live_key_counts().into_iter().collect();
+        for (name, grade) in &grading.keys {
+            let counts = live[name];
+            assert_eq!(
+                (
+                    counts.logical_requests,
+                    counts.retries,
+                    counts.early_retries,
+                    counts.logical_requests - counts.succeeded,
+                    counts.tokens_charged,
+                    counts.tokens_wasted,
+                ),
+                (
+                    grade.logical_requests,
+                    grade.retries,
+                    grade.early_retries,
+                    grade.gave_up,
+                    grade.tokens_charged,
+                    grade.tokens_wasted,
+                ),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn records_carry_tokens_and_breaks_as_the_simulator_records_them() {
+        let grader = Grader::new();
+        charged_attempt(&grader, 0, "k", 1, Answer::Broken { reset: true }, 7);
+        charged_attempt(&grader, 100, "k", 1, Answer::Broken { reset: false }, 7);
+        charged_attempt(&grader, 200, "k", 1, Answer::Success, 7);
+        let pending = grader.begin_with(MS * 300, Some("k"), LogicalId::Body(2), false);
+        grader.finish(
+            pending,
+            MS * 310,
+            Ending::abandoned(&GradingNote::default()),
+        );
+        let records = grader.attempt_records();
+        let outcomes: Vec<AttemptOutcome> = records.iter().map(|record| record.outcome).collect();
+        assert_eq!(
+            outcomes,
+            [
+                AttemptOutcome::Timeout,
+                AttemptOutcome::ServerError { status: 500 },
+                AttemptOutcome::Success,
+                AttemptOutcome::Timeout,
+            ]
+        );
+        let tokens: Vec<(u32, u32, u32)> = records
+            .iter()
+            .map(|record| {
+                (
+                    record.prompt_tokens,
+                    record.max_tokens,
+                    record.completion_tokens,
+                )
+            })
+            .collect();
+        // Completion tokens count on the success only; the left attempt noted nothing.
+        assert_eq!(tokens, [(3, 5, 0), (3, 5, 0), (3, 5, 4), (0, 0, 0)]);
+        let mut metrics = results::RunMetrics::new(vec!["client".into()], 1_000_000_000);
+        for record in &records {
+            if record.attempt == 0 {
+                metrics.record_arrival(record.client, record.arrived_ns);
+            }
+            metrics.record_send(record.sent_ns, record.attempt);
+            metrics.record_attempt(record);
+        }
+        let result = metrics.finish("tier-1".into(), "client".into());
+        assert_eq!(
+            (result.totals.prompt_tokens, result.totals.completion_tokens),
+            (3, 4)
+        );
+        // Prompt plus max_tokens of the three attempts that ended with an answer or a reset.
+        let admitted: u64 = result.bins.iter().map(|bin| bin.admitted_tokens).sum();
+        assert_eq!(admitted, 24);
     }
 
     #[test]

@@ -109,6 +109,13 @@ pub async fn admit(
 ) -> Result<Admitted, ApiError> {
     let now = state.clock().now();
     let caller = principal.caller();
+    let note = principal.grading_note();
+    if let Some(note) = note {
+        let reserved_output = cost
+            .max_output_tokens
+            .map_or(0, |cap| cap.saturating_mul(cost.choices.max(1)));
+        note.asked(cost.prompt_tokens, reserved_output);
+    }
     let (refusal, reject) = {
         let mut guard = state.model();
         let ModelState {
@@ -120,6 +127,9 @@ pub async fn admit(
         let latency = model.latency_at(now);
         match reply {
             Reply::Admitted(admission) => {
+                if let Some(note) = note {
+                    note.admitted(admission.charged_tokens, admission.late_fault);
+                }
                 let factor = latency.draw_factor(latency_rng);
                 return Ok(Admitted {
                     statuses: admission.statuses,
@@ -177,15 +187,21 @@ pub async fn handle<Request>(
         Ok(JsonBody(request)) => serve(&state, &principal, request).await,
         Err(error) => Err(error),
     };
-    respond(&principal, result)
+    respond(&state, &principal, result)
 }
 
-/// Books a served request's tokens: spend towards budgets, and the token metrics.
+/// Books a served request's tokens: spend towards budgets, the token metrics, and a graded
+/// attempt's note.
 pub fn account(state: &AppState, principal: &Principal, model: &str, input: u64, output: u64) {
     state
         .model()
         .record_spend(&principal.caller(), model, input, output);
-    state.metrics().record_tokens(input, output);
+    state
+        .metrics()
+        .record_tokens(principal.key_slot(), input, output);
+    if let Some(note) = principal.grading_note() {
+        note.served(input, output);
+    }
 }
 
 /// Streams `events` on the admission's latency schedule; a late fault breaks the stream with
@@ -211,10 +227,17 @@ pub fn stream(
 }
 
 /// Turns a handler's result into the response, adding the caller's organization header (sent
-/// on errors too, once the key is known).
-pub fn respond(principal: &Principal, result: Result<Response, ApiError>) -> Response {
+/// on errors too, once the key is known), and counts it in the caller's per-key metrics.
+pub fn respond(
+    state: &AppState,
+    principal: &Principal,
+    result: Result<Response, ApiError>,
+) -> Response {
     const OPENAI_ORGANIZATION: HeaderName = HeaderName::from_static("openai-organization");
     let mut response = result.unwrap_or_else(IntoResponse::into_response);
+    state
+        .metrics()
+        .record_key_request(principal.key_slot(), response.status().as_u16());
     if let Some(organization) = principal.organization_header() {
         response
             .headers_mut()

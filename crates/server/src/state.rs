@@ -13,6 +13,7 @@ use tokio::sync::{Semaphore, watch};
 use crate::auth::Directory;
 use crate::clock::Clock;
 use crate::content::mix;
+use crate::grading::Grader;
 use crate::metrics::Metrics;
 use crate::token_count::TokenCounts;
 
@@ -37,6 +38,8 @@ struct Inner {
     counting_budget_permits: u32,
     requests_seen: AtomicU64,
     shutdown: watch::Sender<bool>,
+    /// The grader of a graded server (`GradedApi`), whose per-key counters `/metrics` shows.
+    grader: OnceLock<Grader>,
     /// What `GET /_admin/report` answers, when whoever grades the server set it.
     report: OnceLock<ReportSource>,
 }
@@ -100,22 +103,25 @@ impl AppState {
         let counting_budget_permits = u32::try_from(config.max_body_bytes.div_ceil(1024))
             .unwrap_or(u32::MAX)
             .min(u32::try_from(Semaphore::MAX_PERMITS).unwrap_or(u32::MAX));
+        let directory = Directory::from_config(&config);
+        let metrics = Metrics::new(&crate::routes::ENDPOINTS, directory.key_labels());
         Ok(AppState {
             inner: Arc::new(Inner {
                 seed,
                 clock: Clock::new(config.clock),
-                directory: Directory::from_config(&config),
+                directory,
                 model: Mutex::new(ModelState {
                     model,
                     fault_rng: ChaCha8Rng::seed_from_u64(mix(seed, 1)),
                     latency_rng: ChaCha8Rng::seed_from_u64(mix(seed, 2)),
                 }),
-                metrics: Metrics::new(&crate::routes::ENDPOINTS),
+                metrics,
                 token_counts: TokenCounts::default(),
                 counting_budget: Arc::new(Semaphore::new(counting_budget_permits as usize)),
                 counting_budget_permits,
                 requests_seen: AtomicU64::new(0),
                 shutdown: watch::Sender::new(false),
+                grader: OnceLock::new(),
                 report: OnceLock::new(),
                 config,
             }),
@@ -159,6 +165,17 @@ impl AppState {
 
     pub fn metrics(&self) -> &Metrics {
         &self.inner.metrics
+    }
+
+    /// The grader grading this server's clients, if one is attached.
+    pub fn grader(&self) -> Option<&Grader> {
+        self.inner.grader.get()
+    }
+
+    /// Attaches the grader `/metrics` reads per-key grading counters from; a server has one
+    /// grader, so a second is ignored.
+    pub(crate) fn attach_grader(&self, grader: &Grader) {
+        let _ = self.inner.grader.set(grader.clone());
     }
 
     /// Prompt token counting, cached for repeated identical prompts.

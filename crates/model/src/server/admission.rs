@@ -267,6 +267,7 @@ impl ServerModel {
             Ok(()) => Reply::Admitted(Admission {
                 statuses: Vec::new(),
                 late_fault,
+                charged_tokens: tokens,
             }),
             Err(rejection) => Reply::Refused(limited(self.headers, rejection, None)),
         }
@@ -358,6 +359,7 @@ pub(super) fn admit_reporting(
                 Vec::new()
             },
             late_fault,
+            charged_tokens: charge.tokens,
         }),
         Err(rejection) => Reply::Refused(limited(headers, rejection, Some(found))),
     }

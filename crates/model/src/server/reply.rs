@@ -69,6 +69,9 @@ pub struct Admission {
     pub statuses: Vec<LimitStatus>,
     /// A fault that strikes once the request is being served.
     pub late_fault: Option<LateFault>,
+    /// The tokens the limiter charged the request (its token charge rule's figure, once, even
+    /// when both the organization's and the project's limits were charged).
+    pub charged_tokens: u64,
 }
 
 /// Faults that happen once a request is being served.

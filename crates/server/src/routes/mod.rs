@@ -264,9 +264,13 @@ fn endpoint(path: &str) -> &'static str {
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {
+    let mut text = state.metrics().render();
+    if let Some(grader) = state.grader() {
+        text.push_str(&state.metrics().render_graded(&grader.live_key_counts()));
+    }
     (
         [("content-type", "text/plain; version=0.0.4; charset=utf-8")],
-        state.metrics().render(),
+        text,
     )
         .into_response()
 }

@@ -26,7 +26,7 @@ pub async fn list_models(State(state): State<AppState>, principal: Principal) ->
         object: "list",
         data,
     };
-    pipeline::respond(&principal, Ok(Json(list).into_response()))
+    pipeline::respond(&state, &principal, Ok(Json(list).into_response()))
 }
 
 pub async fn retrieve_model(
@@ -43,5 +43,5 @@ pub async fn retrieve_model(
     } else {
         Err(ApiError::ModelNotFound { model: id })
     };
-    pipeline::respond(&principal, result)
+    pipeline::respond(&state, &principal, result)
 }

@@ -9,6 +9,7 @@ mod faults;
 mod fuzz;
 mod grading;
 mod hardening;
+mod key_metrics;
 mod limits;
 mod logs;
 mod model_limits;

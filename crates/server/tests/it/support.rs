@@ -1,12 +1,15 @@
 //! Helpers: build a router from a config and send it requests without a socket.
 
+use std::convert::Infallible;
+
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode};
+use axum::response::Response;
 use http_body_util::BodyExt;
 use model::{ClockKind, LatencyConfig, ServerConfig};
 use ratelab_server::{AppState, MockApi, app};
 use serde_json::Value;
-use tower::ServiceExt;
+use tower::{Service, ServiceExt};
 
 pub const KEY: &str = "sk-test-key-0001";
 
@@ -119,6 +122,69 @@ pub async fn post(app: &MockApi, path: &str, body: Value) -> Reply {
 
 pub async fn get(app: &MockApi, path: &str) -> Reply {
     send(app, request(Method::GET, path, Some(KEY), None)).await
+}
+
+/// A gpt-4o chat completion of `prompt` capped at 5 tokens, with `key` (when given) and one
+/// extra header: what the grading tests' scripted clients send.
+pub fn scripted_chat(
+    key: Option<&str>,
+    prompt: &str,
+    extra: Option<(&str, &str)>,
+) -> Request<Body> {
+    let body = serde_json::json!({
+        "model": "gpt-4o",
+        "messages": [{"role": "user", "content": prompt}],
+        "max_tokens": 5,
+    });
+    let mut builder = Request::builder()
+        .method(Method::POST)
+        .uri("/v1/chat/completions")
+        .header("content-type", "application/json");
+    if let Some(key) = key {
+        builder = builder.header("authorization", format!("Bearer {key}"));
+    }
+    if let Some((name, value)) = extra {
+        builder = builder.header(name, value);
+    }
+    builder.body(Body::from(body.to_string())).unwrap()
+}
+
+/// What a client saw of one call.
+pub struct Sent {
+    pub status: u16,
+    /// Retry-After, in seconds.
+    pub retry_after: Option<u64>,
+    /// The reply's usage (prompt, completion); (0, 0) when it had none or broke off.
+    pub usage: (u64, u64),
+}
+
+/// Sends `request` through `service` and reads the whole answer, which may break off.
+pub async fn exchange<S>(service: &S, request: Request<Body>) -> Sent
+where
+    S: Service<Request<Body>, Response = Response, Error = Infallible> + Clone,
+{
+    let response = service.clone().oneshot(request).await.unwrap();
+    let status = response.status().as_u16();
+    let retry_after = response
+        .headers()
+        .get("retry-after")
+        .map(|value| value.to_str().unwrap().parse().unwrap());
+    // An injected reset fails the body: the client sees no reply.
+    let usage = match response.into_body().collect().await {
+        Ok(collected) => {
+            let reply: Value = serde_json::from_slice(&collected.to_bytes()).unwrap_or_default();
+            (
+                reply["usage"]["prompt_tokens"].as_u64().unwrap_or(0),
+                reply["usage"]["completion_tokens"].as_u64().unwrap_or(0),
+            )
+        }
+        Err(_) => (0, 0),
+    };
+    Sent {
+        status,
+        retry_after,
+        usage,
+    }
 }
 
 pub fn chat_body(model: &str, max_tokens: u32) -> Value {
