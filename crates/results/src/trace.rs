@@ -36,6 +36,27 @@ pub enum LimitKind {
 }
 
 impl LimitKind {
+    /// The limit a 429 of the server model is recorded under, by the simulator and by the mock
+    /// server's grading alike: a scripted fault's is `Other`, a request no bucket can ever hold
+    /// is `TooLarge`, else the kind of the limit that refused it.
+    pub fn of_refusal(limited: &model::RateLimited) -> LimitKind {
+        if limited.scripted {
+            LimitKind::Other
+        } else if limited.rejection.is_request_too_large() {
+            LimitKind::TooLarge
+        } else {
+            // Exhaustive: a new kind of limit must be named in the trace, not counted as some
+            // other 429.
+            match limited.rejection.kind {
+                quota::LimitKind::Rpm => LimitKind::Rpm,
+                quota::LimitKind::Rpd => LimitKind::Rpd,
+                quota::LimitKind::Tpm => LimitKind::Tpm,
+                quota::LimitKind::Tpd => LimitKind::Tpd,
+                quota::LimitKind::Ipm => LimitKind::Ipm,
+            }
+        }
+    }
+
     /// The name used in reports, e.g. `tpm`.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -77,6 +77,8 @@ pub struct LimitedResponse {
     pub error: ErrorObject,
     pub headers: HeaderMap,
     pub exhausted: String,
+    /// The limit the trace records it under, as the simulator records the same refusal.
+    pub limit: results::LimitKind,
 }
 
 /// How a request overflowed its model's context window; OpenAI words the 400 differently on
@@ -116,6 +118,7 @@ impl ApiError {
             error: limited.body(model, caller).error,
             headers,
             exhausted: limited.exhausted(),
+            limit: results::LimitKind::of_refusal(limited),
         }))
     }
 
@@ -125,6 +128,7 @@ impl ApiError {
             error: quota::ErrorBody::insufficient_quota().error,
             headers: HeaderMap::new(),
             exhausted: "insufficient_quota".to_owned(),
+            limit: results::LimitKind::Other,
         }))
     }
 
@@ -384,6 +388,12 @@ impl IntoResponse for ApiError {
         let envelope = ErrorEnvelope {
             error: self.error_object(),
         };
+        // Grading reads which limit a 429 is recorded under (`results::LimitKind`).
+        let limit = match &self {
+            ApiError::Limited(limited) => Some(limited.limit),
+            ApiError::SlowDown => Some(results::LimitKind::Other),
+            _ => None,
+        };
         let exhausted = match &self {
             ApiError::Limited(limited) => Some(limited.exhausted.clone()),
             ApiError::SlowDown => Some("slow_down".to_owned()),
@@ -395,6 +405,9 @@ impl IntoResponse for ApiError {
         }
         if let Some(exhausted) = exhausted {
             response.extensions_mut().insert(Exhausted(exhausted));
+        }
+        if let Some(limit) = limit {
+            response.extensions_mut().insert(limit);
         }
         response
     }

@@ -86,6 +86,8 @@ pub enum Answer {
         retry_after: Option<Duration>,
         /// The 429 was `insufficient_quota`.
         insufficient_quota: bool,
+        /// The limit it is recorded under in the report, as the simulator records it.
+        limit: LimitKind,
     },
     /// Any other status.
     Failed {
@@ -272,6 +274,7 @@ impl Online {
         if let Some(Answer::RateLimited {
             retry_after,
             insufficient_quota,
+            ..
         }) = previous.answer
         {
             self.retried_insufficient_quota += u64::from(insufficient_quota);
@@ -644,14 +647,9 @@ impl Grader {
                 let outcome = match attempt.answer {
                     Some(Answer::Success) => AttemptOutcome::Success,
                     Some(Answer::RateLimited {
-                        retry_after,
-                        insufficient_quota,
+                        retry_after, limit, ..
                     }) => AttemptOutcome::RateLimited {
-                        limit: if insufficient_quota {
-                            LimitKind::Other
-                        } else {
-                            LimitKind::Rpm
-                        },
+                        limit,
                         retry_after_ns: retry_after.map(nanos),
                     },
                     Some(Answer::Failed { status }) => AttemptOutcome::ServerError { status },
@@ -806,9 +804,16 @@ fn classify_head(response: &Response) -> (Answer, bool) {
                 .extensions()
                 .get::<Exhausted>()
                 .is_some_and(|Exhausted(kind)| kind == "insufficient_quota");
+            // Set on every 429 the server writes; another (a handler's own) counts as `Other`.
+            let limit = response
+                .extensions()
+                .get::<LimitKind>()
+                .copied()
+                .unwrap_or(LimitKind::Other);
             Answer::RateLimited {
                 retry_after,
                 insufficient_quota,
+                limit,
             }
         }
         status => Answer::Failed { status },
@@ -826,6 +831,7 @@ mod tests {
         Answer::RateLimited {
             retry_after: Some(MS * retry_after_ms as u32),
             insufficient_quota: false,
+            limit: LimitKind::Rpm,
         }
     }
 
@@ -917,6 +923,7 @@ mod tests {
         let quota = Answer::RateLimited {
             retry_after: None,
             insufficient_quota: true,
+            limit: LimitKind::Other,
         };
         attempt(&grader, 0, "k", 1, quota);
         attempt(&grader, 20, "k", 1, quota);

@@ -268,21 +268,7 @@ impl AttemptServer for ModelServer {
                             limited.retry_after_seconds,
                             limited.retry_after_ms,
                         );
-                        let limit = if limited.scripted {
-                            LimitKind::Other
-                        } else if limited.rejection.is_request_too_large() {
-                            LimitKind::TooLarge
-                        } else {
-                            // Exhaustive: a new kind of limit must be named in the trace, not
-                            // counted as some other 429.
-                            match limited.rejection.kind {
-                                quota::LimitKind::Rpm => LimitKind::Rpm,
-                                quota::LimitKind::Rpd => LimitKind::Rpd,
-                                quota::LimitKind::Tpm => LimitKind::Tpm,
-                                quota::LimitKind::Tpd => LimitKind::Tpd,
-                                quota::LimitKind::Ipm => LimitKind::Ipm,
-                            }
-                        };
+                        let limit = LimitKind::of_refusal(&limited);
                         *outcome = Outcome::error(429, headers, "rate_limit_exceeded");
                         Response {
                             record: AttemptOutcome::RateLimited {

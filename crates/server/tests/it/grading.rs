@@ -311,3 +311,35 @@ async fn a_client_that_hangs_up_while_served_is_graded_as_abandoned() {
     assert_eq!(records[0].outcome, results::AttemptOutcome::Timeout);
     server.shutdown().await.unwrap();
 }
+
+/// A 429 is recorded under the limit that refused it, as the simulator records it, so a real
+/// client's report breaks rejections down as its simulated model's does.
+#[tokio::test]
+async fn a_rejection_is_recorded_under_the_limit_that_refused_it() {
+    // 100 requests but 12 tokens a minute: two requests charged 5 tokens each fit, the third
+    // is refused by the TPM.
+    let catalog: toml::Table =
+        toml::from_str("[models.gpt-4o.tiers]\ntier-1 = { rpm = 100, tpm = 12 }\n").unwrap();
+    let client = Scripted::with_config(ServerConfig {
+        catalog: Some(catalog),
+        ..two_rpm_config()
+    });
+    let key = "sk-tokens-000000002";
+    assert_eq!(client.send(key, "one", None).await.0, 200);
+    assert_eq!(client.send(key, "two", None).await.0, 200);
+    assert_eq!(client.send(key, "three", None).await.0, 429);
+    // And an RPM refusal on the default config, for contrast.
+    let rpm = Scripted::new();
+    for prompt in ["one", "two", "three"] {
+        rpm.send(key, prompt, None).await;
+    }
+    let by_limit = |grader: &Grader| aggregated(grader).rejections;
+    assert_eq!(
+        by_limit(&client.grader).into_iter().collect::<Vec<_>>(),
+        [("tpm".to_owned(), 1)]
+    );
+    assert_eq!(
+        by_limit(&rpm.grader).into_iter().collect::<Vec<_>>(),
+        [("rpm".to_owned(), 1)]
+    );
+}
