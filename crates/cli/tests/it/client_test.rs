@@ -1,16 +1,20 @@
 //! `ratelab test`: the python-openai example's polite client passes (exit 0) and its stormy
-//! client fails the gate (exit 1), exactly as the README's command runs them; a failing or
-//! hanging COMMAND gives exit 3, bad input exit 2; a piped stderr gets no progress line.
+//! client fails the gate (exit 1), the node-openai example's SDK defaults and the rust-hyper
+//! example's own policy pass, exactly as the README's commands run them; a failing or hanging
+//! COMMAND gives exit 3, bad input exit 2; a piped stderr gets no progress line.
 
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::{assert_exit, fixture, ratelab, scratch_dir};
+use crate::{assert_exit, fixture, ratelab, repository_root, scratch_dir};
 
 const EXAMPLE_SCENARIO: &str = "examples/python-openai/scenario.toml";
 const EXAMPLE_APP: &str = "examples/python-openai/app.py";
+const NODE_EXAMPLE_DIR: &str = "examples/node-openai";
+const RUST_EXAMPLE_SCENARIO: &str = "examples/rust-hyper/scenario.toml";
 
 /// Fails (never skips) when the example's Python dependencies are missing: CI must run it.
 fn require_python_example_dependencies() {
@@ -26,6 +30,55 @@ fn require_python_example_dependencies() {
         Err(error) => panic!(
             "the python-openai example needs python3, which cannot be run ({error}); install Python 3 and run `bash .ci/test`"
         ),
+    }
+}
+
+/// Fails (never skips) when Node.js or the node-openai example's `openai` package is missing.
+fn require_node_example_dependencies() {
+    // From the example's folder, as app.mjs resolves it: its own node_modules.
+    let probe = Command::new("node")
+        .args(["-e", "require.resolve('openai')"])
+        .current_dir(repository_root().join(NODE_EXAMPLE_DIR))
+        .output();
+    match probe {
+        Ok(output) if output.status.success() => {}
+        Ok(output) => {
+            // Node prints a stack; its `Error: Cannot find module 'openai'` line says enough.
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            let reason = stderr
+                .lines()
+                .find(|line| line.starts_with("Error"))
+                .unwrap_or(stderr.trim());
+            panic!(
+                "the node-openai example needs the `openai` npm package in {NODE_EXAMPLE_DIR}/node_modules ({reason}); run `bash .ci/test`, which installs it with npm ci"
+            )
+        }
+        Err(error) => panic!(
+            "the node-openai example needs node, which cannot be run ({error}); install Node.js and npm and run `bash .ci/test`"
+        ),
+    }
+}
+
+/// The rust-hyper example's binary, which `cargo test` builds beside `ratelab` (an example of
+/// this package); fails when it is missing or older than its source, naming the build command.
+fn rust_example_binary() -> PathBuf {
+    let ratelab = PathBuf::from(env!("CARGO_BIN_EXE_ratelab"));
+    let binary = ratelab
+        .parent()
+        .expect("the ratelab binary is in a directory")
+        .join("examples")
+        .join(format!("rust-hyper{}", std::env::consts::EXE_SUFFIX));
+    let source = repository_root().join("examples/rust-hyper/main.rs");
+    let modified =
+        |path: &std::path::Path| std::fs::metadata(path).and_then(|meta| meta.modified());
+    let fix = "`cargo test` builds it unless `--test` picks targets; `cargo build -p ratelab-cli --example rust-hyper` alone does too, and so does `bash .ci/test`";
+    match (modified(&binary), modified(&source)) {
+        (Ok(built), Ok(written)) if built >= written => binary,
+        (Ok(_), _) => panic!(
+            "{} is older than examples/rust-hyper/main.rs: {fix}",
+            binary.display()
+        ),
+        (Err(error), _) => panic!("{} is not built ({error}): {fix}", binary.display()),
     }
 }
 
@@ -99,6 +152,59 @@ fn the_polite_python_client_passes_and_the_stormy_one_fails_the_gate() {
         stdout.contains("it survives, so the declared strategy copes with this traffic"),
         "{stdout}"
     );
+}
+
+/// Runs a one-caller example that must pass (exit 0) and returns its `grading.json`, having
+/// checked what every such example promises: 40 questions, all answered, none retried early.
+#[track_caller]
+fn grade_passing_example(test: &str, scenario: &str, command: &[&str]) -> Value {
+    let out = scratch_dir(test);
+    let mut args = vec!["test", scenario, "--out", out.to_str().unwrap(), "--"];
+    args.extend_from_slice(command);
+    let output = ratelab(&args);
+    assert_exit(&output, 0);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("40 of 40 questions answered"), "{stdout}");
+    let grading = read_json(&out.join("grading.json"));
+    let total = &grading["total"];
+    assert_eq!(total["logical_requests"], 40, "{grading}");
+    assert_eq!(total["succeeded"], 40, "{grading}");
+    assert_eq!(total["gave_up"], 0, "{grading}");
+    assert_eq!(total["early_retries"], 0, "{grading}");
+    grading
+}
+
+#[test]
+fn the_node_client_with_the_sdk_default_retries_passes_the_gate() {
+    require_node_example_dependencies();
+    let scenario = format!("{NODE_EXAMPLE_DIR}/scenario.toml");
+    let app = format!("{NODE_EXAMPLE_DIR}/app.mjs");
+    let grading = grade_passing_example("client-test-node", &scenario, &["node", &app]);
+    let total = &grading["total"];
+    // How many 429s the client meets depends on its speed; what it does with them does not.
+    // The only caller, with one request in flight, retries each 429 once, after the stated
+    // wait, and that retry fits: the SDK's 2 retries are never all needed. Every retry is the
+    // SDK's own (it numbers them in `x-stainless-retry-count`).
+    assert_eq!(total["retries"], total["rate_limited"], "{grading}");
+    assert!(total["max_attempts"].as_u64().unwrap() <= 2, "{grading}");
+    assert_eq!(total["sdk_retry_hints"], total["retries"], "{grading}");
+}
+
+#[test]
+fn the_rust_client_rides_out_the_scripted_5xx_and_the_limit() {
+    let binary = rust_example_binary();
+    let grading = grade_passing_example(
+        "client-test-rust",
+        RUST_EXAMPLE_SCENARIO,
+        &[binary.to_str().unwrap()],
+    );
+    let total = &grading["total"];
+    // The first request meets the scripted 503 and 500 and succeeds at its third attempt; each
+    // 429 after it is retried once (how many there are depends on the client's speed).
+    assert_eq!(total["max_attempts"], 3, "{grading}");
+    let retries = total["retries"].as_u64().unwrap();
+    let rate_limited = total["rate_limited"].as_u64().unwrap();
+    assert_eq!(retries, rate_limited + 2, "{grading}");
 }
 
 #[test]
