@@ -38,7 +38,8 @@ pub enum PlanError {
 /// Where the planner stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Stage {
-    Grid,
+    /// Probing the grid's factor of this index, for every (rule, tier) that has not failed yet.
+    Grid(usize),
     Bisecting,
     Done,
 }
@@ -56,6 +57,10 @@ pub struct Planner {
     bisections: Vec<Option<Bisection>>,
     /// Breaking points of the plan's rule, once known.
     breaking: Vec<Option<BreakingPoint>>,
+    /// By rule, then tier: whether a grid factor has failed. Larger factors are not probed: a
+    /// tier that fails at a factor is taken to fail at every larger one (the bisection's own
+    /// assumption), and overloaded runs are the most expensive of a plan.
+    failed: Vec<Vec<bool>>,
     stage: Stage,
 }
 
@@ -114,6 +119,7 @@ impl Planner {
             .map(|strategy| criteria(&scenario.expect, &strategy.label))
             .collect();
         let tier_count = spec.tiers.len();
+        let rule_count = spec.rules.len();
         Ok(Planner {
             spec,
             variants,
@@ -122,7 +128,8 @@ impl Planner {
             runs: BTreeMap::new(),
             bisections: vec![None; tier_count],
             breaking: vec![None; tier_count],
-            stage: Stage::Grid,
+            failed: vec![vec![false; tier_count]; rule_count],
+            stage: Stage::Grid(0),
         })
     }
 
@@ -134,53 +141,85 @@ impl Planner {
     /// The probes of the next round, in the order their summaries are to be recorded; empty
     /// when the plan is complete.
     pub fn next_round(&mut self) -> Vec<Probe> {
-        match self.stage {
-            Stage::Grid => {
-                let mut probes = Vec::new();
-                for rule in 0..self.spec.rules.len() {
-                    for tier in 0..self.spec.tiers.len() {
-                        for &growth in &self.spec.growth {
-                            probes.extend(self.cell_probes(rule, tier, growth));
+        loop {
+            match self.stage {
+                Stage::Grid(index) => {
+                    let Some(&growth) = self.spec.growth.get(index) else {
+                        self.start_bisections();
+                        continue;
+                    };
+                    let mut probes = Vec::new();
+                    for rule in 0..self.spec.rules.len() {
+                        for tier in 0..self.spec.tiers.len() {
+                            if !self.failed[rule][tier] {
+                                probes.extend(self.cell_probes(rule, tier, growth));
+                            }
                         }
                     }
-                }
-                probes
-            }
-            Stage::Bisecting => {
-                let mut probes = Vec::new();
-                for tier in 0..self.spec.tiers.len() {
-                    if let Some(growth) = self.bisections[tier].and_then(|b| b.next_probe()) {
-                        probes.extend(self.cell_probes(0, tier, growth));
+                    if probes.is_empty() {
+                        self.stage = Stage::Grid(index + 1);
+                        continue;
                     }
+                    return probes;
                 }
-                if probes.is_empty() {
-                    self.stage = Stage::Done;
+                Stage::Bisecting => {
+                    let mut probes = Vec::new();
                     for tier in 0..self.spec.tiers.len() {
-                        if let Some(bisection) = self.bisections[tier].take() {
-                            self.breaking[tier] = Some(bisection.result());
+                        if let Some(growth) = self.bisections[tier].and_then(|b| b.next_probe()) {
+                            probes.extend(self.cell_probes(0, tier, growth));
                         }
                     }
+                    if probes.is_empty() {
+                        self.stage = Stage::Done;
+                        for tier in 0..self.spec.tiers.len() {
+                            if let Some(bisection) = self.bisections[tier].take() {
+                                self.breaking[tier] = Some(bisection.result());
+                            }
+                        }
+                    }
+                    return probes;
                 }
-                probes
+                Stage::Done => return Vec::new(),
             }
-            Stage::Done => Vec::new(),
         }
+    }
+
+    /// After the grid: a bisection for every tier of the plan's rule that failed on it.
+    fn start_bisections(&mut self) {
+        for tier in 0..self.spec.tiers.len() {
+            let grid: Vec<(Growth, bool)> = self
+                .probed_growths(0, tier)
+                .into_iter()
+                .filter(|growth| self.spec.growth.contains(growth))
+                .map(|growth| (growth, self.meets(0, tier, growth)))
+                .collect();
+            match grid_bisection(&grid, self.spec.precision) {
+                Ok(point) => self.breaking[tier] = Some(point),
+                Err(bisection) => self.bisections[tier] = Some(bisection),
+            }
+        }
+        self.stage = Stage::Bisecting;
     }
 
     /// An upper bound of the probes still to run after the current round, for a progress bar.
     pub fn probes_left_estimate(&self) -> u64 {
         let per_cell = (self.spec.scenario.strategies.len() * self.seeds.len()) as u64;
         match self.stage {
-            Stage::Grid => {
+            Stage::Grid(index) => {
                 let largest = self
                     .spec
                     .growth
                     .last()
                     .map_or(0, |growth| growth.thousandths());
                 let steps = bisection_steps(largest, self.spec.precision.thousandths());
-                let grid =
-                    (self.spec.rules.len() * self.spec.tiers.len() * self.spec.growth.len()) as u64;
-                grid * per_cell + self.spec.tiers.len() as u64 * steps * per_cell
+                let open: u64 = self
+                    .failed
+                    .iter()
+                    .flatten()
+                    .filter(|failed| !**failed)
+                    .count() as u64;
+                let growths_left = self.spec.growth.len().saturating_sub(index) as u64;
+                open * growths_left * per_cell + self.spec.tiers.len() as u64 * steps * per_cell
             }
             Stage::Bisecting => self
                 .bisections
@@ -229,20 +268,16 @@ impl Planner {
             self.runs.insert(*probe, summary);
         }
         match self.stage {
-            Stage::Grid => {
-                for tier in 0..self.spec.tiers.len() {
-                    let grid: Vec<(Growth, bool)> = self
-                        .spec
-                        .growth
-                        .iter()
-                        .map(|&growth| (growth, self.meets(0, tier, growth)))
-                        .collect();
-                    match grid_bisection(&grid, self.spec.precision) {
-                        Ok(point) => self.breaking[tier] = Some(point),
-                        Err(bisection) => self.bisections[tier] = Some(bisection),
+            Stage::Grid(index) => {
+                let growth = self.spec.growth[index];
+                for rule in 0..self.spec.rules.len() {
+                    for tier in 0..self.spec.tiers.len() {
+                        if !self.failed[rule][tier] && !self.meets(rule, tier, growth) {
+                            self.failed[rule][tier] = true;
+                        }
                     }
                 }
-                self.stage = Stage::Bisecting;
+                self.stage = Stage::Grid(index + 1);
             }
             Stage::Bisecting => {
                 let probed: Vec<(usize, Growth)> = probes
@@ -349,10 +384,10 @@ impl Planner {
             return point;
         }
         let grid: Vec<(Growth, bool)> = self
-            .spec
-            .growth
-            .iter()
-            .map(|&growth| (growth, self.meets(rule, tier, growth)))
+            .probed_growths(rule, tier)
+            .into_iter()
+            .filter(|growth| self.spec.growth.contains(growth))
+            .map(|growth| (growth, self.meets(rule, tier, growth)))
             .collect();
         grid_bisection(&grid, self.spec.precision).unwrap_or_else(|bisection| bisection.result())
     }

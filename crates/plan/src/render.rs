@@ -48,7 +48,7 @@ pub fn terminal(plan: &Plan) -> String {
     let rule = &plan.rules[0];
     let _ = writeln!(
         out,
-        "{} on {}: {} x {}, {} simulations (ok: the best strategy meets the criterion; success, p99)",
+        "{} on {}: {} x {}, {} simulations (ok: the best strategy meets the criterion; success, p99; skipped: failed at a smaller factor)",
         plan.scenario.name,
         plan.scenario.model,
         counted(plan.strategies.len(), "strategy", "strategies"),
@@ -64,7 +64,7 @@ pub fn terminal(plan: &Plan) -> String {
     for (tier, tier_plan) in plan.tiers.iter().zip(&rule.tiers) {
         let _ = write!(out, "{tier:tier_width$}");
         for &growth in &plan.growth {
-            let text = grid_cell(rule, tier, growth).map_or("-".to_owned(), cell_text);
+            let text = grid_cell(rule, tier, growth).map_or(SKIPPED.to_owned(), cell_text);
             let _ = write!(out, "  {text:<16}");
         }
         let _ = writeln!(
@@ -79,6 +79,9 @@ pub fn terminal(plan: &Plan) -> String {
     }
     out
 }
+
+/// A grid cell not run: the tier failed at a smaller factor (see `Planner`).
+const SKIPPED: &str = "-- skipped";
 
 /// `1 seed`, `3 seeds`.
 fn counted(count: usize, one: &str, many: &str) -> String {
@@ -130,7 +133,7 @@ pub fn markdown(plan: &Plan) -> String {
         for (tier, tier_plan) in plan.tiers.iter().zip(&rule.tiers) {
             let _ = write!(out, "| {tier} |");
             for &growth in &plan.growth {
-                let text = grid_cell(rule, tier, growth).map_or("-".to_owned(), |cell| {
+                let text = grid_cell(rule, tier, growth).map_or(SKIPPED.to_owned(), |cell| {
                     let text = cell_text(cell);
                     if cell.meets {
                         format!("✅ {}", &text[3..])
