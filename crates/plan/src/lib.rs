@@ -62,6 +62,7 @@
 
 mod bisect;
 mod growth;
+mod html;
 pub mod judge;
 mod plan;
 mod planner;
@@ -74,9 +75,10 @@ pub use growth::{
     GroupScaling, Growth, GrowthError, MAX_GROWTH, check_growable, parse_growth, parse_growth_list,
     scale, scaling_rules,
 };
+pub use html::html;
 pub use plan::{
     Cell, CheapestTier, MonthlyCost, PLAN_FORMAT_VERSION, Plan, PlanScenario, PlanStrategy,
-    PlanVerdict, RulePlan, TierPlan, rule_name,
+    PlanVerdict, RulePlan, TierLimits, TierPlan, rule_name,
 };
 pub use planner::{PlanError, Planner};
 pub use probe::{LIMIT_KINDS, Probe, RunSummary, Utilisation};

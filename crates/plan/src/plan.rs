@@ -127,6 +127,8 @@ pub struct Cell {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TierPlan {
     pub tier: String,
+    /// The tier's limits for the scenario's model: `rpm`, `tpm`, `rpd`, `tpd` (absent: none).
+    pub limits: TierLimits,
     /// The largest growth it sustains (bisected under the plan's rule; from the grid under the
     /// others).
     pub breaking_point: BreakingPoint,
@@ -143,6 +145,19 @@ pub struct TierPlan {
     pub paced_sustains: Option<Growth>,
     /// The same for strategies that only retry.
     pub retries_alone_sustain: Option<Growth>,
+}
+
+/// A tier's limits for the scenario's model.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct TierLimits {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rpm: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tpm: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rpd: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tpd: Option<u64>,
 }
 
 /// The cheapest tier at one growth factor.
@@ -216,11 +231,19 @@ pub(crate) fn rule_plan(planner: &Planner, rule: usize) -> RulePlan {
             .into_iter()
             .filter_map(|growth| planner.cell(rule, tier, growth))
             .collect();
-        tiers.push(tier_plan(
+        let mut plan = tier_plan(
             planner.breaking_point(rule, tier),
             &tier_cells,
             &spec.tiers[tier],
-        ));
+        );
+        let limits = planner.limits(rule, tier);
+        plan.limits = TierLimits {
+            rpm: limits.rpm,
+            tpm: limits.tpm,
+            rpd: limits.rpd,
+            tpd: limits.tpd,
+        };
+        tiers.push(plan);
         cells.extend(tier_cells);
     }
     let cheapest = spec
@@ -288,6 +311,7 @@ fn tier_plan(breaking_point: BreakingPoint, cells: &[Cell], tier: &str) -> TierP
     };
     TierPlan {
         tier: tier.to_owned(),
+        limits: TierLimits::default(),
         breaking_point,
         binding_limit,
         utilisation: sustained.map(|cell| cell.utilisation).unwrap_or_default(),

@@ -392,6 +392,11 @@ impl Planner {
         grid_bisection(&grid, self.spec.precision).unwrap_or_else(|bisection| bisection.result())
     }
 
+    /// The limits of `tier` under `rule` at the start of a run.
+    pub(crate) fn limits(&self, rule: usize, tier: usize) -> &quota::LimitSet {
+        &self.variants[rule][tier].limits
+    }
+
     /// The seeds the plan ran.
     pub fn seeds(&self) -> &[u64] {
         &self.seeds

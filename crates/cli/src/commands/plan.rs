@@ -146,12 +146,18 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
     let files = [
         ("plan.json", plan::plan_json(&plan)),
         ("plan.md", plan::markdown(&plan)),
+        ("index.html", plan::html(&plan)),
     ];
     for (name, text) in &files {
         let path = out.join(name);
         std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
     }
-    crate::out!("wrote {} files to {}\n", files.len(), out.display())?;
+    crate::out!(
+        "wrote {} files to {} (open {})\n",
+        files.len(),
+        out.display(),
+        out.join("index.html").display()
+    )?;
     Ok(Outcome::Success)
 }
 

@@ -104,6 +104,13 @@ fn rpm_bound_traffic_needs_tier_4_at_one_and_a_half_times_tier_2s_rpm() {
     assert_eq!(cost["paid_usd"], 50);
     assert_eq!(cost["days_since_first_payment"], 7);
     assert!(dir.join("rpm/plan.md").exists());
+    // The page: the grid coloured by verdict, and the recommended tier's limits over time.
+    let page = std::fs::read_to_string(dir.join("rpm/index.html")).unwrap();
+    assert!(page.contains("<td class=\"meets\">100.0%"), "{page}");
+    assert!(page.contains("<td class=\"fails\">80.0%"), "{page}");
+    assert!(page.contains("tier-2 at 1x: use of its limits"), "{page}");
+    assert_eq!(page.matches("<svg").count(), 1);
+    assert!(!page.contains("<script"));
 }
 
 #[test]
