@@ -7,7 +7,7 @@ use std::fmt::Write;
 
 use plotters::prelude::*;
 
-use crate::plan::{Cell, Plan, TierPlan, dollars, thousands};
+use crate::plan::{COST_COLUMNS, Cell, Plan, TierPlan};
 
 /// Escapes text for HTML.
 fn escape(text: &str) -> String {
@@ -76,27 +76,17 @@ pub fn html(plan: &Plan) -> String {
         }
         out.push_str("</table>\n");
     }
-    out.push_str("<h2>Monthly cost at list prices (30 days)</h2>\n<table><tr><th>growth</th><th>tier</th><th>requests</th><th>input tokens</th><th>cached</th><th>output tokens</th><th>cost</th><th>spend cap</th><th>qualifies with</th></tr>\n");
+    out.push_str("<h2>Monthly cost at list prices (30 days)</h2>\n<table><tr>");
+    for column in COST_COLUMNS {
+        let _ = write!(out, "<th>{column}</th>");
+    }
+    out.push_str("</tr>\n");
     for row in &plan.cost {
-        let _ = writeln!(
-            out,
-            "<tr><td>{}</td><td>{}{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>${}</td><td>${}{}</td><td>{}</td></tr>",
-            row.growth,
-            escape(&row.tier),
-            if row.tier_meets {
-                ""
-            } else {
-                " (does not meet)"
-            },
-            thousands(row.requests),
-            thousands(row.input_tokens),
-            thousands(row.cached_input_tokens),
-            thousands(row.output_tokens),
-            dollars(row.usd),
-            thousands(row.spend_cap_usd),
-            if row.exceeds_cap { " (exceeded)" } else { "" },
-            escape(&row.qualification)
-        );
+        out.push_str("<tr>");
+        for column in row.columns() {
+            let _ = write!(out, "<td>{}</td>", escape(&column));
+        }
+        out.push_str("</tr>\n");
     }
     out.push_str("</table>\n");
     if let Some((cell, tier_plan)) = recommended(plan) {
@@ -118,18 +108,7 @@ fn cell_html(cell: Option<&Cell>) -> String {
         return "<td class=\"skipped\">skipped<br><small>failed at a smaller factor</small></td>"
             .to_owned();
     };
-    let best = cell
-        .strategies
-        .iter()
-        .find(|strategy| strategy.strategy == cell.best);
-    let success = best.map_or("-".to_owned(), |best| {
-        report::units::percent(best.success.mean)
-    });
-    let p99 = best
-        .and_then(|best| best.p99_s)
-        .map_or("n/a".to_owned(), |p99| {
-            report::units::latency((p99.mean * 1e6).round() as u64)
-        });
+    let (success, p99) = cell.best_numbers();
     format!(
         "<td class=\"{}\">{success}<br><small>p99 {p99}</small></td>",
         if cell.meets { "meets" } else { "fails" }

@@ -220,6 +220,67 @@ pub struct MonthlyCost {
     pub days_since_first_payment: Option<u32>,
 }
 
+/// The header of a cost table, the columns of [`MonthlyCost::columns`].
+pub const COST_COLUMNS: [&str; 9] = [
+    "growth",
+    "tier",
+    "requests",
+    "input tokens",
+    "cached",
+    "output tokens",
+    "cost",
+    "spend cap",
+    "qualifies with",
+];
+
+impl MonthlyCost {
+    /// The row as people read it, in [`COST_COLUMNS`] order, for every renderer.
+    pub fn columns(&self) -> [String; 9] {
+        [
+            self.growth.to_string(),
+            format!(
+                "{}{}",
+                self.tier,
+                if self.tier_meets {
+                    ""
+                } else {
+                    " (does not meet)"
+                }
+            ),
+            thousands(self.requests),
+            thousands(self.input_tokens),
+            thousands(self.cached_input_tokens),
+            thousands(self.output_tokens),
+            format!("${}", dollars(self.usd)),
+            format!(
+                "${}{}",
+                thousands(self.spend_cap_usd),
+                if self.exceeds_cap { " (exceeded)" } else { "" }
+            ),
+            self.qualification.clone(),
+        ]
+    }
+}
+
+impl Cell {
+    /// The best strategy's mean success and p99 as people read them: (`99.9%`, `1.20s`).
+    pub fn best_numbers(&self) -> (String, String) {
+        let best = self
+            .strategies
+            .iter()
+            .find(|strategy| strategy.strategy == self.best);
+        let success = best.map_or("-".to_owned(), |best| {
+            report::units::percent(best.success.mean)
+        });
+        let p99 = best
+            .and_then(|best| best.p99_s)
+            .map_or("n/a".to_owned(), |p99| {
+                report::units::latency((p99.mean * 1e6).round() as u64)
+            });
+        (success, p99)
+    }
+}
+
 /// The plan under rule index `rule`.
 pub(crate) fn rule_plan(planner: &Planner, rule: usize) -> RulePlan {
     let spec = planner.spec();

@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use crate::plan::{Cell, Plan, RulePlan, dollars, thousands};
+use crate::plan::{COST_COLUMNS, Cell, Plan, RulePlan};
 
 /// `plan.json`: the plan, pretty-printed, with a final newline.
 pub fn plan_json(plan: &Plan) -> String {
@@ -16,18 +16,7 @@ pub fn plan_json(plan: &Plan) -> String {
 
 /// A grid cell in a few characters: `ok 99.9% 1.20s`, `-- 64.9% 6m05s`.
 fn cell_text(cell: &Cell) -> String {
-    let best = cell
-        .strategies
-        .iter()
-        .find(|strategy| strategy.strategy == cell.best);
-    let success = best.map_or("-".to_owned(), |best| {
-        report::units::percent(best.success.mean)
-    });
-    let p99 = best
-        .and_then(|best| best.p99_s)
-        .map_or("n/a".to_owned(), |p99| {
-            report::units::latency((p99.mean * 1e6).round() as u64)
-        });
+    let (success, p99) = cell.best_numbers();
     format!("{} {success} {p99}", if cell.meets { "ok" } else { "--" })
 }
 
@@ -180,27 +169,17 @@ pub fn markdown(plan: &Plan) -> String {
         );
     }
     out.push_str("\nPer-minute limits: the busiest minute admitted; per-day limits: the run's average rate over a whole day.\n\n");
-    out.push_str("## Monthly cost at list prices (30 days)\n\n| growth | tier | requests | input tokens | cached | output tokens | cost | spend cap | qualifies with |\n|:--|:--|--:|--:|--:|--:|--:|--:|:--|\n");
+    out.push_str("## Monthly cost at list prices (30 days)\n\n|");
+    for column in COST_COLUMNS {
+        let _ = write!(out, " {column} |");
+    }
+    out.push_str("\n|:--|:--|--:|--:|--:|--:|--:|--:|:--|\n");
     for row in &plan.cost {
-        let _ = writeln!(
-            out,
-            "| {} | {}{} | {} | {} | {} | {} | ${} | ${}{} | {} |",
-            row.growth,
-            row.tier,
-            if row.tier_meets {
-                ""
-            } else {
-                " (does not meet)"
-            },
-            thousands(row.requests),
-            thousands(row.input_tokens),
-            thousands(row.cached_input_tokens),
-            thousands(row.output_tokens),
-            dollars(row.usd),
-            thousands(row.spend_cap_usd),
-            if row.exceeds_cap { " (exceeded)" } else { "" },
-            row.qualification
-        );
+        out.push('|');
+        for column in row.columns() {
+            let _ = write!(out, " {} |", column.replace('|', "\\|"));
+        }
+        out.push('\n');
     }
     out.push_str("\n## How the traffic grows\n\n| client group | what grows |\n|:--|:--|\n");
     for scaling in &plan.scaling {
