@@ -89,10 +89,10 @@ pub fn markdown(plan: &Plan) -> String {
     }
     let _ = writeln!(
         out,
-        "\nModel {}; {} strategies on {} seeds per cell ({}); {} simulations; breaking points bisected to {}.\n",
+        "\nModel {}; {} on {} per cell ({}); {} simulations; breaking points bisected to {}.\n",
         plan.scenario.model,
-        plan.strategies.len(),
-        plan.seeds.len(),
+        counted(plan.strategies.len(), "strategy", "strategies"),
+        counted(plan.seeds.len(), "seed", "seeds"),
         if plan.judged_by == "interval" {
             "a cell meets the criterion when the worse end of its 95% interval does"
         } else {
