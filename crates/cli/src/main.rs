@@ -26,6 +26,8 @@ Examples:
   ratelab run scenarios/traffic-spike.toml
   # The same workload with strategies of your choice (see `ratelab strategies`)
   ratelab run scenarios/traffic-spike.toml --strategy openai-python@2.52 --strategy full-jitter
+  # Which tier the traffic needs as it grows 1x to 5x, and what it costs; writes reports/capacity-plan-plan/
+  ratelab plan scenarios/capacity-plan.toml
   # Gate CI on each scenario's [expect] table
   ratelab check scenarios/*.toml --junit junit.xml
   # A mock OpenAI server on a free port; point OPENAI_BASE_URL at the address it prints
@@ -59,6 +61,9 @@ enum Command {
     Schema(commands::schema::Args),
     /// List the retry strategies: parameters, defaults and the source of each formula.
     Strategies(commands::strategies::Args),
+    /// Which tier the scenario's traffic needs as it grows, where each tier breaks, and what a
+    /// month costs: sweeps tiers x growth factors x strategies x seeds.
+    Plan(commands::plan::Args),
     /// Run scenarios and check their [expect] thresholds: exit 0 if all pass, 1 if any fails
     /// (only strategies named in [expect] gate count, when it names some).
     Check(commands::check::Args),
@@ -81,6 +86,7 @@ fn main() -> ExitCode {
         Command::Validate(args) => commands::validate::run(args),
         Command::Schema(args) => commands::schema::run(args),
         Command::Strategies(args) => commands::strategies::run(args),
+        Command::Plan(args) => commands::plan::run(args),
         Command::Check(args) => commands::check::run(args),
         Command::Diff(args) => commands::diff::run(args),
         Command::Report(args) => commands::report::run(args),

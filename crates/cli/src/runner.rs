@@ -50,49 +50,23 @@ pub fn simulate_seeds(
     // The pairs left for the workers: seed-major, skipping the first seed when it already ran.
     let first_pair = if first_seed.is_some() { run_count } else { 0 };
     let pair_count = run_count * seed_list.len();
-    let next = AtomicUsize::new(first_pair);
-    let results: Mutex<Vec<(usize, Result<PairResult, sim::SimError>)>> = Mutex::new(Vec::new());
-    let work = || {
-        let mut mine = Vec::new();
-        loop {
-            let pair = next.fetch_add(1, Ordering::Relaxed);
-            if pair >= pair_count {
-                break;
+    let results = map_in_order(pair_count - first_pair, jobs, &|index| {
+        let pair = first_pair + index;
+        let (seed_index, run_index) = (pair / run_count, pair % run_count);
+        sim::simulate_run(&scenarios[seed_index], run_index, &mut |_| {}).map(|result| {
+            if seed_index == 0 {
+                PairResult::Full(Box::new(result))
+            } else {
+                PairResult::Headline(SeedValues::of(&result))
             }
-            let (seed_index, run_index) = (pair / run_count, pair % run_count);
-            let result =
-                sim::simulate_run(&scenarios[seed_index], run_index, &mut |_| {}).map(|result| {
-                    if seed_index == 0 {
-                        PairResult::Full(Box::new(result))
-                    } else {
-                        PairResult::Headline(SeedValues::of(&result))
-                    }
-                });
-            mine.push((pair, result));
-        }
-        // A poisoned lock means another worker panicked; its panic is re-raised by the scope.
-        if let Ok(mut results) = results.lock() {
-            results.extend(mine);
-        }
-    };
-    let workers = jobs
-        .max(1)
-        .min(pair_count.saturating_sub(first_pair).max(1));
-    std::thread::scope(|scope| {
-        for _ in 1..workers {
-            scope.spawn(work);
-        }
-        work();
+        })
     });
-    let mut results = results
-        .into_inner()
-        .unwrap_or_else(|poison| poison.into_inner());
-    results.sort_by_key(|(pair, _)| *pair);
 
     let mut runs: Vec<RunResult> = first_seed.map(|report| report.runs).unwrap_or_default();
     let mut headline: Vec<Vec<SeedValues>> =
         runs.iter().map(|run| vec![SeedValues::of(run)]).collect();
-    for (pair, result) in results {
+    for (index, result) in results.into_iter().enumerate() {
+        let pair = first_pair + index;
         match result? {
             PairResult::Full(run) => {
                 headline.push(vec![SeedValues::of(&run)]);
@@ -112,6 +86,47 @@ pub fn simulate_seeds(
         runs,
         tested: None,
     })
+}
+
+/// Runs `task(index)` for every index below `count` on up to `jobs` threads (at least one) and
+/// returns the results in index order, whatever order the threads finished in.
+///
+/// Workers take the next index from a shared counter, so a slow task never holds up the others;
+/// each keeps its results with their indexes, and they are sorted back before anyone reads
+/// them. A panicking task is re-raised when the threads are joined.
+pub fn map_in_order<R: Send>(
+    count: usize,
+    jobs: usize,
+    task: &(dyn Fn(usize) -> R + Sync),
+) -> Vec<R> {
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<(usize, R)>> = Mutex::new(Vec::with_capacity(count));
+    let work = || {
+        let mut mine = Vec::new();
+        loop {
+            let index = next.fetch_add(1, Ordering::Relaxed);
+            if index >= count {
+                break;
+            }
+            mine.push((index, task(index)));
+        }
+        // A poisoned lock means another worker panicked; its panic is re-raised by the scope.
+        if let Ok(mut results) = results.lock() {
+            results.extend(mine);
+        }
+    };
+    let workers = jobs.max(1).min(count.max(1));
+    std::thread::scope(|scope| {
+        for _ in 1..workers {
+            scope.spawn(work);
+        }
+        work();
+    });
+    let mut results = results
+        .into_inner()
+        .unwrap_or_else(|poison| poison.into_inner());
+    results.sort_by_key(|(index, _)| *index);
+    results.into_iter().map(|(_, result)| result).collect()
 }
 
 /// The default thread count: what the machine offers, or one when it cannot say.

@@ -36,7 +36,7 @@ pub use faults::{
     validate_script,
 };
 pub use latency::{LatencyConfig, LatencyNanos, LatencyPlan};
-pub use pricing::{Price, PriceTable};
+pub use pricing::{PRICES_DATE, Price, PriceTable};
 pub use server::{
     Admission, Caller, Cost, LateFault, RateLimited, Refusal, Reply, RequestLimits, RouteId,
     ServerModel, build_catalog,

@@ -15,9 +15,15 @@ pub struct Price {
     pub input_per_million_usd: f64,
     #[serde(default)]
     pub output_per_million_usd: f64,
+    /// Input tokens served from the prompt cache; unset: not known, billed as plain input.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cached_input_per_million_usd: Option<f64>,
 }
 
-/// (model, input, output) in US dollars per million tokens.
+/// When the built-in prices were last checked against their sources.
+pub const PRICES_DATE: &str = "2026-11";
+
+/// (model, input, output, cached input) in US dollars per million tokens.
 ///
 /// Checked in November 2026 against stored copies of public pages; OpenAI's own pricing page
 /// (platform.openai.com/docs/pricing) was not among them, so each figure rests on secondary
@@ -39,16 +45,20 @@ pub struct Price {
 /// - text-embedding-3-small 0.02, -3-large 0.13, ada-002 0.10 (input only):
 ///   tokenmix.ai/blog/openai-embedding-pricing (April 2026), embeddingcost.com/openai
 ///   (May 2026), and the January 2024 launch prices per thousand (0.00002, 0.00013, 0.0001).
-const BUILTIN: &[(&str, f64, f64)] = &[
-    ("gpt-4o", 2.50, 10.00),
-    ("gpt-4o-mini", 0.15, 0.60),
-    ("gpt-4.1", 2.00, 8.00),
-    ("gpt-4.1-long-context", 2.00, 8.00),
-    ("gpt-3.5-turbo", 0.50, 1.50),
-    ("gpt-4", 30.00, 60.00),
-    ("text-embedding-3-small", 0.02, 0.0),
-    ("text-embedding-3-large", 0.13, 0.0),
-    ("text-embedding-ada-002", 0.10, 0.0),
+/// - Cached input, gpt-4o 1.25 and gpt-4o-mini 0.075 (half the input price):
+///   chatgptpricing-akr.pages.dev/api-pricing (quoting developers.openai.com/api/docs/pricing)
+///   and ai.cloudprice.net's gpt-4o-mini record (cache read 0.075, June 2026). No source for
+///   the other models' cached price was found: they bill cached input as plain input.
+const BUILTIN: &[(&str, f64, f64, Option<f64>)] = &[
+    ("gpt-4o", 2.50, 10.00, Some(1.25)),
+    ("gpt-4o-mini", 0.15, 0.60, Some(0.075)),
+    ("gpt-4.1", 2.00, 8.00, None),
+    ("gpt-4.1-long-context", 2.00, 8.00, None),
+    ("gpt-3.5-turbo", 0.50, 1.50, None),
+    ("gpt-4", 30.00, 60.00, None),
+    ("text-embedding-3-small", 0.02, 0.0, None),
+    ("text-embedding-3-large", 0.13, 0.0, None),
+    ("text-embedding-ada-002", 0.10, 0.0, None),
 ];
 
 /// Prices by model: the built-in figures with the config's overrides on top.
@@ -61,10 +71,11 @@ impl PriceTable {
     pub fn new(overrides: &BTreeMap<String, Price>) -> PriceTable {
         let mut prices: BTreeMap<String, Price> = BUILTIN
             .iter()
-            .map(|&(model, input, output)| {
+            .map(|&(model, input, output, cached_input)| {
                 let price = Price {
                     input_per_million_usd: input,
                     output_per_million_usd: output,
+                    cached_input_per_million_usd: cached_input,
                 };
                 (model.to_owned(), price)
             })
@@ -87,7 +98,13 @@ impl PriceTable {
         self.prices.get(model).copied().unwrap_or(Price {
             input_per_million_usd: 0.0,
             output_per_million_usd: 0.0,
+            cached_input_per_million_usd: None,
         })
+    }
+
+    /// Whether the table lists `model`.
+    pub fn lists(&self, model: &str) -> bool {
+        self.prices.contains_key(model)
     }
 }
 
@@ -98,12 +115,42 @@ impl Price {
             + output_tokens as f64 * self.output_per_million_usd)
             / 1e6
     }
+
+    /// The cost in dollars of `input_tokens` of which `cached_tokens` are served from the prompt
+    /// cache (at the cached-input price, or the input price when it is not known), and
+    /// `output_tokens`.
+    ///
+    /// ```
+    /// let table = model::PriceTable::new(&Default::default());
+    /// let price = table.price("gpt-4o");
+    /// // 1M input, half of it cached at 1.25, and 100k output at 10.00.
+    /// let cost = price.cost_with_cache_usd(1_000_000, 500_000, 100_000);
+    /// assert!((cost - (0.5 * 2.5 + 0.5 * 1.25 + 1.0)).abs() < 1e-9);
+    /// ```
+    pub fn cost_with_cache_usd(
+        &self,
+        input_tokens: u64,
+        cached_tokens: u64,
+        output_tokens: u64,
+    ) -> f64 {
+        let cached_tokens = cached_tokens.min(input_tokens);
+        let cached_price = self
+            .cached_input_per_million_usd
+            .unwrap_or(self.input_per_million_usd);
+        self.cost_usd(input_tokens - cached_tokens, output_tokens)
+            + cached_tokens as f64 * cached_price / 1e6
+    }
 }
 
 /// Checks override values, naming the model and the fix.
 pub fn validate(overrides: &BTreeMap<String, Price>) -> Result<(), String> {
     for (model, price) in overrides {
-        for value in [price.input_per_million_usd, price.output_per_million_usd] {
+        let cached = price.cached_input_per_million_usd.unwrap_or(0.0);
+        for value in [
+            price.input_per_million_usd,
+            price.output_per_million_usd,
+            cached,
+        ] {
             if !(value.is_finite() && value >= 0.0) {
                 return Err(format!(
                     "prices.{model}: {value} is not a non-negative price in dollars per million tokens"
@@ -163,6 +210,7 @@ mod tests {
             Price {
                 input_per_million_usd: 1.0,
                 output_per_million_usd: 2.0,
+                cached_input_per_million_usd: None,
             },
         )]);
         let table = PriceTable::new(&overrides);

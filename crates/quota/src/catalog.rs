@@ -69,6 +69,12 @@ pub struct TierInfo {
     pub qualification: String,
     /// The monthly spend cap in US dollars.
     pub monthly_spend_cap_usd: u64,
+    /// The least paid to OpenAI to qualify, in US dollars; unset: none listed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paid_usd: Option<u64>,
+    /// The fewest days since the first successful payment to qualify; unset: none listed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub days_since_first_payment: Option<u32>,
 }
 
 /// One model's limits: per request (context window, output cap) and per tier (rates).

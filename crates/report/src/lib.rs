@@ -37,7 +37,7 @@ mod markdown;
 mod scoreboard;
 mod side_by_side;
 mod terminal;
-mod units;
+pub mod units;
 mod verdict;
 mod work;
 
@@ -59,7 +59,8 @@ pub use scoreboard::{
 };
 pub use terminal::{Colour, DEFAULT_WIDTH, TableOptions, terminal_table, terminal_table_with};
 pub use verdict::{
-    CheckedScenario, Verdict, VerdictListing, evaluate, verdicts_markdown, verdicts_terminal,
+    CheckedScenario, Verdict, VerdictListing, evaluate, format_value, metric_value,
+    verdicts_markdown, verdicts_terminal,
 };
 pub use work::different_work_warning;
 

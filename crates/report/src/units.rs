@@ -1,7 +1,7 @@
 //! How numbers read in reports: latencies, shares, factors and rates, the same in every format.
 
 /// A latency in microseconds: `850ms`, `12.3s`, `2m05s`.
-pub(crate) fn latency(micros: u64) -> String {
+pub fn latency(micros: u64) -> String {
     let millis = micros / 1_000;
     if micros < 1_000 {
         format!("{micros}µs")
@@ -19,7 +19,7 @@ pub(crate) fn latency(micros: u64) -> String {
 
 /// A point on a time axis, in minutes since the start, as coarse as the axis allows: `45s`,
 /// `2m`, `2m30s`, `6h`, `6h30m`. `axis_minutes` is the axis length.
-pub(crate) fn axis_time(minutes: f64, axis_minutes: f64) -> String {
+pub fn axis_time(minutes: f64, axis_minutes: f64) -> String {
     let seconds = (minutes * 60.0).round().max(0.0) as u64;
     if axis_minutes < 2.0 {
         format!("{seconds}s")
@@ -38,7 +38,7 @@ pub(crate) fn axis_time(minutes: f64, axis_minutes: f64) -> String {
 }
 
 /// A duration in milliseconds, coarser than [`latency`]: `45s`, `3m20s`, `1h05m`.
-pub(crate) fn duration_ms(millis: u64) -> String {
+pub fn duration_ms(millis: u64) -> String {
     let seconds = millis / 1_000;
     if millis < 1_000 {
         format!("{millis}ms")
@@ -52,22 +52,22 @@ pub(crate) fn duration_ms(millis: u64) -> String {
 }
 
 /// A share from 0 to 1 as a percentage with one decimal: `99.2%`.
-pub(crate) fn percent(share: f64) -> String {
+pub fn percent(share: f64) -> String {
     format!("{:.1}%", share * 100.0)
 }
 
 /// A multiplication factor: `1.23x`.
-pub(crate) fn factor(value: f64) -> String {
+pub fn factor(value: f64) -> String {
     format!("{value:.2}x")
 }
 
 /// A rate per minute: `480/min`, `1.2k/min`, `3.4M/min`.
-pub(crate) fn per_minute(value: f64) -> String {
+pub fn per_minute(value: f64) -> String {
     format!("{}/min", compact(value))
 }
 
 /// A count with a k or M suffix past four digits.
-pub(crate) fn compact(value: f64) -> String {
+pub fn compact(value: f64) -> String {
     if value >= 1e6 {
         format!("{:.1}M", value / 1e6)
     } else if value >= 1e4 {
@@ -80,7 +80,7 @@ pub(crate) fn compact(value: f64) -> String {
 }
 
 /// A file-name-safe form of a label: lowercase letters, digits and `-`.
-pub(crate) fn slug(label: &str) -> String {
+pub fn slug(label: &str) -> String {
     let mut slug = String::with_capacity(label.len());
     for character in label.chars() {
         if character.is_ascii_alphanumeric() {

@@ -165,7 +165,7 @@ pub(crate) fn run_verdicts(expectations: &Expectations, run: &RunResult) -> Vec<
 }
 
 /// A run's value of `metric`, in the unit of its thresholds.
-pub(crate) fn metric_value(run: &RunResult, metric: SloMetric) -> Option<f64> {
+pub fn metric_value(run: &RunResult, metric: SloMetric) -> Option<f64> {
     let totals = &run.totals;
     match metric {
         SloMetric::SuccessRate => Some(totals.success_rate()),
@@ -196,7 +196,7 @@ fn missing_value(metric: SloMetric) -> &'static str {
 }
 
 /// A value of `metric` as people read it.
-pub(crate) fn format_value(metric: SloMetric, value: f64) -> String {
+pub fn format_value(metric: SloMetric, value: f64) -> String {
     match metric {
         SloMetric::SuccessRate | SloMetric::RateLimitedShare | SloMetric::StormShare => {
             units::percent(value)

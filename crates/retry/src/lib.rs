@@ -66,7 +66,7 @@ pub use official::{OfficialClient, OfficialClientKind};
 pub use outcome::{Headers, Outcome};
 pub use pacing::{AwsAdaptive, HeaderPacing, LocalTokenBucket};
 pub use registry::{ParamInfo, ParamKind, Params, Registry, StrategyFactory, StrategyInfo};
-pub use spec::{ParamValue, SpecError, StrategySpec};
+pub use spec::{PACING_STRATEGIES, ParamValue, SpecError, StrategySpec};
 pub use wrappers::{Capped, HonourRetryAfter, Stacked};
 
 /// What a strategy says before an attempt is sent.

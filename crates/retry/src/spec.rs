@@ -71,7 +71,29 @@ impl fmt::Display for ParamValue {
     }
 }
 
+/// The built-in strategies that pace sends on the client (`pacing.rs`): they delay a request
+/// before it is sent instead of only reacting to 429s.
+pub const PACING_STRATEGIES: [&str; 3] = ["header-pacing", "token-bucket", "aws-adaptive"];
+
 impl StrategySpec {
+    /// Whether the strategy, or one it wraps, paces sends on the client
+    /// ([`PACING_STRATEGIES`]); otherwise it only retries.
+    ///
+    /// ```
+    /// let paced: retry::StrategySpec = "header-pacing:inner=(openai-python@2.52)".parse().unwrap();
+    /// let retries: retry::StrategySpec = "honour-retry-after:inner=(full-jitter)".parse().unwrap();
+    /// assert!(paced.paces_sends());
+    /// assert!(!retries.paces_sends());
+    /// ```
+    pub fn paces_sends(&self) -> bool {
+        let kind = self.kind.split('@').next().unwrap_or(&self.kind);
+        PACING_STRATEGIES.contains(&kind)
+            || self.params.values().any(|value| match value {
+                ParamValue::Strategy(inner) => inner.paces_sends(),
+                _ => false,
+            })
+    }
+
     /// A spec with no parameters.
     pub fn named(kind: &str) -> StrategySpec {
         StrategySpec {

@@ -28,6 +28,6 @@ pub use model::{
 };
 pub use replay::{RecordedArrival, RecordedTrace, TraceFormat};
 pub use seeds::{MAX_SEEDS, derive_seeds};
-pub use validate::{DEFAULT_STRATEGY, ReadFile, json_schema, parse_scenario};
+pub use validate::{DEFAULT_STRATEGY, ReadFile, json_schema, parse_scenario, server_variant};
 pub use work::{MEMORY_CEILING_BYTES, REQUEST_CEILING, WorkEstimate, estimate_work};
 pub use workload::{ClientId, ClientStream, RequestSpec, StreamPurpose, stream_rng, workload};

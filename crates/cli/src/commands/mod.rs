@@ -3,6 +3,7 @@
 pub mod check;
 pub mod diff;
 pub mod graded;
+pub mod plan;
 pub mod report;
 pub mod run;
 pub mod schema;

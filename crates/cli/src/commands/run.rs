@@ -58,27 +58,7 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         .jobs
         .map_or_else(crate::runner::default_jobs, |jobs| jobs as usize);
     if !args.strategies.is_empty() {
-        let registry = retry::Registry::with_builtins();
-        let entries = args
-            .strategies
-            .iter()
-            .map(|text| {
-                let (label, spec_text) = split_label(text);
-                let spec: retry::StrategySpec = spec_text.parse()?;
-                registry.build(&spec)?;
-                Ok((label.map(str::to_owned), spec))
-            })
-            .collect::<Result<Vec<_>, retry::SpecError>>()
-            .context("--strategy")?;
-        let mut seen = std::collections::BTreeSet::new();
-        for label in entries.iter().filter_map(|(label, _)| label.as_deref()) {
-            anyhow::ensure!(
-                seen.insert(label),
-                "--strategy: the label \"{label}\" is given twice (give each strategy its own label, e.g. --strategy 'ours=full-jitter')"
-            );
-        }
-        // Unlabelled strategies take short names, made unique among the ones given.
-        scenario.strategies = scenario::NamedStrategy::label_all(entries);
+        scenario.strategies = strategies_from_flags(&args.strategies)?;
     }
     let work = scenario::estimate_work(&scenario, seeds);
     if let Some(reason) = work.over_ceiling(jobs as u64)
@@ -127,6 +107,31 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
     )?;
     super::report::write_run_directory(&out, &report)?;
     Ok(Outcome::Success)
+}
+
+/// The strategies of repeated `--strategy [LABEL=]SPEC` flags, each checked by the registry;
+/// unlabelled ones take short names, made unique among the ones given. Shared by `run` and
+/// `plan`.
+pub fn strategies_from_flags(flags: &[String]) -> anyhow::Result<Vec<scenario::NamedStrategy>> {
+    let registry = retry::Registry::with_builtins();
+    let entries = flags
+        .iter()
+        .map(|text| {
+            let (label, spec_text) = split_label(text);
+            let spec: retry::StrategySpec = spec_text.parse()?;
+            registry.build(&spec)?;
+            Ok((label.map(str::to_owned), spec))
+        })
+        .collect::<Result<Vec<_>, retry::SpecError>>()
+        .context("--strategy")?;
+    let mut seen = std::collections::BTreeSet::new();
+    for label in entries.iter().filter_map(|(label, _)| label.as_deref()) {
+        anyhow::ensure!(
+            seen.insert(label),
+            "--strategy: the label \"{label}\" is given twice (give each strategy its own label, e.g. --strategy 'ours=full-jitter')"
+        );
+    }
+    Ok(scenario::NamedStrategy::label_all(entries))
 }
 
 /// Splits `LABEL=SPEC` into its label and spec; a plain spec has no label. A spec never has an

@@ -3,6 +3,7 @@
 mod check;
 mod client_test;
 mod conformance;
+mod plan;
 mod report;
 mod scenarios;
 mod seeds;

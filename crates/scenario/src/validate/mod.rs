@@ -330,41 +330,10 @@ impl Validator<'_, '_> {
         let mut variants = Vec::with_capacity(tiers.len() * rules.len());
         for tier in &tiers {
             for rule in &rules {
-                let mut variant_config = model::ServerConfig {
-                    tier: tier.clone(),
-                    compare_tiers: Vec::new(),
-                    compare_rejections: Vec::new(),
-                    ..config.clone()
-                };
-                if let Some(rule) = rule {
-                    variant_config.limiter.rejected_requests = *rule;
-                }
-                let tier_label = tier.clone().unwrap_or_else(|| "custom".to_owned());
-                let label = match rule {
-                    Some(rule) => format!("{tier_label}, {}", rejection_rule_label(*rule)),
-                    None => tier_label,
-                };
-                let mut server_model = model::ServerModel::new(&variant_config)
-                    .map_err(|error| invalid(error.to_string()))?;
-                let limits = server_model
-                    .limits_at(Duration::ZERO, &model_name)
-                    .map_err(|message| invalid(format!("limits: {message}")))?;
-                let unlimited = limits
-                    .compile()
-                    .map_err(|error| invalid(format!("limits: {error}")))?
-                    .is_unlimited();
-                if unlimited {
-                    return Err(invalid(
-                        "limits: the server has no limits (give a tier, or set e.g. rpm and tpm in server.limits)"
-                            .to_owned(),
-                    ));
-                }
-                variants.push(ServerVariant {
-                    label,
-                    tier: tier.clone(),
-                    limits,
-                    config: variant_config,
-                });
+                variants.push(
+                    server_variant(&config, &model_name, tier.as_deref(), *rule)
+                        .map_err(&invalid)?,
+                );
             }
         }
         // An admitted request must take time, or a closed-loop worker would send forever at one
@@ -402,6 +371,61 @@ impl Validator<'_, '_> {
             keys,
         })
     }
+}
+
+/// One server variant of a scenario's `[server]` table: its config with `tier` (and, when given,
+/// the rejection `rule`), labelled as reports name it (`tier-1`, `custom`, `tier-1, rejections
+/// count`), with the limits of `model_name` at the start. The validator builds every variant of
+/// `compare_tiers` x `compare_rejections` with it; `ratelab plan` builds the tiers it sweeps.
+/// The error is the server table's message without its `server.` prefix (`limits: ...`).
+///
+/// ```
+/// # let text = "name = \"x\"\nduration = \"1m\"\n[server]\nmodel = \"gpt-4o\"\ntier = \"tier-1\"\n[[clients]]\nname = \"a\"\narrival = { kind = \"poisson\", rpm = 1 }\nprompt_tokens = { kind = \"fixed\", value = 1 }\ncompletion_tokens = { kind = \"fixed\", value = 1 }\n";
+/// # let scenario = scenario::parse_scenario(text, "x.toml", &mut |p| std::fs::read_to_string(p)).unwrap();
+/// let variant = scenario::server_variant(&scenario.server.config, "gpt-4o", Some("tier-3"), None).unwrap();
+/// assert_eq!((variant.label.as_str(), variant.limits.rpm), ("tier-3", Some(5_000)));
+/// ```
+pub fn server_variant(
+    config: &model::ServerConfig,
+    model_name: &str,
+    tier: Option<&str>,
+    rule: Option<quota::RejectedRequests>,
+) -> Result<ServerVariant, String> {
+    let mut variant_config = model::ServerConfig {
+        tier: tier.map(str::to_owned),
+        compare_tiers: Vec::new(),
+        compare_rejections: Vec::new(),
+        ..config.clone()
+    };
+    if let Some(rule) = rule {
+        variant_config.limiter.rejected_requests = rule;
+    }
+    let tier_label = tier.unwrap_or("custom");
+    let label = match rule {
+        Some(rule) => format!("{tier_label}, {}", rejection_rule_label(rule)),
+        None => tier_label.to_owned(),
+    };
+    let mut server_model =
+        model::ServerModel::new(&variant_config).map_err(|error| error.to_string())?;
+    let limits = server_model
+        .limits_at(Duration::ZERO, model_name)
+        .map_err(|message| format!("limits: {message}"))?;
+    let unlimited = limits
+        .compile()
+        .map_err(|error| format!("limits: {error}"))?
+        .is_unlimited();
+    if unlimited {
+        return Err(
+            "limits: the server has no limits (give a tier, or set e.g. rpm and tpm in server.limits)"
+                .to_owned(),
+        );
+    }
+    Ok(ServerVariant {
+        label,
+        tier: tier.map(str::to_owned),
+        limits,
+        config: variant_config,
+    })
 }
 
 impl Validator<'_, '_> {
