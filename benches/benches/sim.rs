@@ -51,6 +51,12 @@ fn per_strategy(criterion: &mut Criterion) {
     group.bench_function("openai-python-over-limit", |bencher| {
         bencher.iter(|| black_box(sim::simulate_run(&over, 0, &mut |_| {}).is_ok()));
     });
+    // Issue 16's workload: 50 Poisson clients, 12,000 RPM against 10,000, full jitter.
+    let jitter = load("jitter-over-limit.toml");
+    group.throughput(Throughput::Elements(attempts_of(&jitter, 0)));
+    group.bench_function("full-jitter-over-limit", |bencher| {
+        bencher.iter(|| black_box(sim::simulate_run(&jitter, 0, &mut |_| {}).is_ok()));
+    });
     group.finish();
 }
 

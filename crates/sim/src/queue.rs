@@ -1,11 +1,11 @@
 //! The event queue: events in virtual time, popped in (time, sequence) order.
 //!
-//! Events come in two families that are kept in two binary heaps: client-paced events (one
-//! pending open-loop arrival per client, one per closed-loop worker), a small heap, and
-//! request events (an attempt's answer, a retry, a paced send), a heap that grows with the
-//! requests in flight. Every event carries a sequence number unique across both heaps, so the
-//! earlier of the two heads is exactly the event a single heap would pop: the order, and with
-//! it every result, is the same, while half the pops sift through a heap of a few entries.
+//! Events come in two families, kept apart: client-paced events (one pending open-loop arrival
+//! per client, one per closed-loop worker) in a small binary heap, and request events (an
+//! attempt's answer, a retry, a paced send), which grow with the requests in flight, in a
+//! calendar queue ([`Calendar`]). Every event carries a sequence number unique across both, so
+//! the earlier of the two heads is exactly the event a single heap would pop: the order, and
+//! with it every result, is the same as one heap's.
 
 use std::cell::Cell;
 
@@ -109,15 +109,183 @@ impl MinHeap {
     }
 }
 
+impl MinHeap {
+    #[inline]
+    fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+/// Buckets of a [`Calendar`]: its window is this many bucket widths long.
+const BUCKETS: usize = 4096;
+
+/// A calendar queue: pending events by time, popped in exact (time, sequence) order, at a
+/// cost per event that does not grow with the number pending as a heap's does.
+///
+/// Time is cut into buckets of `1 << shift` nanoseconds. The bucket being drained is a small
+/// binary heap (`current`, every event before `current_end`); the next `BUCKETS - 1` buckets
+/// (up to the window's end) are unsorted vectors, with a bitmap of the occupied ones so empty
+/// stretches are skipped a word at a time; events past the window wait in a heap (`far`) and
+/// move into their bucket as the window reaches them. Each of those steps keeps the invariant
+/// that every event in `current` is earlier than every event in a bucket, and those than every
+/// event in `far`, so the head of `current` is the queue's earliest event.
+#[derive(Debug)]
+struct Calendar {
+    shift: u32,
+    current: MinHeap,
+    /// The end of the bucket being drained (exclusive): the buckets cover
+    /// `[current_end, current_end + (BUCKETS - 1) << shift)`.
+    current_end: u64,
+    buckets: Vec<Vec<Scheduled>>,
+    occupied: [u64; BUCKETS / 64],
+    in_buckets: usize,
+    far: MinHeap,
+}
+
+impl Calendar {
+    fn new(shift: u32) -> Calendar {
+        Calendar {
+            shift,
+            current: MinHeap::default(),
+            current_end: 1 << shift,
+            buckets: vec![Vec::new(); BUCKETS],
+            occupied: [0; BUCKETS / 64],
+            in_buckets: 0,
+            far: MinHeap::default(),
+        }
+    }
+
+    #[inline]
+    fn window_end(&self) -> u64 {
+        self.current_end
+            .saturating_add(((BUCKETS - 1) as u64) << self.shift)
+    }
+
+    #[inline]
+    fn push(&mut self, entry: Scheduled) {
+        let at = (entry.key >> 64) as u64;
+        if at < self.current_end {
+            self.current.push(entry);
+        } else if at < self.window_end() {
+            let index = ((at >> self.shift) as usize) & (BUCKETS - 1);
+            self.buckets[index].push(entry);
+            self.occupied[index / 64] |= 1 << (index % 64);
+            self.in_buckets += 1;
+        } else {
+            self.far.push(entry);
+        }
+    }
+
+    /// The earliest event's key, after moving the next occupied bucket into `current` when it
+    /// is empty (which changes no order: see the invariant on [`Calendar`]).
+    #[inline]
+    fn peek_key(&mut self) -> Option<u128> {
+        if self.current.is_empty() {
+            self.refill();
+        }
+        self.current.peek_key()
+    }
+
+    #[inline]
+    fn pop(&mut self) -> Option<Scheduled> {
+        if self.current.is_empty() {
+            self.refill();
+        }
+        self.current.pop()
+    }
+
+    /// Makes the earliest occupied bucket (or, with none, the bucket of the earliest far event)
+    /// the current one, until `current` holds something or nothing is pending.
+    fn refill(&mut self) {
+        while self.current.is_empty() {
+            let start = if self.in_buckets == 0 {
+                let Some(key) = self.far.peek_key() else {
+                    return;
+                };
+                ((key >> 64) as u64 >> self.shift) << self.shift
+            } else {
+                self.current_end + (self.next_occupied_distance() << self.shift)
+            };
+            self.current_end = start + (1 << self.shift);
+            let index = ((start >> self.shift) as usize) & (BUCKETS - 1);
+            if self.occupied[index / 64] & (1 << (index % 64)) != 0 {
+                self.occupied[index / 64] &= !(1 << (index % 64));
+                let mut bucket = std::mem::take(&mut self.buckets[index]);
+                self.in_buckets -= bucket.len();
+                for entry in bucket.drain(..) {
+                    self.current.push(entry);
+                }
+                // The vector goes back empty, keeping its capacity for the bucket's next turn.
+                self.buckets[index] = bucket;
+            }
+            // The window moved: far events it now reaches go to their buckets (or `current`).
+            let window_end = self.window_end();
+            while let Some(key) = self.far.peek_key() {
+                if ((key >> 64) as u64) >= window_end {
+                    break;
+                }
+                if let Some(entry) = self.far.pop() {
+                    self.push(entry);
+                }
+            }
+        }
+    }
+
+    /// How many buckets after the current one the next occupied bucket is (at least 0); only
+    /// called with some bucket occupied.
+    fn next_occupied_distance(&self) -> u64 {
+        let first = ((self.current_end >> self.shift) as usize) & (BUCKETS - 1);
+        let words = BUCKETS / 64;
+        let (word, bit) = (first / 64, first % 64);
+        // The first word from `bit` on, then the other words in order, then the first word's
+        // bits below `bit` (the window wraps around the ring of buckets).
+        let masked = self.occupied[word] & (u64::MAX << bit);
+        let found = if masked != 0 {
+            word * 64 + masked.trailing_zeros() as usize
+        } else {
+            (1..=words)
+                .map(|step| (word + step) % words)
+                .find_map(|candidate| {
+                    let bits = if candidate == word {
+                        self.occupied[word] & !(u64::MAX << bit)
+                    } else {
+                        self.occupied[candidate]
+                    };
+                    (bits != 0).then(|| candidate * 64 + bits.trailing_zeros() as usize)
+                })
+                .unwrap_or(first)
+        };
+        ((found + BUCKETS - first) % BUCKETS) as u64
+    }
+}
+
 /// Pending events of one run, earliest (time, sequence) first.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct EventQueue {
     sequence: u64,
     client_paced: MinHeap,
-    requests: MinHeap,
+    requests: Calendar,
 }
 
+impl Default for EventQueue {
+    fn default() -> EventQueue {
+        EventQueue::with_bucket_shift(DEFAULT_BUCKET_SHIFT)
+    }
+}
+
+/// Request events' buckets are 2^20 ns (about a millisecond) wide unless a run says otherwise.
+pub(crate) const DEFAULT_BUCKET_SHIFT: u32 = 20;
+
 impl EventQueue {
+    /// A queue whose request events are bucketed `1 << shift` nanoseconds wide.
+    pub(crate) fn with_bucket_shift(shift: u32) -> EventQueue {
+        EventQueue {
+            sequence: 0,
+            client_paced: MinHeap::default(),
+            requests: Calendar::new(shift.min(40)),
+        }
+    }
+
     /// Schedules `event` at `at` nanoseconds, after every event already scheduled for `at`.
     #[inline]
     pub(crate) fn push(&mut self, at: u64, event: Event) {
@@ -156,10 +324,11 @@ mod tests {
     use std::collections::BTreeSet;
 
     /// Interleaved pushes and pops, against an ordered set of (time, sequence) as the model:
-    /// the queue must pop exactly the model's minimum every time, across both heaps.
-    #[test]
-    fn pops_in_time_then_sequence_order_across_both_heaps() {
-        let mut queue = EventQueue::default();
+    /// the queue must pop exactly the model's minimum every time, across both families.
+    /// Pushed times lie up to `spread` ns after the last popped one, and one in `far_one_in`
+    /// lies `far` ns further (past the calendar's window when large).
+    fn check_against_model(shift: u32, spread: u64, far_one_in: u64, far: u64) {
+        let mut queue = EventQueue::with_bucket_shift(shift);
         let mut model = BTreeSet::new();
         let mut sequence = 0u64;
         // A fixed xorshift stream: deterministic, with many equal times to exercise ties.
@@ -174,7 +343,10 @@ mod tests {
         for _ in 0..20_000 {
             let draw = next();
             if draw % 5 < 3 {
-                let at = now + (draw >> 8) % 50;
+                let mut at = now + (draw >> 8) % spread;
+                if (draw >> 20) % far_one_in == 0 {
+                    at += far;
+                }
                 let id = (draw >> 40) as u32;
                 let event = if draw % 2 == 0 {
                     Event::Arrival { client: id }
@@ -212,5 +384,24 @@ mod tests {
             ));
         }
         assert!(queue.pop().is_none());
+    }
+
+    #[test]
+    fn pops_in_time_then_sequence_order_within_one_bucket() {
+        // Everything within 50 ns: one bucket, many ties.
+        check_against_model(20, 50, 1_000_000, 0);
+    }
+
+    #[test]
+    fn pops_in_order_across_buckets_gaps_and_the_far_heap() {
+        // Events spread over many buckets, with empty stretches between them.
+        check_against_model(20, 30_000_000, 1_000_000, 0);
+        // One in 20 events far past the window (4096 buckets of ~1 ms), some much further.
+        check_against_model(20, 5_000_000, 20, 10_000_000_000);
+        check_against_model(20, 1_000, 7, 3_000_000_000_000);
+        // Narrow buckets, so the window wraps around the ring often.
+        check_against_model(4, 2_000, 50, 100_000);
+        // Wide buckets: most events share one.
+        check_against_model(34, 30_000_000, 10, 60_000_000_000);
     }
 }
