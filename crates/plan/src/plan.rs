@@ -234,7 +234,7 @@ pub const COST_COLUMNS: [&str; 9] = [
 ];
 
 impl MonthlyCost {
-    /// The row as people read it, in [`COST_COLUMNS`] order, for every renderer.
+    /// The row as people read it, in `COST_COLUMNS` order, for every renderer.
     pub fn columns(&self) -> [String; 9] {
         [
             self.growth.to_string(),
