@@ -569,10 +569,24 @@ fn verdict(planner: &Planner, rules: &[RulePlan], cost: &[MonthlyCost]) -> PlanV
     }
     if let Some(row) = cost.first() {
         let cap = if row.exceeds_cap {
+            // A month of this traffic would stop at the cap: say which tier's cap covers it.
+            let covering = spec
+                .tiers
+                .iter()
+                .skip_while(|tier| **tier != row.tier)
+                .find_map(|tier| {
+                    let cap = spec.catalog.tiers.get(tier)?.monthly_spend_cap_usd;
+                    (cap as f64 >= row.usd).then(|| format!("{tier}'s cap (${})", thousands(cap)))
+                });
             format!(
-                "over {}'s ${} monthly spend cap",
+                "over {}'s ${} monthly spend cap, so a month of it stops at the cap: {}",
                 row.tier,
-                thousands(row.spend_cap_usd)
+                thousands(row.spend_cap_usd),
+                covering.map_or_else(
+                    || "no tier swept has a cap that covers it; ask OpenAI for a higher limit"
+                        .to_owned(),
+                    |covering| format!("{covering} is the first that covers it")
+                )
             )
         } else {
             format!(

@@ -93,6 +93,13 @@ fn rpm_bound_traffic_needs_tier_4_at_one_and_a_half_times_tier_2s_rpm() {
         "{stdout}"
     );
     assert!(lines[2].starts_with("Cost at 1x: $"), "{stdout}");
+    // $3,499.20 a month is over Tier 2's $500 and Tier 3's $1,000 caps: Tier 4's $5,000 covers it.
+    assert!(
+        lines[2].contains(
+            "so a month of it stops at the cap: tier-4's cap ($5,000) is the first that covers it"
+        ),
+        "{stdout}"
+    );
     assert!(stdout.contains("tier-2  ok 100.0%"), "{stdout}");
     // A month of 3,000 RPM: 129.6 million requests of 100 prompt and 20 completion tokens at
     // gpt-4o-mini's $0.15 and $0.60 per million: $1,944 + $1,555.20.
