@@ -113,6 +113,27 @@ pub fn html_page(report: &RunReport, charts: &[Chart]) -> String {
         if let Some(table) = crate::confidence::seeds_table(report) {
             seeds_table(&mut out, &table);
         }
+        if let Some(rows) = report
+            .tested
+            .as_ref()
+            .and_then(crate::side_by_side::seen_rows)
+        {
+            out.push_str(
+                "<h2>What the server saw of the client</h2>\n<table class=\"details\">\n<tr>",
+            );
+            for header in crate::side_by_side::SEEN_HEADERS {
+                let _ = write!(out, "<th>{}</th>", escape(header));
+            }
+            out.push_str("</tr>\n");
+            for row in rows {
+                out.push_str("<tr>");
+                for cell in row {
+                    let _ = write!(out, "<td>{}</td>", escape(&cell));
+                }
+                out.push_str("</tr>\n");
+            }
+            out.push_str("</table>\n");
+        }
         let legend = crate::legend::strategy_legend(report);
         if !legend.is_empty() {
             out.push_str("<dl class=\"legend\">\n");

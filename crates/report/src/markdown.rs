@@ -41,6 +41,24 @@ pub fn summary_markdown(report: &RunReport) -> String {
         let _ = writeln!(out, "- {}", escape(&answer));
     }
     out.push('\n');
+    if let Some(rows) = report
+        .tested
+        .as_ref()
+        .and_then(crate::side_by_side::seen_rows)
+    {
+        out.push_str("What the server saw of the client (`grading.json` has every field):\n\n");
+        let _ = writeln!(out, "| {} |", crate::side_by_side::SEEN_HEADERS.join(" | "));
+        let _ = writeln!(
+            out,
+            "|{}",
+            "---|".repeat(crate::side_by_side::SEEN_HEADERS.len())
+        );
+        for row in rows {
+            let cells: Vec<String> = row.iter().map(|cell| escape(cell)).collect();
+            let _ = writeln!(out, "| {} |", cells.join(" | "));
+        }
+        out.push('\n');
+    }
     let board = Scoreboard::of(report);
     scoreboard_table(&mut out, &board);
     let _ = write!(

@@ -2,7 +2,7 @@
 //! the real program survive, and how does it compare with the simulated model of the strategy
 //! the scenario declares for it, on the same server, workload and seed.
 
-use results::TestedClient;
+use results::{ServerSaw, TestedClient};
 
 use crate::answers::{Judge, Judged};
 
@@ -85,4 +85,44 @@ fn numbers(judged: &Judged<'_>) -> String {
         "({inner}, {early} early retr{})",
         if early == 1 { "y" } else { "ies" }
     )
+}
+
+/// Column titles of [`seen_rows`].
+pub(crate) const SEEN_HEADERS: [&str; 11] = [
+    "key",
+    "requests",
+    "logical",
+    "retries",
+    "early",
+    "clustered",
+    "storm share",
+    "gave up",
+    "retried no-retry",
+    "tokens charged",
+    "tokens wasted",
+];
+
+/// What the server saw of a tested client, a row per entry of `seen` (the total first), for
+/// the Markdown and HTML reports; `None` when the report holds none.
+pub(crate) fn seen_rows(tested: &TestedClient) -> Option<Vec<Vec<String>>> {
+    if tested.seen.is_empty() {
+        return None;
+    }
+    let row = |saw: &ServerSaw| {
+        vec![
+            saw.key.clone(),
+            saw.requests.to_string(),
+            saw.logical_requests.to_string(),
+            saw.retries.to_string(),
+            saw.early_retries.to_string(),
+            saw.clustered_retries.to_string(),
+            saw.storm_share
+                .map_or_else(|| "-".to_owned(), crate::units::percent),
+            saw.gave_up.to_string(),
+            saw.retried_no_retry.to_string(),
+            saw.tokens_charged.to_string(),
+            saw.tokens_wasted.to_string(),
+        ]
+    };
+    Some(tested.seen.iter().map(row).collect())
 }

@@ -24,7 +24,7 @@ pub use analysis::{
 pub use metrics::RunMetrics;
 pub use result::{
     BatchResult, GroupSummary, LatencySummary, REPORT_FORMAT_VERSION, RunReport, RunResult,
-    ScenarioSummary, ServerSummary, TestedClient, TimeBin, Totals,
+    ScenarioSummary, ServerSaw, ServerSummary, TestedClient, TimeBin, Totals,
 };
 pub use seed_stats::{Confidence, HeadlineMetric, Interval, SeedMetric, SeedStats, SeedValues};
 pub use storm::{STORM_MIN_ATTEMPTS, STORM_WINDOW_NS, StormTracker, StormWindow, storm_share};

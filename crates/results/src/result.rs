@@ -41,6 +41,39 @@ pub struct TestedClient {
     /// The strategy labels of the simulated runs beside it: the scenario's `[[strategies]]`,
     /// on the same server variant, workload and seed.
     pub models: Vec<String>,
+    /// What the server saw of the client beyond the run's numbers (its grading): all keys
+    /// together first (`key` is `total`), then each key, redacted, when there are several.
+    #[serde(default)]
+    pub seen: Vec<ServerSaw>,
+}
+
+/// What the mock server saw of a client's calls (or one key's): `grading.json`'s figures that
+/// a run's numbers do not carry. Definitions: docs/client-testing.md.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ServerSaw {
+    /// `total`, or a redacted API key.
+    pub key: String,
+    /// HTTP requests (attempts).
+    pub requests: u64,
+    /// Logical requests: every attempt of one call.
+    pub logical_requests: u64,
+    /// Attempts after a logical request's first.
+    pub retries: u64,
+    /// Retries sent before the wait their 429 stated.
+    pub early_retries: u64,
+    /// Retries within 100 ms of the retry before them.
+    pub clustered_retries: u64,
+    /// The storm share, when some second held enough attempts to measure it.
+    pub storm_share: Option<f64>,
+    /// Logical requests that never succeeded.
+    pub gave_up: u64,
+    /// Retries of answers that said not to retry: `x-should-retry: false` or
+    /// `insufficient_quota`.
+    pub retried_no_retry: u64,
+    /// Tokens the limiter charged the attempts.
+    pub tokens_charged: u64,
+    /// Of those, tokens charged to attempts that delivered no success.
+    pub tokens_wasted: u64,
 }
 
 /// The scenario a report is about.

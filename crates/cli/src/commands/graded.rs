@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use ratelab_server::{Grader, Grading, KeyGrade};
-use results::{RunMetrics, RunReport, RunResult, ScenarioSummary, TestedClient};
+use results::{RunMetrics, RunReport, RunResult, ScenarioSummary, ServerSaw, TestedClient};
 use scenario::{Scenario, ServerVariant};
 
 /// The strategy label the tested program's run carries in reports; `[expect.strategy."client"]`
@@ -87,8 +87,31 @@ pub fn graded_report(
             command: tested.command.clone(),
             instances: tested.instances,
             models,
+            seen: server_saw(&tested.grader.grade()),
         }),
     }
+}
+
+/// The grading's figures for the report: the total, then each key when there are several.
+fn server_saw(grading: &Grading) -> Vec<ServerSaw> {
+    let row = |key: &str, grade: &KeyGrade| ServerSaw {
+        key: key.to_owned(),
+        requests: grade.requests,
+        logical_requests: grade.logical_requests,
+        retries: grade.retries,
+        early_retries: grade.early_retries,
+        clustered_retries: grade.clustered_retries,
+        storm_share: grade.storm_share,
+        gave_up: grade.gave_up,
+        retried_no_retry: grade.retried_should_not_retry + grade.retried_insufficient_quota,
+        tokens_charged: grade.tokens_charged,
+        tokens_wasted: grade.tokens_wasted,
+    };
+    let mut rows = vec![row("total", &grading.total)];
+    if grading.keys.len() > 1 {
+        rows.extend(grading.keys.iter().map(|(key, grade)| row(key, grade)));
+    }
+    rows
 }
 
 /// The scenario's strategies simulated on `variant` (its workload, seed and server), labelled

@@ -120,6 +120,21 @@ fn the_polite_python_client_passes_and_the_stormy_one_fails_the_gate() {
     assert_eq!(report["tested"]["models"][0], "tenacity + sdk (simulated)");
     assert_eq!(report["runs"][1]["strategy"], "tenacity + sdk (simulated)");
     assert_eq!(report["runs"][1]["totals"]["succeeded"], 40);
+    // And what the server saw, as grading.json has it.
+    assert_eq!(report["tested"]["seen"][0]["key"], "total");
+    assert_eq!(
+        report["tested"]["seen"][0]["logical_requests"],
+        grading["total"]["logical_requests"]
+    );
+    assert_eq!(
+        report["tested"]["seen"][0]["retries"],
+        grading["total"]["retries"]
+    );
+    let summary = std::fs::read_to_string(polite_out.join("summary.md")).unwrap();
+    assert!(
+        summary.contains("What the server saw of the client"),
+        "{summary}"
+    );
     assert!(
         stdout.contains("Beside it, tenacity + sdk (simulated) (100.0% success"),
         "{stdout}"

@@ -493,6 +493,7 @@ fn tested(client_succeeded: u64, model_succeeded: u64) -> RunReport {
         command: "python3 app.py".to_owned(),
         instances: 1,
         models: vec!["sdk (simulated)".to_owned()],
+        seen: Vec::new(),
     });
     report
 }
@@ -537,4 +538,33 @@ fn a_tested_client_is_answered_for_itself_then_beside_its_simulated_model() {
         answers[1].contains("it does not either (success rate 80.0% < 99.0%)"),
         "{answers:?}"
     );
+}
+
+#[test]
+fn a_tested_clients_markdown_and_page_show_what_the_server_saw() {
+    let mut report = tested(1_000, 1_000);
+    let tested = report.tested.as_mut().unwrap();
+    tested.seen = vec![results::ServerSaw {
+        key: "total".to_owned(),
+        requests: 1_100,
+        logical_requests: 1_000,
+        retries: 100,
+        early_retries: 3,
+        clustered_retries: 7,
+        storm_share: Some(0.25),
+        gave_up: 0,
+        retried_no_retry: 1,
+        tokens_charged: 52_000,
+        tokens_wasted: 2_000,
+    }];
+    let markdown = report::summary_markdown(&report);
+    assert!(
+        markdown.contains("| total | 1100 | 1000 | 100 | 3 | 7 | 25.0% | 0 | 1 | 52000 | 2000 |"),
+        "{markdown}"
+    );
+    let page = report::html_page(&report, &[]);
+    assert!(page.contains("<h2>What the server saw of the client</h2>"));
+    assert!(page.contains("<td>25.0%</td>"), "{page}");
+    // A simulated report has no such section.
+    assert!(!report::summary_markdown(&example_report()).contains("What the server saw"));
 }
