@@ -105,9 +105,15 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
             limit.as_secs(),
         );
         let started = Instant::now();
-        let children = spawn_all(&args, &scenario, &server.base_url(), &keys)?;
         let progress = Progress::start(&grader, started, limit);
+        let piped = progress.is_some();
+        let mut children = spawn_all(&args, &scenario, &server.base_url(), &keys, piped)?;
+        let forwarders = progress
+            .as_ref()
+            .map(|progress| progress.forward_output(&mut children))
+            .unwrap_or_default();
         let ended = wait_all(children, started + limit).await;
+        finish_forwarding(forwarders).await;
         let elapsed = started.elapsed();
         // Before anything else is printed: the report starts on a clean line.
         drop(progress);
@@ -159,9 +165,9 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
 }
 
 /// The progress line while COMMAND runs: on a terminal's stderr only, redrawn in place once
-/// a second by a task on the runtime, cleared (and the task stopped) when dropped. The
-/// command's output is not captured, so a line it prints can land after the progress line;
-/// the next redraw puts the progress line back below it.
+/// a second by a task on the runtime, cleared (and the task stopped) when dropped. While it is
+/// shown, COMMAND's stdout and stderr come through pipes and are printed line by line above
+/// it ([`Progress::forward_output`]), so the two never share a line.
 struct Progress {
     bar: ProgressBar,
     ticker: tokio::task::JoinHandle<()>,
@@ -191,6 +197,61 @@ impl Progress {
             }
         });
         Some(Progress { bar, ticker })
+    }
+}
+
+impl Progress {
+    /// Takes each child's piped stdout and stderr and prints them, a whole line at a time,
+    /// above the progress line, each to the stream it came from; one thread per pipe, which
+    /// ends when the pipe closes.
+    fn forward_output(&self, children: &mut [Child]) -> Vec<std::thread::JoinHandle<()>> {
+        let mut forwarders = Vec::new();
+        for child in children {
+            if let Some(stdout) = child.stdout.take() {
+                forwarders.push(forward_lines(stdout, self.bar.clone(), false));
+            }
+            if let Some(stderr) = child.stderr.take() {
+                forwarders.push(forward_lines(stderr, self.bar.clone(), true));
+            }
+        }
+        forwarders
+    }
+}
+
+/// Copies `pipe` to our stdout (or stderr) line by line, each line printed with the progress
+/// line hidden, so it lands above it.
+fn forward_lines(
+    pipe: impl std::io::Read + Send + 'static,
+    bar: ProgressBar,
+    to_stderr: bool,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        use std::io::{BufRead, Write};
+        let mut reader = std::io::BufReader::new(pipe);
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            match reader.read_until(b'\n', &mut line) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => bar.suspend(|| {
+                    // A closed stdout or stderr loses the line; the command runs on.
+                    let _ = if to_stderr {
+                        std::io::stderr().lock().write_all(&line)
+                    } else {
+                        std::io::stdout().lock().write_all(&line)
+                    };
+                }),
+            }
+        }
+    })
+}
+
+/// Lets the forwarders print what the command wrote last before the report starts; a pipe a
+/// stray descendant still holds open is left behind after a second.
+async fn finish_forwarding(forwarders: Vec<std::thread::JoinHandle<()>>) {
+    let deadline = Instant::now() + Duration::from_secs(1);
+    while forwarders.iter().any(|forwarder| !forwarder.is_finished()) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
 
@@ -249,6 +310,7 @@ fn spawn_all(
     scenario: &Scenario,
     base_url: &str,
     keys: &[String],
+    piped: bool,
 ) -> anyhow::Result<Vec<Child>> {
     let (program, rest) = args
         .command
@@ -264,6 +326,11 @@ fn spawn_all(
             .env("RATELAB_INSTANCE", instance.to_string())
             .env("RATELAB_INSTANCES", keys.len().to_string())
             .env("RATELAB_MODEL", &scenario.server.model);
+        if piped {
+            command
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped());
+        }
         // Its own process group, so a timeout kills whatever the command started too.
         #[cfg(unix)]
         std::os::unix::process::CommandExt::process_group(&mut command, 0);
