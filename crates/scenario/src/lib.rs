@@ -21,7 +21,7 @@ mod work;
 mod workload;
 
 pub use error::{Location, ScenarioError};
-pub use expect::{Expectations, SloMetric, Threshold, strategy_kind};
+pub use expect::{Expectations, PlanGate, SloMetric, Threshold, strategy_kind};
 pub use model::{
     ArrivalProcess, ClientGroup, Driver, GroupKey, NamedStrategy, RequestShape, Scenario,
     ServerSpec, ServerVariant, SizeDistribution,

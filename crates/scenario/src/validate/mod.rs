@@ -162,7 +162,29 @@ impl Validator<'_, '_> {
             .map(|strategy| strategy.label.clone())
             .collect();
         let has_batch = groups.iter().any(|group| group.batch_requests().is_some());
-        let expect = crate::expect::validate(&self.source, file.expect, &labels, has_batch)?;
+        let (expect, plan_gate) =
+            crate::expect::validate(&self.source, file.expect, &labels, has_batch)?;
+        let plan_gate = match plan_gate {
+            Some(crate::expect::PlanGateAt { gate, tier_span }) => {
+                // The gated tier must be one the catalog knows and that offers the model, as
+                // a tier to compare is.
+                server_variant(&server.config, &server.model, Some(&gate.tier), None).map_err(
+                    |message| {
+                        // `tier: unknown tier ...` or `limits: unknown model ...`: the key is
+                        // the server's, the place is the gate's.
+                        let reason = message
+                            .split_once(": ")
+                            .map_or(message.as_str(), |(_, reason)| reason);
+                        self.source.invalid(
+                            tier_span,
+                            format!("expect.plan.tier = \"{}\": {reason}", gate.tier),
+                        )
+                    },
+                )?;
+                Some(gate)
+            }
+            None => None,
+        };
         let bin_width = match file.metrics.bin {
             Some(bin) => {
                 let span = bin.span();
@@ -197,6 +219,7 @@ impl Validator<'_, '_> {
             strategies,
             bin_width,
             expect,
+            plan_gate,
         })
     }
 
