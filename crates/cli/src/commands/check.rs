@@ -31,6 +31,8 @@ pub struct Args {
     /// List passing thresholds and baselines' verdicts too, not only failures.
     #[arg(long, short)]
     pub verbose: bool,
+    #[command(flatten)]
+    pub catalog: super::validate::CatalogArg,
     /// Show every scoreboard column, with the server on every row, however wide the table gets
     /// (by default the table fits 100 columns).
     #[arg(long)]
@@ -39,9 +41,10 @@ pub struct Args {
 
 pub fn run(args: Args) -> anyhow::Result<Outcome> {
     // Load every scenario before running any, so a typo fails fast with exit code 2.
+    let catalog_file = args.catalog.read()?;
     let mut scenarios = Vec::with_capacity(args.scenarios.len());
     for path in &args.scenarios {
-        let mut scenario = super::validate::load(path)?;
+        let mut scenario = super::validate::load_with_catalog(path, catalog_file.as_ref())?;
         if scenario.expect.is_empty() && scenario.plan_gate.is_none() {
             // A glob such as scenarios/*.toml may include scenarios that are not gates.
             eprintln!("note: {} has no [expect] table; skipped", path.display());

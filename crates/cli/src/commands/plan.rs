@@ -71,13 +71,16 @@ pub struct Args {
     /// Worker threads (default: every core). The plan is the same whatever the number.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1024))]
     pub jobs: Option<u64>,
+    #[command(flatten)]
+    pub catalog: super::validate::CatalogArg,
     /// Output directory (default: reports/<scenario-name>-plan/).
     #[arg(long)]
     pub out: Option<PathBuf>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<Outcome> {
-    let mut scenario = super::validate::load(&args.scenario)?;
+    let catalog_file = args.catalog.read()?;
+    let mut scenario = super::validate::load_with_catalog(&args.scenario, catalog_file.as_ref())?;
     if let Some(seed) = args.seed {
         scenario.seed = seed;
     }
