@@ -78,7 +78,9 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
     let mut checked = Vec::with_capacity(scenarios.len());
     let mut summaries = String::new();
     for (scenario, gate) in &mut scenarios {
-        let report = sim::simulate(scenario, &mut |_| {})
+        // One seed, as `sim::simulate` runs it, with the scenario's runs (server variants x
+        // strategies) spread over the cores: the same report on any thread count.
+        let report = crate::runner::simulate_seeds(scenario, 1, jobs, None)
             .with_context(|| format!("scenario {}", scenario.name))?;
         crate::out!(
             "{}",
