@@ -467,25 +467,118 @@ pub enum ConfigError {
     Invalid { origin: String, message: String },
 }
 
+/// A toml error as `path:line:column` and its message: what editors and terminals turn into a
+/// jump to the spot (toml's own rendering puts the place on a separate "at line" clause).
+fn parse_error_at(text: &str, origin: &str, error: &toml::de::Error) -> ConfigError {
+    let place = match error.span() {
+        Some(span) => {
+            let (line, column) = line_and_column(text, span.start);
+            format!("{origin}:{line}:{column}")
+        }
+        None => origin.to_owned(),
+    };
+    ConfigError::Parse {
+        origin: place,
+        message: error.message().trim_end().to_owned(),
+    }
+}
+
+/// Reads a user's catalog file (`--catalog FILE`): the catalog's own format, every part
+/// optional, adding private tiers and models or changing the built-in figures field by field
+/// (docs/tiers.md, "Your own tiers and models"). Returns it as a table to overlay on a
+/// config's `[catalog]` ([`ServerConfig::overlay_catalog`]); a mistake is reported at
+/// `origin:line:column`.
+///
+/// ```
+/// let table = model::read_catalog_file(
+///     "[tiers.enterprise]\nqualification = \"contract\"\nmonthly_spend_cap_usd = 1000000\n\
+///      [models.gpt-4o-mini.tiers]\nenterprise = { rpm = 50000, tpm = 500000000 }\n",
+///     "mine.toml",
+/// )
+/// .unwrap();
+/// assert!(table.contains_key("tiers"));
+/// let error = model::read_catalog_file("[models.gpt-4o.tiers]\ntier-9 = { rpm = 1 }\n", "mine.toml");
+/// assert_eq!(
+///     error.unwrap_err().to_string(),
+///     "mine.toml:2:1: model \"gpt-4o\" lists limits for unknown tier \"tier-9\" (expected one of: free, tier-1, tier-2, tier-3, tier-4, tier-5; or define it under [tiers.tier-9])"
+/// );
+/// ```
+pub fn read_catalog_file(text: &str, origin: &str) -> Result<toml::Table, ConfigError> {
+    toml::from_str::<quota::CatalogOverrides>(text)
+        .map_err(|error| parse_error_at(text, origin, &error))?;
+    let table: toml::Table =
+        toml::from_str(text).map_err(|error| parse_error_at(text, origin, &error))?;
+    quota::Catalog::builtin()
+        .apply_overrides_toml(text)
+        .map_err(|error| match error {
+            quota::CatalogError::UndefinedTier { model, tier, valid } => {
+                let origin = match tier_key_offset(text, &model, &tier) {
+                    Some(offset) => {
+                        let (line, column) = line_and_column(text, offset);
+                        format!("{origin}:{line}:{column}")
+                    }
+                    None => origin.to_owned(),
+                };
+                ConfigError::Invalid {
+                    origin,
+                    message: format!(
+                        "model \"{model}\" lists limits for unknown tier \"{tier}\" (expected one of: {}; or define it under [tiers.{tier}])",
+                        valid.join(", ")
+                    ),
+                }
+            }
+            other => ConfigError::Invalid {
+                origin: origin.to_owned(),
+                message: other.to_string(),
+            },
+        })?;
+    Ok(table)
+}
+
+/// Where a catalog file writes `tier`'s limits for `model`: the `tier` key under the model's
+/// `[models.<model>.tiers]` header when the file is written that way, else the first mention
+/// of the model.
+fn tier_key_offset(text: &str, model: &str, tier: &str) -> Option<usize> {
+    let headers = [
+        format!("[models.{model}.tiers]"),
+        format!("[models.\"{model}\".tiers]"),
+    ];
+    if let Some(header) = headers.iter().find_map(|header| text.find(header.as_str())) {
+        let mut offset = header;
+        for line in text[header..].split_inclusive('\n') {
+            let trimmed = line.trim_start();
+            let key = trimmed.trim_start_matches('"');
+            let is_key = key
+                .strip_prefix(tier)
+                .is_some_and(|rest| rest.trim_start_matches('"').trim_start().starts_with('='));
+            if is_key {
+                return Some(offset + line.len() - trimmed.len());
+            }
+            if offset > header && trimmed.starts_with('[') {
+                break;
+            }
+            offset += line.len();
+        }
+    }
+    text.find(model)
+}
+
 impl ServerConfig {
+    /// Lays a user's catalog file ([`read_catalog_file`]) under this config's own
+    /// `[catalog]`: the built-in catalog, then the file, then the config's table, each
+    /// overriding the one before, table by table, value by value.
+    pub fn overlay_catalog(&mut self, file: &toml::Table) {
+        let mut merged = file.clone();
+        if let Some(own) = self.catalog.take() {
+            merge_tables(&mut merged, own);
+        }
+        self.catalog = Some(merged);
+    }
+
     /// Parses and validates a TOML config; `origin` (usually the path) prefixes every error,
     /// with the line and column where toml knows the spot.
     pub fn from_toml_str(text: &str, origin: &str) -> Result<ServerConfig, ConfigError> {
-        let parse_error = |error: toml::de::Error| {
-            // `path:line:column: message` is what editors and terminals turn into a jump to
-            // the spot; toml's own rendering puts the place on a separate "at line" clause.
-            let place = match error.span() {
-                Some(span) => {
-                    let (line, column) = line_and_column(text, span.start);
-                    format!("{origin}:{line}:{column}")
-                }
-                None => origin.to_owned(),
-            };
-            ConfigError::Parse {
-                origin: place,
-                message: error.message().trim_end().to_owned(),
-            }
-        };
+        let parse_error = |error: toml::de::Error| parse_error_at(text, origin, &error);
         let config: ServerConfig = toml::from_str(text).map_err(parse_error)?;
         // The `[catalog]` table is kept as written and applied later; reading it here in the
         // catalog's own format reports a mistake at its place in this file.
@@ -625,6 +718,20 @@ pub fn redact(key: &str) -> String {
 }
 
 /// The 1-based line and column (in characters) of a byte offset into `text`.
+/// `top`'s values over `base`'s, tables merged key by key.
+fn merge_tables(base: &mut toml::Table, top: toml::Table) {
+    for (key, value) in top {
+        match (base.get_mut(&key), value) {
+            (Some(toml::Value::Table(below)), toml::Value::Table(above)) => {
+                merge_tables(below, above);
+            }
+            (_, value) => {
+                base.insert(key, value);
+            }
+        }
+    }
+}
+
 fn line_and_column(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..text.floor_char_boundary(offset.min(text.len()))];
     let line_start = before.rfind('\n').map_or(0, |newline| newline + 1);

@@ -27,7 +27,7 @@ pub use config::{
     ClockKind, ConfigError, ConfiguredLimits, ConnectionLimits, DEFAULT_MAX_BODY_BYTES,
     DEFAULT_ORGANIZATION, DEFAULT_PROJECT, DEFAULT_TIER, HeaderPolicy, LimiterOptions,
     OrganizationConfig, ProjectConfig, RateLimitHeaderPolicy, ServerConfig, WrittenOptions,
-    json_schema, redact,
+    json_schema, read_catalog_file, redact,
 };
 pub use duration::{HumanDuration, parse_duration};
 pub use error::{ModelError, ModelErrorKind};

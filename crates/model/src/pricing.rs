@@ -21,7 +21,7 @@ pub struct Price {
 }
 
 /// When the built-in prices were last checked against their sources.
-pub const PRICES_DATE: &str = "2026-11";
+pub const PRICES_DATE: &str = "2026-12";
 
 /// (model, input, output, cached input) in US dollars per million tokens.
 ///
@@ -47,13 +47,40 @@ pub const PRICES_DATE: &str = "2026-11";
 ///   (May 2026), and the January 2024 launch prices per thousand (0.00002, 0.00013, 0.0001).
 /// - Cached input, gpt-4o 1.25 and gpt-4o-mini 0.075 (half the input price):
 ///   chatgptpricing-akr.pages.dev/api-pricing (quoting developers.openai.com/api/docs/pricing)
-///   and ai.cloudprice.net's gpt-4o-mini record (cache read 0.075, June 2026). No source for
-///   the other models' cached price was found: they bill cached input as plain input.
+///   and ai.cloudprice.net's gpt-4o-mini record (cache read 0.075, June 2026).
+///
+/// Added in December 2026 (pages read 2026-12-06), for models whose rate limits the catalog
+/// does not hold yet (docs/tiers.md says why): priced here so that a user's `--catalog` file
+/// giving their limits plans with a cost.
+/// - gpt-4.1-mini 0.40/1.60, cached 0.10: deploybase.ai/articles/gpt-4.1-pricing ("from OpenAI
+///   API pricing", March 2026; input and output), losclouds.com/ai-models/gpt-4-1-mini
+///   (verified 2026-04-02), explore.oreate.ai/posts/gpt41-mini-pricing-explained-costs-for-every-api-tier
+///   (April 2026, with the cached 0.10), whichllm.io's gpt-4.1-mini record (cache read 0.10).
+/// - gpt-4.1-nano 0.10/0.40, cached 0.025: deploybase.ai (March 2026), losclouds.com
+///   (verified 2026-04-02), llmpricing.site's gpt-4.1-nano record (cached 0.025, LiteLLM's
+///   cost map synced 2026-05-27), qumge.com (cache read 0.025).
+/// - o4-mini 1.10/4.40, cached 0.275: yingtu.ai's o4-mini pricing article ("as of July 2,
+///   2026, OpenAI direct Standard pricing"), losclouds.com/ai-models/o4-mini (verified
+///   2026-04-05, the cached price rounded to 0.28), ai.cloudprice.net's o4-mini record (cache
+///   read 0.275, 2026-06-23).
+/// - o3-mini 1.10/4.40, cached 0.55: toksum.dev's o3-mini comparison (verified 2026-05-21
+///   against platform.openai.com/docs/pricing), llmcalc.app/models/o3-mini (verified
+///   2026-05-06, and noting its removal from OpenAI's price page on 2026-06-12: the last list
+///   price), codeswap.net/models/o3-mini (2026-05-29).
+///
+/// No source for the other models' cached price was found: they bill cached input as plain
+/// input. Not priced, for want of two agreeing sources: o3 (only goitreels-com.pages.dev's
+/// April 2026 guide, 10.00/40.00, was found), o1 (only aimodelcalc's 15.00/60.00), the gpt-5
+/// family (no dated page stating its list prices was found).
 const BUILTIN: &[(&str, f64, f64, Option<f64>)] = &[
     ("gpt-4o", 2.50, 10.00, Some(1.25)),
     ("gpt-4o-mini", 0.15, 0.60, Some(0.075)),
     ("gpt-4.1", 2.00, 8.00, None),
     ("gpt-4.1-long-context", 2.00, 8.00, None),
+    ("gpt-4.1-mini", 0.40, 1.60, Some(0.10)),
+    ("gpt-4.1-nano", 0.10, 0.40, Some(0.025)),
+    ("o4-mini", 1.10, 4.40, Some(0.275)),
+    ("o3-mini", 1.10, 4.40, Some(0.55)),
     ("gpt-3.5-turbo", 0.50, 1.50, None),
     ("gpt-4", 30.00, 60.00, None),
     ("text-embedding-3-small", 0.02, 0.0, None),
@@ -175,6 +202,10 @@ mod tests {
             ("gpt-4o-mini", 0.15, 0.60),
             ("gpt-4.1", 2.00, 8.00),
             ("gpt-4.1-long-context", 2.00, 8.00),
+            ("gpt-4.1-mini", 0.40, 1.60),
+            ("gpt-4.1-nano", 0.10, 0.40),
+            ("o4-mini", 1.10, 4.40),
+            ("o3-mini", 1.10, 4.40),
             ("gpt-3.5-turbo", 0.50, 1.50),
             ("gpt-4", 30.00, 60.00),
             ("text-embedding-3-small", 0.02, 0.0),
@@ -198,6 +229,11 @@ mod tests {
             checked.len(),
             "a model without a checked price"
         );
+        let cached = |model: &str| table.price(model).cached_input_per_million_usd;
+        assert_eq!(cached("gpt-4.1-mini"), Some(0.10));
+        assert_eq!(cached("gpt-4.1-nano"), Some(0.025));
+        assert_eq!(cached("o4-mini"), Some(0.275));
+        assert_eq!(cached("o3-mini"), Some(0.55));
     }
 
     #[test]

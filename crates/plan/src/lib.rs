@@ -7,6 +7,9 @@
 //! breaking point between the grid's points ([`Bisection`]); and answers with the cheapest
 //! tier per growth, when to upgrade, and what a month of the traffic costs ([`Plan`]).
 //!
+//! A plan of one tier at one factor is a CI gate: `[expect.plan]` in a scenario, read by
+//! `ratelab check` through [`gate_spec`] and [`gate_check`].
+//!
 //! The crate is pure: [`Planner`] says which probes to run, round by round, and reads their
 //! summaries back in probe order; the command line runs the probes on its threads. No clock,
 //! no threads, no I/O here, so the plan is the same whatever the thread count.
@@ -61,6 +64,7 @@
 //! ```
 
 mod bisect;
+mod gate;
 mod growth;
 mod html;
 pub mod judge;
@@ -71,18 +75,20 @@ mod render;
 mod spec;
 
 pub use bisect::{Bisection, BreakingPoint, grid_bisection};
+pub use gate::{gate_check, gate_spec};
 pub use growth::{
     GroupScaling, Growth, GrowthError, MAX_GROWTH, check_growable, parse_growth, parse_growth_list,
     scale, scaling_rules,
 };
 pub use html::html;
 pub use plan::{
-    Cell, CheapestTier, MonthlyCost, PLAN_FORMAT_VERSION, Plan, PlanScenario, PlanStrategy,
-    PlanVerdict, RulePlan, TierLimits, TierPlan, rule_name,
+    COST_COLUMNS, Cell, CheapestTier, MonthlyCost, PLAN_FORMAT_VERSION, Plan, PlanScenario,
+    PlanStrategy, PlanVerdict, RulePlan, TierLimits, TierPlan, rule_name,
 };
 pub use planner::{PlanError, Planner};
 pub use probe::{LIMIT_KINDS, Probe, RunSummary, Utilisation};
 pub use render::{markdown, plan_json, terminal};
 pub use spec::{
-    DEFAULT_GROWTH, DEFAULT_PRECISION, PlanSpec, parse_share, parse_tiers, tiers_offering,
+    DEFAULT_GROWTH, DEFAULT_PRECISION, PlanSpec, parse_share, parse_tiers, scenario_rules,
+    tiers_offering,
 };

@@ -661,7 +661,7 @@ fn criterion_words(planner: &Planner) -> String {
 }
 
 /// ` (99.9% success, p99 1.20s)`.
-fn numbers(cell: &StrategyCell) -> String {
+pub(crate) fn numbers(cell: &StrategyCell) -> String {
     let p99 = cell.p99_s.map_or("n/a".to_owned(), |p99| {
         report::units::latency((p99.mean * 1e6).round() as u64)
     });

@@ -35,6 +35,17 @@ pub const DEFAULT_PRECISION: Growth = Growth::from_thousandths(50);
 /// The default growth grid: 1, 1.5, 2, 3 and 5 times the scenario's traffic.
 pub const DEFAULT_GROWTH: &str = "1,1.5,2,3,5";
 
+/// The rejection rules a plan of `scenario` compares by default: its `compare_rejections`,
+/// else its own rule; the first is the plan's.
+pub fn scenario_rules(scenario: &Scenario) -> Vec<RejectedRequests> {
+    let config = &scenario.server.config;
+    if config.compare_rejections.is_empty() {
+        vec![config.limiter.rejected_requests]
+    } else {
+        config.compare_rejections.clone()
+    }
+}
+
 /// The tiers of `catalog` that offer `model`, in the catalog's order.
 pub fn tiers_offering(catalog: &Catalog, model: &str) -> Vec<String> {
     catalog

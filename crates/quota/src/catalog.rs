@@ -285,17 +285,20 @@ pub enum CatalogError {
     },
 }
 
+/// The embedded catalog, parsed once per process.
+fn builtin_catalog() -> &'static Catalog {
+    static BUILTIN: std::sync::OnceLock<Catalog> = std::sync::OnceLock::new();
+    BUILTIN.get_or_init(|| {
+        Catalog::from_toml(BUILTIN_CATALOG_TOML)
+            .expect("the embedded tier catalog parses: a test checks it")
+    })
+}
+
 impl Catalog {
     /// The catalog embedded in ratelab. Parsed once per process and cloned: every simulated
     /// run builds a server model from it, and parsing the TOML cost more than many runs' setup.
     pub fn builtin() -> Catalog {
-        static BUILTIN: std::sync::OnceLock<Catalog> = std::sync::OnceLock::new();
-        BUILTIN
-            .get_or_init(|| {
-                Catalog::from_toml(BUILTIN_CATALOG_TOML)
-                    .expect("the embedded tier catalog parses: a test checks it")
-            })
-            .clone()
+        builtin_catalog().clone()
     }
 
     /// Parses a complete catalog file.
@@ -345,16 +348,55 @@ impl Catalog {
                 return Err(CatalogError::UndefinedTier {
                     model: model.clone(),
                     tier: tier.clone(),
-                    valid: self.tier_names(),
+                    // Not `tier_names`, which reads the built-in catalog: this check runs while
+                    // it is being parsed.
+                    valid: self.tiers.keys().cloned().collect(),
                 });
             }
         }
         Ok(())
     }
 
-    /// The tier names, sorted (`free`, `tier-1` ... `tier-5`).
+    /// The tier names in the catalog's order, cheapest first: the built-in tiers as OpenAI
+    /// ranks them (`free`, `tier-1` ... `tier-5`), then the tiers a user file adds (custom
+    /// enterprise limits, say), by monthly spend cap, then least paid to qualify, then name.
+    /// A plan's "cheapest tier" and its `--tiers` ranges read this order.
+    ///
+    /// ```
+    /// let mut catalog = quota::Catalog::builtin();
+    /// catalog.apply_overrides_toml(r#"
+    ///     [tiers.enterprise]
+    ///     qualification = "a signed contract"
+    ///     monthly_spend_cap_usd = 1000000
+    ///     [tiers.dev-sandbox]
+    ///     qualification = "an internal project"
+    ///     monthly_spend_cap_usd = 50
+    /// "#).unwrap();
+    /// assert_eq!(
+    ///     catalog.tier_names(),
+    ///     ["free", "tier-1", "tier-2", "tier-3", "tier-4", "tier-5", "dev-sandbox", "enterprise"]
+    /// );
+    /// ```
     pub fn tier_names(&self) -> Vec<String> {
-        self.tiers.keys().cloned().collect()
+        let builtin = &builtin_catalog().tiers;
+        let mut added: Vec<(&String, &TierInfo)> = self
+            .tiers
+            .iter()
+            .filter(|(name, _)| !builtin.contains_key(*name))
+            .collect();
+        added.sort_by_key(|(name, info)| {
+            (
+                info.monthly_spend_cap_usd,
+                info.paid_usd.unwrap_or(0),
+                name.as_str(),
+            )
+        });
+        builtin
+            .keys()
+            .filter(|name| self.tiers.contains_key(*name))
+            .chain(added.into_iter().map(|(name, _)| name))
+            .cloned()
+            .collect()
     }
 
     /// The tier's description, or an error listing the valid tiers.

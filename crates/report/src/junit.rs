@@ -1,5 +1,6 @@
 //! JUnit XML for CI test reporters: one `<testsuite>` per scenario and one `<testcase>` per
-//! scenario x run x threshold; a baseline's (a strategy outside `[expect]` `gate`) is skipped.
+//! scenario x run x threshold, and one for its capacity gate (`[expect.plan]`); a baseline's
+//! (a strategy outside `[expect]` `gate`) is skipped.
 
 use std::fmt::Write;
 
@@ -22,12 +23,8 @@ use crate::verdict::CheckedScenario;
 /// assert!(xml.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites"));
 /// ```
 pub fn junit_xml(checked: &[CheckedScenario]) -> String {
-    let tests: usize = checked.iter().map(|scenario| scenario.verdicts.len()).sum();
-    let failures: usize = checked
-        .iter()
-        .flat_map(|scenario| &scenario.verdicts)
-        .filter(|verdict| verdict.failed())
-        .count();
+    let tests: usize = checked.iter().map(CheckedScenario::cases).sum();
+    let failures: usize = checked.iter().map(CheckedScenario::failures).sum();
     let skipped: usize = checked
         .iter()
         .flat_map(|scenario| &scenario.verdicts)
@@ -39,11 +36,7 @@ pub fn junit_xml(checked: &[CheckedScenario]) -> String {
         "<testsuites name=\"ratelab check\" tests=\"{tests}\" failures=\"{failures}\" errors=\"0\" skipped=\"{skipped}\">"
     );
     for scenario in checked {
-        let scenario_failures = scenario
-            .verdicts
-            .iter()
-            .filter(|verdict| verdict.failed())
-            .count();
+        let scenario_failures = scenario.failures();
         let scenario_skipped = scenario
             .verdicts
             .iter()
@@ -53,7 +46,7 @@ pub fn junit_xml(checked: &[CheckedScenario]) -> String {
             out,
             "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{scenario_failures}\" errors=\"0\" skipped=\"{scenario_skipped}\">",
             escape(&scenario.name),
-            scenario.verdicts.len()
+            scenario.cases()
         );
         for verdict in &scenario.verdicts {
             let bound = verdict.threshold();
@@ -83,6 +76,24 @@ pub fn junit_xml(checked: &[CheckedScenario]) -> String {
                 let _ = writeln!(
                     out,
                     ">\n      <failure message=\"{0}\" type=\"threshold\">{0}</failure>\n    </testcase>",
+                    escape(&message)
+                );
+            }
+        }
+        if let Some(plan) = &scenario.plan {
+            let _ = write!(
+                out,
+                "    <testcase classname=\"ratelab.{}\" name=\"plan: {}\"",
+                escape(&scenario.name),
+                escape(&plan.gate())
+            );
+            if plan.holds {
+                out.push_str("/>\n");
+            } else {
+                let message = format!("{} ({})", plan.describe(), plan.location);
+                let _ = writeln!(
+                    out,
+                    ">\n      <failure message=\"{0}\" type=\"plan\">{0}</failure>\n    </testcase>",
                     escape(&message)
                 );
             }

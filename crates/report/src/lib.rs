@@ -59,7 +59,7 @@ pub use scoreboard::{
 };
 pub use terminal::{Colour, DEFAULT_WIDTH, TableOptions, terminal_table, terminal_table_with};
 pub use verdict::{
-    CheckedScenario, Verdict, VerdictListing, evaluate, format_value, metric_value,
+    CheckedScenario, PlanCheck, Verdict, VerdictListing, evaluate, format_value, metric_value,
     verdicts_markdown, verdicts_terminal,
 };
 pub use work::different_work_warning;

@@ -68,6 +68,61 @@ impl Verdict {
     }
 }
 
+/// The verdict of a capacity gate (`[expect.plan]`): whether a tier still meets the scenario's
+/// criterion with its traffic grown by a factor, as `ratelab plan` judges a cell. The planner
+/// fills it in (`plan::gate_check`); this crate only reports it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlanCheck {
+    /// The tier gated.
+    pub tier: String,
+    /// The growth factor it must hold at, as plans write it (`1.5x`).
+    pub holds_at: String,
+    /// Whether the tier meets the criterion there.
+    pub holds: bool,
+    /// The best strategy there and its numbers: `none (99.9% success, p99 462ms)`.
+    pub best: String,
+    /// Where the tier breaks, as far as probed: `above 1.5x` when it holds; when it does not,
+    /// the largest factor found to hold, bisected (`1.984x`), or `below 0.05x`.
+    pub breaking_point: String,
+    /// The limit that binds first (`RPM`, `TPM`, `RPD`, `TPD`), when known.
+    pub binding_limit: Option<String>,
+    /// The bisection's precision, as plans write it (`0.05x`).
+    pub precision: String,
+    /// Where the gate is written.
+    pub location: Location,
+}
+
+impl PlanCheck {
+    /// The gate alone: `tier-2 holds at 1.5x`.
+    pub fn gate(&self) -> String {
+        format!("{} holds at {}", self.tier, self.holds_at)
+    }
+
+    /// `tier-2 holds at 1.5x: none (100.0% success, p99 462ms); RPM binds first`, or when it
+    /// fails, `tier-2 does not hold at 2.5x: none (80.0% success, p99 465ms); it holds to
+    /// 1.984x (bisected to 0.05x), RPM binds first`.
+    pub fn describe(&self) -> String {
+        let binding = self
+            .binding_limit
+            .as_deref()
+            .map(|limit| format!("{limit} binds first"));
+        if self.holds {
+            let binding = binding
+                .map(|words| format!("; {words}"))
+                .unwrap_or_default();
+            format!("{}: {}{binding}", self.gate(), self.best)
+        } else {
+            let binding = binding
+                .map(|words| format!(", {words}"))
+                .unwrap_or_default();
+            format!(
+                "{} does not hold at {}: {}; it holds to {} (bisected to {}){binding}",
+                self.tier, self.holds_at, self.best, self.breaking_point, self.precision
+            )
+        }
+    }
+}
+
 /// The verdicts of one scenario, for reports over several.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CheckedScenario {
@@ -77,6 +132,8 @@ pub struct CheckedScenario {
     pub several_servers: bool,
     /// One verdict per run and threshold, runs in report order.
     pub verdicts: Vec<Verdict>,
+    /// The capacity gate's verdict, when the scenario has one (`[expect.plan]`).
+    pub plan: Option<PlanCheck>,
 }
 
 impl CheckedScenario {
@@ -89,12 +146,37 @@ impl CheckedScenario {
                 .iter()
                 .any(|run| run.server != report.runs[0].server),
             verdicts: evaluate(expectations, report),
+            plan: None,
         }
     }
 
-    /// Whether every gated verdict passed: baselines never fail the gate.
+    /// The same verdicts with the capacity gate's.
+    pub fn with_plan(self, plan: PlanCheck) -> CheckedScenario {
+        CheckedScenario {
+            plan: Some(plan),
+            ..self
+        }
+    }
+
+    /// Whether every gated verdict passed (baselines never fail the gate) and the capacity gate
+    /// holds.
     pub fn passed(&self) -> bool {
         !self.verdicts.iter().any(Verdict::failed)
+            && self.plan.as_ref().is_none_or(|plan| plan.holds)
+    }
+
+    /// How many test cases the scenario makes: its verdicts and its capacity gate.
+    pub fn cases(&self) -> usize {
+        self.verdicts.len() + usize::from(self.plan.is_some())
+    }
+
+    /// How many of them fail the gate.
+    pub fn failures(&self) -> usize {
+        self.verdicts
+            .iter()
+            .filter(|verdict| verdict.failed())
+            .count()
+            + usize::from(self.plan.as_ref().is_some_and(|plan| !plan.holds))
     }
 
     /// The run a verdict is about: the strategy, prefixed by the server when there are several.
@@ -242,6 +324,18 @@ pub fn verdicts_terminal(checked: &[CheckedScenario], listing: VerdictListing) -
                 verdict.location
             );
         }
+        if let Some(plan) = &scenario.plan
+            && (!plan.holds || listing == VerdictListing::All)
+        {
+            let mark = if plan.holds { "pass" } else { "FAIL" };
+            let _ = writeln!(
+                out,
+                "{mark}  {}  plan  {}  ({})",
+                scenario.name,
+                plan.describe(),
+                plan.location
+            );
+        }
     }
     let counts = Counts::of(checked);
     let _ = writeln!(out, "{}", counts.headline());
@@ -287,6 +381,19 @@ pub fn verdicts_markdown(checked: &[CheckedScenario]) -> String {
                 escape(&actual)
             );
         }
+        if let Some(plan) = &scenario.plan {
+            let (actual, result) = if plan.holds {
+                (format!("{} holds", plan.holds_at), "pass")
+            } else {
+                (format!("holds to {}", plan.breaking_point), "**FAIL**")
+            };
+            let _ = writeln!(
+                out,
+                "| plan | {} | {} | {result} |",
+                escape(&plan.gate()),
+                escape(&actual)
+            );
+        }
         out.push('\n');
     }
     out
@@ -312,6 +419,13 @@ impl Counts {
                 (false, false) => &mut counts.baseline_missed,
             };
             *slot += 1;
+        }
+        for plan in checked.iter().filter_map(|scenario| scenario.plan.as_ref()) {
+            if plan.holds {
+                counts.passed += 1;
+            } else {
+                counts.failed += 1;
+            }
         }
         counts
     }

@@ -18,6 +18,10 @@
 //!
 //! [expect.strategy."none"]    # a strategy's label or its kind
 //! min_success_rate = 0.5
+//!
+//! [expect.plan]               # a capacity gate (docs/plan.md, "A plan as a CI gate")
+//! tier = "tier-2"             # this tier must still meet [expect] (99% success without a
+//! holds_at = 1.5              # threshold) with the traffic grown 1.5 times
 //! ```
 
 use std::collections::BTreeMap;
@@ -80,7 +84,47 @@ pub struct ExpectFile {
     #[serde(default)]
     #[schemars(with = "BTreeMap<String, ExpectFile>")]
     pub strategy: BTreeMap<String, Spanned<ExpectFile>>,
+    /// A capacity gate: the tier that must still meet the criterion (these thresholds, or 99%
+    /// success without any) with the scenario's traffic grown by a factor, as `ratelab plan`
+    /// judges a cell. `ratelab check` probes that one cell.
+    #[serde(default)]
+    #[schemars(with = "Option<PlanGateFile>")]
+    pub plan: Option<Spanned<PlanGateFile>>,
 }
+
+/// The `[expect.plan]` table as written.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PlanGateFile {
+    /// The tier that must hold, as `ratelab tiers` names it (e.g. "tier-2").
+    #[schemars(with = "String")]
+    pub tier: Spanned<String>,
+    /// The growth factor it must hold at: 1 is the scenario's traffic, 1.5 half as much again
+    /// (above 0, at most 1000, three decimals at most).
+    #[schemars(with = "f64")]
+    pub holds_at: Spanned<f64>,
+}
+
+/// A checked `[expect.plan]` gate: `tier` must meet the scenario's criterion with its traffic
+/// grown `holds_at_thousandths / 1000` times.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanGate {
+    /// The tier, known to the catalog and offering the scenario's model.
+    pub tier: String,
+    /// The growth factor in thousandths (1500 for 1.5x), as plans count growth.
+    pub holds_at_thousandths: u32,
+    /// Where the table is written.
+    pub location: Location,
+}
+
+/// A plan gate with the span of its `tier`, for the caller that checks the tier.
+pub(crate) struct PlanGateAt {
+    pub(crate) gate: PlanGate,
+    pub(crate) tier_span: Range<usize>,
+}
+
+/// The largest growth factor a plan gate takes, in thousandths: `ratelab plan`'s own largest.
+const MAX_GATE_THOUSANDTHS: u32 = 1_000_000;
 
 /// A metric an `[expect]` threshold bounds; serialized (in `report.json`) as its key in the
 /// `[expect]` table.
@@ -287,19 +331,25 @@ pub fn strategy_kind(label: &str) -> &str {
 
 /// Checks an `[expect]` table against the scenario's strategy labels; `has_batch` says whether
 /// the scenario has a batch (a group with `requests_per_worker`) for `max_makespan` to bound.
+/// Returns the thresholds and the `[expect.plan]` gate, whose tier the caller checks against
+/// the catalog.
 pub(crate) fn validate(
     source: &SourceText<'_>,
     file: Option<Spanned<ExpectFile>>,
     strategy_labels: &[String],
     has_batch: bool,
-) -> Result<Expectations, ScenarioError> {
+) -> Result<(Expectations, Option<PlanGateAt>), ScenarioError> {
     let Some(file) = file else {
-        return Ok(Expectations::default());
+        return Ok((Expectations::default(), None));
     };
     let mut thresholds = Vec::new();
     let table_span = file.span();
     let file = file.into_inner();
     thresholds_of(source, &file, None, has_batch, &mut thresholds)?;
+    let plan = match &file.plan {
+        Some(table) => Some(plan_gate_of(source, table)?),
+        None => None,
+    };
     for (name, table) in &file.strategy {
         let span = table.span();
         let known = strategy_labels
@@ -323,6 +373,14 @@ pub(crate) fn validate(
                 ),
             ));
         }
+        if let Some(plan) = &table.plan {
+            return Err(source.invalid(
+                plan.span(),
+                format!(
+                    "expect.strategy.\"{name}\".plan is not allowed (a plan gate judges every strategy, as `ratelab plan` does: write [expect.plan] at the top level)"
+                ),
+            ));
+        }
         if !table.strategy.is_empty() {
             return Err(source.invalid(
                 span,
@@ -333,11 +391,11 @@ pub(crate) fn validate(
         }
         thresholds_of(source, table, Some(name), has_batch, &mut thresholds)?;
     }
-    if thresholds.is_empty() {
+    if thresholds.is_empty() && plan.is_none() {
         return Err(source.invalid(
             table_span,
             format!(
-                "the [expect] table sets no threshold (expected at least one of: {})",
+                "the [expect] table sets no threshold (expected at least one of: {}; or an [expect.plan] gate)",
                 SloMetric::ALL.map(SloMetric::key).join(", ")
             ),
         ));
@@ -346,7 +404,44 @@ pub(crate) fn validate(
         Some(gate) => Some(gate_of(source, gate, strategy_labels, &thresholds)?),
         None => None,
     };
-    Ok(Expectations { thresholds, gate })
+    Ok((Expectations { thresholds, gate }, plan))
+}
+
+/// Checks `[expect.plan]`'s growth factor; returns the gate and the span of its `tier` (the
+/// tier itself is checked against the catalog by the caller, which has the server).
+fn plan_gate_of(
+    source: &SourceText<'_>,
+    table: &Spanned<PlanGateFile>,
+) -> Result<PlanGateAt, ScenarioError> {
+    let file = table.get_ref();
+    let factor = *file.holds_at.get_ref();
+    let thousandths = factor * 1_000.0;
+    let max = f64::from(MAX_GATE_THOUSANDTHS) / 1_000.0;
+    if !(factor.is_finite() && factor > 0.0 && factor <= max) {
+        return Err(source.invalid(
+            file.holds_at.span(),
+            format!(
+                "expect.plan.holds_at = {factor} is not allowed (expected a growth factor above 0 and at most {max}: 1 is the scenario's traffic, 1.5 half as much again)"
+            ),
+        ));
+    }
+    if (thousandths - thousandths.round()).abs() > 1e-6 {
+        return Err(source.invalid(
+            file.holds_at.span(),
+            format!(
+                "expect.plan.holds_at = {factor} has more than three decimals (write e.g. 1.125)"
+            ),
+        ));
+    }
+    let gate = PlanGate {
+        tier: file.tier.get_ref().clone(),
+        holds_at_thousandths: thousandths.round() as u32,
+        location: source.location(table.span().start),
+    };
+    Ok(PlanGateAt {
+        gate,
+        tier_span: file.tier.span(),
+    })
 }
 
 /// Checks `gate`: known labels, at least one, and each gated strategy bounded by some threshold,

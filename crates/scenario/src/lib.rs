@@ -21,13 +21,16 @@ mod work;
 mod workload;
 
 pub use error::{Location, ScenarioError};
-pub use expect::{Expectations, SloMetric, Threshold, strategy_kind};
+pub use expect::{Expectations, PlanGate, SloMetric, Threshold, strategy_kind};
 pub use model::{
     ArrivalProcess, ClientGroup, Driver, GroupKey, NamedStrategy, RequestShape, Scenario,
     ServerSpec, ServerVariant, SizeDistribution,
 };
 pub use replay::{RecordedArrival, RecordedTrace, TraceFormat};
 pub use seeds::{MAX_SEEDS, derive_seeds};
-pub use validate::{DEFAULT_STRATEGY, ReadFile, json_schema, parse_scenario, server_variant};
+pub use validate::{
+    DEFAULT_STRATEGY, ReadFile, json_schema, parse_scenario, parse_scenario_with_catalog,
+    server_variant,
+};
 pub use work::{MEMORY_CEILING_BYTES, REQUEST_CEILING, WorkEstimate, estimate_work};
 pub use workload::{ClientId, ClientStream, RequestSpec, StreamPurpose, stream_rng, workload};

@@ -34,6 +34,8 @@ pub struct Scenario {
     pub bin_width: Duration,
     /// Thresholds the runs must meet (`ratelab check`); empty without an `[expect]` table.
     pub expect: crate::expect::Expectations,
+    /// The `[expect.plan]` capacity gate `ratelab check` probes, when the file sets one.
+    pub plan_gate: Option<crate::expect::PlanGate>,
 }
 
 impl Scenario {

@@ -71,22 +71,23 @@ pub struct Args {
     /// Worker threads (default: every core). The plan is the same whatever the number.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1024))]
     pub jobs: Option<u64>,
+    #[command(flatten)]
+    pub catalog: super::validate::CatalogArg,
     /// Output directory (default: reports/<scenario-name>-plan/).
     #[arg(long)]
     pub out: Option<PathBuf>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<Outcome> {
-    let mut scenario = super::validate::load(&args.scenario)?;
+    let catalog_file = args.catalog.read()?;
+    let mut scenario = super::validate::load_with_catalog(&args.scenario, catalog_file.as_ref())?;
     if let Some(seed) = args.seed {
         scenario.seed = seed;
     }
     if !args.strategies.is_empty() {
         scenario.strategies = super::run::strategies_from_flags(&args.strategies)?;
     }
-    let catalog = model::ServerModel::new(&scenario.server.config)
-        .map(|model| model.catalog().clone())
-        .map_err(|error| anyhow::anyhow!("{}: server: {error}", args.scenario.display()))?;
+    let catalog = scenario_catalog(&scenario, &args.scenario)?;
     let model_name = scenario.server.model.clone();
     let tiers = match &args.tiers {
         Some(text) => plan::parse_tiers(text, &catalog, &model_name).map_err(anyhow::Error::msg)?,
@@ -94,10 +95,7 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
     };
     let rules = match &args.rejections {
         Some(text) => parse_rules(text)?,
-        None if !scenario.server.config.compare_rejections.is_empty() => {
-            scenario.server.config.compare_rejections.clone()
-        }
-        None => vec![scenario.server.config.limiter.rejected_requests],
+        None => plan::scenario_rules(&scenario),
     };
     let seeds = args.seeds.unwrap_or(scenario.seeds);
     let jobs = args
@@ -122,23 +120,8 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         .with_context(|| format!("{}: cannot plan", args.scenario.display()))?;
 
     let bar = progress_bar(planner.probes_left_estimate());
-    loop {
-        let probes = planner.next_round();
-        if probes.is_empty() {
-            break;
-        }
-        let summaries = crate::runner::map_in_order(probes.len(), jobs, &|index| {
-            let summary = planner.run_probe(&probes[index]);
-            bar.inc(1);
-            summary
-        })
-        .into_iter()
-        .collect::<Result<Vec<_>, _>>()?;
-        planner.record(&probes, summaries);
-        bar.set_length(bar.position() + planner.probes_left_estimate());
-    }
+    let plan = run_rounds(&mut planner, jobs, &bar)?;
     bar.finish_and_clear();
-    let plan = planner.finish();
 
     crate::out!("{}", plan::terminal(&plan))?;
     std::fs::create_dir_all(&out)
@@ -159,6 +142,42 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         out.join("index.html").display()
     )?;
     Ok(Outcome::Success)
+}
+
+/// Runs the planner's rounds on `jobs` threads, each round's probes in parallel, and returns
+/// the finished plan: `ratelab plan`'s sweep and `ratelab check`'s capacity gate.
+pub(crate) fn run_rounds(
+    planner: &mut plan::Planner,
+    jobs: usize,
+    bar: &ProgressBar,
+) -> anyhow::Result<plan::Plan> {
+    loop {
+        let probes = planner.next_round();
+        if probes.is_empty() {
+            break;
+        }
+        let summaries = crate::runner::map_in_order(probes.len(), jobs, &|index| {
+            let summary = planner.run_probe(&probes[index]);
+            bar.inc(1);
+            summary
+        })
+        .into_iter()
+        .collect::<Result<Vec<_>, _>>()?;
+        planner.record(&probes, summaries);
+        bar.set_length(bar.position() + planner.probes_left_estimate());
+    }
+    Ok(planner.finish())
+}
+
+/// The tier catalog a scenario's server reads: the built-in one with its `[server.catalog]`
+/// overlay.
+pub(crate) fn scenario_catalog(
+    scenario: &scenario::Scenario,
+    path: &std::path::Path,
+) -> anyhow::Result<quota::Catalog> {
+    model::ServerModel::new(&scenario.server.config)
+        .map(|model| model.catalog().clone())
+        .map_err(|error| anyhow::anyhow!("{}: server: {error}", path.display()))
 }
 
 /// Reads `--rejections`: rule names as `limits.rejected_requests` writes them.

@@ -42,6 +42,8 @@ pub struct Args {
     /// retries across every run, or 8 GiB of memory); `ratelab validate` prints the estimate.
     #[arg(long)]
     pub force: bool,
+    #[command(flatten)]
+    pub catalog: super::validate::CatalogArg,
     /// Show every scoreboard column, with the server on every row, however wide the table gets
     /// (by default the table fits 100 columns).
     #[arg(long)]
@@ -49,7 +51,8 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<Outcome> {
-    let mut scenario = super::validate::load(&args.scenario)?;
+    let catalog_file = args.catalog.read()?;
+    let mut scenario = super::validate::load_with_catalog(&args.scenario, catalog_file.as_ref())?;
     if let Some(seed) = args.seed {
         scenario.seed = seed;
     }

@@ -15,10 +15,12 @@ pub struct Args {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub catalog: super::validate::CatalogArg,
 }
 
 pub fn run(args: Args) -> anyhow::Result<Outcome> {
-    let mut catalog = Catalog::builtin();
+    let mut catalog = args.catalog.catalog()?;
     if let Some(model) = &args.model {
         catalog.model(model)?;
         catalog.models.retain(|name, _| name == model);
@@ -36,7 +38,8 @@ fn render_table(catalog: &Catalog) -> String {
     let header = ["tier", "model", "RPM", "RPD", "TPM", "TPD", "batch queue"];
     let mut rows: Vec<[String; 7]> = Vec::new();
     let mut any_unverified = false;
-    for tier in catalog.tiers.keys() {
+    let tiers = catalog.tier_names();
+    for tier in &tiers {
         for (model, entry) in &catalog.models {
             let Some(limits) = entry.tiers.get(tier) else {
                 continue;
@@ -57,7 +60,10 @@ fn render_table(catalog: &Catalog) -> String {
     );
     out.push_str(&aligned_table(&header.map(str::to_owned), &rows));
     out.push_str("\nmonthly spend caps:");
-    for (tier, info) in &catalog.tiers {
+    for (tier, info) in tiers
+        .iter()
+        .filter_map(|tier| Some((tier, catalog.tiers.get(tier)?)))
+    {
         let _ = write!(
             out,
             " {tier} ${}",

@@ -12,14 +12,58 @@ pub struct Args {
     pub files: Vec<PathBuf>,
 }
 
+/// `--catalog FILE`, for every command that reads the tier catalog.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct CatalogArg {
+    /// Your own tiers and models (custom enterprise limits, private models), in the tier
+    /// catalog's format, over the built-in catalog; the scenario's [server.catalog] still wins.
+    /// Added tiers come after the built-in ones, by monthly spend cap (docs/tiers.md).
+    #[arg(long, value_name = "FILE")]
+    pub catalog: Option<PathBuf>,
+}
+
+impl CatalogArg {
+    /// The file as a table to lay over a config's `[catalog]`, checked at `file:line:column`.
+    pub fn read(&self) -> anyhow::Result<Option<toml::Table>> {
+        let Some(path) = &self.catalog else {
+            return Ok(None);
+        };
+        let name = path.display().to_string();
+        let bytes = std::fs::read(path)
+            .map_err(|error| anyhow::anyhow!("{name}: cannot read the catalog file: {error}"))?;
+        let text = utf8_text(bytes).map_err(|bad| {
+            anyhow::anyhow!("{name}:{}:{}: {}", bad.line, bad.column, bad.message())
+        })?;
+        Ok(Some(model::read_catalog_file(&text, &name)?))
+    }
+
+    /// The built-in catalog with the file over it.
+    pub fn catalog(&self) -> anyhow::Result<quota::Catalog> {
+        let mut catalog = quota::Catalog::builtin();
+        if let Some(table) = self.read()? {
+            // The file was checked over the built-in catalog already.
+            catalog.apply_overrides_toml(&toml::to_string(&table)?)?;
+        }
+        Ok(catalog)
+    }
+}
+
 /// Reads and validates one scenario file, resolving the traces it refers to.
 pub fn load(path: &Path) -> anyhow::Result<scenario::Scenario> {
+    load_with_catalog(path, None)
+}
+
+/// [`load`] over a user's catalog file ([`CatalogArg::read`]).
+pub fn load_with_catalog(
+    path: &Path,
+    catalog: Option<&toml::Table>,
+) -> anyhow::Result<scenario::Scenario> {
     let name = path.display().to_string();
     let bytes = std::fs::read(path)
         .map_err(|error| anyhow::anyhow!("{name}: cannot read the scenario: {error}"))?;
     let text = utf8_text(bytes)
         .map_err(|bad| anyhow::anyhow!("{name}:{}:{}: {}", bad.line, bad.column, bad.message()))?;
-    Ok(scenario::parse_scenario(&text, &name, &mut |referenced| {
+    let read = &mut |referenced: &Path| {
         let bytes = std::fs::read(referenced)?;
         utf8_text(bytes).map_err(|bad| {
             std::io::Error::new(
@@ -32,7 +76,10 @@ pub fn load(path: &Path) -> anyhow::Result<scenario::Scenario> {
                 ),
             )
         })
-    })?)
+    };
+    Ok(scenario::parse_scenario_with_catalog(
+        &text, &name, read, catalog,
+    )?)
 }
 
 /// Where a file stops being UTF-8 text.

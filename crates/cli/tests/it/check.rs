@@ -177,3 +177,115 @@ fn a_gate_naming_no_strategy_exits_2_listing_the_labels() {
         "{stderr}"
     );
 }
+
+/// plan-rpm.toml with an `[expect.plan]` gate, written to a scratch file.
+fn plan_gate_scenario(dir: &std::path::Path, name: &str, gate: &str) -> std::path::PathBuf {
+    let text = std::fs::read_to_string(fixture("plan-rpm.toml")).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, format!("{text}\n[expect.plan]\n{gate}\n")).unwrap();
+    path
+}
+
+#[test]
+fn a_plan_gate_that_holds_exits_0_and_is_a_junit_case() {
+    let dir = scratch_dir("check-plan-holds");
+    let junit = dir.join("junit.xml");
+    // 3,000 RPM x 1.5 = 4,500, under Tier 2's 5,000.
+    let scenario = plan_gate_scenario(&dir, "holds.toml", "tier = \"tier-2\"\nholds_at = 1.5");
+    let output = ratelab(&[
+        "check",
+        scenario.to_str().unwrap(),
+        "--junit",
+        junit.to_str().unwrap(),
+        "--verbose",
+    ]);
+    assert_exit(&output, 0);
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        stdout.contains(
+            "pass  plan-rpm  plan  tier-2 holds at 1.5x: none (100.0% success, p99 465ms); RPM binds first  ("
+        ),
+        "{stdout}"
+    );
+    assert!(stdout.contains("holds.toml:32:1)"), "{stdout}");
+    assert!(stdout.contains("1 passed, 0 failed"), "{stdout}");
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(
+        xml.contains(
+            "<testcase classname=\"ratelab.plan-rpm\" name=\"plan: tier-2 holds at 1.5x\"/>"
+        ),
+        "{xml}"
+    );
+    assert!(xml.contains("tests=\"1\" failures=\"0\""), "{xml}");
+}
+
+#[test]
+fn a_plan_gate_outgrown_exits_1_naming_the_breaking_point_and_the_binding_limit() {
+    let dir = scratch_dir("check-plan-outgrown");
+    let junit = dir.join("junit.xml");
+    // 7,500 RPM at 2.5x; the fixture works out that Tier 2 holds to 2 / 0.99 = 2.02x.
+    let outgrown = plan_gate_scenario(&dir, "outgrown.toml", "tier = \"tier-2\"\nholds_at = 2.5");
+    let output = ratelab(&[
+        "check",
+        outgrown.to_str().unwrap(),
+        fixture("gate-pass.toml").to_str().unwrap(),
+        "--junit",
+        junit.to_str().unwrap(),
+    ]);
+    assert_exit(&output, 1);
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        stdout.contains(
+            "FAIL  plan-rpm  plan  tier-2 does not hold at 2.5x: none (80.0% success, p99 465ms); it holds to 1.992x (bisected to 0.05x), RPM binds first  ("
+        ),
+        "{stdout}"
+    );
+    assert!(stdout.contains("12 passed, 1 failed"), "{stdout}");
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(
+        xml.contains("<testsuites name=\"ratelab check\" tests=\"13\" failures=\"1\""),
+        "{xml}"
+    );
+    assert!(
+        xml.contains("name=\"plan: tier-2 holds at 2.5x\">"),
+        "{xml}"
+    );
+    assert!(
+        xml.contains("type=\"plan\">tier-2 does not hold at 2.5x"),
+        "{xml}"
+    );
+}
+
+#[test]
+fn a_bad_plan_gate_exits_2_at_its_place() {
+    let dir = scratch_dir("check-plan-bad");
+    let cases = [
+        (
+            "tier = \"free\"\nholds_at = 1.5",
+            "bad.toml:33:8: expect.plan.tier = \"free\": unknown model \"gpt-4o-mini\" in tier free",
+        ),
+        (
+            "tier = \"tier-9\"\nholds_at = 1.5",
+            "bad.toml:33:8: expect.plan.tier = \"tier-9\": unknown tier \"tier-9\" (expected one of: free, tier-1",
+        ),
+        (
+            "tier = \"tier-2\"\nholds_at = 0",
+            "bad.toml:34:12: expect.plan.holds_at = 0 is not allowed (expected a growth factor above 0",
+        ),
+        (
+            "tier = \"tier-2\"\nholds_at = 1.0005",
+            "bad.toml:34:12: expect.plan.holds_at = 1.0005 has more than three decimals",
+        ),
+        (
+            "tier = \"tier-2\"",
+            "bad.toml:32:1: missing field `holds_at`",
+        ),
+    ];
+    for (gate, expected) in cases {
+        let scenario = plan_gate_scenario(&dir, "bad.toml", gate);
+        let output = ratelab(&["check", scenario.to_str().unwrap()]);
+        assert_exit(&output, 2);
+        let stderr = String::from_utf8(output.stderr).unwrap();
+        assert!(stderr.contains(expected), "{gate}: {stderr}");
+    }
+}

@@ -276,3 +276,160 @@ fn help_explains_the_criterion_and_shows_examples() {
         assert!(help.contains(expected), "{expected}: {help}");
     }
 }
+
+#[test]
+fn private_tiers_from_a_catalog_file_take_part_in_the_sweep_after_the_built_in_ones() {
+    let dir = scratch_dir("plan-catalog");
+    let catalog = fixture("catalog-enterprise.toml");
+    let (json, stdout) = plan(
+        &dir,
+        "plan-rpm.toml",
+        "private",
+        &[
+            "--catalog",
+            catalog.to_str().unwrap(),
+            "--growth",
+            "1,2.5",
+            "--tiers",
+            "enterprise,startup,tier-2,tier-3",
+        ],
+    );
+    // In the catalog's order: the built-in tiers, then the added ones by spend cap.
+    assert_eq!(
+        json["tiers"],
+        serde_json::json!(["tier-2", "tier-3", "startup", "enterprise"])
+    );
+    assert_eq!(cheapest(&json), ["1.0x: tier-2", "2.5x: enterprise"]);
+    // Tier 2 fails at 2.031x; startup, the next tier in order, holds past it.
+    assert_eq!(json["verdict"]["next_tier"], "startup");
+    assert_eq!(tier(&json, "enterprise")["limits"]["rpm"], 8_000);
+    // startup's 6,000 RPM holds to 2.424x by the fixture's sums.
+    let point = &tier(&json, "startup")["breaking_point"];
+    let (sustains, fails) = (
+        point["sustains"].as_f64().unwrap(),
+        point["fails_at"].as_f64().unwrap(),
+    );
+    assert!(
+        sustains <= 2.424 && 2.424 < fails && fails - sustains <= 0.05,
+        "{point}"
+    );
+    assert!(
+        stdout.contains("then move to startup, which holds to 2.4"),
+        "{stdout}"
+    );
+    // A `--tiers` range reads the same order.
+    let (json, _) = plan(
+        &dir,
+        "plan-rpm.toml",
+        "range",
+        &[
+            "--catalog",
+            catalog.to_str().unwrap(),
+            "--growth",
+            "1",
+            "--tiers",
+            "tier-5..",
+        ],
+    );
+    assert_eq!(
+        json["tiers"],
+        serde_json::json!(["tier-5", "startup", "enterprise"])
+    );
+}
+
+#[test]
+fn a_private_model_plans_on_the_tiers_that_offer_it() {
+    let dir = scratch_dir("plan-private-model");
+    let text = std::fs::read_to_string(fixture("plan-rpm.toml"))
+        .unwrap()
+        .replace(
+            "model = \"gpt-4o-mini\"\ntier = \"tier-2\"",
+            "model = \"our-finetune\"\ntier = \"enterprise\"",
+        );
+    let scenario = dir.join("finetune.toml");
+    std::fs::write(&scenario, text).unwrap();
+    let catalog = fixture("catalog-enterprise.toml");
+    let out = dir.join("out");
+    let output = ratelab(&[
+        "plan",
+        scenario.to_str().unwrap(),
+        "--catalog",
+        catalog.to_str().unwrap(),
+        "--growth",
+        "1",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_exit(&output, 0);
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("plan.json")).unwrap()).unwrap();
+    assert_eq!(json["tiers"], serde_json::json!(["tier-3", "enterprise"]));
+    // 3,000 RPM is over tier-3's 2,000 for our-finetune.
+    assert_eq!(cheapest(&json), ["1.0x: enterprise"]);
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        stdout.contains("(no list price for our-finetune: priced at $0)"),
+        "{stdout}"
+    );
+    // Without the file, the scenario names a tier and a model ratelab does not know.
+    let output = ratelab(&[
+        "plan",
+        scenario.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_exit(&output, 2);
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(stderr.contains("finetune.toml:"), "{stderr}");
+    assert!(stderr.contains("unknown tier \"enterprise\""), "{stderr}");
+}
+
+#[test]
+fn a_bad_catalog_file_is_refused_at_its_place() {
+    let dir = scratch_dir("plan-bad-catalog");
+    let scenario = fixture("plan-rpm.toml");
+    let cases = [
+        (
+            "[models.gpt-4o-mini.tiers]\nenterprise = { rpm = 8000 }\n",
+            "mine.toml:2:1: model \"gpt-4o-mini\" lists limits for unknown tier \"enterprise\" (expected one of: free, tier-1, tier-2, tier-3, tier-4, tier-5; or define it under [tiers.enterprise])",
+        ),
+        (
+            "[tiers.enterprise]\nqualification = \"a contract\"\n",
+            "mine.toml:1:1: missing field `monthly_spend_cap_usd`",
+        ),
+        (
+            "[models.gpt-4o-mini.tiers]\ntier-2 = { rpm = \"lots\" }\n",
+            "mine.toml:2:18: invalid type: string \"lots\", expected u64",
+        ),
+        (
+            "[models.mine]\ncolour = \"blue\"\n",
+            "mine.toml:2:1: unknown field `colour`, expected one of `kind`, `pool`",
+        ),
+    ];
+    for (text, expected) in cases {
+        let file = dir.join("mine.toml");
+        std::fs::write(&file, text).unwrap();
+        for command in ["plan", "run", "check"] {
+            let output = ratelab(&[
+                command,
+                scenario.to_str().unwrap(),
+                "--catalog",
+                file.to_str().unwrap(),
+            ]);
+            assert_exit(&output, 2);
+            let stderr = String::from_utf8(output.stderr).unwrap();
+            assert!(stderr.contains(expected), "{command} {text}: {stderr}");
+        }
+    }
+    let output = ratelab(&[
+        "tiers",
+        "--catalog",
+        dir.join("absent.toml").to_str().unwrap(),
+    ]);
+    assert_exit(&output, 2);
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        stderr.contains("absent.toml: cannot read the catalog file"),
+        "{stderr}"
+    );
+}

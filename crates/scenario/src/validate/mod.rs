@@ -63,6 +63,33 @@ pub fn parse_scenario(
     file_name: &str,
     read_file: ReadFile<'_>,
 ) -> Result<Scenario, ScenarioError> {
+    parse_scenario_with_catalog(text, file_name, read_file, None)
+}
+
+/// [`parse_scenario`] over a user's catalog file (`--catalog FILE`, read by
+/// `model::read_catalog_file`): its tiers and models are known to the scenario as if built in,
+/// and the scenario's own `[server.catalog]` is laid over it
+/// (`model::ServerConfig::overlay_catalog`).
+///
+/// ```
+/// let catalog = model::read_catalog_file(
+///     "[tiers.enterprise]\nqualification = \"contract\"\nmonthly_spend_cap_usd = 1000000\n\
+///      [models.gpt-4o-mini.tiers]\nenterprise = { rpm = 50000, tpm = 500000000 }\n",
+///     "mine.toml",
+/// )
+/// .unwrap();
+/// let text = "name = \"x\"\nduration = \"1m\"\n[server]\nmodel = \"gpt-4o-mini\"\ntier = \"enterprise\"\n[[clients]]\nname = \"a\"\narrival = { kind = \"poisson\", rpm = 1 }\nprompt_tokens = { kind = \"fixed\", value = 1 }\ncompletion_tokens = { kind = \"fixed\", value = 1 }\n";
+/// let read = &mut |path: &std::path::Path| std::fs::read_to_string(path);
+/// let scenario = scenario::parse_scenario_with_catalog(text, "x.toml", read, Some(&catalog)).unwrap();
+/// assert_eq!(scenario.server.variants[0].limits.rpm, Some(50_000));
+/// assert!(scenario::parse_scenario(text, "x.toml", read).is_err(), "unknown without the file");
+/// ```
+pub fn parse_scenario_with_catalog(
+    text: &str,
+    file_name: &str,
+    read_file: ReadFile<'_>,
+    catalog: Option<&toml::Table>,
+) -> Result<Scenario, ScenarioError> {
     let source = SourceText {
         name: file_name,
         text,
@@ -80,6 +107,7 @@ pub fn parse_scenario(
             .map(Path::to_path_buf)
             .unwrap_or_default(),
         read_file,
+        catalog,
     }
     .scenario(file)
 }
@@ -88,6 +116,8 @@ struct Validator<'a, 'r> {
     source: SourceText<'a>,
     base_dir: PathBuf,
     read_file: ReadFile<'r>,
+    /// A user's catalog file, under the scenario's own `[server.catalog]`.
+    catalog: Option<&'r toml::Table>,
 }
 
 impl Validator<'_, '_> {
@@ -162,7 +192,29 @@ impl Validator<'_, '_> {
             .map(|strategy| strategy.label.clone())
             .collect();
         let has_batch = groups.iter().any(|group| group.batch_requests().is_some());
-        let expect = crate::expect::validate(&self.source, file.expect, &labels, has_batch)?;
+        let (expect, plan_gate) =
+            crate::expect::validate(&self.source, file.expect, &labels, has_batch)?;
+        let plan_gate = match plan_gate {
+            Some(crate::expect::PlanGateAt { gate, tier_span }) => {
+                // The gated tier must be one the catalog knows and that offers the model, as
+                // a tier to compare is.
+                server_variant(&server.config, &server.model, Some(&gate.tier), None).map_err(
+                    |message| {
+                        // `tier: unknown tier ...` or `limits: unknown model ...`: the key is
+                        // the server's, the place is the gate's.
+                        let reason = message
+                            .split_once(": ")
+                            .map_or(message.as_str(), |(_, reason)| reason);
+                        self.source.invalid(
+                            tier_span,
+                            format!("expect.plan.tier = \"{}\": {reason}", gate.tier),
+                        )
+                    },
+                )?;
+                Some(gate)
+            }
+            None => None,
+        };
         let bin_width = match file.metrics.bin {
             Some(bin) => {
                 let span = bin.span();
@@ -197,6 +249,7 @@ impl Validator<'_, '_> {
             strategies,
             bin_width,
             expect,
+            plan_gate,
         })
     }
 
@@ -261,7 +314,10 @@ impl Validator<'_, '_> {
         server: Spanned<model::ServerConfig>,
     ) -> Result<ServerSpec, ScenarioError> {
         let span = server.span();
-        let config = server.into_inner();
+        let mut config = server.into_inner();
+        if let Some(catalog) = self.catalog {
+            config.overlay_catalog(catalog);
+        }
         let Some(model_name) = config.model.clone() else {
             return self.fail(
                 span,

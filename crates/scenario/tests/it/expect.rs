@@ -141,7 +141,48 @@ fn mistakes_name_the_place_and_what_is_allowed() {
     );
     check_error(
         "[expect]\n",
-        "scenarios/gate.toml:20:1: the [expect] table sets no threshold (expected at least one of: min_success_rate, max_p99_latency, max_amplification, max_429_share, max_gave_up, max_early_retries, max_makespan, max_storm_share)",
+        "scenarios/gate.toml:20:1: the [expect] table sets no threshold (expected at least one of: min_success_rate, max_p99_latency, max_amplification, max_429_share, max_gave_up, max_early_retries, max_makespan, max_storm_share; or an [expect.plan] gate)",
+    );
+}
+
+#[test]
+fn a_plan_gate_reads_its_tier_and_factor_with_its_place() {
+    let scenario = parse("[expect.plan]\ntier = \"tier-3\"\nholds_at = 1.25\n").unwrap();
+    assert!(
+        scenario.expect.is_empty(),
+        "a plan gate alone sets no threshold"
+    );
+    let gate = scenario.plan_gate.unwrap();
+    assert_eq!(gate.tier, "tier-3");
+    assert_eq!(gate.holds_at_thousandths, 1_250);
+    assert_eq!(gate.location.to_string(), "scenarios/gate.toml:20:1");
+    // Beside thresholds, which it judges with.
+    let scenario = parse(
+        "[expect]\nmin_success_rate = 0.95\n[expect.plan]\ntier = \"tier-2\"\nholds_at = 3\n",
+    )
+    .unwrap();
+    assert_eq!(scenario.expect.thresholds.len(), 1);
+    assert_eq!(scenario.plan_gate.unwrap().holds_at_thousandths, 3_000);
+    assert!(parse("").unwrap().plan_gate.is_none());
+}
+
+#[test]
+fn plan_gate_mistakes_name_the_place() {
+    check_error(
+        "[expect.plan]\ntier = \"tier-2\"\nholds_at = -1\n",
+        "scenarios/gate.toml:22:12: expect.plan.holds_at = -1 is not allowed (expected a growth factor above 0 and at most 1000: 1 is the scenario's traffic, 1.5 half as much again)",
+    );
+    check_error(
+        "[expect.plan]\ntier = \"tier-2\"\nholds_at = 1.0001\n",
+        "scenarios/gate.toml:22:12: expect.plan.holds_at = 1.0001 has more than three decimals (write e.g. 1.125)",
+    );
+    check_error(
+        "[expect.plan]\ntier = \"tier-6\"\nholds_at = 2\n",
+        "scenarios/gate.toml:21:8: expect.plan.tier = \"tier-6\": unknown tier \"tier-6\" (expected one of: free, tier-1, tier-2, tier-3, tier-4, tier-5)",
+    );
+    check_error(
+        "[expect]\nmax_gave_up = 0\n[expect.strategy.none.plan]\ntier = \"tier-2\"\nholds_at = 2\n",
+        "scenarios/gate.toml:22:1: expect.strategy.\"none\".plan is not allowed (a plan gate judges every strategy, as `ratelab plan` does: write [expect.plan] at the top level)",
     );
 }
 
