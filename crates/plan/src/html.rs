@@ -36,10 +36,16 @@ pub fn html(plan: &Plan) -> String {
     }
     let _ = write!(
         out,
-        "</ul>\n<p><small>Model {}; {} strategies on {} seeds per cell; {} simulations; breaking points bisected to {}. docs/plan.md explains every number.</small></p>\n",
+        "</ul>\n<p><small>Model {}; {} strateg{} on {} seed{} per cell; {} simulations; breaking points bisected to {}. docs/plan.md explains every number.</small></p>\n",
         escape(&plan.scenario.model),
         plan.strategies.len(),
+        if plan.strategies.len() == 1 {
+            "y"
+        } else {
+            "ies"
+        },
         plan.seeds.len(),
+        if plan.seeds.len() == 1 { "" } else { "s" },
         plan.simulations,
         plan.precision
     );
