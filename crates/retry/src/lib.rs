@@ -259,7 +259,8 @@ pub trait Strategy: fmt::Debug + Send {
         rng: &mut dyn RngCore,
     ) -> Decision;
 
-    /// The timeout for one attempt, if this strategy sets one.
+    /// The timeout for one attempt, if this strategy sets one. It is fixed for the strategy's
+    /// life (a configuration value, not a state): the simulator reads it once per client.
     fn attempt_timeout(&self) -> Option<Duration> {
         None
     }
