@@ -53,7 +53,7 @@ pub struct RunMetrics {
     bins: Vec<TimeBin>,
     /// Bins every result has at least, so runs of one scenario share one time axis.
     min_bins: usize,
-    latency_us: Histogram<u64>,
+    latency_us: LatencyCounts,
     analysis: AnalysisAggregator,
     /// The scenario's batch, if it has one: closed-loop groups with a fixed number of requests.
     batch: Option<BatchTracker>,
@@ -121,8 +121,7 @@ impl RunMetrics {
             give_up_reasons: BTreeMap::new(),
             bins: Vec::new(),
             min_bins: 0,
-            // Three significant digits: percentiles exact to 0.1%, a few tens of kilobytes.
-            latency_us: Histogram::new(3).expect("hdrhistogram supports 3 significant digits"),
+            latency_us: LatencyCounts::default(),
             analysis: AnalysisAggregator::new(bin_width_ns, Vec::new()),
             batch: None,
         }
@@ -292,9 +291,7 @@ impl RunMetrics {
                 totals.completion_tokens += u64::from(record.completion_tokens);
                 bin.succeeded += 1;
                 let latency_us = record.ended_ns.saturating_sub(record.arrived_ns) / 1_000;
-                // The histogram resizes itself; recording fails only past u64 range, which a
-                // latency in microseconds never reaches.
-                let _ = self.latency_us.record(latency_us.max(1));
+                self.latency_us.record(latency_us.max(1));
                 if let Some(batch) = &mut self.batch {
                     batch.record_end(record.client.group, record.ended_ns);
                 }
@@ -333,9 +330,10 @@ impl RunMetrics {
         }
         let mut totals = self.totals();
         let mut bins = self.bins;
+        let histogram = self.latency_us.into_histogram();
         let analysis = self
             .analysis
-            .finish(&mut bins, &self.group_names, &self.latency_us);
+            .finish(&mut bins, &self.group_names, &histogram);
         totals.unfinished = totals
             .requests
             .saturating_sub(totals.succeeded + totals.gave_up);
@@ -357,7 +355,6 @@ impl RunMetrics {
             .filter(|(_, count)| *count > 0)
             .map(|(kind, count)| (kind.as_str().to_owned(), count))
             .collect::<BTreeMap<_, _>>();
-        let histogram = &self.latency_us;
         let latency = if histogram.is_empty() {
             LatencySummary::default()
         } else {
@@ -385,6 +382,70 @@ impl RunMetrics {
             batch,
             seeds: None,
         }
+    }
+}
+
+/// Latencies counted in hdrhistogram's buckets for three significant digits (percentiles exact
+/// to 0.1%) in a plain vector, turned into the `Histogram` when the run ends: its own
+/// `record` (a bounds probe, a resize check, min, max and a saturating total per value) was
+/// over a hundred instructions per success, this is an index and an add. The histogram built
+/// from the counts equals one recorded value by value (property and edge tests check it for
+/// every latency a run can have, below 2^55 us, and every bucket edge to 2^63; so does every
+/// statistic read from it: they depend only on the buckets' counts and on the buckets of the
+/// largest and smallest values).
+#[derive(Debug, Clone, Default)]
+struct LatencyCounts {
+    /// Counts by hdrhistogram's index; as long as the largest index seen.
+    counts: Vec<u64>,
+}
+
+impl LatencyCounts {
+    /// Three significant digits give hdrhistogram 2,048 sub-buckets (2^11 > 2 x 10^3), half
+    /// of them, 2^10, new in each bucket after the first; values are whole units (1 us).
+    const HALF_MAGNITUDE: u32 = 10;
+    /// `64 - unit magnitude (0) - HALF_MAGNITUDE - 1`: hdrhistogram's `leading_zero_count_base`.
+    const LEADING_ZERO_BASE: u32 = 53;
+    const SUB_BUCKET_MASK: u64 = (1 << (Self::HALF_MAGNITUDE + 1)) - 1;
+
+    /// hdrhistogram's `index_for(value)`.
+    #[inline]
+    fn index(value: u64) -> usize {
+        let bucket = Self::LEADING_ZERO_BASE - (value | Self::SUB_BUCKET_MASK).leading_zeros();
+        let sub_bucket = (value >> bucket) as usize;
+        ((bucket as usize + 1) << Self::HALF_MAGNITUDE) + sub_bucket - (1 << Self::HALF_MAGNITUDE)
+    }
+
+    /// hdrhistogram's `value_for(index)`: the lowest value of the index's bucket.
+    fn lowest_value(index: usize) -> u64 {
+        let half = 1usize << Self::HALF_MAGNITUDE;
+        let bucket = (index >> Self::HALF_MAGNITUDE).saturating_sub(1);
+        let sub_bucket = if index < half {
+            index
+        } else {
+            (index & (half - 1)) + half
+        };
+        (sub_bucket as u64) << bucket
+    }
+
+    #[inline]
+    fn record(&mut self, value: u64) {
+        let index = Self::index(value);
+        if index >= self.counts.len() {
+            self.counts.resize(index + 1, 0);
+        }
+        self.counts[index] += 1;
+    }
+
+    /// The histogram of every value recorded.
+    fn into_histogram(self) -> Histogram<u64> {
+        let mut histogram = Histogram::new(3).expect("hdrhistogram supports 3 significant digits");
+        for (index, &count) in self.counts.iter().enumerate() {
+            if count > 0 {
+                // The histogram resizes itself; recording fails only past u64 range.
+                let _ = histogram.record_n(Self::lowest_value(index), count);
+            }
+        }
+        histogram
     }
 }
 
@@ -416,7 +477,57 @@ fn add_totals(into: &mut Totals, delta: &Totals) {
 
 #[cfg(test)]
 mod tests {
-    use super::{LIMIT_KINDS, limit_slot};
+    use hdrhistogram::Histogram;
+    use proptest::prelude::*;
+
+    use super::{LIMIT_KINDS, LatencyCounts, limit_slot};
+
+    proptest! {
+        #[test]
+        fn latency_counts_make_the_histogram_recording_makes(
+            values in proptest::collection::vec(
+                prop_oneof![1u64..5_000, 1u64..100_000_000, 1u64..=u64::MAX / 1_000],
+                0..300,
+            ),
+        ) {
+            let mut counts = LatencyCounts::default();
+            let mut recorded = Histogram::<u64>::new(3).unwrap();
+            for &value in &values {
+                counts.record(value);
+                let _ = recorded.record(value);
+            }
+            let built = counts.into_histogram();
+            prop_assert!(built == recorded);
+            prop_assert_eq!(built.len(), recorded.len());
+            prop_assert_eq!(built.max(), recorded.max());
+            prop_assert_eq!(built.min_nz(), recorded.min_nz());
+            prop_assert_eq!(built.mean().to_bits(), recorded.mean().to_bits());
+            for quantile in crate::CDF_QUANTILES.into_iter().chain([0.999, 0.5]) {
+                prop_assert_eq!(
+                    built.value_at_quantile(quantile),
+                    recorded.value_at_quantile(quantile)
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn latency_counts_index_every_value_as_hdrhistogram_does() {
+        // Every bucket boundary: the last value of a bucket, its first and the next, up to
+        // 2^63 (a latency in microseconds is below 2^55: u64 nanoseconds over 1,000).
+        let mut values = vec![0, 1, 2, 1023, 1024, 2047, 2048, u64::MAX / 1_000];
+        for shift in 0..64 {
+            let edge = 1u64 << shift;
+            values.extend([edge - 1, edge, edge + 1, edge.saturating_mul(3) / 2]);
+        }
+        for value in values {
+            let mut counts = LatencyCounts::default();
+            counts.record(value);
+            let mut recorded = Histogram::<u64>::new(3).unwrap();
+            let _ = recorded.record(value);
+            assert!(counts.into_histogram() == recorded, "{value}");
+        }
+    }
 
     #[test]
     fn every_limit_kind_has_its_own_slot() {
