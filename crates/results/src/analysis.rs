@@ -153,7 +153,8 @@ struct LevelDelta {
 #[derive(Debug, Clone)]
 pub(crate) struct AnalysisAggregator {
     bin_width_ns: u64,
-    bin_index: BinIndexer,
+    /// One per time bin, as many as [`crate::RunMetrics`] has: it indexes a record's bin once
+    /// and passes the index in.
     deltas: Vec<LevelDelta>,
     successes_per_instance: Vec<Vec<u64>>,
     goodput_window_ns: Option<u64>,
@@ -169,7 +170,6 @@ impl AnalysisAggregator {
     pub(crate) fn new(bin_width_ns: u64, instances_per_group: Vec<u32>) -> Self {
         AnalysisAggregator {
             bin_width_ns,
-            bin_index: BinIndexer::new(bin_width_ns),
             deltas: Vec::new(),
             successes_per_instance: instances_per_group
                 .into_iter()
@@ -185,12 +185,11 @@ impl AnalysisAggregator {
         }
     }
 
-    fn delta(&mut self, at_ns: u64) -> &mut LevelDelta {
-        let index = self.bin_index.index(at_ns);
-        if index >= self.deltas.len() {
-            self.deltas.resize(index + 1, LevelDelta::default());
+    /// Grows the per-bin deltas to `bins` bins.
+    pub(crate) fn add_bins(&mut self, bins: usize) {
+        if bins > self.deltas.len() {
+            self.deltas.resize(bins, LevelDelta::default());
         }
-        &mut self.deltas[index]
     }
 
     /// Sets the window goodput is measured over, from the start (the run horizon).
@@ -198,9 +197,11 @@ impl AnalysisAggregator {
         self.goodput_window_ns = Some(window_ns);
     }
 
-    pub(crate) fn record_arrival(&mut self, client: ClientId, at_ns: u64) {
+    /// Counts an arrival at `at_ns`, in bin `bin` (one [`AnalysisAggregator::add_bins`] made).
+    #[inline]
+    pub(crate) fn record_arrival(&mut self, client: ClientId, at_ns: u64, bin: usize) {
         self.last_event_ns = self.last_event_ns.max(at_ns);
-        self.delta(at_ns).open += 1;
+        self.deltas[bin].open += 1;
         // An instance that sends but never succeeds still counts in its group's fairness.
         self.instance_slot(client);
     }
@@ -212,9 +213,12 @@ impl AnalysisAggregator {
         self.storm.record(sent_ns, is_retry);
     }
 
-    pub(crate) fn record_attempt(&mut self, record: &AttemptRecord) {
+    /// Counts an attempt that ended in bin `bin` (one [`AnalysisAggregator::add_bins`] made).
+    #[inline]
+    pub(crate) fn record_attempt(&mut self, record: &AttemptRecord, bin: usize) {
         self.last_event_ns = self.last_event_ns.max(record.ended_ns);
         let charged = u64::from(record.prompt_tokens) + u64::from(record.max_tokens);
+        let delta = &mut self.deltas[bin];
         match record.outcome {
             AttemptOutcome::RateLimited { retry_after_ns, .. } => {
                 self.rejected.rate_limited_attempts += 1;
@@ -227,24 +231,22 @@ impl AnalysisAggregator {
             }
             AttemptOutcome::ServerError { .. } | AttemptOutcome::Timeout => {
                 self.rejected.wasted_tokens += charged;
-                self.delta(record.ended_ns).admitted_tokens += charged;
+                delta.admitted_tokens += charged;
             }
             AttemptOutcome::Success => {
-                self.delta(record.ended_ns).admitted_tokens += charged;
+                delta.admitted_tokens += charged;
             }
             #[allow(unreachable_patterns)]
             _ => {}
         }
-        let first_failure = record.attempt == 0 && !record.is_final();
-        if first_failure {
-            self.delta(record.ended_ns).retrying += 1;
-        }
         if record.is_final() {
-            let delta = self.delta(record.ended_ns);
             delta.open -= 1;
             if record.attempt > 0 {
                 delta.retrying -= 1;
             }
+        } else if record.attempt == 0 {
+            // A first attempt that failed: its request is in retry from now.
+            delta.retrying += 1;
         }
         if record.decision == AttemptDecision::Done {
             self.succeeded += 1;

@@ -212,6 +212,11 @@ impl Strategy for BackoffStrategy {
             },
         }
     }
+    /// Backoff decides only after an outcome.
+    fn asks_before_attempt(&self) -> bool {
+        false
+    }
+
     /// Backoff reads `x-should-retry` at most.
     fn reads_rate_limit_headers(&self) -> bool {
         false

@@ -18,8 +18,8 @@ fn forget_before<const N: usize>(horizon: Duration, queues: [&mut VecDeque<Durat
     }
 }
 
-/// Passes `before_attempt`, `attempt_timeout` and `reads_rate_limit_headers` through to
-/// `self.inner`.
+/// Passes `before_attempt` (and whether it asks), `attempt_timeout` and
+/// `reads_rate_limit_headers` through to `self.inner`.
 macro_rules! delegate_before_attempt {
     () => {
         fn before_attempt(
@@ -29,6 +29,10 @@ macro_rules! delegate_before_attempt {
             rng: &mut dyn RngCore,
         ) -> Admission {
             self.inner.before_attempt(request, now, rng)
+        }
+
+        fn asks_before_attempt(&self) -> bool {
+            self.inner.asks_before_attempt()
         }
 
         fn attempt_timeout(&self) -> Option<Duration> {

@@ -259,9 +259,20 @@ pub trait Strategy: fmt::Debug + Send {
         rng: &mut dyn RngCore,
     ) -> Decision;
 
-    /// The timeout for one attempt, if this strategy sets one.
+    /// The timeout for one attempt, if this strategy sets one. It is fixed for the strategy's
+    /// life (a configuration value, not a state): the simulator reads it once per client.
     fn attempt_timeout(&self) -> Option<Duration> {
         None
+    }
+
+    /// Whether [`Strategy::before_attempt`] may answer anything but [`Admission::NOW`].
+    /// `false` promises that it always answers `NOW`, draws nothing and changes nothing, so
+    /// [`RetryClient`] skips the call (a virtual call per wrapper layer, for every attempt).
+    /// Fixed for the strategy's life: `RetryClient` reads it once. The default, `true`, is the
+    /// safe answer for a strategy that does not say; wrappers answer for the strategies they
+    /// wrap.
+    fn asks_before_attempt(&self) -> bool {
+        true
     }
 
     /// Whether decisions may depend on the `x-ratelimit-*` headers
@@ -279,12 +290,17 @@ pub trait Strategy: fmt::Debug + Send {
 #[derive(Debug)]
 pub struct RetryClient {
     strategy: Box<dyn Strategy>,
+    /// [`Strategy::asks_before_attempt`], read once.
+    asks_before_attempt: bool,
 }
 
 impl RetryClient {
     /// Wraps a client's strategy.
     pub fn new(strategy: Box<dyn Strategy>) -> RetryClient {
-        RetryClient { strategy }
+        RetryClient {
+            asks_before_attempt: strategy.asks_before_attempt(),
+            strategy,
+        }
     }
 
     /// Starts a logical request at `now` that charges `tokens` tokens.
@@ -306,7 +322,11 @@ impl RetryClient {
         now: Duration,
         rng: &mut dyn RngCore,
     ) -> Admission {
-        let admission = self.strategy.before_attempt(request, now, rng);
+        let admission = if self.asks_before_attempt {
+            self.strategy.before_attempt(request, now, rng)
+        } else {
+            Admission::NOW
+        };
         if let Admission::Send { after } = admission {
             request.record_send(now + after);
         }

@@ -186,6 +186,11 @@ impl Strategy for OfficialClient {
         (!self.is_async_openai()).then_some(Duration::from_secs(600))
     }
 
+    /// The SDKs decide only after an outcome.
+    fn asks_before_attempt(&self) -> bool {
+        false
+    }
+
     /// The SDKs read `retry-after-ms`, `retry-after` and `x-should-retry` only.
     fn reads_rate_limit_headers(&self) -> bool {
         false

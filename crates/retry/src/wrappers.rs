@@ -90,6 +90,11 @@ impl Strategy for Capped {
         }
     }
 
+    /// A deadline can refuse an attempt before it is sent.
+    fn asks_before_attempt(&self) -> bool {
+        self.deadline.is_some() || self.inner.asks_before_attempt()
+    }
+
     fn reads_rate_limit_headers(&self) -> bool {
         self.inner.reads_rate_limit_headers()
     }
@@ -173,6 +178,10 @@ impl Strategy for HonourRetryAfter {
 
     fn attempt_timeout(&self) -> Option<Duration> {
         self.inner.attempt_timeout()
+    }
+
+    fn asks_before_attempt(&self) -> bool {
+        self.inner.asks_before_attempt()
     }
 
     fn reads_rate_limit_headers(&self) -> bool {

@@ -22,6 +22,9 @@ const LOCAL_REFUSAL_PAUSE_NS: u64 = 1_000_000;
 struct Client<C> {
     stream: ClientStream,
     retry: RetryClient,
+    /// The strategy's per-attempt timeout in nanoseconds, `u64::MAX` for none: read once, as
+    /// [`retry::Strategy::attempt_timeout`] is fixed for a strategy's life.
+    attempt_timeout: u64,
     retry_rng: ChaCha8Rng,
     fault_rng: ChaCha8Rng,
     next_request: u64,
@@ -51,6 +54,8 @@ struct InFlight {
     /// When the request's deadline passes (`u64::MAX` for none): nothing is sent from then on,
     /// and an attempt in flight is cut there like a timeout.
     deadline: u64,
+    /// An attempt's timeout: the smaller of the request's and the strategy's, in nanoseconds.
+    timeout: u64,
     state: RequestState,
     /// Attempts sent so far.
     attempts: u32,
@@ -125,6 +130,7 @@ impl<'a, S: AttemptServer> Run<'a, S> {
                     StreamPurpose::Faults,
                 ),
                 stream,
+                attempt_timeout: retry.attempt_timeout().map_or(u64::MAX, nanos),
                 retry,
                 next_request: 0,
                 pending_arrival: None,
@@ -224,6 +230,7 @@ impl<'a, S: AttemptServer> Run<'a, S> {
         client.next_request += 1;
         let tokens = self.server.charged_tokens(&spec);
         let deadline = now.saturating_add(client.deadline);
+        let timeout = nanos(spec.timeout).min(client.attempt_timeout);
         self.metrics.record_arrival(client.stream.id(), now);
         let slot = match self.free_slots.pop() {
             Some(slot) => slot,
@@ -236,6 +243,7 @@ impl<'a, S: AttemptServer> Run<'a, S> {
                     spec,
                     arrived: 0,
                     deadline: u64::MAX,
+                    timeout: 0,
                     state: RequestState::new(Duration::ZERO, 0),
                     attempts: 0,
                     sent_at: 0,
@@ -254,6 +262,7 @@ impl<'a, S: AttemptServer> Run<'a, S> {
         in_flight.spec = spec;
         in_flight.arrived = now;
         in_flight.deadline = deadline;
+        in_flight.timeout = timeout;
         // The slot's last state is restarted in place: replacing it dropped a state per request.
         self.clients[client_index as usize].retry.begin_in(
             &mut in_flight.state,
@@ -324,12 +333,8 @@ impl<'a, S: AttemptServer> Run<'a, S> {
             &mut client.fault_rng,
             &mut in_flight.outcome,
         );
-        let timeout = match client.retry.attempt_timeout() {
-            Some(strategy_timeout) => strategy_timeout.min(in_flight.spec.timeout),
-            None => in_flight.spec.timeout,
-        };
         // `now < deadline` here, so the time left is at least 1 ns.
-        let timeout = nanos(timeout).min(in_flight.deadline - now);
+        let timeout = in_flight.timeout.min(in_flight.deadline - now);
         let latency = response.latency_ns;
         let latency = if latency > timeout {
             in_flight.outcome = Outcome::Timeout;
