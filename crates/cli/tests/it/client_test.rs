@@ -305,3 +305,77 @@ fn bad_input_exits_2_naming_the_fix() {
         "{stderr}"
     );
 }
+
+/// On a terminal the progress line shows, and the command's own lines print whole above it:
+/// each starts a line of its own (after a newline, or after the escape that clears the progress
+/// line), never glued to the end of the progress text.
+#[cfg(unix)]
+#[test]
+fn on_a_terminal_the_commands_lines_print_above_the_progress_line() {
+    use std::io::Read;
+    use std::process::Stdio;
+
+    use rustix::pty::{OpenptFlags, grantpt, openpt, ptsname, unlockpt};
+
+    let scratch = scratch_dir("client-test-terminal");
+    let master = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY).expect("a pseudo-terminal");
+    grantpt(&master).expect("grantpt");
+    unlockpt(&master).expect("unlockpt");
+    let name = ptsname(&master, Vec::new()).expect("the terminal's name");
+    let terminal = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(name.to_str().expect("a UTF-8 terminal name"))
+        .expect("the terminal opens");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_ratelab"));
+    command
+        .args([
+            "test",
+            fixture("test-short.toml").to_str().unwrap(),
+            "--out",
+            scratch.to_str().unwrap(),
+            "--",
+            "sh",
+            "-c",
+            "echo line-one >&2; sleep 1.5; echo line-two >&2",
+        ])
+        .current_dir(repository_root())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(terminal));
+    let child = command.spawn().expect("the ratelab binary starts");
+    // Only the child holds the terminal now, so reading it ends when the child exits.
+    drop(command);
+    let reader = std::thread::spawn(move || {
+        let mut master = std::fs::File::from(master);
+        let mut seen = Vec::new();
+        let mut chunk = [0u8; 4096];
+        // Linux answers EIO once the last holder of the terminal closes it.
+        while let Ok(read) = master.read(&mut chunk) {
+            if read == 0 {
+                break;
+            }
+            seen.extend_from_slice(&chunk[..read]);
+        }
+        String::from_utf8_lossy(&seen).into_owned()
+    });
+    let output = child.wait_with_output().expect("ratelab test ends");
+    assert_exit(&output, 0);
+    let terminal = reader.join().expect("the reader ends");
+    assert!(
+        terminal.contains("ratelab test: running"),
+        "a terminal shows the progress line: {terminal:?}"
+    );
+    // As the command printed them (the banner quotes the command, so its text appears there
+    // too, but not as a whole line); a terminal ends lines with \r\n.
+    for line in ["line-one\r\n", "line-two\r\n"] {
+        let at = terminal
+            .find(line)
+            .unwrap_or_else(|| panic!("{line:?} passes through: {terminal:?}"));
+        let before = &terminal[..at];
+        assert!(
+            before.ends_with('\n') || before.ends_with("\x1b[2K"),
+            "{line:?} starts a line of its own: {terminal:?}"
+        );
+    }
+}
