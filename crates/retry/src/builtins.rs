@@ -1,7 +1,7 @@
 //! The table of built-in strategies: names, parameters with defaults, sources and factories.
 
 use crate::official::{OfficialClient, OfficialClientKind};
-use crate::registry::{ParamInfo, ParamKind, StrategyFactory, StrategyInfo};
+use crate::registry::{Factory, ParamInfo, ParamKind, StrategyFactory, StrategyInfo};
 use crate::{
     AwsAdaptive, AwsRetryQuota, Backoff, BackoffStrategy, CircuitBreaker, FinagleBudget,
     GrpcThrottle, HeaderPacing, HonourRetryAfter, LocalTokenBucket, Retryable, SreAdaptiveThrottle,
@@ -34,19 +34,16 @@ fn backoff_kind(
     source: &str,
     mut params: Vec<ParamInfo>,
     build: fn(&crate::Params<'_>) -> Result<Backoff, crate::SpecError>,
-) -> (StrategyInfo, StrategyFactory) {
+) -> (StrategyInfo, Factory) {
     params.push(ParamInfo::new(
         "max-attempts",
         Integer,
         "5",
         GENERIC_ATTEMPTS,
     ));
-    let factory: StrategyFactory = Box::new(move |params, _| {
-        Ok(Box::new(BackoffStrategy::new(
-            build(params)?,
-            Retryable::Transient,
-        )))
-    });
+    let factory = Factory::Backoff(Box::new(move |params| {
+        Ok(BackoffStrategy::new(build(params)?, Retryable::Transient))
+    }));
     (info(name, summary, source, params), factory)
 }
 
@@ -62,7 +59,7 @@ fn official(
     summary: &str,
     kind: OfficialClientKind,
     default_retries: &str,
-) -> (StrategyInfo, StrategyFactory) {
+) -> (StrategyInfo, Factory) {
     let source = match kind {
         OfficialClientKind::AsyncOpenAi0_36 => {
             "async-openai 0.36 src/client.rs execute_raw with the backoff crate's \
@@ -100,11 +97,11 @@ fn official(
         }
         Ok(Box::new(client))
     });
-    (info(name, summary, source, vec![retries]), factory)
+    (info(name, summary, source, vec![retries]), factory.into())
 }
 
 /// Every built-in, in the order `ratelab strategies` lists them (the registry sorts by name).
-pub(crate) fn builtins() -> Vec<(StrategyInfo, StrategyFactory)> {
+pub(crate) fn builtins() -> Vec<(StrategyInfo, Factory)> {
     let mut all = vec![
         (
             info(
@@ -113,12 +110,9 @@ pub(crate) fn builtins() -> Vec<(StrategyInfo, StrategyFactory)> {
                 "ratelab baseline",
                 vec![],
             ),
-            Box::new(|_: &crate::Params<'_>, _: &crate::Registry| {
-                Ok(
-                    Box::new(BackoffStrategy::new(Backoff::Never, Retryable::Transient))
-                        as Box<dyn crate::Strategy>,
-                )
-            }) as StrategyFactory,
+            Factory::Backoff(Box::new(|_| {
+                Ok(BackoffStrategy::new(Backoff::Never, Retryable::Transient))
+            })),
         ),
         backoff_kind(
             "fixed",
@@ -235,8 +229,8 @@ pub(crate) fn builtins() -> Vec<(StrategyInfo, StrategyFactory)> {
                 "stop_after_attempt: attempts, the first included",
             ),
         ];
-        let factory: StrategyFactory = Box::new(move |params, _| {
-            Ok(Box::new(BackoffStrategy::new(
+        let factory = Factory::Backoff(Box::new(move |params| {
+            Ok(BackoffStrategy::new(
                 Backoff::TenacityRandomExponential {
                     min: params.duration("min")?,
                     max: params.duration("max")?,
@@ -244,8 +238,8 @@ pub(crate) fn builtins() -> Vec<(StrategyInfo, StrategyFactory)> {
                     lower_bound_is_min,
                 },
                 Retryable::AnyFailure,
-            )))
-        });
+            ))
+        }));
         let source = "tenacity wait.py wait_random_exponential; defaults are OpenAI's cookbook \
                       usage (min=1, max=60, stop_after_attempt(6)); tenacity's own are min=0, no \
                       max, no stop; docs/official-clients.md, tenacity";
@@ -295,16 +289,20 @@ pub(crate) fn builtins() -> Vec<(StrategyInfo, StrategyFactory)> {
             "3",
         ),
     ]);
-    all.extend(wrappers());
+    all.extend(
+        wrappers()
+            .into_iter()
+            .map(|(info, factory)| (info, factory.into())),
+    );
     all
 }
 
 fn with_default(
-    (mut info, factory): (StrategyInfo, StrategyFactory),
+    (mut info, factory): (StrategyInfo, Factory),
     name: &str,
     default: &str,
     doc: &str,
-) -> (StrategyInfo, StrategyFactory) {
+) -> (StrategyInfo, Factory) {
     for param in &mut info.params {
         if param.name == name {
             param.default = Some(default.to_owned());

@@ -286,6 +286,45 @@ pub trait Strategy: fmt::Debug + Send {
     }
 }
 
+/// A boxed strategy is a strategy, so [`Capped`] holds a box or a concrete strategy alike.
+impl<S: Strategy + ?Sized> Strategy for Box<S> {
+    #[inline]
+    fn before_attempt(
+        &mut self,
+        request: &mut RequestState,
+        now: Duration,
+        rng: &mut dyn RngCore,
+    ) -> Admission {
+        (**self).before_attempt(request, now, rng)
+    }
+
+    #[inline]
+    fn after_outcome(
+        &mut self,
+        request: &mut RequestState,
+        outcome: &Outcome,
+        now: Duration,
+        rng: &mut dyn RngCore,
+    ) -> Decision {
+        (**self).after_outcome(request, outcome, now, rng)
+    }
+
+    #[inline]
+    fn attempt_timeout(&self) -> Option<Duration> {
+        (**self).attempt_timeout()
+    }
+
+    #[inline]
+    fn asks_before_attempt(&self) -> bool {
+        (**self).asks_before_attempt()
+    }
+
+    #[inline]
+    fn reads_rate_limit_headers(&self) -> bool {
+        (**self).reads_rate_limit_headers()
+    }
+}
+
 /// The executor-facing handle: a client's strategy plus the per-request bookkeeping.
 #[derive(Debug)]
 pub struct RetryClient {

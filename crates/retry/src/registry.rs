@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::spec::{ParamValue, SpecError, StrategySpec};
-use crate::{Capped, Strategy};
+use crate::{BackoffStrategy, Capped, Strategy};
 use quota::parse_duration;
 
 /// The type a parameter takes.
@@ -104,9 +104,28 @@ pub struct StrategyInfo {
 pub type StrategyFactory =
     Box<dyn Fn(&Params<'_>, &Registry) -> Result<Box<dyn Strategy>, SpecError> + Send + Sync>;
 
+/// How a registered strategy is built.
+pub(crate) enum Factory {
+    /// Any strategy, boxed: what [`Registry::register`] takes.
+    Any(StrategyFactory),
+    /// A [`BackoffStrategy`], kept concrete so that [`Capped`] holds it by value and an outcome
+    /// costs one virtual call, not two (the built-in backoff kinds).
+    Backoff(BackoffFactory),
+}
+
+/// Builds a [`BackoffStrategy`] from validated parameters.
+pub(crate) type BackoffFactory =
+    Box<dyn Fn(&Params<'_>) -> Result<BackoffStrategy, SpecError> + Send + Sync>;
+
+impl From<StrategyFactory> for Factory {
+    fn from(factory: StrategyFactory) -> Factory {
+        Factory::Any(factory)
+    }
+}
+
 struct Entry {
     info: StrategyInfo,
-    factory: StrategyFactory,
+    factory: Factory,
 }
 
 /// Validated access to a spec's parameters, falling back to the declared defaults.
@@ -306,7 +325,7 @@ impl Registry {
         let mut registry = Registry::empty();
         for (info, factory) in crate::builtins::builtins() {
             registry
-                .register(info, factory)
+                .insert(info, factory)
                 .expect("built-in strategy names are unique");
         }
         registry
@@ -316,9 +335,13 @@ impl Registry {
     /// (to give them a default).
     pub fn register(
         &mut self,
-        mut info: StrategyInfo,
+        info: StrategyInfo,
         factory: StrategyFactory,
     ) -> Result<(), SpecError> {
+        self.insert(info, Factory::Any(factory))
+    }
+
+    fn insert(&mut self, mut info: StrategyInfo, factory: Factory) -> Result<(), SpecError> {
         if self.entries.contains_key(&info.name) {
             return Err(SpecError::Duplicate { kind: info.name });
         }
@@ -431,26 +454,64 @@ impl Registry {
         for param in &info.params {
             params.check(param, self)?;
         }
-        let strategy = (entry.factory)(&params, self)?;
+        // The strategy is built before the caps are read, so its own errors come first.
+        let strategy = match &entry.factory {
+            Factory::Any(build) => {
+                let strategy = build(&params, self)?;
+                match Caps::read(&params)? {
+                    Some(caps) => Box::new(caps.around(strategy)),
+                    None => strategy,
+                }
+            }
+            Factory::Backoff(build) => {
+                let strategy = build(&params)?;
+                match Caps::read(&params)? {
+                    Some(caps) => Box::new(caps.around(strategy)) as Box<dyn Strategy>,
+                    None => Box::new(strategy),
+                }
+            }
+        };
+        Ok(strategy)
+    }
+
+    /// Parses the command-line form and builds it.
+    pub fn build_str(&self, text: &str) -> Result<Box<dyn Strategy>, SpecError> {
+        self.build(&text.parse()?)
+    }
+}
+
+/// The common caps a spec sets ([`Registry::CAP_PARAMS`]).
+struct Caps {
+    max_attempts: Option<u32>,
+    deadline: Option<Duration>,
+    attempt_timeout: Option<Duration>,
+}
+
+impl Caps {
+    /// The caps `params` sets; `None` when it sets none.
+    fn read(params: &Params<'_>) -> Result<Option<Caps>, SpecError> {
         let max_attempts = params
             .optional_integer("max-attempts")?
             .map(|max| u32::try_from(max).unwrap_or(u32::MAX));
         let deadline = params.optional_duration("deadline")?;
         let attempt_timeout = params.optional_duration("attempt-timeout")?;
         if max_attempts.is_none() && deadline.is_none() && attempt_timeout.is_none() {
-            return Ok(strategy);
+            return Ok(None);
         }
-        Ok(Box::new(Capped::new(
-            strategy,
+        Ok(Some(Caps {
             max_attempts,
             deadline,
             attempt_timeout,
-        )))
+        }))
     }
 
-    /// Parses the command-line form and builds it.
-    pub fn build_str(&self, text: &str) -> Result<Box<dyn Strategy>, SpecError> {
-        self.build(&text.parse()?)
+    fn around<S: Strategy>(self, strategy: S) -> Capped<S> {
+        Capped::new(
+            strategy,
+            self.max_attempts,
+            self.deadline,
+            self.attempt_timeout,
+        )
     }
 }
 
