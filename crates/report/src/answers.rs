@@ -124,9 +124,14 @@ impl Judged<'_> {
     /// `(99.5% success, p99 3.20s, 1.10x amplification)`: the numbers the ranking reads, as
     /// `mean ± half-width` over the seeds when there are several.
     pub(crate) fn numbers(&self) -> String {
+        format!("({})", self.figures())
+    }
+
+    /// [`Judged::numbers`] without the parentheses, for a line that adds figures of its own.
+    pub(crate) fn figures(&self) -> String {
         if let Some(stats) = &self.run.seeds {
             return format!(
-                "({} success, p99 {}, {} amplification; {} seeds)",
+                "{} success, p99 {}, {} amplification; {} seeds",
                 describe(self.run, HeadlineMetric::SuccessRate),
                 describe(self.run, HeadlineMetric::P99),
                 describe(self.run, HeadlineMetric::Amplification),
@@ -135,7 +140,7 @@ impl Judged<'_> {
         }
         let totals = &self.run.totals;
         format!(
-            "({} success, p99 {}, {} amplification)",
+            "{} success, p99 {}, {} amplification",
             units::percent(totals.success_rate()),
             if self.run.latency.count == 0 {
                 "n/a".to_owned()

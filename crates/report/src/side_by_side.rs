@@ -76,13 +76,9 @@ fn model_line(client: &Judged<'_>, model: &Judged<'_>) -> String {
 /// The ranking's numbers, then the early retries a client-testing gate reads first.
 fn numbers(judged: &Judged<'_>) -> String {
     let early = judged.run.analysis.early_retries;
-    let headline = judged.numbers();
-    let inner = headline
-        .strip_prefix('(')
-        .and_then(|rest| rest.strip_suffix(')'))
-        .unwrap_or(&headline);
     format!(
-        "({inner}, {early} early retr{})",
+        "({}, {early} early retr{})",
+        judged.figures(),
         if early == 1 { "y" } else { "ies" }
     )
 }
