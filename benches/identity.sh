@@ -8,7 +8,9 @@
 # Usage: bash benches/identity.sh [RATELAB_BINARY] > hashes.txt
 #   default binary: target/release/ratelab (build it with `cargo build --release -p ratelab-cli`)
 # The day-long bench scenario runs without its trace (43 million attempts would write gigabytes);
-# the trace goes through a pipe into sha256sum, so nothing large touches the disk.
+# the trace goes through a pipe into sha256sum, so nothing large touches the disk. Every other
+# scenario also runs untraced (its files under untraced/), the path where the simulator merges
+# unobserved successes' completions into their admissions.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RATELAB=${1:-target/release/ratelab}
@@ -30,6 +32,9 @@ for scenario in scenarios/*.toml benches/scenarios/*.toml; do
     wait "$reader"
     echo "$(cut -d' ' -f1 "$WORK/$name.trace.sha")  $name/trace.jsonl"
     rm "$dir/trace.jsonl"
+    # Untraced too: the simulator's merged completions apply only there.
+    "$RATELAB" run "$scenario" --out "$WORK/untraced/$name" --jobs 1 --force >/dev/null
   fi
   (cd "$WORK" && find "$name" -type f | sort | xargs sha256sum)
 done
+(cd "$WORK" && find untraced -type f | sort | xargs sha256sum)

@@ -2,7 +2,11 @@
 //! `full`) a number of times and prints the fastest wall time: a steadier figure than
 //! criterion's mean on shared cores, and a fixed workload for `valgrind --tool=callgrind`.
 //!
+//! Untraced, as `ratelab run` simulates without `--trace`; a fifth argument `general` takes the
+//! general path (every success's completion scheduled as an event) for a side-by-side.
+//!
 //! `cargo run --profile bench -p ratelab-benches --example profile_run -- hour-10k-rpm.toml 4 10`
+//! `... --example profile_run -- jitter-over-limit.toml 0 9 full general`
 
 use std::time::{Duration, Instant};
 
@@ -18,6 +22,10 @@ fn main() {
         .next()
         .map_or(1, |n| n.parse().expect("the repeat count is a number"));
     let full = args.next().as_deref() == Some("full");
+    let options = sim::SimOptions {
+        general_path: args.next().as_deref() == Some("general"),
+        ..sim::SimOptions::default()
+    };
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("scenarios")
         .join(&name);
@@ -36,17 +44,19 @@ fn main() {
     let mut attempts = 0;
     for _ in 0..repeat.max(1) {
         let started = Instant::now();
-        attempts = if full {
-            let report = sim::simulate(&scenario, &mut |_| {}).expect("the scenario simulates");
-            report
-                .runs
-                .iter()
-                .map(|result| result.totals.attempts)
-                .sum()
+        let runs = if full {
+            0..sim::run_count(&scenario)
         } else {
-            let result = sim::simulate_run(&scenario, run, &mut |_| {}).expect("the run simulates");
-            result.totals.attempts
+            run..run + 1
         };
+        attempts = runs
+            .map(|run| {
+                sim::simulate_run_with(&scenario, run, options, None)
+                    .expect("the run simulates")
+                    .totals
+                    .attempts
+            })
+            .sum();
         fastest = fastest.min(started.elapsed());
     }
     let per_second = attempts as f64 / fastest.as_secs_f64() / 1e6;

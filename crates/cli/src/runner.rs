@@ -53,7 +53,7 @@ pub fn simulate_seeds(
     let results = map_in_order(pair_count - first_pair, jobs, &|index| {
         let pair = first_pair + index;
         let (seed_index, run_index) = (pair / run_count, pair % run_count);
-        sim::simulate_run(&scenarios[seed_index], run_index, &mut |_| {}).map(|result| {
+        sim::simulate_run_untraced(&scenarios[seed_index], run_index).map(|result| {
             if seed_index == 0 {
                 PairResult::Full(Box::new(result))
             } else {

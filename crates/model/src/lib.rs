@@ -39,6 +39,6 @@ pub use latency::{LatencyConfig, LatencyNanos, LatencyPlan};
 pub use pricing::{PRICES_DATE, Price, PriceTable};
 pub use server::{
     Admission, Caller, Cost, LateFault, RateLimited, Refusal, Reply, RequestLimits, RouteId,
-    ServerModel, build_catalog,
+    SPEND_WATCH_MARGIN, ServerModel, build_catalog,
 };
 pub use timeline::{Timeline, TimelineEntry};

@@ -258,7 +258,7 @@ impl Planner {
             probe.strategy,
             self.seeds[probe.seed],
         )?;
-        let run = sim::simulate_run(&scenario, 0, &mut |_| {})?;
+        let run = sim::simulate_run_untraced(&scenario, 0)?;
         Ok(RunSummary::of(&run, &scenario, variant))
     }
 

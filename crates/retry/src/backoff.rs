@@ -265,4 +265,9 @@ impl Strategy for BackoffStrategy {
     fn reads_rate_limit_headers(&self) -> bool {
         false
     }
+
+    /// A success ends the request, and backoff keeps nothing between requests.
+    fn observes_success(&self) -> bool {
+        false
+    }
 }

@@ -284,6 +284,18 @@ pub trait Strategy: fmt::Debug + Send {
     fn reads_rate_limit_headers(&self) -> bool {
         true
     }
+
+    /// Whether [`Strategy::after_outcome`] may do anything on a success (a 2xx) but answer
+    /// [`Decision::Done`]. `false` promises that on a success it answers `Done`, draws nothing
+    /// and changes nothing but the request's own state, whatever the headers and the time: no
+    /// one can tell when, or whether, it heard the success. The simulator then records a
+    /// success's completion when the attempt is admitted instead of scheduling it (one event
+    /// fewer per success). Fixed for the strategy's life. The default, `true`, is the safe
+    /// answer for a strategy that does not say (budgets, breakers and limiters learn from
+    /// successes); wrappers answer for the strategies they wrap.
+    fn observes_success(&self) -> bool {
+        true
+    }
 }
 
 /// A boxed strategy is a strategy, so [`Capped`] holds a box or a concrete strategy alike.
@@ -322,6 +334,11 @@ impl<S: Strategy + ?Sized> Strategy for Box<S> {
     #[inline]
     fn reads_rate_limit_headers(&self) -> bool {
         (**self).reads_rate_limit_headers()
+    }
+
+    #[inline]
+    fn observes_success(&self) -> bool {
+        (**self).observes_success()
     }
 }
 
@@ -395,6 +412,11 @@ impl RetryClient {
     /// [`Strategy::reads_rate_limit_headers`]).
     pub fn reads_rate_limit_headers(&self) -> bool {
         self.strategy.reads_rate_limit_headers()
+    }
+
+    /// Whether the strategy may act on a success (see [`Strategy::observes_success`]).
+    pub fn observes_success(&self) -> bool {
+        self.strategy.observes_success()
     }
 
     /// The wrapped strategy.

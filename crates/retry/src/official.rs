@@ -195,4 +195,9 @@ impl Strategy for OfficialClient {
     fn reads_rate_limit_headers(&self) -> bool {
         false
     }
+
+    /// A success ends the request; the SDKs keep nothing between requests.
+    fn observes_success(&self) -> bool {
+        false
+    }
 }

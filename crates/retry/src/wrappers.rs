@@ -102,6 +102,11 @@ impl<S: Strategy> Strategy for Capped<S> {
     fn reads_rate_limit_headers(&self) -> bool {
         self.inner.reads_rate_limit_headers()
     }
+
+    /// A success passes through as the inner strategy's `Done`.
+    fn observes_success(&self) -> bool {
+        self.inner.observes_success()
+    }
 }
 
 /// Waits what the server asks (`retry-after-ms`, else numeric `retry-after`) instead of the
@@ -190,6 +195,11 @@ impl Strategy for HonourRetryAfter {
 
     fn reads_rate_limit_headers(&self) -> bool {
         self.inner.reads_rate_limit_headers()
+    }
+
+    /// A success passes through as the inner strategy's `Done`.
+    fn observes_success(&self) -> bool {
+        self.inner.observes_success()
     }
 }
 
@@ -312,5 +322,10 @@ impl Strategy for Stacked {
 
     fn reads_rate_limit_headers(&self) -> bool {
         self.outer.reads_rate_limit_headers() || self.inner.reads_rate_limit_headers()
+    }
+
+    /// Both layers hear a success.
+    fn observes_success(&self) -> bool {
+        self.outer.observes_success() || self.inner.observes_success()
     }
 }

@@ -4,6 +4,10 @@
 //! so events at the same instant run in the order they were scheduled and a seed replays
 //! exactly. Per-request state lives in a slab that reuses freed slots: memory follows the
 //! requests in flight, not the requests simulated.
+//!
+//! Merged completions: when no one can observe a success between its admission and its
+//! completion, the run records the completion at admission instead of scheduling it, one event
+//! fewer per success (see [`Run::new`]'s `merge_successes` for when, and [`Run::send`]).
 
 use std::time::Duration;
 
@@ -39,6 +43,10 @@ struct Client<C> {
     identity: Identity,
     /// What the server keeps for this client (the model's route).
     route: C,
+    /// Whether nothing of this client observes a success between admission and completion:
+    /// an open-loop client whose strategy ignores successes
+    /// ([`retry::Strategy::observes_success`]).
+    success_unobserved: bool,
 }
 
 /// A logical request in flight, or a free slot (`live == false`) kept for reuse: slots are
@@ -79,15 +87,40 @@ pub(crate) struct Run<'a, S: AttemptServer> {
     free_slots: Vec<u32>,
     metrics: RunMetrics,
     trace: &'a mut dyn FnMut(&AttemptRecord),
+    /// Whether to merge unobserved successes' completions into their admissions.
+    merge_successes: bool,
+    /// Successes completed at admission so far.
+    merged: u64,
+    /// Set when spend came near a cap after a merged success booked its spend early: the
+    /// run stops, and its results are not exact (see [`Run::run`]).
+    aborted: bool,
 }
 
+/// A run's metrics, and how many successes it completed at admission.
+pub(crate) struct Completed {
+    pub(crate) metrics: RunMetrics,
+    pub(crate) merged: u64,
+}
+
+/// Why a run that merged successes stopped early: spend came near a cap, where a success's
+/// spend booked early may decide a request differently. Run it again without merging.
+#[derive(Debug)]
+pub(crate) struct SpendNearCap;
+
 impl<'a, S: AttemptServer> Run<'a, S> {
+    /// A run of `strategies` (one per client instance) against `server`. With
+    /// `merge_successes`, a success nothing observes until it completes is recorded at
+    /// admission: its client is open loop, its strategy ignores successes, it completes by the
+    /// horizon, and the server's spend has stayed clear of every cap (a merged success books its
+    /// spend at admission). The caller passes it only when nothing reads the order of records
+    /// either: `trace` is then never called in completion order, so only for untraced runs.
     pub(crate) fn new(
         scenario: &Scenario,
         run_index: u32,
         server: S,
         strategies: Vec<RetryClient>,
         trace: &'a mut dyn FnMut(&AttemptRecord),
+        merge_successes: bool,
     ) -> Self {
         let mut run = Run {
             run_index,
@@ -100,6 +133,9 @@ impl<'a, S: AttemptServer> Run<'a, S> {
             free_slots: Vec::new(),
             metrics: RunMetrics::for_scenario(scenario),
             trace,
+            merge_successes,
+            merged: 0,
+            aborted: false,
         };
         for (stream, retry) in scenario::workload(scenario).into_iter().zip(strategies) {
             let id = stream.id();
@@ -116,6 +152,7 @@ impl<'a, S: AttemptServer> Run<'a, S> {
                 Driver::OpenLoop(_) => (0, Vec::new()),
             };
             let identity = Identity::of(group);
+            let success_unobserved = worker_budget.is_empty() && !retry.observes_success();
             let client = Client {
                 retry_rng: stream_rng(
                     scenario.seed,
@@ -139,6 +176,7 @@ impl<'a, S: AttemptServer> Run<'a, S> {
                 deadline: group.shape.deadline.map_or(u64::MAX, nanos),
                 route: run.server.client(&identity),
                 identity,
+                success_unobserved,
             };
             run.clients.push(client);
         }
@@ -189,9 +227,9 @@ impl<'a, S: AttemptServer> Run<'a, S> {
     }
 
     /// Runs until the queue is empty or the next event lies past the horizon.
-    pub(crate) fn run(mut self) -> RunMetrics {
+    pub(crate) fn run(mut self) -> Result<Completed, SpendNearCap> {
         while let Some((now, event)) = self.queue.pop() {
-            if now > self.horizon {
+            if now > self.horizon || self.aborted {
                 break;
             }
             match event {
@@ -215,7 +253,13 @@ impl<'a, S: AttemptServer> Run<'a, S> {
                 Event::Outcome { request } => self.deliver(request, now),
             }
         }
-        self.metrics
+        if self.aborted {
+            return Err(SpendNearCap);
+        }
+        Ok(Completed {
+            metrics: self.metrics,
+            merged: self.merged,
+        })
     }
 
     fn start_request(
@@ -347,11 +391,34 @@ impl<'a, S: AttemptServer> Run<'a, S> {
         in_flight.sent_at = now;
         self.metrics.record_send(now, in_flight.attempts);
         in_flight.attempts += 1;
+        let ends = now.saturating_add(latency);
+        if self.merge_successes {
+            if self.server.spend_may_have_bound() {
+                // Spend came near a cap: from here a success's spend booked early may decide
+                // a request differently. With none booked early yet, nothing has differed.
+                self.merge_successes = false;
+                self.aborted = self.merged > 0;
+            } else if in_flight.record == AttemptOutcome::Success
+                && client.success_unobserved
+                && ends <= self.horizon
+            {
+                // What `deliver` does with a success the strategy calls done, now: the
+                // strategy answers `Done` without drawing or changing anything.
+                self.merged += 1;
+                self.server.served(client.route, &in_flight.spec);
+                self.emit(
+                    slot,
+                    now,
+                    ends,
+                    AttemptOutcome::Success,
+                    AttemptDecision::Done,
+                );
+                self.finish(slot, ends);
+                return;
+            }
+        }
         in_flight.awaiting_answer = true;
-        self.schedule(
-            now.saturating_add(latency),
-            Event::Outcome { request: slot },
-        );
+        self.schedule(ends, Event::Outcome { request: slot });
     }
 
     /// The client hears an attempt's outcome and its strategy decides what is next.

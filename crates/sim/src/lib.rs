@@ -48,7 +48,7 @@ use results::{AttemptRecord, REPORT_FORMAT_VERSION, RunReport, RunResult, Scenar
 use retry::{Registry, RetryClient, SpecError};
 use scenario::Scenario;
 
-use crate::engine::Run;
+use crate::engine::{Completed, Run, SpendNearCap};
 
 /// Why a simulation could not start.
 #[derive(Debug, thiserror::Error)]
@@ -113,6 +113,10 @@ pub struct SimOptions {
     /// strategies that do not read it ([`retry::Strategy::reads_rate_limit_headers`]). Tests
     /// use it to check that the fast path gives the same results.
     pub headers_as_text: bool,
+    /// Schedule every success's completion as an event, even in an untraced run where
+    /// recording it at admission is exact (see [`simulate_run_untraced`]). Tests and the
+    /// benchmark use it to compare the two paths.
+    pub general_path: bool,
 }
 
 /// Simulates run `index` alone: variant `index / strategies`, strategy `index % strategies`.
@@ -122,27 +126,92 @@ pub fn simulate_run(
     index: usize,
     trace: &mut dyn FnMut(&AttemptRecord),
 ) -> Result<RunResult, SimError> {
-    simulate_run_with(scenario, index, SimOptions::default(), trace)
+    simulate_run_with(scenario, index, SimOptions::default(), Some(trace))
 }
 
-/// [`simulate_run`] with explicit [`SimOptions`].
+/// [`simulate_run`] with no trace: the same result, byte for byte, sooner. Where no one can
+/// observe a success between its admission and its completion (an open-loop client whose
+/// strategy ignores successes, spend clear of every cap), the completion is recorded at
+/// admission instead of being scheduled as an event. The trace would list such a success
+/// before attempts that end earlier, so a traced run always schedules every completion.
+pub fn simulate_run_untraced(scenario: &Scenario, index: usize) -> Result<RunResult, SimError> {
+    simulate_run_with(scenario, index, SimOptions::default(), None)
+}
+
+/// [`simulate_run`] with explicit [`SimOptions`], traced or not.
 pub fn simulate_run_with(
     scenario: &Scenario,
     index: usize,
     options: SimOptions,
-    trace: &mut dyn FnMut(&AttemptRecord),
+    trace: Option<&mut dyn FnMut(&AttemptRecord)>,
 ) -> Result<RunResult, SimError> {
-    let clients = strategies_of(scenario, index)?;
-    let reads_headers = clients
-        .iter()
-        .any(|client| client.reads_rate_limit_headers());
-    let server = model_server(
-        scenario,
-        index,
-        options.headers_as_text || reads_headers,
-        options,
-    )?;
-    finish_run(scenario, index, server, clients, trace)
+    run_model(scenario, index, options, trace).map(|(result, _)| result)
+}
+
+/// How an untraced run went about merging completions (see [`simulate_run_untraced`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Merging {
+    /// Successes completed at admission in the result's run.
+    pub merged: u64,
+    /// Whether a first run that merged was thrown away, spend having come near a cap, and the
+    /// result is the general path's.
+    pub restarted: bool,
+}
+
+/// [`simulate_run_untraced`] on `options`' path, with how it merged completions: tests and
+/// benchmarks show both paths agree, and that the shortcut ran.
+pub fn simulate_run_merging(
+    scenario: &Scenario,
+    index: usize,
+    options: SimOptions,
+) -> Result<(RunResult, Merging), SimError> {
+    run_model(scenario, index, options, None)
+}
+
+/// Run `index` on the simulator's own server. An untraced run merges what it may (see
+/// [`simulate_run_untraced`]); when spend comes near a cap after it booked a success's spend
+/// early, it starts again without merging.
+fn run_model(
+    scenario: &Scenario,
+    index: usize,
+    options: SimOptions,
+    trace: Option<&mut dyn FnMut(&AttemptRecord)>,
+) -> Result<(RunResult, Merging), SimError> {
+    let merge = trace.is_none() && !options.general_path;
+    let mut untraced = |_: &AttemptRecord| {};
+    let trace = trace.unwrap_or(&mut untraced);
+    let build = || -> Result<(ModelServer, Vec<RetryClient>), SimError> {
+        let clients = strategies_of(scenario, index)?;
+        let reads_headers = clients
+            .iter()
+            .any(|client| client.reads_rate_limit_headers());
+        let server = model_server(
+            scenario,
+            index,
+            options.headers_as_text || reads_headers,
+            options,
+        )?;
+        Ok((server, clients))
+    };
+    if merge {
+        let (server, clients) = build()?;
+        if let Ok(Completed { metrics, merged }) =
+            Run::new(scenario, index as u32, server, clients, trace, true).run()
+        {
+            let merging = Merging {
+                merged,
+                restarted: false,
+            };
+            return Ok((finish_run(scenario, index, metrics), merging));
+        }
+    }
+    let (server, clients) = build()?;
+    let metrics = complete(Run::new(scenario, index as u32, server, clients, trace, false).run());
+    let merging = Merging {
+        merged: 0,
+        restarted: merge,
+    };
+    Ok((finish_run(scenario, index, metrics), merging))
 }
 
 /// Run `index` with `server` answering its attempts instead of the simulator's own
@@ -155,7 +224,16 @@ pub fn simulate_run_on<S: AttemptServer>(
     trace: &mut dyn FnMut(&AttemptRecord),
 ) -> Result<RunResult, SimError> {
     let clients = strategies_of(scenario, index)?;
-    finish_run(scenario, index, server, clients, trace)
+    let metrics = complete(Run::new(scenario, index as u32, server, clients, trace, false).run());
+    Ok(finish_run(scenario, index, metrics))
+}
+
+/// The metrics of a run that merged nothing, which always completes.
+fn complete(ended: Result<Completed, SpendNearCap>) -> results::RunMetrics {
+    match ended {
+        Ok(completed) => completed.metrics,
+        Err(SpendNearCap) => unreachable!("a run that merges nothing never stops early"),
+    }
 }
 
 /// The simulator's server for run `index`: the server model of its variant. `report` asks for
@@ -206,19 +284,12 @@ fn strategies_of(scenario: &Scenario, index: usize) -> Result<Vec<RetryClient>, 
         .collect()
 }
 
-fn finish_run<S: AttemptServer>(
-    scenario: &Scenario,
-    index: usize,
-    server: S,
-    clients: Vec<RetryClient>,
-    trace: &mut dyn FnMut(&AttemptRecord),
-) -> Result<RunResult, SimError> {
+/// The result of run `index` from its metrics.
+fn finish_run(scenario: &Scenario, index: usize, metrics: results::RunMetrics) -> RunResult {
     let strategy_count = scenario.strategies.len();
     let variant = &scenario.server.variants[index / strategy_count];
     let strategy = &scenario.strategies[index % strategy_count];
-    let spec = &strategy.spec;
-    let metrics = Run::new(scenario, index as u32, server, clients, trace).run();
     let mut result = metrics.finish(variant.label.clone(), strategy.label.clone());
-    result.spec = spec.to_string();
-    Ok(result)
+    result.spec = strategy.spec.to_string();
+    result
 }

@@ -50,6 +50,14 @@ pub trait AttemptServer {
 
     /// A success was delivered to the client: the server books its spend.
     fn served(&mut self, client: Self::Client, request: &RequestSpec);
+
+    /// Whether spend may have decided a request so far: see
+    /// [`model::ServerModel::spend_may_have_bound`]. While it is `false`, booking a success's
+    /// spend at admission instead of at completion changes no decision, and the simulator may
+    /// merge the two. A server that cannot tell answers `true`.
+    fn spend_may_have_bound(&self) -> bool {
+        true
+    }
 }
 
 /// A server lent to a run, so its owner reads it afterwards.
@@ -78,6 +86,10 @@ impl<S: AttemptServer> AttemptServer for &mut S {
 
     fn served(&mut self, client: Self::Client, request: &RequestSpec) {
         (**self).served(client, request);
+    }
+
+    fn spend_may_have_bound(&self) -> bool {
+        (**self).spend_may_have_bound()
     }
 }
 
@@ -178,6 +190,11 @@ impl AttemptServer for ModelServer {
     #[inline]
     fn charged_tokens(&self, request: &RequestSpec) -> u64 {
         self.token_charge.tokens(&request_size(request))
+    }
+
+    #[inline]
+    fn spend_may_have_bound(&self) -> bool {
+        self.model.spend_may_have_bound()
     }
 
     /// Books a served request's tokens towards its organization's spend.

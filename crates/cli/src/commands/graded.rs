@@ -130,7 +130,7 @@ pub fn simulated_models(
     (0..strategies)
         .map(|strategy| {
             let mut run =
-                sim::simulate_run(scenario, variant_index * strategies + strategy, &mut |_| {})
+                sim::simulate_run_untraced(scenario, variant_index * strategies + strategy)
                     .with_context(|| {
                         format!("cannot simulate the scenario's strategy {}", strategy + 1)
                     })?;

@@ -72,6 +72,7 @@ impl HttpServer {
         let state = runtime.block_on(async { AppState::new(config).unwrap() });
         let options = SimOptions {
             headers_as_text: true,
+            ..SimOptions::default()
         };
         HttpServer {
             api: app(state.clone()),
@@ -243,11 +244,15 @@ fn conform(file: &str, duration: u64, drain: u64, index: usize) -> Served {
     .shortened(Duration::from_secs(duration), Duration::from_secs(drain));
     let options = SimOptions {
         headers_as_text: true,
+        ..SimOptions::default()
     };
     let mut simulated: Vec<AttemptRecord> = Vec::new();
-    sim::simulate_run_with(&scenario, index, options, &mut |record| {
-        simulated.push(*record)
-    })
+    sim::simulate_run_with(
+        &scenario,
+        index,
+        options,
+        Some(&mut |record: &AttemptRecord| simulated.push(*record)),
+    )
     .unwrap();
     let mut served: Vec<AttemptRecord> = Vec::new();
     let mut server = HttpServer::new(&scenario, index);

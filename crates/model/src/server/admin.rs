@@ -27,6 +27,16 @@ impl ServerModel {
         self.spends[spend].spent_usd += price.cost_usd(input, output);
     }
 
+    /// Whether spend may have decided a request: whether any decision so far found its
+    /// organization's spend within [`SPEND_WATCH_MARGIN`] of its cap (or over it), or started a
+    /// new 30-day spend period. While it is `false`, every decision found every organization
+    /// comfortably under its cap, so booking a success's spend earlier or later (the simulator
+    /// books it at admission when it merges the success's completion there) decided nothing
+    /// differently.
+    pub fn spend_may_have_bound(&self) -> bool {
+        self.spend_watched
+    }
+
     /// The list price of `model`.
     pub fn price(&self, model: &str) -> Price {
         self.prices.price(model)

@@ -43,7 +43,16 @@ pub(super) struct RouteCache {
     pub(super) organization_limits: quota::Limits,
     pub(super) project_limits: Option<quota::Limits>,
     pub(super) spend_cap_usd: f64,
+    /// `spend_cap_usd` less [`SPEND_WATCH_MARGIN`] of it: spend from here on sets
+    /// `spend_watched`.
+    pub(super) spend_watch_usd: f64,
 }
+
+/// How near its cap (as a fraction of it) an organization's spend sets the watch of
+/// [`ServerModel::spend_may_have_bound`]: 1e-5 is above twice the worst relative rounding
+/// error of a floating-point sum of up to 4.5e10 non-negative costs (about n x 2^-53), so
+/// spend summed in another order, or without costs still to come, stays under the cap.
+pub const SPEND_WATCH_MARGIN: f64 = 1e-5;
 
 impl ServerModel {
     /// The route of `caller`'s requests to `model`, or `None` when no request may name the
@@ -188,6 +197,7 @@ impl ServerModel {
             organization_limits,
             project_limits,
             spend_cap_usd,
+            spend_watch_usd: spend_cap_usd * (1.0 - SPEND_WATCH_MARGIN),
         });
         Ok(())
     }
@@ -224,15 +234,21 @@ impl ServerModel {
             routes,
             spends,
             limiter,
+            spend_watched,
             ..
         } = self;
         let entry = &routes[route.0 as usize];
         let Some(cache) = &entry.cache else {
             unreachable!("refresh filled the cache")
         };
-        if spends[entry.spend].cap_reached(now, cache.spend_cap_usd) {
+        let spend = &mut spends[entry.spend];
+        // A new period drops spend booked in the last one.
+        *spend_watched |= now > spend.period_last;
+        if spend.cap_reached(now, cache.spend_cap_usd) {
+            *spend_watched = true;
             return Reply::Refused(Refusal::InsufficientQuota);
         }
+        *spend_watched |= spend.spent_usd >= cache.spend_watch_usd;
         let organization_scope = ScopedKey {
             scope: Scope::Organization,
             key: &cache.organization_slot,

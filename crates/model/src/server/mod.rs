@@ -25,8 +25,8 @@ use crate::pricing::PriceTable;
 use crate::timeline::Timeline;
 
 use accounts::*;
-pub use admission::RouteId;
 use admission::*;
+pub use admission::{RouteId, SPEND_WATCH_MARGIN};
 pub use reply::*;
 
 /// The server model: limits, spend, faults, timeline and the policies for answers.
@@ -64,6 +64,9 @@ pub struct ServerModel {
     /// The slot of each bucket holder a route has named: issued in order, never reused, so
     /// the limiter's memory follows the holders that exist, not the requests.
     holder_slots: HashMap<BucketKey, HolderSlot>,
+    /// Whether a decision found an organization's spend near its cap or started a new spend
+    /// period: see [`ServerModel::spend_may_have_bound`].
+    spend_watched: bool,
 }
 
 /// The built-in catalog with the config's `[catalog]` overrides applied.
@@ -134,6 +137,7 @@ impl ServerModel {
             prices: PriceTable::new(&config.prices),
             limiter: SlotLimiter::new(),
             holder_slots: HashMap::new(),
+            spend_watched: false,
         };
         if let Some(name) = &config.model {
             model.check_model(name, "model")?;

@@ -241,9 +241,14 @@ fn typed_headers_give_the_same_runs_as_headers_parsed_from_text() {
         let typed_result = sim::simulate_run(&scenario, index, &mut |record| typed.push(*record));
         let options = sim::SimOptions {
             headers_as_text: true,
+            ..sim::SimOptions::default()
         };
-        let text_result =
-            sim::simulate_run_with(&scenario, index, options, &mut |record| text.push(*record));
+        let text_result = sim::simulate_run_with(
+            &scenario,
+            index,
+            options,
+            Some(&mut |record: &results::AttemptRecord| text.push(*record)),
+        );
         assert_eq!(typed_result.ok(), text_result.ok(), "{}", spec.label);
         assert_eq!(typed, text, "{}", spec.label);
     }

@@ -4,6 +4,7 @@ mod batch;
 mod deadline;
 mod headers;
 mod invariants;
+mod merged;
 mod organizations;
 mod shipped;
 mod storm;
@@ -17,6 +18,20 @@ use scenario::Scenario;
 /// The repository's `scenarios/` folder.
 pub fn scenarios_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios")
+}
+
+/// The `.toml` files of `folder`, sorted.
+pub fn toml_files(folder: &Path) -> Vec<PathBuf> {
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(folder)
+        .unwrap_or_else(|error| panic!("{}: {error}", folder.display()))
+        .map(|entry| entry.expect("readable entry").path())
+        .filter(|path| {
+            path.extension()
+                .is_some_and(|extension| extension == "toml")
+        })
+        .collect();
+    paths.sort();
+    paths
 }
 
 /// Loads a scenario file the way the CLI does.

@@ -4,16 +4,7 @@
 use std::path::PathBuf;
 
 fn shipped_scenarios() -> Vec<PathBuf> {
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(crate::scenarios_dir())
-        .expect("scenarios/ exists")
-        .map(|entry| entry.expect("readable entry").path())
-        .filter(|path| {
-            path.extension()
-                .is_some_and(|extension| extension == "toml")
-        })
-        .collect();
-    paths.sort();
-    paths
+    crate::toml_files(&crate::scenarios_dir())
 }
 
 #[test]
