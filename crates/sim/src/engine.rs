@@ -92,7 +92,7 @@ pub(crate) struct Run<'a, S: AttemptServer> {
     /// Successes completed at admission so far.
     merged: u64,
     /// Set when spend came near a cap after a merged success booked its spend early: the
-    /// run stops, and its results are not exact (see [`Run::run`]).
+    /// run stops (its queue emptied), and its results are not exact (see [`Run::run`]).
     aborted: bool,
 }
 
@@ -229,7 +229,7 @@ impl<'a, S: AttemptServer> Run<'a, S> {
     /// Runs until the queue is empty or the next event lies past the horizon.
     pub(crate) fn run(mut self) -> Result<Completed, SpendNearCap> {
         while let Some((now, event)) = self.queue.pop() {
-            if now > self.horizon || self.aborted {
+            if now > self.horizon {
                 break;
             }
             match event {
@@ -397,7 +397,12 @@ impl<'a, S: AttemptServer> Run<'a, S> {
                 // Spend came near a cap: from here a success's spend booked early may decide
                 // a request differently. With none booked early yet, nothing has differed.
                 self.merge_successes = false;
-                self.aborted = self.merged > 0;
+                if self.merged > 0 {
+                    // The run stops: with nothing left to pop, the loop ends.
+                    self.aborted = true;
+                    self.queue = EventQueue::default();
+                    return;
+                }
             } else if in_flight.record == AttemptOutcome::Success
                 && client.success_unobserved
                 && ends <= self.horizon

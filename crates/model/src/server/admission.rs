@@ -242,13 +242,15 @@ impl ServerModel {
             unreachable!("refresh filled the cache")
         };
         let spend = &mut spends[entry.spend];
-        // A new period drops spend booked in the last one.
-        *spend_watched |= now > spend.period_last;
-        if spend.cap_reached(now, cache.spend_cap_usd) {
+        // Spend under the watch mark (below the cap) in the current period: not reached, and
+        // nothing to watch. A new period (which drops spend booked in the last one) or spend
+        // near the cap is watched, then checked.
+        if now > spend.period_last || spend.spent_usd >= cache.spend_watch_usd {
             *spend_watched = true;
-            return Reply::Refused(Refusal::InsufficientQuota);
+            if spend.cap_reached(now, cache.spend_cap_usd) {
+                return Reply::Refused(Refusal::InsufficientQuota);
+            }
         }
-        *spend_watched |= spend.spent_usd >= cache.spend_watch_usd;
         let organization_scope = ScopedKey {
             scope: Scope::Organization,
             key: &cache.organization_slot,

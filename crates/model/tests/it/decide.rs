@@ -143,6 +143,56 @@ fn a_budget_spent_answers_insufficient_quota_until_the_next_period() {
 }
 
 #[test]
+fn spend_near_a_cap_or_a_new_period_is_watched() {
+    let caller = Caller {
+        organization: "org-a",
+        project: "p",
+        key: "sk-aaaaaaaaaaaa",
+    };
+    // A cap a hundred-thousandth of itself (the watch margin) over $0.0025, 1,000 input tokens
+    // of gpt-4o.
+    let config = r#"
+        [[organizations]]
+        id = "org-a"
+        budget_usd = 0.00250001
+        [[organizations.projects]]
+        id = "p"
+        keys = ["sk-aaaaaaaaaaaa"]
+        "#;
+    let decide = |server: &mut model::ServerModel, seconds: u64| {
+        let now = Duration::from_secs(seconds);
+        server.decide(now, &caller, &cost("gpt-4o", 100, 10), &mut rng(), false)
+    };
+    let mut server = model(config);
+    server.record_spend(&caller, "gpt-4o", 990, 0);
+    assert!(matches!(decide(&mut server, 1), Reply::Admitted(_)));
+    assert!(
+        !server.spend_may_have_bound(),
+        "1% under the cap is clear of it"
+    );
+    server.record_spend(&caller, "gpt-4o", 10, 0);
+    assert!(matches!(decide(&mut server, 2), Reply::Admitted(_)));
+    assert!(
+        server.spend_may_have_bound(),
+        "within the margin of the cap"
+    );
+    server.record_spend(&caller, "gpt-4o", 1_000, 0);
+    assert!(matches!(
+        refusal(decide(&mut server, 3)),
+        Refusal::InsufficientQuota
+    ));
+    // A new spend period is watched too, with nothing spent.
+    let mut later = model(config);
+    assert!(matches!(decide(&mut later, 1), Reply::Admitted(_)));
+    assert!(!later.spend_may_have_bound());
+    assert!(matches!(
+        decide(&mut later, 30 * 86_400 + 1),
+        Reply::Admitted(_)
+    ));
+    assert!(later.spend_may_have_bound());
+}
+
+#[test]
 fn a_project_limit_binds_on_top_of_the_organizations() {
     let mut server = model(
         r#"

@@ -10,6 +10,7 @@ mod official_clients;
 mod pacing;
 mod specs;
 mod stacking;
+mod successes;
 
 use std::time::Duration;
 
