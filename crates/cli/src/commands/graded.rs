@@ -32,13 +32,15 @@ const SIMULATED: &str = " (simulated)";
 
 /// The report of the tested program on `variant`: its run, as the server saw it, then the
 /// `models` beside it ([`simulated_models`]). Only the client's run is gated; the simulated
-/// ones are baselines, judged and reported.
+/// ones are baselines, judged and reported. Returned with the grading it was built from: both
+/// come from one snapshot of the grader, so they agree while clients still send.
 pub fn graded_report(
     scenario: &Scenario,
     variant: &ServerVariant,
     tested: &Tested<'_>,
     models: &[RunResult],
-) -> RunReport {
+) -> (RunReport, Grading) {
+    let (grading, records) = tested.grader.snapshot();
     let mut summary = ScenarioSummary::of(scenario);
     summary
         .servers
@@ -49,7 +51,6 @@ pub fn graded_report(
     // the client ran longer.
     let window = tested.elapsed.max(scenario.horizon());
     metrics.set_goodput_window(u64::try_from(window.as_nanos()).unwrap_or(u64::MAX));
-    let records = tested.grader.attempt_records();
     // A scenario whose clients are a batch (closed loops with `requests_per_worker`) says how
     // many requests the client is to send; its makespan runs from the first the server saw.
     let batch: Option<u64> = scenario
@@ -78,7 +79,7 @@ pub fn graded_report(
     // The program under test is what the gate is about; the models beside it are baselines.
     summary.expect.gate = Some(vec![CLIENT_LABEL.to_owned()]);
     let models = runs[1..].iter().map(|run| run.strategy.clone()).collect();
-    RunReport {
+    let report = RunReport {
         format_version: results::REPORT_FORMAT_VERSION,
         scenario: summary,
         runs,
@@ -87,9 +88,10 @@ pub fn graded_report(
             command: tested.command.clone(),
             instances: tested.instances,
             models,
-            seen: server_saw(&tested.grader.grade()),
+            seen: server_saw(&grading),
         }),
-    }
+    };
+    (report, grading)
 }
 
 /// The grading's figures for the report: the total, then each key when there are several.

@@ -162,8 +162,9 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
             let (grader, models) = (grader.clone(), models.clone());
             server.state().set_report_source(move |elapsed| {
                 let tested = by_hand(elapsed, &grader);
-                let report = graded::graded_report(&scenario, &variant, &tested, &models);
-                graded::report_document(&report, &grader.grade())
+                let (report, grading) =
+                    graded::graded_report(&scenario, &variant, &tested, &models);
+                graded::report_document(&report, &grading)
             });
         }
         crate::outln!("ratelab mock OpenAI server listening on {}", server.url())?;
@@ -188,7 +189,7 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
     let (Some(served), Some((grader, models))) = (served, graded) else {
         return Ok(Outcome::Success);
     };
-    let report = graded::graded_report(
+    let (report, grading) = graded::graded_report(
         &served.scenario,
         &served.variant,
         &by_hand(elapsed, &grader),
@@ -200,7 +201,7 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
     let scenario_path = args.scenario.clone().unwrap_or_default();
     let passed = graded::conclude(
         &report,
-        &grader.grade(),
+        &grading,
         &graded::Output {
             dir: &out,
             junit: args.junit.as_deref(),

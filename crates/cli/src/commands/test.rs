@@ -127,10 +127,10 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         elapsed,
         grader: &grader,
     };
-    let report = graded::graded_report(&scenario, &variant, &tested, &models);
+    let (report, grading) = graded::graded_report(&scenario, &variant, &tested, &models);
     let passed = graded::conclude(
         &report,
-        &grader.grade(),
+        &grading,
         &graded::Output {
             dir: &out,
             junit: args.junit.as_deref(),

@@ -464,10 +464,29 @@ impl Grader {
 
     /// The grade of everything seen so far.
     pub fn grade(&self) -> Grading {
+        lock(&self.state).grade()
+    }
+
+    /// The grade and the attempt records ([`Grader::attempt_records`]) of one moment, read
+    /// under one lock: a report built from both while clients still send agrees with itself.
+    pub fn snapshot(&self) -> (Grading, Vec<results::AttemptRecord>) {
         let state = lock(&self.state);
-        let mut per_key: Vec<KeyGrade> = state.per_key.iter().map(online_grade).collect();
-        let mut total = online_grade(&state.total);
-        for logical in &state.logical {
+        (state.grade(), state.attempt_records())
+    }
+
+    /// The graded keys' names (redacted), indexed like [`scenario::ClientId::instance`] in
+    /// [`Grader::attempt_records`].
+    pub fn key_names(&self) -> Vec<String> {
+        lock(&self.state).key_names.clone()
+    }
+}
+
+impl State {
+    /// See [`Grader::grade`].
+    fn grade(&self) -> Grading {
+        let mut per_key: Vec<KeyGrade> = self.per_key.iter().map(online_grade).collect();
+        let mut total = online_grade(&self.total);
+        for logical in &self.logical {
             let attempts = logical.attempts.len() as u64;
             let succeeded = logical.succeeded();
             let limited = logical
@@ -495,20 +514,12 @@ impl Grader {
         }
         Grading {
             total,
-            keys: state.key_names.iter().cloned().zip(per_key).collect(),
-            attempts_not_grouped: state.attempts_not_grouped,
+            keys: self.key_names.iter().cloned().zip(per_key).collect(),
+            attempts_not_grouped: self.attempts_not_grouped,
             logical_window_ms: nanos(LOGICAL_WINDOW) / 1_000_000,
         }
     }
 
-    /// The graded keys' names (redacted), indexed like [`scenario::ClientId::instance`] in
-    /// [`Grader::attempt_records`].
-    pub fn key_names(&self) -> Vec<String> {
-        lock(&self.state).key_names.clone()
-    }
-}
-
-impl State {
     fn key(&mut self, key: Option<&str>) -> usize {
         let raw = key.unwrap_or(NO_KEY);
         if let Some(&index) = self.key_index.get(raw) {

@@ -4,7 +4,7 @@
 use results::{AttemptDecision, AttemptOutcome, AttemptRecord};
 use scenario::ClientId;
 
-use super::{Answer, Grader, lock, nanos};
+use super::{Answer, Grader, State, lock, nanos};
 
 impl Grader {
     /// Every grouped attempt as the trace's record, in send order, so `results::RunMetrics`
@@ -17,10 +17,16 @@ impl Grader {
     /// `max_tokens` is the reserved output, and completion tokens count only on a success, as in
     /// the trace.
     pub fn attempt_records(&self) -> Vec<AttemptRecord> {
-        let state = lock(&self.state);
-        let mut numbers = vec![0u64; state.key_names.len()];
-        let mut records = Vec::with_capacity(state.grouped_attempts);
-        for logical in &state.logical {
+        lock(&self.state).attempt_records()
+    }
+}
+
+impl State {
+    /// See [`Grader::attempt_records`].
+    pub(super) fn attempt_records(&self) -> Vec<AttemptRecord> {
+        let mut numbers = vec![0u64; self.key_names.len()];
+        let mut records = Vec::with_capacity(self.grouped_attempts);
+        for logical in &self.logical {
             let request = numbers[logical.key];
             numbers[logical.key] += 1;
             let arrived_ns = logical.attempts.first().map_or(0, |first| first.sent_ns);

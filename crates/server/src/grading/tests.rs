@@ -173,6 +173,18 @@ fn live_counts_are_the_totals_the_grade_reports() {
     );
 }
 
+#[test]
+fn a_snapshot_is_the_grade_and_the_records_of_one_moment() {
+    let grader = Grader::new();
+    attempt(&grader, 0, "sk-a", 1, limited(100));
+    attempt(&grader, 200, "sk-a", 1, Answer::Success);
+    attempt(&grader, 300, "sk-b", 2, Answer::Success);
+    let (grading, records) = grader.snapshot();
+    assert_eq!(grading, grader.grade());
+    assert_eq!(records, grader.attempt_records());
+    assert_eq!(records.len() as u64, grading.total.requests);
+}
+
 /// An attempt's tokens: a 3-token prompt reserving 5, with 4 completion tokens.
 fn tokens(charged: u32) -> AttemptTokens {
     AttemptTokens {
