@@ -2,7 +2,7 @@
 //! OpenAI's `x-ratelimit-*` headers, a local token bucket at a configured RPM/TPM, and the AWS
 //! SDKs' adaptive mode (a CUBIC-controlled send rate).
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::time::Duration;
 
 use rand::RngCore;
@@ -250,14 +250,20 @@ impl Strategy for HeaderPacing {
 /// headers can be corrected for the sends that followed the attempt that got them.
 #[derive(Debug, Default)]
 struct SendLedger {
-    /// (send time, tokens), in order of send time.
-    sends: VecDeque<(Duration, u64)>,
+    /// The sends from the oldest unanswered one on, in order of send time.
+    sends: VecDeque<Sent>,
     /// The sums over `sends`.
     total_requests: u64,
     total_tokens: u64,
-    /// Send times of the attempts whose outcome has not arrived, with their counts: the oldest
-    /// bounds what `sends` must keep.
-    unanswered: BTreeMap<Duration, u32>,
+}
+
+/// One send in the ledger.
+#[derive(Debug, Clone, Copy)]
+struct Sent {
+    at: Duration,
+    tokens: u64,
+    /// Its outcome has not arrived: the oldest such send bounds what the ledger keeps.
+    unanswered: bool,
 }
 
 impl SendLedger {
@@ -272,12 +278,16 @@ impl SendLedger {
                 .sends
                 .iter()
                 .rev()
-                .take_while(|(sent, _)| *sent > at)
+                .take_while(|sent| sent.at > at)
                 .count();
-        self.sends.insert(index, (at, tokens));
+        let sent = Sent {
+            at,
+            tokens,
+            unanswered: true,
+        };
+        self.sends.insert(index, sent);
         self.total_requests += 1;
         self.total_tokens = self.total_tokens.saturating_add(tokens);
-        *self.unanswered.entry(at).or_default() += 1;
     }
 
     /// The outcome of the attempt sent at `sent_at` (charging `tokens`) arrived at `now`: returns
@@ -285,44 +295,45 @@ impl SendLedger {
     /// not seen when it answered, and forgets what no unanswered attempt needs.
     fn settle(&mut self, sent_at: Duration, tokens: u64, now: Duration) -> (f64, f64) {
         let (mut earlier_requests, mut earlier_tokens) = (0u64, 0u64);
-        for (at, tokens) in &self.sends {
-            if *at >= sent_at {
+        for sent in &self.sends {
+            if sent.at >= sent_at {
                 break;
             }
             earlier_requests += 1;
-            earlier_tokens = earlier_tokens.saturating_add(*tokens);
+            earlier_tokens = earlier_tokens.saturating_add(sent.tokens);
         }
         let mut requests = self.total_requests - earlier_requests;
         let mut spent_tokens = self.total_tokens.saturating_sub(earlier_tokens);
-        if let Some(count) = self.unanswered.get_mut(&sent_at) {
-            // This attempt's own send is in the ledger; the headers already count it (or, for
-            // a rejection, it cost nothing).
+        // This attempt's own send: one still unanswered at `sent_at` (sends at one instant are
+        // alike; which of them is answered does not matter).
+        let own = self
+            .sends
+            .iter_mut()
+            .skip(earlier_requests as usize)
+            .take_while(|sent| sent.at == sent_at)
+            .find(|sent| sent.unanswered);
+        if let Some(own) = own {
+            // Its send is in the ledger; the headers already count it (or, for a rejection,
+            // it cost nothing).
+            own.unanswered = false;
             requests = requests.saturating_sub(1);
             spent_tokens = spent_tokens.saturating_sub(tokens);
-            *count -= 1;
-            if *count == 0 {
-                self.unanswered.remove(&sent_at);
-            }
         }
+        // Unanswered sends older than the horizon count as answered: the oldest newer one
+        // bounds what is kept.
         let stale = now.saturating_sub(Self::HORIZON);
-        while self
-            .unanswered
-            .first_key_value()
-            .is_some_and(|(at, _)| *at < stale)
-        {
-            self.unanswered.pop_first();
-        }
         let keep_from = self
-            .unanswered
-            .first_key_value()
-            .map_or(Duration::MAX, |(at, _)| *at);
-        while let Some(&(at, tokens)) = self.sends.front() {
-            if at >= keep_from {
+            .sends
+            .iter()
+            .find(|sent| sent.unanswered && sent.at >= stale)
+            .map_or(Duration::MAX, |sent| sent.at);
+        while let Some(&sent) = self.sends.front() {
+            if sent.at >= keep_from {
                 break;
             }
             self.sends.pop_front();
             self.total_requests -= 1;
-            self.total_tokens = self.total_tokens.saturating_sub(tokens);
+            self.total_tokens = self.total_tokens.saturating_sub(sent.tokens);
         }
         (requests as f64, spent_tokens as f64)
     }
