@@ -176,7 +176,7 @@ pub(crate) fn status<K, S: HolderStates<K>>(
     statuses
 }
 
-fn append_statuses<K, S: HolderStates<K>>(
+pub(crate) fn append_statuses<K, S: HolderStates<K>>(
     states: &mut S,
     now: Instant,
     scopes: &[ScopedKey<'_, K>],

@@ -118,6 +118,16 @@ impl SlotLimiter {
         admission::status(self, now, scopes)
     }
 
+    /// [`SlotLimiter::status`] appended to `statuses`, whose memory a caller may reuse.
+    pub fn status_into(
+        &mut self,
+        now: Instant,
+        scopes: &[ScopedKey<'_, HolderSlot>],
+        statuses: &mut Vec<LimitStatus>,
+    ) {
+        admission::append_statuses(self, now, scopes, statuses);
+    }
+
     /// Forgets all use: every holder's limits are full again. Slot numbers stay valid.
     pub fn clear(&mut self) {
         self.slots.fill(SlotState::Empty);

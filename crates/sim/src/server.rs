@@ -237,7 +237,7 @@ impl AttemptServer for ModelServer {
         );
         let latency = self.model.latency_nanos_at(now);
         match reply {
-            Reply::Admitted(admission) => {
+            Reply::Admitted(mut admission) => {
                 let served = latency
                     .plan(cost.prompt_tokens, latency.factor(request.latency_normal))
                     .total_nanos(u64::from(request.completion_tokens));
@@ -247,7 +247,12 @@ impl AttemptServer for ModelServer {
                         // written in place, where a copy out of a helper stalled store
                         // forwarding.
                         let headers = if self.rate_limit_headers {
-                            self.headers(&admission.statuses, None, None)
+                            let headers = self.headers(&admission.statuses, None, None);
+                            // Handed back for the next reply's statuses: no allocation per
+                            // attempt for strategies that read them.
+                            self.model
+                                .recycle_statuses(std::mem::take(&mut admission.statuses));
+                            headers
                         } else {
                             Headers::new()
                         };
@@ -279,12 +284,16 @@ impl AttemptServer for ModelServer {
             Reply::Refused(refusal) => {
                 let reject = latency.reject_nanos();
                 match refusal {
-                    Refusal::RateLimited(limited) => {
+                    Refusal::RateLimited(mut limited) => {
+                        let statuses = limited.statuses.take();
                         let headers = self.headers(
-                            limited.statuses.as_deref().unwrap_or_default(),
+                            statuses.as_deref().unwrap_or_default(),
                             limited.retry_after_seconds,
                             limited.retry_after_ms,
                         );
+                        if let Some(statuses) = statuses {
+                            self.model.recycle_statuses(statuses);
+                        }
                         let limit = LimitKind::of_refusal(&limited);
                         *outcome = Outcome::error(429, headers, "rate_limit_exceeded");
                         Response {

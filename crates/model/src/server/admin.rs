@@ -37,6 +37,15 @@ impl ServerModel {
         self.spend_watched
     }
 
+    /// Hands back a reply's statuses once read, so the next reply that reports them fills
+    /// this memory instead of allocating: the simulator does, for strategies that read the
+    /// `x-ratelimit-*` headers. Optional; a caller that keeps its statuses loses nothing.
+    pub fn recycle_statuses(&mut self, statuses: Vec<quota::LimitStatus>) {
+        if statuses.capacity() > self.spare_statuses.capacity() {
+            self.spare_statuses = statuses;
+        }
+    }
+
     /// The list price of `model`.
     pub fn price(&self, model: &str) -> Price {
         self.prices.price(model)

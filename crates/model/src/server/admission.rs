@@ -279,7 +279,16 @@ impl ServerModel {
             .tokens(&cost.size());
         let charge = quota::Charge::request(tokens);
         if report {
-            return admit_reporting(limiter, self.headers, now, charge, scopes, late_fault);
+            let spare = std::mem::take(&mut self.spare_statuses);
+            return admit_reporting(
+                limiter,
+                self.headers,
+                now,
+                charge,
+                scopes,
+                late_fault,
+                spare,
+            );
         }
         match limiter.try_acquire(now, charge, scopes) {
             Ok(()) => Reply::Admitted(Admission {
@@ -366,13 +375,19 @@ pub(super) fn admit_reporting(
     charge: quota::Charge,
     scopes: &[ScopedKey<'_, HolderSlot>],
     late_fault: Option<LateFault>,
+    spare: Vec<LimitStatus>,
 ) -> Reply {
-    let mut found = Vec::new();
+    // The statuses go into memory a caller handed back ([`ServerModel::recycle_statuses`]),
+    // else into a new vector.
+    let mut found = spare;
+    found.clear();
     match limiter.try_acquire_reporting(now, charge, scopes, Some(&mut found)) {
         Ok(()) => Reply::Admitted(Admission {
-            // Read after the charge, and only when the policy sends them on successes.
+            // Read after the charge, and only when the policy sends them on successes. An
+            // admission leaves `found` empty.
             statuses: if headers.rate_limit.on_success() {
-                limiter.status(now, scopes)
+                limiter.status_into(now, scopes, &mut found);
+                found
             } else {
                 Vec::new()
             },

@@ -67,6 +67,8 @@ pub struct ServerModel {
     /// Whether a decision found an organization's spend near its cap or started a new spend
     /// period: see [`ServerModel::spend_may_have_bound`].
     spend_watched: bool,
+    /// Memory for the next reply's statuses, handed back by [`ServerModel::recycle_statuses`].
+    spare_statuses: Vec<quota::LimitStatus>,
 }
 
 /// The built-in catalog with the config's `[catalog]` overrides applied.
@@ -138,6 +140,7 @@ impl ServerModel {
             limiter: SlotLimiter::new(),
             holder_slots: HashMap::new(),
             spend_watched: false,
+            spare_statuses: Vec::new(),
         };
         if let Some(name) = &config.model {
             model.check_model(name, "model")?;

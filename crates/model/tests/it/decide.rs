@@ -296,3 +296,33 @@ fn an_unknown_model_or_a_pool_is_not_found() {
         assert!(matches!(refusal(reply), Refusal::ModelNotFound), "{name}");
     }
 }
+
+/// Statuses handed back with `recycle_statuses` are memory only: a model that gets them back
+/// answers exactly as one that does not, admissions and 429s alike, headers included.
+#[test]
+fn recycled_statuses_change_no_reply() {
+    let config = r#"
+        tier = "tier-1"
+        "#;
+    let mut recycling = model(config);
+    let mut keeping = model(config);
+    let mut kept = Vec::new();
+    for index in 0..1_000u64 {
+        let now = Duration::from_millis(index * 20);
+        let request = cost("gpt-4o-mini", 100, 10);
+        let with = recycling.decide(now, &DEFAULT, &request, &mut rng(), true);
+        let without = keeping.decide(now, &DEFAULT, &request, &mut rng(), true);
+        assert_eq!(format!("{with:?}"), format!("{without:?}"), "at {now:?}");
+        match with {
+            Reply::Admitted(admission) => recycling.recycle_statuses(admission.statuses),
+            Reply::Refused(Refusal::RateLimited(limited)) => {
+                recycling.recycle_statuses(limited.statuses.unwrap_or_default());
+            }
+            Reply::Refused(other) => panic!("{other:?}"),
+        }
+        kept.push(without);
+    }
+    // 3,000 a minute against Tier 1's 500 RPM: both kinds of reply were checked.
+    assert!(kept.iter().any(|reply| matches!(reply, Reply::Admitted(_))));
+    assert!(kept.iter().any(|reply| matches!(reply, Reply::Refused(_))));
+}
