@@ -14,8 +14,18 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RATELAB=${1:-target/release/ratelab}
+if [ "$RATELAB" = "--help" ] || [ "$RATELAB" = "-h" ]; then
+  awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"
+  exit 0
+fi
+if [ ! -x "$RATELAB" ]; then
+  echo "identity.sh: $RATELAB is not an executable ratelab binary (build one with" \
+    "\`cargo build --release -p ratelab-cli\`, or pass its path)" >&2
+  exit 2
+fi
 WORK=$(mktemp -d)
-trap 'rm -rf "$WORK"' EXIT
+# A run that fails never opens its trace's pipe: stop the reader waiting on it.
+trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$WORK"' EXIT
 
 for scenario in scenarios/*.toml benches/scenarios/*.toml; do
   name=$(basename "$scenario" .toml)
