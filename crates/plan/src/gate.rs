@@ -6,8 +6,8 @@
 use quota::Catalog;
 use scenario::{PlanGate, Scenario};
 
+use crate::document::{Plan, numbers};
 use crate::growth::Growth;
-use crate::plan::{Plan, numbers};
 use crate::spec::{DEFAULT_PRECISION, PlanSpec, scenario_rules};
 
 /// The plan that judges `gate` on `scenario`: its tier, its factor, the scenario's own

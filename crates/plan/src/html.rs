@@ -7,7 +7,7 @@ use std::fmt::Write;
 
 use plotters::prelude::*;
 
-use crate::plan::{COST_COLUMNS, Cell, Plan, TierPlan};
+use crate::document::{COST_COLUMNS, Cell, Plan, TierPlan};
 
 /// Escapes text for HTML.
 fn escape(text: &str) -> String {

@@ -64,6 +64,7 @@
 //! ```
 
 mod bisect;
+mod document;
 mod gate;
 mod growth;
 mod html;
@@ -75,16 +76,16 @@ mod render;
 mod spec;
 
 pub use bisect::{Bisection, BreakingPoint, grid_bisection};
+pub use document::{
+    COST_COLUMNS, Cell, CheapestTier, MonthlyCost, PLAN_FORMAT_VERSION, Plan, PlanScenario,
+    PlanStrategy, PlanVerdict, RulePlan, TierLimits, TierPlan, rule_name,
+};
 pub use gate::{gate_check, gate_spec};
 pub use growth::{
     GroupScaling, Growth, GrowthError, MAX_GROWTH, check_growable, parse_growth, parse_growth_list,
     scale, scaling_rules,
 };
 pub use html::html;
-pub use plan::{
-    COST_COLUMNS, Cell, CheapestTier, MonthlyCost, PLAN_FORMAT_VERSION, Plan, PlanScenario,
-    PlanStrategy, PlanVerdict, RulePlan, TierLimits, TierPlan, rule_name,
-};
 pub use planner::{PlanError, Planner};
 pub use probe::{LIMIT_KINDS, Probe, RunSummary, Utilisation};
 pub use render::{markdown, plan_json, terminal};

@@ -12,11 +12,11 @@ use quota::RejectedRequests;
 use scenario::ServerVariant;
 
 use crate::bisect::{Bisection, BreakingPoint, grid_bisection};
+use crate::document::{Cell, Plan, RulePlan};
 use crate::growth::{Growth, GrowthError, check_growable};
 use crate::judge::{
     Criterion, StrategyCell, best_strategy, criteria, judge_strategy, peak_utilisation,
 };
-use crate::plan::{Cell, Plan, RulePlan};
 use crate::probe::{Probe, RunSummary, probe_scenario};
 use crate::spec::PlanSpec;
 

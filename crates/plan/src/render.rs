@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use crate::plan::{COST_COLUMNS, Cell, Plan, RulePlan};
+use crate::document::{COST_COLUMNS, Cell, Plan, RulePlan};
 
 /// `plan.json`: the plan, pretty-printed, with a final newline.
 pub fn plan_json(plan: &Plan) -> String {
