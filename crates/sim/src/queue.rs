@@ -106,6 +106,15 @@ impl MinHeap {
     fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
+
+    /// Makes unordered entries a heap, each rising into place in turn (a bucket holds a few).
+    #[inline]
+    fn heapify(&mut self) {
+        for hole in 1..self.entries.len() {
+            let entry = self.entries[hole];
+            self.rise(hole, entry);
+        }
+    }
 }
 
 /// Buckets of a [`Calendar`]: its window is this many bucket widths long.
@@ -192,13 +201,11 @@ impl Calendar {
             let index = ((start >> self.shift) as usize) & (BUCKETS - 1);
             if self.occupied[index / 64] & (1 << (index % 64)) != 0 {
                 self.occupied[index / 64] &= !(1 << (index % 64));
-                let mut bucket = std::mem::take(&mut self.buckets[index]);
-                self.in_buckets -= bucket.len();
-                for entry in bucket.drain(..) {
-                    self.current.push(entry);
-                }
-                // The vector goes back empty, keeping its capacity for the bucket's next turn.
-                self.buckets[index] = bucket;
+                // `current` is empty: the bucket's vector becomes it, and the empty one (with
+                // its capacity) goes back for the bucket's next turn.
+                std::mem::swap(&mut self.current.entries, &mut self.buckets[index]);
+                self.in_buckets -= self.current.entries.len();
+                self.current.heapify();
             }
             // The window moved: far events it now reaches go to their buckets (or `current`).
             let window_end = self.window_end();
