@@ -55,10 +55,35 @@ pub fn repository_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// A fresh directory under the system's temporary directory, unique per test and process.
-pub fn scratch_dir(test: &str) -> PathBuf {
+/// A fresh directory under the system's temporary directory, unique per test and process,
+/// removed when the test ends (the value is dropped), so runs leave nothing behind.
+pub fn scratch_dir(test: &str) -> Scratch {
     let dir = std::env::temp_dir().join(format!("ratelab-cli-{test}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("the scratch directory is created");
-    dir
+    Scratch(dir)
+}
+
+/// A test's scratch directory ([`scratch_dir`]): a path while the test runs, removed with
+/// everything in it when dropped.
+pub struct Scratch(PathBuf);
+
+impl std::ops::Deref for Scratch {
+    type Target = Path;
+
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<Path> for Scratch {
+    fn as_ref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
